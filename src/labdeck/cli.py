@@ -1,0 +1,88 @@
+"""The ``labdeck`` command.
+
+``main(argv) -> int`` is the whole CLI, so tests call it directly. Exit codes: 0 done,
+1 failed at run time, 2 bad usage or configuration (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from labdeck import __version__
+from labdeck.exceptions import ConfigError, LabdeckError
+
+__all__ = ["build_parser", "main"]
+
+DEFAULT_PORT = 8888
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labdeck",
+        description="A web control room for lab experiments.",
+    )
+    parser.add_argument("--version", action="version", version=f"labdeck {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server from a config file")
+    serve.add_argument("--config", metavar="FILE", help="config file (default: ./labdeck.toml if present)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help=f"port to listen on (default {DEFAULT_PORT})")
+
+    demo = sub.add_parser("demo", help="run a complete simulated lab on embedded defaults")
+    demo.add_argument("--port", type=int, default=None, help=f"port to listen on (default {DEFAULT_PORT})")
+    demo.add_argument("--no-browser", action="store_true", help="do not open the dashboard in a browser")
+    demo.add_argument("--data", metavar="DIR", help="data folder (default: a new temporary folder)")
+
+    bench = sub.add_parser("bench", help="measure labdeck against bare aiohttp and Tornado baselines")
+    bench.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
+    bench.add_argument("--only", action="append", metavar="NAME", help="run only this benchmark (repeatable)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "demo":
+            from labdeck.demo import run_demo
+
+            return run_demo(port=args.port, open_browser=not args.no_browser, data=args.data)
+        if args.command == "bench":
+            from labdeck.bench import run_benchmarks
+
+            return run_benchmarks(quick=args.quick, only=args.only)
+    except ConfigError as exc:
+        print(f"labdeck: {exc}", file=sys.stderr)
+        return 2
+    except LabdeckError as exc:
+        print(f"labdeck: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"labdeck: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {args.command!r}")
+    return 2  # pragma: no cover - parser.error exits
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from labdeck.config import load_config
+    from labdeck.deck import Deck
+
+    config = load_config(args.config, overrides={"server.host": args.host, "server.port": args.port})
+    Deck(config).run()
+    return 0

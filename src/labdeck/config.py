@@ -1,0 +1,207 @@
+"""The config file (``labdeck.toml``): its sections, defaults and validation.
+
+Precedence, lowest first: built-in defaults, the file, environment variables
+(``LABDECK_HOST``, ``LABDECK_PORT``, ``LABDECK_BASE_PATH``, ``LABDECK_DATA``,
+``LABDECK_BROKER_URL``, ``LABDECK_DEBUG``), command-line flags. Every problem is one
+:class:`ConfigError` line naming the key and the file.
+
+Relative paths in the file are relative to the folder the file is in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from labdeck.exceptions import ConfigError
+
+__all__ = ["BrokerConfig", "Config", "ScriptConfig", "ServerConfig", "is_loopback", "load_config"]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Section):
+    """``[server]``: where and how the web server listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 8888
+    base_path: str = ""
+    data: str = "labdeck-data"
+    """Folder for the database, run data and uploads."""
+    max_frame: int = 1 << 20
+    """Largest websocket frame accepted, in bytes; larger ones close with 1009."""
+    history: int = 10_000
+    """Messages each channel keeps for replay to reconnecting clients."""
+    send_queue_bytes: int = 4 << 20
+    """Per-connection send-queue bound; a client that falls further behind is dropped."""
+    allowed_origins: list[str] = msgspec.field(default_factory=list)
+    """Extra websocket Origins accepted beside the server's own."""
+    debug: bool = False
+
+
+class BrokerConfig(_Section):
+    """``[broker]``: absent ``url`` means the in-process broker."""
+
+    url: str | None = None
+
+
+class ScriptConfig(_Section):
+    """A ``[scripts]`` entry in table form."""
+
+    command: str | list[str]
+    cwd: str | None = None
+
+
+class Config(_Section):
+    """The whole file. ``path`` and ``base_dir`` are where it was read from."""
+
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
+    scripts: dict[str, str | ScriptConfig] = msgspec.field(default_factory=dict)
+    objects: dict[str, str] = msgspec.field(default_factory=dict)
+    path: str | None = None
+    base_dir: str = "."
+
+    def resolve(self, p: str) -> Path:
+        """A path from the file, made absolute against the file's folder."""
+        return (Path(self.base_dir) / os.path.expanduser(p)).resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.server.data)
+
+
+_ENV: dict[str, tuple[str, str]] = {
+    "LABDECK_HOST": ("server", "host"),
+    "LABDECK_PORT": ("server", "port"),
+    "LABDECK_BASE_PATH": ("server", "base_path"),
+    "LABDECK_DATA": ("server", "data"),
+    "LABDECK_DEBUG": ("server", "debug"),
+    "LABDECK_BROKER_URL": ("broker", "url"),
+}
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read, merge and validate the configuration.
+
+    Args:
+        path: the TOML file; ``None`` uses ``./labdeck.toml`` when present, else defaults.
+        env: environment to read overrides from (``os.environ`` by default).
+        overrides: ``{"server.port": 9000, ...}`` from the command line; ``None`` values
+            are ignored.
+
+    Raises:
+        ConfigError: the file is missing or unreadable, is not TOML, or has an unknown
+            key or a value of the wrong type or range.
+    """
+    env = os.environ if env is None else env
+    where = "defaults"
+    raw: dict[str, Any] = {}
+    if path is None and Path("labdeck.toml").is_file():
+        path = "labdeck.toml"
+    if path is not None:
+        file = Path(path)
+        where = str(file)
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read config file: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where}: not valid TOML: {exc}") from None
+        for key in ("path", "base_dir"):
+            if key in raw:
+                raise ConfigError(f"{where}: unknown key `{key}`")
+        raw["path"] = str(file.resolve())
+        raw["base_dir"] = str(file.resolve().parent)
+    for var, (section, key) in _ENV.items():
+        if var in env:
+            raw.setdefault(section, {})[key] = _env_value(var, env[var], key)
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            section, key = dotted.split(".", 1)
+            raw.setdefault(section, {})[key] = value
+    try:
+        config = msgspec.convert(raw, Config, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{where}: {_explain(exc)}") from None
+    _check(config, where)
+    return config
+
+
+def _env_value(var: str, text: str, key: str) -> Any:
+    if key == "port":
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"environment: {var}={text!r} is not a port number") from None
+    if key == "debug":
+        return text.lower() in ("1", "true", "yes", "on")
+    return text
+
+
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`(?: - at `\$(?P<at>[^`]*)`)?")
+_MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`(?: - at `\$(?P<at>[^`]*)`)?")
+_WRONG = re.compile(r"(?P<what>.+?)(?: - at `\$(?P<at>[^`]*)`)?$")
+
+
+def _key(at: str | None, field: str | None = None) -> str:
+    parts = [p for p in re.split(r"\.|\[|\]", at or "") if p]
+    parts = ["*" if p == "..." else p.strip("'\"") for p in parts]
+    if field:
+        parts.append(field)
+    return ".".join(parts) or "(top level)"
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    text = str(exc)
+    if m := _UNKNOWN.match(text):
+        return f"unknown key `{_key(m['at'], m['field'])}`"
+    if m := _MISSING.match(text):
+        return f"missing required key `{_key(m['at'], m['field'])}`"
+    m = _WRONG.match(text)
+    assert m is not None
+    return f"`{_key(m['at'])}`: {m['what'].rstrip('.')}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and addresses in 127.0.0.0/8 or ``::1``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check(config: Config, where: str) -> None:
+    s = config.server
+    if not 0 <= s.port <= 65535:
+        raise ConfigError(f"{where}: `server.port`: {s.port} is not a port number (0-65535)")
+    if s.base_path:
+        if not s.base_path.startswith("/") or "//" in s.base_path or ".." in s.base_path:
+            raise ConfigError(f"{where}: `server.base_path`: {s.base_path!r} must look like '/lab'")
+        s.base_path = s.base_path.rstrip("/")
+    for key in ("max_frame", "history", "send_queue_bytes"):
+        if getattr(s, key) < 1:
+            raise ConfigError(f"{where}: `server.{key}` must be at least 1")
+    if not is_loopback(s.host):
+        raise ConfigError(
+            f"{where}: `server.host`: refusing to listen on non-loopback address {s.host!r} "
+            "without authentication, which this labdeck has no [auth] for yet"
+        )

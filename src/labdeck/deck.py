@@ -1,0 +1,239 @@
+"""``Deck``: one labdeck server, for the command line and for embedding in Python.
+
+::
+
+    deck = labdeck.Deck(config="labdeck.toml")
+    deck.expose("sample", obj)
+    deck.publish("demo/value", 42)      # from any thread
+    deck.run()                          # blocks until Ctrl-C
+
+Components that live as long as the server (the script runner, the demo sources,
+folder watchers) are *services*: objects with ``async start(deck)`` and ``async stop()``,
+started in order after the web server is listening and stopped in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from labdeck.broker import open_broker
+from labdeck.config import Config, load_config
+from labdeck.hub import Hub, check_channel_name
+from labdeck.protocol.wire import encode_data
+from labdeck.store import Store
+
+__all__ = ["Deck", "Service"]
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    """Something that runs alongside the server."""
+
+    async def start(self, deck: Deck) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Deck:
+    """A labdeck server.
+
+    Args:
+        config: a :class:`Config`, a path to a TOML file, or ``None`` for
+            ``./labdeck.toml`` when present, else the defaults.
+        **overrides: ``server_port=0``-style overrides of ``[section] key`` values.
+
+    Raises:
+        ConfigError: the configuration is invalid.
+    """
+
+    def __init__(self, config: Config | str | os.PathLike[str] | None = None, **overrides: Any) -> None:
+        if not isinstance(config, Config):
+            config = load_config(config, overrides={k.replace("_", ".", 1): v for k, v in overrides.items()})
+        elif overrides:
+            raise TypeError("overrides go with a config path, not with a Config object")
+        self.config = config
+        self.broker = open_broker(config.broker.url, config.server.history)
+        self.hub = Hub(self.broker, debug=config.server.debug)
+        self.services: list[Service] = []
+        self.routes: list[Callable[[web.Application], None]] = []
+        self.store: Store | None = None
+        self.started_at = time.time()
+        self.port: int | None = None
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._early: list[tuple[str, bytes]] = []
+        self._started: list[Service] = []
+        self._thread: threading.Thread | None = None
+        self._stop_event: asyncio.Event | None = None
+
+    # -- publishing -----------------------------------------------------------------
+
+    def publish(self, ch: str, data: Any) -> None:
+        """Publish ``data`` on channel ``ch``; safe from any thread, before or after start.
+
+        The value is encoded in the caller's thread, so a value JSON cannot carry
+        raises :class:`NotSerializable` here. Messages from one thread keep their order.
+        Before the server starts, messages wait and are published at start.
+        """
+        check_channel_name(ch)
+        data_bytes = encode_data(data)
+        loop = self._loop
+        if loop is None:
+            self._early.append((ch, data_bytes))
+        elif self._on_loop_thread():
+            self.broker.publish_nowait(ch, data_bytes)
+        else:
+            loop.call_soon_threadsafe(self.broker.publish_nowait, ch, data_bytes)
+
+    def _on_loop_thread(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    # -- life cycle -----------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The dashboard's address, once started."""
+        s = self.config.server
+        host = f"[{s.host}]" if ":" in s.host else s.host
+        return f"http://{host}:{self.port}{s.base_path}/"
+
+    def add_service(self, service: Service) -> None:
+        """Start ``service`` with the server; services are added before it starts."""
+        if self._runner is not None:
+            raise RuntimeError("add services before the deck starts")
+        self.services.append(service)
+
+    async def start(self) -> None:
+        """Open the store, start the hub, listen, then start every service."""
+        from labdeck.web.app import make_app
+
+        self._loop = asyncio.get_running_loop()
+        self.started_at = time.time()
+        data = self.config.data_dir
+        self.store = await asyncio.to_thread(Store, data / "labdeck.sqlite")
+        await self.hub.start()
+        for ch, payload in self._early:
+            self.broker.publish_nowait(ch, payload)
+        self._early.clear()
+        self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        s = self.config.server
+        site = web.TCPSite(self._runner, s.host, s.port, reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else s.port
+        for service in self.services:
+            await service.start(self)
+            self._started.append(service)
+        log.info("labdeck serving %s (data in %s)", self.url, data)
+
+    async def stop(self) -> None:
+        """Stop services in reverse order, close connections, the listener and the store."""
+        while self._started:
+            service = self._started.pop()
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %r failed", service)
+        await self.hub.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+            self.store = None
+        self._loop = None
+
+    async def serve_forever(self) -> None:
+        """Start, wait for SIGINT/SIGTERM (or :meth:`shutdown`), then stop."""
+        self._stop_event = asyncio.Event()
+        await self.start()
+        loop = asyncio.get_running_loop()
+        installed = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._stop_event.set)
+                installed.append(sig)
+        try:
+            await self._stop_event.wait()
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+    def shutdown(self) -> None:
+        """Ask :meth:`serve_forever` to return; safe from any thread."""
+        loop, event = self._loop, self._stop_event
+        if loop is not None and event is not None:
+            loop.call_soon_threadsafe(event.set)
+
+    def run(self) -> None:
+        """Serve until interrupted, on uvloop when it is installed."""
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(self.serve_forever())
+
+    def run_in_thread(self, timeout: float = 10.0) -> None:
+        """Serve from a background thread; returns once the server is listening.
+
+        For notebooks and plain scripts: ``deck.publish`` works from the calling thread
+        while the server runs. :meth:`shutdown` then :meth:`join` ends it.
+        """
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            self._stop_event = asyncio.Event()
+            try:
+                await self.start()
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                raise
+            ready.set()
+            try:
+                await self._stop_event.wait()
+            finally:
+                await self.stop()
+
+        def target() -> None:
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                try:
+                    runner.run(main())
+                except BaseException:
+                    if not failure:
+                        raise
+
+        self._thread = threading.Thread(target=target, name="labdeck-server", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError(f"labdeck did not start within {timeout} s")
+        if failure:
+            raise failure[0]
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the background thread of :meth:`run_in_thread` to end."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+

@@ -1,0 +1,50 @@
+"""``labdeck demo``: a simulated lab on embedded defaults.
+
+Each simulated part of the lab is a service in this package; :func:`build_demo`
+assembles them on one :class:`Deck`.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import webbrowser
+from pathlib import Path
+
+from labdeck.config import load_config
+from labdeck.deck import Deck
+from labdeck.demo.sources import DemoSignals
+
+__all__ = ["build_demo", "run_demo"]
+
+log = logging.getLogger(__name__)
+
+
+def build_demo(port: int | None = None, data: str | None = None) -> Deck:
+    """A deck with every demo service added, not yet started."""
+    folder = Path(data) if data else Path(tempfile.mkdtemp(prefix="labdeck-demo-"))
+    config = load_config(None, overrides={"server.port": port, "server.data": str(folder.resolve())})
+    deck = Deck(config)
+    deck.add_service(DemoSignals())
+    return deck
+
+
+def run_demo(port: int | None = None, open_browser: bool = True, data: str | None = None) -> int:
+    """Run the demo until Ctrl-C; opens the dashboard unless told not to."""
+    deck = build_demo(port, data)
+    if open_browser:
+        deck.add_service(_OpenBrowser())
+    deck.run()
+    return 0
+
+
+class _OpenBrowser:
+    async def start(self, deck: Deck) -> None:
+        print(f"labdeck demo: dashboard at {deck.url} (Ctrl-C to stop)", flush=True)
+        try:
+            webbrowser.open(deck.url)
+        except webbrowser.Error as exc:
+            log.info("could not open a browser: %s", exc)
+
+    async def stop(self) -> None:
+        return None

@@ -1,0 +1,149 @@
+"""Every error labdeck raises on purpose, in one hierarchy.
+
+::
+
+    LabdeckError                    wire type name, HTTP status, websocket close code
+    ├── ConfigError                 a bad config file or environment variable (exit code 2)
+    ├── StoreError                  the SQLite store cannot be used
+    ├── RemoteError                 the peer (browser, agent, script) sent something wrong
+    │   ├── BadRequest              malformed frame, missing id, wrong field types
+    │   ├── UnknownOp               an ``op`` the protocol does not define
+    │   ├── FrameTooLarge           a frame over the size limit (close code 1009)
+    │   ├── AccessDenied            the path or op is not allowed for this client
+    │   ├── NotFound                no such object, attribute or channel
+    │   └── InvalidArguments        wrong argument count or types for a call
+    └── LocalError                  labdeck could not do what was asked
+        ├── Busy                    the resource is taken (a running script, an exclusive call)
+        ├── Timeout                 the operation did not finish in time
+        ├── NotSerializable         a value JSON cannot carry
+        ├── CallFailed              the exposed callable raised; carries its type and message
+        └── InternalError           a bug: the detail is logged, never sent
+
+Each class carries the ``type`` string the wire reply uses, so a browser sees
+``{"type": "AccessDenied", "message": "..."}`` and never a traceback.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "BadRequest",
+    "Busy",
+    "CallFailed",
+    "ConfigError",
+    "FrameTooLarge",
+    "InternalError",
+    "InvalidArguments",
+    "LabdeckError",
+    "LocalError",
+    "NotFound",
+    "NotSerializable",
+    "RemoteError",
+    "StoreError",
+    "Timeout",
+    "UnknownOp",
+]
+
+
+class LabdeckError(Exception):
+    """Base of every error labdeck raises on purpose.
+
+    Attributes:
+        wire_type: the ``error.type`` of a wire reply.
+        http_status: the status of an HTTP response carrying this error.
+        close_code: the websocket close code, for errors that end a connection.
+        request_id: the id of the request that failed, when known.
+    """
+
+    wire_type: str = "Error"
+    http_status: int = 500
+    close_code: int | None = None
+
+    def __init__(self, message: str = "", *, request_id: int | str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "wire_type" not in cls.__dict__:
+            cls.wire_type = cls.__name__
+
+
+class ConfigError(LabdeckError):
+    """The config file or an environment variable is wrong; the message names key and file."""
+
+    http_status = 500
+
+
+class StoreError(LabdeckError):
+    """The SQLite store cannot be opened or used."""
+
+
+class RemoteError(LabdeckError):
+    """The peer sent something labdeck will not act on."""
+
+    http_status = 400
+
+
+class BadRequest(RemoteError):
+    """A malformed frame: not JSON, not an object, no usable id, or a field of the wrong type."""
+
+
+class UnknownOp(RemoteError):
+    """The request's ``op`` is not part of the protocol."""
+
+
+class FrameTooLarge(RemoteError):
+    """A frame over the configured size limit; the connection closes with 1009."""
+
+    http_status = 413
+    close_code = 1009
+
+
+class AccessDenied(RemoteError):
+    """The client may not do this, on this path."""
+
+    http_status = 403
+
+
+class NotFound(RemoteError):
+    """No such object, attribute, channel, run or file."""
+
+    http_status = 404
+
+
+class InvalidArguments(RemoteError):
+    """A call with the wrong number or types of arguments."""
+
+
+class LocalError(LabdeckError):
+    """labdeck could not do what was asked."""
+
+
+class Busy(LocalError):
+    """The resource is taken; the message names by whom."""
+
+    http_status = 409
+
+
+class Timeout(LocalError):
+    """The operation did not finish within its time limit."""
+
+    http_status = 504
+
+
+class NotSerializable(LocalError):
+    """A value that JSON cannot carry; the message names its type."""
+
+
+class CallFailed(LocalError):
+    """An exposed callable raised; ``wire_type`` becomes the exception's class name."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(str(exc))
+        self.wire_type = type(exc).__name__
+
+
+class InternalError(LocalError):
+    """A bug in labdeck: logged in full on the server, reported to the peer as a bare type."""

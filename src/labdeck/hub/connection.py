@@ -1,0 +1,150 @@
+"""One client connection to the hub: its subscriptions and its bounded send queue.
+
+Slow-client policy
+------------------
+Every connection has its own send queue, drained by its own sender task, so a
+client that reads slowly never delays delivery to anyone else. The queue is bounded
+by ``max_bytes`` (default 4 MiB of frames). A client that falls that far behind is
+disconnected with close code 1013 ("try again later") and its queue is dropped:
+
+* memory stays bounded whatever a stalled browser does;
+* nothing is lost silently: the JavaScript client reconnects and re-subscribes with
+  ``since`` = the last seq it saw, and the channel history replays what it missed, or
+  sends an explicit ``gap`` notice when history no longer reaches back.
+
+Delivery order per channel is seq order, with no duplicates: the connection remembers
+the last seq it queued per channel and drops anything not newer, which also makes
+replay-then-live hand-over safe whatever the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from labdeck.broker.base import Message
+
+__all__ = ["Client", "Connection", "SLOW_CLIENT_CLOSE_CODE"]
+
+log = logging.getLogger(__name__)
+
+SLOW_CLIENT_CLOSE_CODE = 1013
+_ids = itertools.count(1)
+
+
+@dataclass
+class Client:
+    """Who is on the other end of a connection, for access decisions."""
+
+    role: str = "admin"
+    user: str | None = None
+    peer: str = ""
+
+
+Send = Callable[[bytes], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+
+
+class Connection:
+    """A client's subscriptions and outgoing frames.
+
+    Args:
+        send: writes one text frame; may wait for the transport to drain.
+        close: closes the transport with a code and reason.
+        client: who the peer is.
+        max_bytes: the send-queue bound of the slow-client policy.
+    """
+
+    def __init__(self, send: Send, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20) -> None:
+        self.id = next(_ids)
+        self.client = client or Client()
+        self.max_bytes = max_bytes
+        self.subs: dict[str, int] = {}  # channel -> last seq queued
+        self.pending: dict[str, list[Message]] = {}  # channels mid-replay -> live messages held back
+        self.closed = False
+        self.dropped_slow = False
+        self.queued_bytes = 0
+        self.peak_bytes = 0
+        self._send = send
+        self._close = close
+        self._queue: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._sender = asyncio.get_running_loop().create_task(self._drain())
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} {self.client.peer} subs={len(self.subs)}>"
+
+    # -- outgoing -------------------------------------------------------------------
+
+    def send(self, frame: bytes) -> None:
+        """Queue a frame; a queue over its bound disconnects the client (see module doc)."""
+        if self.closed:
+            return
+        self._queue.append(frame)
+        self.queued_bytes += len(frame)
+        if self.queued_bytes > self.peak_bytes:
+            self.peak_bytes = self.queued_bytes
+            if self.queued_bytes > self.max_bytes:
+                self._drop_slow()
+                return
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def deliver(self, msg: Message) -> None:
+        """Queue a channel message unless this connection already has it."""
+        held = self.pending.get(msg.ch)
+        if held is not None:
+            held.append(msg)
+            return
+        if msg.seq <= self.subs.get(msg.ch, 0):
+            return
+        self.subs[msg.ch] = msg.seq
+        self.send(msg.frame)
+
+    async def _drain(self) -> None:
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        try:
+            while not self.closed:
+                if not queue:
+                    self._waiter = loop.create_future()
+                    await self._waiter
+                    self._waiter = None
+                    continue
+                frame = queue.popleft()
+                self.queued_bytes -= len(frame)
+                await self._send(frame)
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):
+            pass
+        except Exception:  # the transport's own failure: this client is gone
+            log.exception("connection %s: sending failed", self.id)
+        finally:
+            self.closed = True
+
+    def _drop_slow(self) -> None:
+        log.warning(
+            "connection %s (%s) is too slow: %d bytes queued, over %d; disconnecting",
+            self.id, self.client.peer, self.queued_bytes, self.max_bytes,
+        )
+        self.dropped_slow = True
+        self.closed = True
+        self._queue.clear()
+        self.queued_bytes = 0
+        self._sender.cancel()
+        asyncio.get_running_loop().create_task(
+            self._close(SLOW_CLIENT_CLOSE_CODE, "slow consumer: reconnect with since to resume")
+        )
+
+    async def shutdown(self) -> None:
+        """Stop sending; queued frames are discarded."""
+        self.closed = True
+        self._sender.cancel()
+        try:
+            await self._sender
+        except asyncio.CancelledError:
+            pass

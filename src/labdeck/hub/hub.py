@@ -1,0 +1,222 @@
+"""The hub: channels, subscriptions and request dispatch for every connected client.
+
+The hub is transport-free: the web layer hands it each text frame of a connection
+(:meth:`Hub.handle`) and gives each connection a ``send`` and a ``close``. Publishing
+goes through the broker, which assigns seqs and keeps history; the broker hands every
+message back to :meth:`Hub._deliver`, which queues it on each subscribed connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any
+
+from labdeck.broker.base import Broker, Message
+from labdeck.exceptions import AccessDenied, BadRequest, InternalError, LabdeckError
+from labdeck.hub.connection import Client, Connection, Send, Close
+from labdeck.hub.rpc import NoObjects, ObjectSpace
+from labdeck.protocol import wire
+
+__all__ = ["Hub", "channel_group", "check_channel_name"]
+
+log = logging.getLogger(__name__)
+
+CHANNELS_CHANNEL = "hub/channels"
+"""Announces each channel when it first appears: ``{"ch": name}``."""
+
+MAX_CHANNEL_LEN = 200
+
+
+def channel_group(ch: str) -> str:
+    """The metrics group of a channel: its first segment (``run/log`` → ``run``)."""
+    return ch.split("/", 1)[0]
+
+
+def check_channel_name(ch: str) -> str:
+    """Return ``ch`` if it is a usable channel name.
+
+    Raises:
+        BadRequest: empty, too long, or with empty segments or control characters.
+    """
+    if not ch or len(ch) > MAX_CHANNEL_LEN:
+        raise BadRequest(f"channel name must be 1 to {MAX_CHANNEL_LEN} characters")
+    if not ch.isprintable() or "" in ch.split("/"):
+        raise BadRequest(f"bad channel name {ch!r}: printable segments separated by single '/'")
+    return ch
+
+
+class Hub:
+    """Channels and RPC for every connection of one server.
+
+    Args:
+        broker: assigns seqs, keeps history, fans out between processes.
+        objects: answers get/set/call/del/dir; by default nothing is exposed.
+        reserved: channel prefixes only the server publishes on; a client's ``pub``
+            there is ``AccessDenied``.
+        debug: put exception details of internal errors in replies.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        objects: ObjectSpace | None = None,
+        *,
+        reserved: tuple[str, ...] = ("hub/", "run/", "files/", "dicom/", "rigs/", "obj/"),
+        debug: bool = False,
+    ) -> None:
+        self.broker = broker
+        self.objects: ObjectSpace = objects or NoObjects()
+        self.reserved = reserved
+        self.debug = debug
+        self.connections: set[Connection] = set()
+        self.subscribers: dict[str, set[Connection]] = {}
+        self.messages_in: Counter[str] = Counter()
+        self.messages_out: Counter[str] = Counter()
+        self.slow_disconnects = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        broker.bind(self._deliver)
+
+    async def start(self) -> None:
+        await self.broker.start()
+
+    async def close(self) -> None:
+        for conn in list(self.connections):
+            await self.disconnect(conn)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.broker.close()
+
+    # -- connections ----------------------------------------------------------------
+
+    def connect(self, send: Send, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20) -> Connection:
+        """Register a new connection; the caller feeds its frames to :meth:`handle`."""
+        conn = Connection(send, close, client, max_bytes=max_bytes)
+        self.connections.add(conn)
+        return conn
+
+    async def disconnect(self, conn: Connection) -> None:
+        """Forget a connection and its subscriptions."""
+        self.connections.discard(conn)
+        if conn.dropped_slow:
+            self.slow_disconnects += 1
+        for ch in conn.subs:
+            subs = self.subscribers.get(ch)
+            if subs is not None:
+                subs.discard(conn)
+                if not subs:
+                    del self.subscribers[ch]
+        await conn.shutdown()
+
+    # -- publishing -----------------------------------------------------------------
+
+    def publish_nowait(self, ch: str, data: Any) -> None:
+        """Publish from the event loop's thread without waiting (see :class:`Deck` for threads)."""
+        self.broker.publish_nowait(check_channel_name(ch), wire.encode_data(data))
+
+    async def publish(self, ch: str, data: Any) -> Message:
+        """Publish and return the message with its seq."""
+        return await self.broker.publish(check_channel_name(ch), wire.encode_data(data))
+
+    def _deliver(self, msg: Message) -> None:
+        subs = self.subscribers.get(msg.ch)
+        if subs:
+            for conn in subs:
+                conn.deliver(msg)
+            self.messages_out[channel_group(msg.ch)] += len(subs)
+        if msg.seq == 1 and msg.ch != CHANNELS_CHANNEL:
+            self.publish_nowait(CHANNELS_CHANNEL, {"ch": msg.ch})
+
+    # -- requests -------------------------------------------------------------------
+
+    async def handle(self, conn: Connection, frame: bytes | str) -> None:
+        """Act on one text frame from ``conn``; every outcome is a reply on ``conn``."""
+        try:
+            req = wire.decode_request(frame)
+        except LabdeckError as exc:
+            conn.send(wire.encode_error(exc.request_id, exc.wire_type, exc.message))
+            return
+        if isinstance(req, wire.Sub):
+            await self._guard(conn, req.id, self._sub(conn, req))
+        elif isinstance(req, (wire.Unsub, wire.Pub, wire.Channels)):
+            await self._guard(conn, req.id, self._simple(conn, req))
+        else:
+            task = asyncio.get_running_loop().create_task(self._guard(conn, req.id, self._object_op(conn, req)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, conn: Connection, rid: wire.RequestId, work: Any) -> None:
+        """Await ``work``; reply with its result, or with the error it raised."""
+        try:
+            result = await work
+            if result is not _REPLIED:
+                conn.send(wire.encode_reply(rid, result))
+        except LabdeckError as exc:
+            conn.send(wire.encode_error(rid, exc.wire_type, exc.message))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("request %r from connection %s failed", rid, conn.id)
+            detail = f"{type(exc).__name__}: {exc}" if self.debug else "internal error; see the server log"
+            conn.send(wire.encode_error(rid, InternalError.wire_type, detail))
+
+    async def _simple(self, conn: Connection, req: wire.Unsub | wire.Pub | wire.Channels) -> Any:
+        if isinstance(req, wire.Channels):
+            return await self.broker.channels()
+        ch = check_channel_name(req.ch)
+        if isinstance(req, wire.Unsub):
+            self._unsubscribe(conn, ch)
+            return None
+        if ch.startswith(self.reserved) and conn.client.role != "server":
+            raise AccessDenied(f"channel {ch!r} is published by the server only")
+        self.messages_in[channel_group(ch)] += 1
+        msg = await self.broker.publish(ch, bytes(req.data))
+        return msg.seq
+
+    async def _sub(self, conn: Connection, req: wire.Sub) -> object:
+        """Subscribe, reply, replay what was missed, then hand over to live delivery."""
+        ch = check_channel_name(req.ch)
+        conn.pending[ch] = []  # hold live messages while the replay is fetched
+        self.subscribers.setdefault(ch, set()).add(conn)
+        conn.subs.setdefault(ch, 0)
+        try:
+            replay = await self.broker.replay(ch, req.since)
+        except BaseException:
+            conn.pending.pop(ch, None)
+            self._unsubscribe(conn, ch)
+            raise
+        held = conn.pending.pop(ch)
+        conn.send(wire.encode_reply(req.id, {"seq": replay.last_seq}))
+        if replay.gap is not None:
+            conn.send(wire.encode_gap(ch, *replay.gap))
+        for msg in replay.messages:
+            conn.deliver(msg)
+        for msg in held:
+            conn.deliver(msg)
+        return _REPLIED
+
+    def _unsubscribe(self, conn: Connection, ch: str) -> None:
+        conn.subs.pop(ch, None)
+        subs = self.subscribers.get(ch)
+        if subs is not None:
+            subs.discard(conn)
+            if not subs:
+                del self.subscribers[ch]
+
+    async def _object_op(self, conn: Connection, req: wire.Request) -> Any:
+        objects, client = self.objects, conn.client
+        if isinstance(req, wire.Get):
+            return await objects.get(req.path, client)
+        if isinstance(req, wire.Set):
+            return await objects.set(req.path, req.value, client)
+        if isinstance(req, wire.Call):
+            return await objects.call(req.path, req.args, req.kwargs, client)
+        if isinstance(req, wire.Del):
+            return await objects.delete(req.path, client)
+        if isinstance(req, wire.Dir):
+            return await objects.dir(req.path, client)
+        raise BadRequest(f"op {type(req).__name__.lower()!r} is not an object op")
+
+
+_REPLIED = object()

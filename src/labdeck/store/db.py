@@ -1,0 +1,134 @@
+"""The SQLite store: one file in WAL mode, migrated forward on open.
+
+Migrations are the numbered files ``migrations/NNNN_name.sql``, applied in order inside
+one transaction each; the schema version is SQLite's ``user_version``. A database whose
+version is newer than the newest migration this labdeck has was written by a newer
+labdeck: opening it is refused (:class:`StoreError`) rather than risking corruption.
+
+All queries run on one worker thread owned by the store, so the event loop never
+blocks on disk and SQLite sees a single writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from labdeck.exceptions import StoreError
+
+__all__ = ["Store", "latest_schema", "migrations"]
+
+T = TypeVar("T")
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """``(version, file name, sql)`` of every migration shipped, in order."""
+    found = []
+    for entry in resources.files("labdeck.store").joinpath("migrations").iterdir():
+        m = _MIGRATION.match(entry.name)
+        if m:
+            found.append((int(m[1]), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    for i, (version, name, _) in enumerate(found, 1):
+        if version != i:
+            raise StoreError(f"migration {name} is out of sequence: expected number {i:04d}")
+    return found
+
+
+def latest_schema() -> int:
+    """The schema version this labdeck writes."""
+    return len(migrations())
+
+
+class Store:
+    """An open labdeck database.
+
+    Args:
+        path: the database file; its folder is created if missing.
+
+    Raises:
+        StoreError: the file is not a database, or was written by a newer labdeck.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labdeck-store")
+        self._db: sqlite3.Connection | None = None
+        self._pool.submit(self._open).result()
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._db = db
+            self._migrate(db)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: cannot open database: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create database: {exc}") from None
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        current = db.execute("PRAGMA user_version").fetchone()[0]
+        steps = migrations()
+        if current > len(steps):
+            raise StoreError(
+                f"{self.path}: database schema {current} was written by a newer labdeck "
+                f"(this one knows up to {len(steps)}); upgrade labdeck or use another data folder"
+            )
+        for version, name, sql in steps[current:]:
+            try:
+                db.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {version};\nCOMMIT;")
+            except sqlite3.Error as exc:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: migration {name} failed: {exc}") from None
+
+    @property
+    def schema(self) -> int:
+        return int(self.query_sync("PRAGMA user_version")[0][0])
+
+    # -- queries --------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:
+            raise StoreError(f"{self.path}: store is closed")
+        return fn(self._db)
+
+    def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the store's thread and wait for it (blocking)."""
+        return self._pool.submit(self._call, fn).result()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the store's thread without blocking the loop."""
+        return await asyncio.wrap_future(self._pool.submit(self._call, fn))
+
+    def query_sync(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return self.run_sync(lambda db: db.execute(sql, params).fetchall())
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return await self.run(lambda db: db.execute(sql, params).fetchall())
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the last row id."""
+        return await self.run(lambda db: db.execute(sql, params).lastrowid or 0)
+
+    def close(self) -> None:
+        def _close(db: sqlite3.Connection) -> None:
+            db.close()
+
+        if self._db is not None:
+            self.run_sync(_close)
+            self._db = None
+        self._pool.shutdown(wait=True)
+

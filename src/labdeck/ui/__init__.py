@@ -1,0 +1,1 @@
+"""The browser side: the dashboard and the JavaScript client, served as static files."""

@@ -1,0 +1,142 @@
+"""The HTTP application: dashboard, websocket endpoint, health and metrics.
+
+Routes (all under the optional ``[server] base_path``):
+
+* ``/`` — the dashboard; ``/static/...`` its files and the JavaScript client ``deck.js``
+* ``/ws`` — the websocket of the wire protocol
+* ``/healthz`` — JSON, 200 while serving
+* ``/metrics`` — Prometheus text format
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from labdeck import __version__
+from labdeck.exceptions import BadRequest, FrameTooLarge
+from labdeck.hub.connection import Client
+from labdeck.protocol import wire
+from labdeck.web.metrics import RequestStats, render_metrics
+
+if TYPE_CHECKING:
+    from labdeck.deck import Deck
+
+__all__ = ["DECK_KEY", "STATIC_DIR", "make_app"]
+
+log = logging.getLogger(__name__)
+
+DECK_KEY: web.AppKey[Deck] = web.AppKey("deck")
+STATS_KEY = web.AppKey("stats", RequestStats)
+STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
+
+
+def make_app(deck: Deck) -> web.Application:
+    """The aiohttp application serving ``deck``, mounted at its base path."""
+    stats = RequestStats()
+    inner = web.Application(middlewares=[stats.middleware])
+    inner[DECK_KEY] = deck
+    inner[STATS_KEY] = stats
+    inner.router.add_get("/", index)
+    inner.router.add_get("/ws", websocket)
+    inner.router.add_get("/healthz", healthz)
+    inner.router.add_get("/metrics", metrics)
+    inner.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    for extend in deck.routes:
+        extend(inner)
+    base = deck.config.server.base_path
+    if not base:
+        return inner
+    outer = web.Application()
+    outer[DECK_KEY] = deck
+    outer.router.add_get(base, _redirect_to(base + "/"))
+    outer.add_subapp(base, inner)
+    return outer
+
+
+def _redirect_to(location: str) -> web.Handler:
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPPermanentRedirect(location)
+
+    return redirect
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    deck = request.app[DECK_KEY]
+    return web.json_response({
+        "status": "ok",
+        "version": __version__,
+        "uptime": round(time.time() - deck.started_at, 3),
+        "connections": len(deck.hub.connections),
+    })
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    deck = request.app[DECK_KEY]
+    text = render_metrics(deck.hub, request.app[STATS_KEY], deck.started_at)
+    return web.Response(text=text, content_type="text/plain", headers={"X-Content-Type-Options": "nosniff"},
+                        charset="utf-8")
+
+
+def origin_allowed(request: web.Request, extra: list[str]) -> bool:
+    """A browser's websocket Origin must be this server itself or explicitly allowed.
+
+    Clients that send no Origin (scripts, agents, other servers) are not browsers and
+    are not subject to the cross-site check.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    if origin in extra:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    deck = request.app[DECK_KEY]
+    server = deck.config.server
+    if not origin_allowed(request, server.allowed_origins):
+        log.warning("websocket from %s refused: Origin %r", request.remote, request.headers.get("Origin"))
+        raise web.HTTPForbidden(text="websocket Origin not allowed\n")
+    ws = web.WebSocketResponse(compress=False, max_msg_size=server.max_frame, heartbeat=30.0, decode_text=False)
+    await ws.prepare(request)
+
+    async def send(frame: bytes) -> None:
+        await ws.send_frame(frame, WSMsgType.TEXT)
+
+    async def close(code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(ws.close(code=code, message=reason.encode()), 2.0)
+        except (TimeoutError, ConnectionError):
+            if request.transport is not None:
+                request.transport.abort()
+
+    conn = deck.hub.connect(send, close, Client(peer=request.remote or ""), max_bytes=server.send_queue_bytes)
+    try:
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                await deck.hub.handle(conn, msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))
+            elif msg.type is WSMsgType.ERROR:
+                exc = ws.exception()
+                if ws.close_code == FrameTooLarge.close_code:
+                    log.info("connection %s closed: frame over %d bytes", conn.id, server.max_frame)
+                else:
+                    log.info("connection %s closed: %s", conn.id, exc)
+                break
+    finally:
+        await deck.hub.disconnect(conn)
+    return ws

@@ -1,0 +1,116 @@
+"""Test helpers shared by the whole suite: timeouts, and a wire-protocol client."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+from collections import defaultdict
+from typing import Any
+
+import aiohttp
+
+TIMEOUT_FACTOR = float(os.environ.get("LABDECK_TEST_TIMEOUT_FACTOR", "1"))
+
+
+def scaled(seconds: float) -> float:
+    """A timeout scaled by ``LABDECK_TEST_TIMEOUT_FACTOR`` for slow machines."""
+    return seconds * TIMEOUT_FACTOR
+
+
+class RequestFailed(Exception):
+    def __init__(self, error: dict[str, str]) -> None:
+        super().__init__(f"{error['type']}: {error['message']}")
+        self.type = error["type"]
+        self.message = error["message"]
+
+
+class WireClient:
+    """A real websocket client speaking labdeck's wire protocol.
+
+    ``pushes[ch]`` collects every push of a channel in arrival order; ``gaps[ch]`` every
+    gap notice. ``request`` sends one request and returns its result (or raises
+    :class:`RequestFailed`).
+    """
+
+    def __init__(self, url: str, **ws_kwargs: Any) -> None:
+        self.url = url
+        self.ws_kwargs = ws_kwargs
+        self.pushes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.gaps: dict[str, list[dict[str, int]]] = defaultdict(list)
+        self.replies: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+        self.frames: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+        self._session: aiohttp.ClientSession | None = None
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+
+    async def __aenter__(self) -> WireClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> None:
+        self._session = aiohttp.ClientSession()
+        self.ws = await self._session.ws_connect(self.url, **self.ws_kwargs)
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            frame = json.loads(msg.data)
+            self.frames.append(frame)
+            if "gap" in frame:
+                self.gaps[frame["ch"]].append(frame["gap"])
+            elif "seq" in frame:
+                self.pushes[frame["ch"]].append(frame)
+            elif "ok" in frame:
+                fut = self.replies.pop(frame["id"], None)
+                if fut is not None and not fut.done():
+                    fut.set_result(frame)
+            self._arrived.set()
+
+    async def send_raw(self, text: str) -> None:
+        assert self.ws is not None
+        await self.ws.send_str(text)
+
+    async def reply_to_raw(self, text: str, rid: Any) -> dict[str, Any]:
+        """Send a hand-written frame and wait for the reply carrying ``rid``."""
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.replies[rid] = fut
+        await self.send_raw(text)
+        return await asyncio.wait_for(fut, scaled(5))
+
+    async def request(self, op: str, **fields: Any) -> Any:
+        rid = next(self._ids)
+        reply = await self.reply_to_raw(json.dumps({"id": rid, "op": op, **fields}), rid)
+        if not reply["ok"]:
+            raise RequestFailed(reply["error"])
+        return reply.get("result")
+
+    async def wait_for(self, ch: str, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Wait until ``count`` pushes of ``ch`` have arrived; returns them."""
+        async def enough() -> None:
+            while len(self.pushes[ch]) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        await asyncio.wait_for(enough(), scaled(timeout))
+        return self.pushes[ch]
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(self._reader, scaled(5))
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+        if self._session is not None:
+            await self._session.close()
