@@ -8,6 +8,7 @@ broker implementation only has to honour this interface; the hub does not change
 from __future__ import annotations
 
 import abc
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -71,8 +72,12 @@ class Broker(abc.ABC):
     * ``replay(ch, since)`` returns every retained message with ``seq > since``.
     """
 
+    epoch: str
+    """Names this broker's numbering: seqs of one channel are comparable only within one epoch."""
+
     def __init__(self) -> None:
         self._deliver: Deliver = lambda msg: None
+        self.epoch = secrets.token_hex(6)
 
     def bind(self, deliver: Deliver) -> None:
         """Set the callback that receives every message; the hub calls this once."""

@@ -180,14 +180,17 @@ class Hub:
         conn.pending[ch] = []  # hold live messages while the replay is fetched
         self.subscribers.setdefault(ch, set()).add(conn)
         conn.subs.setdefault(ch, 0)
+        since = req.since
+        if since is not None and req.epoch is not None and req.epoch != self.broker.epoch:
+            since = 0  # the client counted in another epoch: everything here is new to it
         try:
-            replay = await self.broker.replay(ch, req.since)
+            replay = await self.broker.replay(ch, since)
         except BaseException:
             conn.pending.pop(ch, None)
             self._unsubscribe(conn, ch)
             raise
         held = conn.pending.pop(ch)
-        conn.send(wire.encode_reply(req.id, {"seq": replay.last_seq}))
+        conn.send(wire.encode_reply(req.id, {"seq": replay.last_seq, "epoch": self.broker.epoch}))
         if replay.gap is not None:
             conn.send(wire.encode_gap(ch, *replay.gap))
         for msg in replay.messages:

@@ -54,10 +54,16 @@ class _Request(msgspec.Struct, tag_field="op", forbid_unknown_fields=True):
 
 
 class Sub(_Request, tag="sub"):
-    """Subscribe to ``ch``; with ``since``, first replay every message after that seq."""
+    """Subscribe to ``ch``; with ``since``, first replay every message after that seq.
+
+    ``epoch`` is the one the client saw in an earlier ``sub`` reply. When the server's
+    epoch differs (its in-memory history was restarted), seqs began again at 1, so the
+    replay starts from the beginning of the current history instead of ``since``.
+    """
 
     ch: str
     since: int | None = None
+    epoch: str | None = None
 
 
 class Unsub(_Request, tag="unsub"):
