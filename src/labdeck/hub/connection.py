@@ -140,6 +140,11 @@ class Connection:
             self._close(SLOW_CLIENT_CLOSE_CODE, "slow consumer: reconnect with since to resume")
         )
 
+    async def close(self, code: int = 1001, reason: str = "server shutting down") -> None:
+        """Stop sending and close the transport with ``code``."""
+        await self.shutdown()
+        await self._close(code, reason)
+
     async def shutdown(self) -> None:
         """Stop sending; queued frames are discarded."""
         self.closed = True

@@ -82,7 +82,10 @@ class Hub:
         await self.broker.start()
 
     async def close(self) -> None:
-        for conn in list(self.connections):
+        """Close every connection with 1001 ("going away"), then the broker."""
+        conns = list(self.connections)
+        await asyncio.gather(*(conn.close() for conn in conns), return_exceptions=True)
+        for conn in conns:
             await self.disconnect(conn)
         for task in list(self._tasks):
             task.cancel()

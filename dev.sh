@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# One command per chore. Each sets up what it needs first, so it works on a fresh machine.
+#
+#   ./dev.sh demo [--port N] [--no-browser]   set up, then run `labdeck demo`
+#   ./dev.sh test [pytest args]               set up, then lint, type-check and run the whole suite
+#   ./dev.sh lint | types | format            ruff check / mypy --strict / ruff format
+#   ./dev.sh bench [labdeck bench args]       the benchmarks against their baselines
+#   ./dev.sh setup                            only the set-up: .venv, dashboard build, test tools
+#
+# Set-up steps are idempotent and skip work already done: the virtualenv in .venv (rebuilt
+# when pyproject.toml changes), the dashboard's npm packages (from ui/package-lock.json) and
+# build, and for the tests Chromium from Debian's packages and a Redis server if none answers.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+setup_python() {
+    local stamp=$VENV/.installed
+    if [ ! -x $VENV/bin/python ]; then
+        say "creating $VENV"
+        "$PYTHON" -m venv $VENV
+    fi
+    if [ ! -f $stamp ] || [ pyproject.toml -nt $stamp ]; then
+        say "installing labdeck and its test tools into $VENV"
+        $VENV/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+        $VENV/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+        touch $stamp
+    fi
+}
+
+setup_ui() {
+    if ! command -v npm >/dev/null; then
+        say "npm not found: installing Node.js from Debian's packages"
+        as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+    fi
+    if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules ]; then
+        say "installing the dashboard's npm packages (ui/package-lock.json)"
+        npm --prefix ui ci --no-audit --no-fund --loglevel=error
+        touch ui/node_modules
+    fi
+    npm --prefix ui run --silent build
+}
+
+setup_chromium() {
+    if [ ! -x /usr/bin/chromium ]; then
+        say "installing Chromium from Debian's packages for the browser tests"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    fi
+}
+
+setup_redis() {
+    if redis_answers; then return; fi
+    if ! command -v redis-server >/dev/null; then
+        say "installing Redis from Debian's packages"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    fi
+    say "starting a Redis server on 127.0.0.1:6379"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+        --dir "${TMPDIR:-/tmp}" --logfile "${TMPDIR:-/tmp}/labdeck-test-redis.log"
+    for _ in $(seq 50); do redis_answers && return; sleep 0.1; done
+    say "Redis did not start; see ${TMPDIR:-/tmp}/labdeck-test-redis.log"
+    return 1
+}
+
+redis_answers() {
+    $VENV/bin/python - <<'EOF' 2>/dev/null
+import socket, sys
+try:
+    with socket.create_connection(("127.0.0.1", 6379), timeout=0.5) as s:
+        s.sendall(b"PING\r\n")
+        sys.exit(0 if s.recv(16).startswith(b"+PONG") else 1)
+except OSError:
+    sys.exit(1)
+EOF
+}
+
+lint() { $VENV/bin/ruff check src tests; }
+types() { $VENV/bin/mypy; }
+
+cmd=${1:-help}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+    setup)
+        setup_python; setup_ui ;;
+    demo)
+        setup_python; setup_ui
+        exec $VENV/bin/labdeck demo "$@" ;;
+    test)
+        setup_python; setup_ui; setup_chromium; setup_redis
+        say "ruff"; lint
+        say "mypy --strict"; types
+        say "pytest"
+        exec $VENV/bin/python -m pytest "$@" ;;
+    lint) setup_python; lint ;;
+    types) setup_python; types ;;
+    format) setup_python; $VENV/bin/ruff format src tests; $VENV/bin/ruff check --fix src tests ;;
+    bench)
+        setup_python; setup_ui
+        exec $VENV/bin/labdeck bench "$@" ;;
+    help|-h|--help)
+        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *)
+        echo "dev.sh: unknown chore '$cmd' (try: ./dev.sh help)" >&2; exit 2 ;;
+esac
