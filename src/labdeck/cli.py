@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from labdeck.bench import run_benchmarks
 
-            return run_benchmarks(quick=args.quick, only=args.only)
+            return int(run_benchmarks(quick=args.quick, only=args.only))
     except ConfigError as exc:
         print(f"labdeck: {exc}", file=sys.stderr)
         return 2
@@ -75,8 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"labdeck: {exc.strerror or exc}", file=sys.stderr)
         return 1
-    parser.error(f"unknown command {args.command!r}")
-    return 2  # pragma: no cover - parser.error exits
+    raise AssertionError(f"unhandled command {args.command!r}")  # argparse admits no other
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ class Message:
     The push frame is encoded once, on first use, and shared by every subscriber.
     """
 
-    __slots__ = ("ch", "seq", "t", "data", "_frame")
+    __slots__ = ("_frame", "ch", "data", "seq", "t")
 
     def __init__(self, ch: str, seq: int, t: float, data: bytes) -> None:
         self.ch = ch

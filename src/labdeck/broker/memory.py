@@ -13,7 +13,7 @@ __all__ = ["ChannelLog", "MemoryBroker"]
 class ChannelLog:
     """One channel's seq counter, retained last message and bounded history."""
 
-    __slots__ = ("name", "seq", "history")
+    __slots__ = ("history", "name", "seq")
 
     def __init__(self, name: str, history: int) -> None:
         self.name = name

@@ -7,6 +7,7 @@ import math
 import random
 import time
 from typing import TYPE_CHECKING
+import contextlib
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
@@ -27,10 +28,8 @@ class DemoSignals:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def _loop(self, deck: Deck) -> None:
         rng = random.Random(7)

@@ -23,12 +23,14 @@ import asyncio
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from labdeck.broker.base import Message
+import contextlib
 
-__all__ = ["Client", "Connection", "SLOW_CLIENT_CLOSE_CODE"]
+__all__ = ["SLOW_CLIENT_CLOSE_CODE", "Client", "Connection"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class Client:
 
 
 Send = Callable[[bytes], Awaitable[None]]
-Close = Callable[[int, str], Awaitable[None]]
+Close = Callable[[int, str], Coroutine[Any, Any, None]]
 
 
 class Connection:
@@ -149,7 +151,5 @@ class Connection:
         """Stop sending; queued frames are discarded."""
         self.closed = True
         self._sender.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._sender
-        except asyncio.CancelledError:
-            pass

@@ -15,7 +15,7 @@ from typing import Any
 
 from labdeck.broker.base import Broker, Message
 from labdeck.exceptions import AccessDenied, BadRequest, InternalError, LabdeckError
-from labdeck.hub.connection import Client, Connection, Send, Close
+from labdeck.hub.connection import Client, Close, Connection, Send
 from labdeck.hub.rpc import NoObjects, ObjectSpace
 from labdeck.protocol import wire
 
@@ -93,7 +93,9 @@ class Hub:
 
     # -- connections ----------------------------------------------------------------
 
-    def connect(self, send: Send, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20) -> Connection:
+    def connect(
+        self, send: Send, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20
+    ) -> Connection:
         """Register a new connection; the caller feeds its frames to :meth:`handle`."""
         conn = Connection(send, close, client, max_bytes=max_bytes)
         self.connections.add(conn)

@@ -17,13 +17,14 @@ The full description, message by message, is ``docs/topics/protocol.md``.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import msgspec
 
 from labdeck.exceptions import BadRequest, LabdeckError, NotSerializable, UnknownOp
 
 __all__ = [
+    "OPS",
     "Call",
     "Channels",
     "Del",
@@ -36,7 +37,6 @@ __all__ = [
     "Set",
     "Sub",
     "Unsub",
-    "OPS",
     "decode_request",
     "encode_data",
     "encode_error",
@@ -45,7 +45,7 @@ __all__ = [
     "encode_reply",
 ]
 
-RequestId = Union[int, str]
+RequestId = int | str
 """A request id as the client chose it; replies echo it unchanged."""
 
 
@@ -116,7 +116,7 @@ class Dir(_Request, tag="dir"):
     path: list[str] = msgspec.field(default_factory=list)
 
 
-Request = Union[Sub, Unsub, Pub, Channels, Call, Get, Set, Del, Dir]
+Request = Sub | Unsub | Pub | Channels | Call | Get | Set | Del | Dir
 OPS: tuple[str, ...] = ("sub", "unsub", "pub", "channels", "call", "get", "set", "del", "dir")
 
 
@@ -179,7 +179,8 @@ def decode_request(frame: bytes | str) -> Request:
         UnknownOp: the object's ``op`` is missing or not one of :data:`OPS`.
     """
     try:
-        return _request_decoder.decode(frame)
+        request: Request = _request_decoder.decode(frame)
+        return request
     except msgspec.DecodeError as exc:
         raise _classify(frame, exc) from None
 

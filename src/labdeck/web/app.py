@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,7 +62,7 @@ def make_app(deck: Deck) -> web.Application:
     return outer
 
 
-def _redirect_to(location: str) -> web.Handler:
+def _redirect_to(location: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def redirect(request: web.Request) -> web.StreamResponse:
         raise web.HTTPPermanentRedirect(location)
 

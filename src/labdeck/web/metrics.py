@@ -28,7 +28,7 @@ class RequestStats:
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str, int]] = Counter()
         self.buckets: dict[str, list[int]] = {}
-        self.sums: Counter[str] = Counter()
+        self.sums: dict[str, float] = {}
         self.bytes_out: Counter[str] = Counter()
 
     @web.middleware
@@ -51,7 +51,7 @@ class RequestStats:
         self.counts[(request.method, route, status)] += 1
         counts = self.buckets.setdefault(route, [0] * (len(BUCKETS) + 1))
         counts[bisect_left(BUCKETS, seconds)] += 1
-        self.sums[route] += seconds
+        self.sums[route] = self.sums.get(route, 0.0) + seconds
 
 
 def _labels(**labels: object) -> str:
@@ -90,7 +90,7 @@ def render_metrics(hub: Hub, stats: RequestStats, started: float) -> str:
     samples = []
     for route, counts in sorted(stats.buckets.items()):
         running = 0
-        for bound, n in zip((*BUCKETS, float("inf")), counts):
+        for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
             running += n
             le = "+Inf" if bound == float("inf") else repr(bound)
             samples.append(f"labdeck_http_request_duration_seconds_bucket{_labels(route=route, le=le)} {running}")
