@@ -28,6 +28,7 @@ from aiohttp import web
 from labdeck.broker import open_broker
 from labdeck.config import Config, load_config
 from labdeck.hub import Hub, check_channel_name
+from labdeck.objects import Objects, Policy
 from labdeck.protocol.wire import encode_data
 from labdeck.store import Store
 
@@ -63,7 +64,8 @@ class Deck:
             raise TypeError("overrides go with a config path, not with a Config object")
         self.config = config
         self.broker = open_broker(config.broker.url, config.server.history)
-        self.hub = Hub(self.broker, debug=config.server.debug)
+        self.objects = Objects(self.publish)
+        self.hub = Hub(self.broker, self.objects, debug=config.server.debug)
         self.services: list[Service] = []
         self.routes: list[Callable[[web.Application], None]] = []
         self.store: Store | None = None
@@ -77,6 +79,17 @@ class Deck:
         self._stop_event: asyncio.Event | None = None
 
     # -- publishing -----------------------------------------------------------------
+
+    def expose(self, name: str, obj: Any, policy: Policy | None = None) -> None:
+        """Let browsers reach ``obj`` as ``name`` (get, set, call, del, dir) under ``policy``.
+
+        Observed attributes publish their changes on ``obj/<name>/<attr>``. See
+        ``docs/howto/expose-objects.md``.
+
+        Raises:
+            ValueError: ``name`` is unusable or taken, or ``obj`` cannot be exposed.
+        """
+        self.objects.expose(name, obj, policy)
 
     def publish(self, ch: str, data: Any) -> None:
         """Publish ``data`` on channel ``ch``; safe from any thread, before or after start.
@@ -120,6 +133,7 @@ class Deck:
         """Open the store, start the hub, listen, then start every service."""
         from labdeck.web.app import make_app
 
+        self.objects.load(self.config.objects, self.config.path or "config")  # before _loop: publishes wait
         self._loop = asyncio.get_running_loop()
         self.started_at = time.time()
         data = self.config.data_dir
@@ -150,6 +164,7 @@ class Deck:
             except Exception:
                 log.exception("stopping %r failed", service)
         await self.hub.close()
+        self.objects.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -1,0 +1,229 @@
+"""Running a browser's ``call``: argument checks, where the method runs, locks, timeouts.
+
+* Arguments are bound to the method's signature first (``inspect.signature``); a wrong
+  count or an unknown keyword is ``InvalidArguments`` and the method is not called. Where
+  a parameter is annotated with a type msgspec knows, the value is checked and converted
+  by the rule in :mod:`labdeck.objects.convert`; a mismatch is ``InvalidArguments``.
+* ``async def`` methods are awaited on the event loop. Plain methods run in a thread pool
+  of their own (so a slow one never blocks the event loop, nor the server's other uses of
+  threads), unless marked ``@inline``: those run on the event loop, saving the two thread
+  hand-overs, and must return at once.
+* An ``@exclusive`` method runs one call at a time across all clients; the others wait
+  in arrival order up to ``max_wait`` seconds and then get ``Busy``.
+* A call running past its timeout gets ``Timeout``. An ``async`` method is cancelled; a
+  thread cannot be stopped, so a plain method runs on to its end, still holding its
+  exclusive lock, and its late result is logged and dropped.
+* An exception inside the method is logged on the server and sent as its class name and
+  message (:class:`CallFailed`); a :class:`LabdeckError` it raises is sent as itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import typing
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from labdeck.exceptions import Busy, CallFailed, InvalidArguments, LabdeckError, Timeout
+from labdeck.objects.convert import from_wire
+from labdeck.objects.markers import CallOptions
+
+__all__ = ["Caller", "Signature", "signature_of", "usable_annotation"]
+
+log = logging.getLogger(__name__)
+
+
+def usable_annotation(annotation: Any) -> Any:
+    """``annotation`` if msgspec can check values against it, else ``Any``."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return Any
+    try:
+        msgspec.json.Decoder(annotation)
+    except (TypeError, ValueError):
+        return Any
+    return annotation
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a call needs to know about a callable, computed once per function."""
+
+    sig: inspect.Signature
+    types: dict[str, Any]
+    is_async: bool
+
+
+_signatures: dict[Any, Signature] = {}
+
+
+def signature_of(fn: Callable[..., Any]) -> Signature:
+    """The (cached) :class:`Signature` of a function or bound method."""
+    func = getattr(fn, "__func__", fn)
+    key = (func, hasattr(fn, "__self__"))
+    cached = _signatures.get(key)
+    if cached is None:
+        sig = inspect.signature(fn)
+        try:
+            hints = typing.get_type_hints(func)
+        except Exception:  # unresolvable annotations: check counts only
+            hints = {}
+        types_ = {
+            name: usable_annotation(hints.get(name, Any))
+            for name, p in sig.parameters.items()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        }
+        cached = Signature(sig, {k: v for k, v in types_.items() if v is not Any}, inspect.iscoroutinefunction(func))
+        _signatures[key] = cached
+    return cached
+
+
+def bind(fn: Callable[..., Any], label: str, args: list[Any], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+    """Bind and type-check arguments.
+
+    Raises:
+        InvalidArguments: naming the method and what is wrong.
+    """
+    info = signature_of(fn)
+    try:
+        bound = info.sig.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise InvalidArguments(f"{label}{info.sig}: {exc}") from None
+    for name, annotation in info.types.items():
+        if name in bound.arguments:
+            try:
+                bound.arguments[name] = from_wire(bound.arguments[name], annotation)
+            except TypeError as exc:
+                raise InvalidArguments(f"{label}{info.sig}: argument {name!r}: {exc}") from None
+    return bound
+
+
+class Caller:
+    """Runs calls: owns the thread pool and the exclusive locks.
+
+    Args:
+        workers: threads for plain methods; calls beyond that many wait for a free one.
+    """
+
+    def __init__(self, workers: int = 8) -> None:
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def close(self) -> None:
+        """Drop calls still queued for a thread; those already running finish on their own.
+
+        A later call starts a new pool, so a server can be stopped and started again.
+        """
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._locks.clear()
+
+    async def call(
+        self,
+        fn: Callable[..., Any],
+        label: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        options: CallOptions,
+        *,
+        timeout: float | None,
+        max_wait: float,
+        lock_key: str,
+    ) -> Any:
+        """Check the arguments, then run ``fn`` as the module doc describes.
+
+        Raises:
+            InvalidArguments, Busy, Timeout, CallFailed, or a LabdeckError ``fn`` raised.
+        """
+        bound = bind(fn, label, args, kwargs)
+        if options.timeout is not None:
+            timeout = options.timeout
+        if not options.exclusive:
+            return await self._run(fn, bound, label, options, timeout, None)
+        key = options.exclusive if isinstance(options.exclusive, str) else lock_key
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        wait = options.max_wait if options.max_wait is not None else max_wait
+        try:
+            await asyncio.wait_for(lock.acquire(), wait)
+        except TimeoutError:
+            raise Busy(f"{label} is exclusive and still busy with another call after {wait:g} s") from None
+        return await self._run(fn, bound, label, options, timeout, lock)
+
+    async def _run(
+        self,
+        fn: Callable[..., Any],
+        bound: inspect.BoundArguments,
+        label: str,
+        options: CallOptions,
+        timeout: float | None,
+        lock: asyncio.Lock | None,
+    ) -> Any:
+        release = lock.release if lock is not None else None
+        try:
+            if signature_of(fn).is_async:
+                result = await asyncio.wait_for(fn(*bound.args, **bound.kwargs), timeout)
+            elif options.inline:
+                result = fn(*bound.args, **bound.kwargs)
+            else:
+                result = await self._in_thread(fn, bound, label, timeout, release)
+                release = None  # the thread's completion releases the lock
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, timeout)
+        except TimeoutError:
+            raise Timeout(f"{label} did not finish within {timeout:g} s") from None
+        except (LabdeckError, asyncio.CancelledError):
+            raise
+        except BaseException as exc:  # SystemExit too: a method must never end the server
+            log.warning("call of %s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
+            raise CallFailed(exc) from None
+        finally:
+            if release is not None:
+                release()
+        return result
+
+    async def _in_thread(
+        self,
+        fn: Callable[..., Any],
+        bound: inspect.BoundArguments,
+        label: str,
+        timeout: float | None,
+        release: Callable[[], None] | None,
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="labdeck-call")
+        cfut: Future[Any] = self._pool.submit(functools.partial(fn, *bound.args, **bound.kwargs))
+        if release is not None:
+            cfut.add_done_callback(functools.partial(_release_on, loop, release))
+        fut = asyncio.wrap_future(cfut, loop=loop)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            fut.add_done_callback(functools.partial(_late, label))
+            raise
+
+
+def _release_on(loop: asyncio.AbstractEventLoop, release: Callable[[], None], _: object) -> None:
+    """Release an exclusive lock from the worker thread, on the loop that owns it."""
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the lock
+        loop.call_soon_threadsafe(release)
+
+
+def _late(label: str, fut: asyncio.Future[Any]) -> None:
+    """Log the outcome of a call whose caller stopped waiting."""
+    if fut.cancelled():
+        return
+    exc = fut.exception()
+    if exc is not None:
+        log.warning("call of %s raised %s after its timeout: %s", label, type(exc).__name__, exc)
+    else:
+        log.info("call of %s finished after its timeout; its result was dropped", label)

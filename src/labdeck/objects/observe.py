@@ -1,0 +1,183 @@
+"""Live attributes: values whose every change is published to the browsers.
+
+Three ways to declare them:
+
+* the descriptor::
+
+      class Device:
+          temperature = labdeck.observed(20.0)
+
+* the class decorator, for attributes assigned in ``__init__`` or declared by a
+  dataclass (put it above ``@dataclass``)::
+
+      @labdeck.observable("gain", "contrast")
+      @dataclass
+      class StimulusSettings:
+          gain: float = 1.0
+          contrast: float = 0.5
+
+* a dict of tracked values, exposed as an object of its own::
+
+      settings = labdeck.TrackedDict(gain=1.0, contrast=0.5)
+      deck.expose("settings", settings)
+
+When the object is exposed as ``name``, every assignment to an observed attribute
+``attr`` — from Python, in any thread, or from a browser's ``set`` — publishes the new
+value on channel ``obj/<name>/<attr>`` (``obj/<name>/<child>/<attr>`` for an observed
+object reached through an attribute of the exposed one). An assignment of an equal
+value publishes nothing. Deleting publishes ``null``. A value with no JSON form is
+not published; the failure is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any, Generic, TypeVar, overload
+
+__all__ = ["TrackedDict", "Watcher", "observable", "observed", "observed_names", "watch"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+C = TypeVar("C", bound=type)
+
+Watcher = Callable[[str, Any], None]
+"""Called with (attribute name, new value) after every change."""
+
+_MISSING: Any = object()
+_lock = threading.Lock()
+_watchers: weakref.WeakKeyDictionary[Any, list[Watcher]] = weakref.WeakKeyDictionary()
+
+
+def watch(obj: Any, watcher: Watcher) -> None:
+    """Call ``watcher`` after every change of an observed attribute of ``obj``.
+
+    Raises:
+        TypeError: ``obj`` cannot be weakly referenced (a class with ``__slots__`` and
+            no ``__weakref__``).
+    """
+    with _lock:
+        _watchers.setdefault(obj, []).append(watcher)
+
+
+def _notify(obj: Any, name: str, value: Any) -> None:
+    try:
+        watchers = _watchers.get(obj)
+    except TypeError:  # not weakly referenceable: nobody can be watching it
+        return
+    for watcher in watchers or ():
+        try:
+            watcher(name, value)
+        except Exception:  # a failed publish must not break the assignment that caused it
+            log.exception("publishing a change of %r failed", name)
+
+
+def _same(old: Any, new: Any) -> bool:
+    if old is new:
+        return True
+    try:
+        return type(old) is type(new) and bool(old == new)
+    except Exception:  # arrays and other values without a single truth value
+        return False
+
+
+class observed(Generic[T]):  # lower case: used like a field
+    """A data descriptor that publishes every change of its value (see module doc).
+
+    Args:
+        default: the value before the first assignment; without one, reading an
+            unassigned attribute raises ``AttributeError``.
+        doc: shown by ``dir`` when the policy allows docs.
+    """
+
+    def __init__(self, default: T = _MISSING, *, doc: str | None = None) -> None:
+        self.default = default
+        self.name = ""
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> observed[T]: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> observed[T] | T:
+        if obj is None:
+            return self
+        value = obj.__dict__.get(self.name, self.default)
+        if value is _MISSING:
+            raise AttributeError(f"{type(obj).__name__!r} object has no attribute {self.name!r}")
+        return value  # type: ignore[no-any-return]
+
+    def __set__(self, obj: object, value: T) -> None:
+        old = obj.__dict__.get(self.name, self.default)
+        obj.__dict__[self.name] = value
+        if not _same(old, value):
+            _notify(obj, self.name, value)
+
+    def __delete__(self, obj: object) -> None:
+        if obj.__dict__.pop(self.name, _MISSING) is _MISSING:
+            raise AttributeError(self.name)
+        _notify(obj, self.name, None)
+
+
+def observable(*names: str) -> Callable[[C], C]:
+    """Class decorator: make attributes ``names`` observed; a class-level value is the default."""
+
+    def decorate(cls: C) -> C:
+        for name in names:
+            default = cls.__dict__.get(name, _MISSING)
+            descriptor: observed[Any] = observed(default)
+            descriptor.__set_name__(cls, name)
+            setattr(cls, name, descriptor)
+        return cls
+
+    return decorate
+
+
+def observed_names(obj: Any) -> list[str]:
+    """The observed attributes of ``obj``: its descriptors, or a TrackedDict's keys."""
+    if isinstance(obj, TrackedDict):
+        return [k for k in obj if isinstance(k, str)]
+    names: dict[str, None] = {}
+    for klass in type(obj).__mro__:
+        for name, value in vars(klass).items():
+            if isinstance(value, observed):
+                names.setdefault(name)
+    return list(names)
+
+
+class TrackedDict(MutableMapping[str, Any]):
+    """A dict whose every key is a live value: each change publishes ``obj/<name>/<key>``.
+
+    Exposed, its keys are reached as path segments (``["settings", "gain"]``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._data: dict[str, Any] = dict(*args, **kwargs)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        old = self._data.get(key, _MISSING)
+        self._data[key] = value
+        if not _same(old, value):
+            _notify(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        _notify(self, key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"TrackedDict({self._data!r})"

@@ -1,0 +1,168 @@
+"""The access policy for exposed objects: who may do what, on which path.
+
+Pure: no I/O, no event loop. :class:`Policy` holds the per-object rules; the checks
+here are called by the object space on every request, for every path segment.
+
+The rules, in the order they are applied:
+
+1. **Roles.** ``viewer`` may ``get`` and ``dir`` (and subscribe, which the hub allows);
+   ``operator`` may also ``set`` and ``call``; ``admin`` may also ``del``. A policy can
+   raise the role an op needs (``Policy(roles={"call": "admin"})``) but never lower it
+   below these defaults. An unknown role may do nothing.
+2. **Names.** A segment must be a non-empty printable name of at most 100 characters
+   that does not start with ``_``: private names and dunders (``__class__``,
+   ``__globals__``, ``__dict__``...) are never reachable.
+3. **Depth.** A path has at most ``max_depth`` segments, the exposed name included
+   (default 4: ``sample.device.laser.power``).
+4. **Deny-list, allow-list.** Entries are dotted paths relative to the exposed object.
+   A path under a ``deny`` entry is refused. With an ``allow`` list, a path must be at
+   or under an entry; a path that only leads towards an entry (``settings`` for
+   ``settings.gain``) may be walked through and listed by ``dir``, nothing more.
+5. **Read-only.** ``set`` and ``del`` are refused at or under a ``read_only`` entry.
+6. **Markers** on the objects themselves (see :mod:`labdeck.objects.markers`): members
+   marked hidden are refused as if they did not exist.
+
+Every refusal is :class:`AccessDenied` naming the path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from labdeck.exceptions import AccessDenied
+
+__all__ = [
+    "OP_ROLES",
+    "ROLES",
+    "Policy",
+    "check_name",
+    "dotted",
+    "role_allows",
+]
+
+ROLES: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2, "server": 2}
+"""Known roles and their rank; ``server`` is the server's own code, as strong as admin."""
+
+OP_ROLES: dict[str, str] = {"get": "viewer", "dir": "viewer", "set": "operator", "call": "operator", "del": "admin"}
+"""The least role each object op needs."""
+
+MAX_NAME = 100
+
+
+def dotted(path: Iterable[str]) -> str:
+    """``["sample", "a"]`` → ``"sample.a"``, the form used in messages and policy lists."""
+    return ".".join(path)
+
+
+def role_allows(role: str, op: str, extra: Mapping[str, str] | None = None) -> bool:
+    """True when ``role`` may perform ``op`` (``extra`` can only raise the requirement)."""
+    rank = ROLES.get(role)
+    if rank is None:
+        return False
+    need = ROLES[OP_ROLES[op]]
+    if extra and op in extra:
+        need = max(need, ROLES.get(extra[op], ROLES["admin"]))
+    return rank >= need
+
+
+def check_name(segment: str, path: list[str]) -> None:
+    """Refuse a segment that is empty, too long, unprintable or private.
+
+    Raises:
+        AccessDenied: naming the whole path.
+    """
+    if not segment or len(segment) > MAX_NAME or not segment.isprintable() or "." in segment or "/" in segment:
+        raise AccessDenied(f"{dotted(path)!r}: {segment[:MAX_NAME]!r} is not a usable name")
+    if segment.startswith("_"):
+        raise AccessDenied(f"{dotted(path)!r}: names starting with '_' are never exposed")
+
+
+def _under(path: tuple[str, ...], entries: frozenset[tuple[str, ...]]) -> bool:
+    return any(path[: len(e)] == e for e in entries)
+
+
+def _split(entries: Iterable[str]) -> frozenset[tuple[str, ...]]:
+    return frozenset(tuple(e.split(".")) for e in entries)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the browser may do with one exposed object and everything under it.
+
+    Args:
+        allow: dotted paths (relative to the object) that are exposed; ``None`` exposes
+            every public member.
+        deny: dotted paths never exposed, whatever ``allow`` says.
+        read_only: dotted paths that may be read but not set or deleted.
+        max_depth: most segments in a path, the exposed name included.
+        roles: raise the role an op needs, e.g. ``{"call": "admin"}``.
+        docs: ``dir`` includes docstrings.
+        source: ``dir`` includes the source code of methods.
+        timeout: seconds a call may take before its reply is ``Timeout`` (``None``: no
+            limit); a method's own ``timeout`` option overrides it.
+        max_wait: seconds a call to an exclusive method waits for the one running before
+            its reply is ``Busy``; a method's own ``max_wait`` option overrides it.
+    """
+
+    allow: Iterable[str] | None = None
+    deny: Iterable[str] = ()
+    read_only: Iterable[str] = ()
+    max_depth: int = 4
+    roles: Mapping[str, str] = field(default_factory=dict)
+    docs: bool = True
+    source: bool = False
+    timeout: float | None = 60.0
+    max_wait: float = 10.0
+    _allow: frozenset[tuple[str, ...]] | None = field(init=False, repr=False, compare=False)
+    _deny: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _read_only: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_depth < 1:
+            raise ValueError("max_depth must be at least 1")
+        for op, role in self.roles.items():
+            if op not in OP_ROLES or role not in ROLES:
+                raise ValueError(f"roles: {op!r}: {role!r} is not an op and a role")
+        set_ = object.__setattr__  # frozen: normalise once, here
+        set_(self, "_allow", None if self.allow is None else _split(self.allow))
+        set_(self, "_deny", _split(self.deny))
+        set_(self, "_read_only", _split(self.read_only))
+
+    def check_role(self, role: str, op: str, path: list[str]) -> None:
+        """Raises :class:`AccessDenied` unless ``role`` may perform ``op``."""
+        if not role_allows(role, op, self.roles):
+            raise AccessDenied(f"{dotted(path)!r}: role {role!r} may not {op}")
+
+    def check_depth(self, path: list[str]) -> None:
+        """Raises :class:`AccessDenied` for a path longer than ``max_depth``."""
+        if len(path) > self.max_depth:
+            raise AccessDenied(f"{dotted(path)!r}: deeper than the {self.max_depth} levels allowed")
+
+    def visible(self, rel: tuple[str, ...]) -> bool:
+        """Whether ``rel`` (relative to the object) may be walked through or listed."""
+        if _under(rel, self._deny):
+            return False
+        allow = self._allow
+        return allow is None or any(rel[: len(e)] == e or e[: len(rel)] == rel for e in allow)
+
+    def exposed(self, rel: tuple[str, ...]) -> bool:
+        """Whether ``rel`` itself may be read, set, called or deleted (roles aside)."""
+        if _under(rel, self._deny):
+            return False
+        allow = self._allow
+        return allow is None or _under(rel, allow)
+
+    def writable(self, rel: tuple[str, ...]) -> bool:
+        """Whether ``rel`` may be set or deleted (roles aside)."""
+        return self.exposed(rel) and not _under(rel, self._read_only)
+
+    def check_segment(self, path: list[str], index: int) -> None:
+        """Check the name and visibility of ``path[index]`` (index 0 is the exposed name).
+
+        Raises:
+            AccessDenied: naming the path.
+        """
+        check_name(path[index], path)
+        if index and not self.visible(tuple(path[1 : index + 1])):
+            raise AccessDenied(f"{dotted(path)!r} is not exposed")
