@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -143,3 +144,68 @@ def test_a_second_handler_on_a_channel_gets_the_current_value(client_page: Page,
     assert replayed == [1, 2]
     client_page.wait_for_function("window.first.length >= 2", timeout=scaled(10) * 1000)
     assert client_page.evaluate("window.first") == [20.5, 20.75]
+
+
+class Sample:
+    """An object a lab would expose: a value and a method."""
+
+    def __init__(self) -> None:
+        self.a = 1
+        self.b = "spare"
+
+    def test_sum(self, x: int, y: int) -> int:
+        return x + y
+
+
+def test_obj_proxy_gets_sets_calls_and_deletes(page: Page, servers: Any) -> None:
+    deck = servers.start()
+    sample = Sample()
+    deck.expose("sample", sample)
+    open_dashboard(page, deck)
+    page.evaluate(OPEN_CLIENT, None)
+    assert page.evaluate("window.client.obj.sample.test_sum(4, 5)") == 9
+    assert page.evaluate("(async () => await window.client.obj.sample.a)()") == 1
+    page.evaluate("window.client.obj.sample.a = 2")
+    page.wait_for_function("window.client.obj.sample.a.then((v) => v === 2)", timeout=scaled(10) * 1000)
+    assert page.evaluate("(async () => await window.client.obj.sample.a)()") == 2
+    assert sample.a == 2
+    page.evaluate("delete window.client.obj.sample.b")
+    page.wait_for_function(
+        "window.client.get('sample.b').then(() => false, (err) => err.type === 'NotFound')",
+        timeout=scaled(10) * 1000,
+    )
+    assert not hasattr(sample, "b")
+    missing = page.evaluate("window.client.obj.sample.nothing_here.then(() => null, (err) => err.type)")
+    assert missing == "NotFound"
+
+
+def test_obj_proxy_set_errors_become_error_events(page: Page, servers: Any) -> None:
+    deck = servers.start()
+    deck.expose("sample", Sample())
+    open_dashboard(page, deck)
+    page.evaluate(OPEN_CLIENT, None)
+    error = page.evaluate("""() => new Promise((resolve) => {
+        window.client.on("error", (err) => resolve({ type: err.type, message: err.message }));
+        window.client.obj.sample._secret = 1;
+    })""")
+    assert error["type"] == "AccessDenied"
+
+
+def test_subscription_resumes_after_the_server_drops_a_slow_client(client_page: Page, server: Deck) -> None:
+    client_page.evaluate("""async () => {
+        window.seen = [];
+        await window.client.subscribe("lab/counter", (data, push) => window.seen.push(push.seq), { since: 0 }).ready;
+    }""")
+    for i in range(1, 11):
+        server.publish("lab/counter", i)
+    client_page.wait_for_function("window.seen.length === 10", timeout=scaled(10) * 1000)
+    loop = server._loop
+    assert loop is not None
+    conns = list(server.hub.connections)
+    for conn in conns:  # both the dashboard's and the test's client: as the slow-client policy does
+        asyncio.run_coroutine_threadsafe(conn.close(1013, "slow consumer"), loop).result(scaled(10))
+    for i in range(11, 21):
+        server.publish("lab/counter", i)
+    client_page.wait_for_function("window.seen.length >= 20", timeout=scaled(20) * 1000)
+    assert client_page.evaluate("window.seen") == list(range(1, 21))
+    assert client_page.evaluate("window.states").count("reconnecting") == 1

@@ -284,6 +284,7 @@ export class Deck {
     const channel = this._channels.get(ch);
     if (!channel) return;
     for (const sub of [...channel.subs]) {
+      if (sub.last !== null && sub.last >= gap.to) continue; // a replay for another handler
       if (sub.onGap) {
         try {
           sub.onGap(gap);
