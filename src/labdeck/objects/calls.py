@@ -70,7 +70,10 @@ def signature_of(fn: Callable[..., Any]) -> Signature:
     key = (func, hasattr(fn, "__self__"))
     cached = _signatures.get(key)
     if cached is None:
-        sig = inspect.signature(fn)
+        try:
+            sig = inspect.signature(fn, eval_str=True)  # shows `int`, not `'int'`, under PEP 563
+        except Exception:  # an annotation that does not evaluate: show it as written
+            sig = inspect.signature(fn)
         try:
             hints = typing.get_type_hints(func)
         except Exception:  # unresolvable annotations: check counts only

@@ -25,7 +25,6 @@ from __future__ import annotations
 import importlib
 import logging
 import typing
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +44,7 @@ from labdeck.objects.calls import Caller, usable_annotation
 from labdeck.objects.convert import from_wire, to_wire, type_name
 from labdeck.objects.describe import describe, kind_of
 from labdeck.objects.markers import call_options
-from labdeck.objects.observe import observed, observed_names, watch
+from labdeck.objects.observe import IdentityMap, observed, observed_names, watch
 from labdeck.objects.policy import Policy, check_name, dotted, role_allows
 from labdeck.objects.resolve import Member, forbidden, is_walkable, resolve
 
@@ -78,7 +77,7 @@ class Objects:
         self.exposed: dict[str, Exposed] = {}
         self._publish = publish
         self._caller = Caller(workers)
-        self._watching: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+        self._watching: IdentityMap[set[str]] = IdentityMap()
         self._hints: dict[type, dict[str, Any]] = {}
 
     # -- exposing -------------------------------------------------------------------

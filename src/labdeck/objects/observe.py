@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, Generic, TypeVar, overload
 
-__all__ = ["TrackedDict", "Watcher", "observable", "observed", "observed_names", "watch"]
+__all__ = ["IdentityMap", "TrackedDict", "Watcher", "observable", "observed", "observed_names", "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,40 @@ Watcher = Callable[[str, Any], None]
 """Called with (attribute name, new value) after every change."""
 
 _MISSING: Any = object()
-_lock = threading.Lock()
-_watchers: weakref.WeakKeyDictionary[Any, list[Watcher]] = weakref.WeakKeyDictionary()
+
+
+class IdentityMap(Generic[T]):
+    """Values attached to live objects by identity, forgotten when the object dies.
+
+    Unlike ``WeakKeyDictionary`` it does not hash the objects: an ``eq=True`` dataclass
+    (unhashable) is a typical observed object.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[weakref.ref[Any], T]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, obj: Any) -> T | None:
+        item = self._items.get(id(obj))
+        return item[1] if item is not None and item[0]() is obj else None
+
+    def setdefault(self, obj: Any, default: T) -> T:
+        """The value for ``obj``, storing ``default`` first if there is none.
+
+        Raises:
+            TypeError: ``obj`` cannot be weakly referenced.
+        """
+        with self._lock:
+            current = self.get(obj)
+            if current is not None:
+                return current
+            key = id(obj)
+            ref = weakref.ref(obj, lambda _: self._items.pop(key, None))
+            self._items[key] = (ref, default)
+            return default
+
+
+_watchers: IdentityMap[list[Watcher]] = IdentityMap()
 
 
 def watch(obj: Any, watcher: Watcher) -> None:
@@ -59,16 +91,12 @@ def watch(obj: Any, watcher: Watcher) -> None:
         TypeError: ``obj`` cannot be weakly referenced (a class with ``__slots__`` and
             no ``__weakref__``).
     """
-    with _lock:
-        _watchers.setdefault(obj, []).append(watcher)
+    _watchers.setdefault(obj, []).append(watcher)
 
 
 def _notify(obj: Any, name: str, value: Any) -> None:
-    try:
-        watchers = _watchers.get(obj)
-    except TypeError:  # not weakly referenceable: nobody can be watching it
-        return
-    for watcher in watchers or ():
+    watchers = _watchers.get(obj)
+    for watcher in list(watchers or ()):
         try:
             watcher(name, value)
         except Exception:  # a failed publish must not break the assignment that caused it
