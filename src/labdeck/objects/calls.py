@@ -64,6 +64,17 @@ class Signature:
 _signatures: dict[Any, Signature] = {}
 
 
+def _collected(kind: inspect._ParameterKind, annotation: Any) -> Any:
+    """The type of what ``*args: T`` or ``**kwargs: T`` collects, for checking it whole."""
+    if annotation is Any:
+        return Any
+    if kind is inspect.Parameter.VAR_POSITIONAL:
+        return tuple[annotation, ...]
+    if kind is inspect.Parameter.VAR_KEYWORD:
+        return dict[str, annotation]
+    return annotation
+
+
 def signature_of(fn: Callable[..., Any]) -> Signature:
     """The (cached) :class:`Signature` of a function or bound method."""
     func = getattr(fn, "__func__", fn)
@@ -79,9 +90,7 @@ def signature_of(fn: Callable[..., Any]) -> Signature:
         except Exception:  # unresolvable annotations: check counts only
             hints = {}
         types_ = {
-            name: usable_annotation(hints.get(name, Any))
-            for name, p in sig.parameters.items()
-            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            name: _collected(p.kind, usable_annotation(hints.get(name, Any))) for name, p in sig.parameters.items()
         }
         cached = Signature(sig, {k: v for k, v in types_.items() if v is not Any}, inspect.iscoroutinefunction(func))
         _signatures[key] = cached

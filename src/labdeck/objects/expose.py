@@ -273,7 +273,7 @@ class Objects:
             raise AccessDenied(f"{where!r} is read-only")
         kind = kind_of(member.value)
         if kind == "method" or (callable(member.static) and not isinstance(member.static, observed)):
-            raise AccessDenied(f"{where!r} is a method and cannot be {what.rstrip('e')}ed")
+            raise AccessDenied(f"{where!r} is a method; methods cannot be {'set' if what == 'set' else 'deleted'}")
         if kind == "object" and not member.mapping:
             raise AccessDenied(f"{where!r} is an object; {what} its attributes instead")
 
