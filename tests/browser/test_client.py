@@ -209,3 +209,24 @@ def test_subscription_resumes_after_the_server_drops_a_slow_client(client_page: 
     client_page.wait_for_function("window.seen.length >= 20", timeout=scaled(20) * 1000)
     assert client_page.evaluate("window.seen") == list(range(1, 21))
     assert client_page.evaluate("window.states").count("reconnecting") == 1
+
+
+def test_late_handler_with_since_joins_mid_stream_without_loss_or_duplicates(client_page: Page, server: Deck) -> None:
+    client_page.evaluate("""async () => {
+        window.first = [];
+        window.late = [];
+        await window.client.subscribe("lab/counter", (data, push) => {
+            window.first.push(push.seq);
+            // joins while messages are still arriving on the first subscription
+            if (push.seq === 50) {
+                window.client.subscribe("lab/counter", (d, p) => window.late.push(p.seq), { since: 0 });
+            }
+        }).ready;
+    }""")
+    for i in range(1, 201):
+        server.publish("lab/counter", i)
+    client_page.wait_for_function(
+        "window.first.includes(200) && window.late.includes(200)", timeout=scaled(20) * 1000
+    )
+    assert client_page.evaluate("window.first") == list(range(1, 201))
+    assert client_page.evaluate("window.late") == list(range(1, 201))

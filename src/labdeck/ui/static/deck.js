@@ -121,10 +121,15 @@ export class Deck {
   // -- requests -------------------------------------------------------------------
 
   request(op, fields = {}, { timeout = this.timeout } = {}) {
+    return this._request(op, fields, timeout);
+  }
+
+  // onResult(result), when given, runs as the reply is read, before any later frame.
+  _request(op, fields, timeout, onResult = null) {
     if (this._closed) return Promise.reject(new DeckError("Disconnected", "the client is closed"));
     return new Promise((resolve, reject) => {
       const id = this._nextId++;
-      const entry = { id, frame: JSON.stringify({ ...fields, id, op }), resolve, reject, timer: null };
+      const entry = { id, frame: JSON.stringify({ ...fields, id, op }), resolve, reject, timer: null, onResult };
       entry.timer = setTimeout(() => {
         this._pending.delete(id);
         this._queue = this._queue.filter((e) => e !== entry);
@@ -178,7 +183,7 @@ export class Deck {
 
   subscribe(ch, handler, { since, onGap } = {}) {
     if (typeof handler !== "function") throw new TypeError("subscribe needs a handler function");
-    const sub = { handler, onGap, last: since ?? null };
+    const sub = { handler, onGap, last: since ?? null, held: false };
     let channel = this._channels.get(ch);
     if (!channel) {
       channel = { ch, subs: new Set([sub]), lastSeq: 0, epoch: null, since, rewind: undefined,
@@ -192,7 +197,10 @@ export class Deck {
       if (since !== undefined && (known === undefined || since < known)) {
         // The server sends a connection each message once: to replay for this
         // handler, end the server subscription and start it again from `since`.
+        // Until its reply, pushes still come from the old subscription: hold them back
+        // from this handler, or its replay would look like duplicates.
         channel.rewind = Math.min(since, channel.rewind ?? since);
+        sub.held = true;
         if (this.state === "open") this.request("unsub", { ch }).catch(() => {});
         this._subscribeChannel(channel);
       } else if (since === undefined && channel.lastPush) {
@@ -216,15 +224,20 @@ export class Deck {
     }
     if (this.state !== "open") return;
     let since = channel.epoch === null ? channel.since : channel.lastSeq;
-    if (channel.rewind !== undefined) {
-      since = since === undefined ? channel.rewind : Math.min(since, channel.rewind);
-      channel.rewind = undefined;
-    }
+    const rewind = channel.rewind;
+    if (rewind !== undefined) since = since === undefined ? rewind : Math.min(since, rewind);
     const fields = { ch: channel.ch };
     if (since !== undefined) fields.since = since;
     if (channel.epoch !== null) fields.epoch = channel.epoch;
     const waiting = channel.waiting;
-    this.request("sub", fields).then(
+    const held = [...channel.subs].filter((sub) => sub.held);
+    const onResult = (result) => {
+      if (this._channels.get(channel.ch) !== channel) return; // unsubscribed meanwhile
+      this._onSubReply(channel, fields, result);
+      if (channel.rewind === rewind) channel.rewind = undefined;
+      for (const sub of held) sub.held = false;
+    };
+    this._request("sub", fields, this.timeout, onResult).then(
       (result) => waiting.resolve(result),
       (err) => {
         if (err.type === "Disconnected") return; // sent again on reconnect
@@ -242,10 +255,8 @@ export class Deck {
     if (this.state === "open") this.request("unsub", { ch: channel.ch }).catch(() => {});
   }
 
-  // Called with each sub reply, before any push that follows it.
-  _onSubReply(ch, fields, result) {
-    const channel = this._channels.get(ch);
-    if (!channel || !result) return;
+  // Called with each sub reply, before any frame that follows it.
+  _onSubReply(channel, fields, result) {
     if (channel.epoch !== null && result.epoch !== channel.epoch) {
       // The server numbers this channel anew (it restarted): it replays everything it
       // has, all of which is new to us.
@@ -271,6 +282,7 @@ export class Deck {
   }
 
   _give(sub, push) {
+    if (sub.held) return; // its replay is on the way
     if (sub.last !== null && push.seq <= sub.last) return; // seen already
     sub.last = push.seq;
     try {
@@ -284,7 +296,7 @@ export class Deck {
     const channel = this._channels.get(ch);
     if (!channel) return;
     for (const sub of [...channel.subs]) {
-      if (sub.last !== null && sub.last >= gap.to) continue; // a replay for another handler
+      if (sub.held || (sub.last !== null && sub.last >= gap.to)) continue; // a replay for another handler
       if (sub.onGap) {
         try {
           sub.onGap(gap);
@@ -348,8 +360,7 @@ export class Deck {
     this._pending.delete(msg.id);
     clearTimeout(entry.timer);
     if (msg.ok) {
-      const frame = JSON.parse(entry.frame);
-      if (frame.op === "sub") this._onSubReply(frame.ch, frame, msg.result);
+      entry.onResult?.(msg.result);
       entry.resolve(msg.result);
     } else {
       entry.reject(new DeckError(msg.error?.type ?? "Error", msg.error?.message ?? "request failed"));
