@@ -15,7 +15,8 @@ numpy scalars and arrays            their ``tolist()``: numbers, nested arrays
 ``datetime``, ``date``, ``time``    ISO 8601 string (``isoformat()``)
 ``enum.Enum`` members               their ``value``
 dataclass instances,                object of their fields; fields whose name starts
-msgspec ``Struct`` instances        with ``_`` are left out
+msgspec ``Struct`` instances        with ``_`` or that the class marks hidden
+                                    (``__labdeck_hidden__``) are left out
 ``bytes``, ``bytearray``,           refused: binary data has no JSON form
 ``memoryview``
 anything else                       refused
@@ -37,7 +38,7 @@ import contextlib
 import dataclasses
 import datetime
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -86,12 +87,13 @@ def to_wire(value: Any, _depth: int = 0) -> Any:
     if type(value).__module__ == "numpy" and callable(getattr(value, "tolist", None)):
         return to_wire(value.tolist(), d)
     if isinstance(value, msgspec.Struct):
-        return {f: to_wire(getattr(value, f), d) for f in value.__struct_fields__ if not f.startswith("_")}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: to_wire(getattr(value, f.name), d) for f in dataclasses.fields(value) if not f.name.startswith("_")
-        }
-    raise NotSerializable(f"values of type {type_name(value)} cannot be sent as JSON")
+        names: Iterable[str] = value.__struct_fields__
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = (f.name for f in dataclasses.fields(value))
+    else:
+        raise NotSerializable(f"values of type {type_name(value)} cannot be sent as JSON")
+    hidden = getattr(type(value), "__labdeck_hidden__", ())
+    return {n: to_wire(getattr(value, n), d) for n in names if not n.startswith("_") and n not in hidden}
 
 
 def _key(key: Any) -> str:

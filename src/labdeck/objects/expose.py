@@ -184,8 +184,10 @@ class Objects:
         policy = entry.policy
         policy.check_role(client.role, op, path)
         member = resolve(entry.obj, policy, path, must_exist=must_exist)
-        if len(path) > 1 and not policy.exposed(member.rel) and op != "dir":
+        if op != "dir" and not policy.exposed(member.rel):
             raise AccessDenied(f"{dotted(path)!r} is not exposed")
+        if op == "get" and policy.withholds_below(member.rel):
+            raise AccessDenied(f"{dotted(path)!r} cannot be read whole: part of it is not exposed")
         return member, policy
 
     async def get(self, path: list[str], client: Client) -> Any:

@@ -153,6 +153,10 @@ class Policy:
         allow = self._allow
         return allow is None or _under(rel, allow)
 
+    def withholds_below(self, rel: tuple[str, ...]) -> bool:
+        """Whether something under ``rel`` is denied, so reading ``rel`` whole would reveal it."""
+        return any(len(e) > len(rel) and e[: len(rel)] == rel for e in self._deny)
+
     def writable(self, rel: tuple[str, ...]) -> bool:
         """Whether ``rel`` may be set or deleted (roles aside)."""
         return self.exposed(rel) and not _under(rel, self._read_only)
