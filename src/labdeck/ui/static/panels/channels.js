@@ -11,6 +11,7 @@ const STREAM_KEEP = 1000; // messages kept for the filter to search
 const STREAM_SHOW = 200; // rows shown
 const VALUE_CHARS = 600;
 const LINE_CHARS = 240;
+const ONE_LINE_CHARS = 72;
 
 export default { id: "channels", title: "Channels", order: 90, css: true, mount };
 
@@ -128,7 +129,7 @@ function mount(el, { deck, toast }) {
     row.age.textContent = age(push.t);
     const pre = document.createElement("pre");
     pre.className = "mono";
-    pre.textContent = truncate(JSON.stringify(push.data, null, 2) ?? "null", VALUE_CHARS);
+    pre.textContent = truncate(pretty(push.data), VALUE_CHARS);
     row.value.replaceChildren(pre);
   }
 
@@ -253,6 +254,13 @@ function age(t) {
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
   return `${Math.floor(s / 86400)} d ago`;
+}
+
+// Short values on one line (easier to scan down the table), longer ones indented.
+function pretty(data) {
+  const indented = JSON.stringify(data, null, 2) ?? "null";
+  const oneLine = indented.replace(/\n\s*/g, " ");
+  return oneLine.length <= ONE_LINE_CHARS ? oneLine : indented;
 }
 
 function truncate(text, max) {
