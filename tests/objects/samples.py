@@ -36,11 +36,19 @@ class Settings:
     enabled: bool = True
 
 
+REACHED: list[str] = []
+"""Every access to a member a browser must never reach, whatever happened to the object."""
+
+
 class Touched:
     """Records every access to members a browser must never reach."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
+
+    def add(self, name: str) -> None:
+        self.names.append(name)
+        REACHED.append(name)
 
 
 class Sample:
@@ -70,20 +78,20 @@ class Sample:
 
     @property
     def _secret(self) -> str:
-        self.touched.names.append("_secret")
+        _reached(self, "_secret")
         return "secret"
 
     def _private(self) -> None:
-        self.touched.names.append("_private")
+        _reached(self, "_private")
 
     @property
     def serial(self) -> str:
-        self.touched.names.append("serial")
+        _reached(self, "serial")
         return "/dev/ttyUSB0"
 
     @labdeck.hidden
     def reset_firmware(self) -> None:
-        self.touched.names.append("reset_firmware")
+        _reached(self, "reset_firmware")
 
     # -- members a browser may use --------------------------------------------------
 
@@ -151,6 +159,13 @@ class Sample:
     @labdeck.inline
     def quick(self) -> str:
         return "quick"
+
+
+def _reached(obj: Sample, name: str) -> None:
+    REACHED.append(name)
+    touched = obj.__dict__.get("touched")
+    if isinstance(touched, Touched):
+        touched.names.append(name)
 
 
 def _module_function() -> str:
