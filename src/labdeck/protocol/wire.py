@@ -155,7 +155,9 @@ class _Gap(msgspec.Struct):
 
 
 _request_decoder = msgspec.json.Decoder(Request)
-_any_decoder = msgspec.json.Decoder()
+# Only for reading the id of a rejected frame: parsing floats as Python floats lets a
+# number too large for a double (``1e400``) through, so its request still gets an id.
+_any_decoder = msgspec.json.Decoder(float_hook=float)
 
 
 def _enc_hook(obj: Any) -> Any:
@@ -181,14 +183,18 @@ def decode_request(frame: bytes | str) -> Request:
     try:
         request: Request = _request_decoder.decode(frame)
         return request
-    except msgspec.DecodeError as exc:
+    # msgspec reports invalid UTF-8 inside a string (or a lone surrogate in a str frame)
+    # as a UnicodeError, not a DecodeError.
+    except (msgspec.DecodeError, UnicodeError) as exc:
         raise _classify(frame, exc) from None
 
 
-def _classify(frame: bytes | str, exc: msgspec.DecodeError) -> LabdeckError:
+def _classify(frame: bytes | str, exc: Exception) -> LabdeckError:
     """Turn msgspec's error for a rejected frame into the protocol's error type."""
     try:
         obj = _any_decoder.decode(frame)
+    except UnicodeError:
+        return BadRequest("frame is not valid UTF-8")
     except msgspec.DecodeError:
         return BadRequest("frame is not valid JSON")
     if not isinstance(obj, dict):
