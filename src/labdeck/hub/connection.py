@@ -12,6 +12,14 @@ disconnected with close code 1013 ("try again later") and its queue is dropped:
   ``since`` = the last seq it saw, and the channel history replays what it missed, or
   sends an explicit ``gap`` notice when history no longer reaches back.
 
+Replays are paced, not dumped: what a re-subscribing client missed waits in a backlog
+that only references messages the broker's history already holds, and the sender moves
+it into the queue whenever the queue is below half its bound. So a client that missed
+more than the bound can still catch up instead of being dropped on every reconnect.
+Live messages of a channel still replaying are held back until its replay is queued;
+if those held messages alone exceed the bound, the client cannot keep up with the live
+rate and is dropped as slow.
+
 Delivery order per channel is seq order, with no duplicates: the connection remembers
 the last seq it queued per channel and drops anything not newer, which also makes
 replay-then-live hand-over safe whatever the broker.
@@ -20,6 +28,7 @@ replay-then-live hand-over safe whatever the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import deque
@@ -28,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from labdeck.broker.base import Message
-import contextlib
 
 __all__ = ["SLOW_CLIENT_CLOSE_CODE", "Client", "Connection"]
 
@@ -67,6 +75,7 @@ class Connection:
         self.max_bytes = max_bytes
         self.subs: dict[str, int] = {}  # channel -> last seq queued
         self.pending: dict[str, list[Message]] = {}  # channels mid-replay -> live messages held back
+        self.held_bytes = 0
         self.closed = False
         self.dropped_slow = False
         self.queued_bytes = 0
@@ -74,6 +83,7 @@ class Connection:
         self._send = send
         self._close = close
         self._queue: deque[bytes] = deque()
+        self._backlog: deque[Message | str] = deque()  # replay messages; a str releases that channel
         self._waiter: asyncio.Future[None] | None = None
         self._sender = asyncio.get_running_loop().create_task(self._drain())
 
@@ -98,15 +108,48 @@ class Connection:
             waiter.set_result(None)
 
     def deliver(self, msg: Message) -> None:
-        """Queue a channel message unless this connection already has it."""
+        """Queue a live channel message unless this connection already has it."""
         held = self.pending.get(msg.ch)
         if held is not None:
             held.append(msg)
+            self.held_bytes += len(msg.data)
+            if self.held_bytes > self.max_bytes and not self.closed:
+                self._drop_slow()
             return
-        if msg.seq <= self.subs.get(msg.ch, 0):
+        self._queue_message(msg)
+
+    def _queue_message(self, msg: Message) -> None:
+        last = self.subs.get(msg.ch)
+        if last is None or msg.seq <= last:  # unsubscribed meanwhile, or already queued
             return
         self.subs[msg.ch] = msg.seq
         self.send(msg.frame)
+
+    def hold(self, ch: str) -> None:
+        """Hold back live messages of ``ch`` until its replay has been queued."""
+        self.pending.setdefault(ch, [])
+
+    def release(self, ch: str) -> None:
+        """Stop holding ``ch`` without a replay (a failed subscribe)."""
+        for msg in self.pending.pop(ch, ()):
+            self.held_bytes -= len(msg.data)
+
+    def replay(self, ch: str, messages: list[Message]) -> None:
+        """Queue ``messages`` of ``ch`` at the sender's pace, then its held live messages."""
+        self._backlog.extend(messages)
+        self._backlog.append(ch)
+        self._refill()
+
+    def _refill(self) -> None:
+        backlog, low_water = self._backlog, self.max_bytes // 2
+        while backlog and self.queued_bytes < low_water and not self.closed:
+            item = backlog.popleft()
+            if isinstance(item, str):
+                for msg in self.pending.pop(item, ()):
+                    self.held_bytes -= len(msg.data)
+                    self._queue_message(msg)
+            else:
+                self._queue_message(item)
 
     async def _drain(self) -> None:
         queue = self._queue
@@ -121,6 +164,8 @@ class Connection:
                 frame = queue.popleft()
                 self.queued_bytes -= len(frame)
                 await self._send(frame)
+                if self._backlog and self.queued_bytes < self.max_bytes // 2:
+                    self._refill()
         except (ConnectionError, RuntimeError, asyncio.CancelledError):
             pass
         except Exception:  # the transport's own failure: this client is gone
@@ -136,7 +181,9 @@ class Connection:
         self.dropped_slow = True
         self.closed = True
         self._queue.clear()
-        self.queued_bytes = 0
+        self._backlog.clear()
+        self.pending.clear()
+        self.queued_bytes = self.held_bytes = 0
         self._sender.cancel()
         asyncio.get_running_loop().create_task(
             self._close(SLOW_CLIENT_CLOSE_CODE, "slow consumer: reconnect with since to resume")

@@ -182,7 +182,7 @@ class Hub:
     async def _sub(self, conn: Connection, req: wire.Sub) -> object:
         """Subscribe, reply, replay what was missed, then hand over to live delivery."""
         ch = check_channel_name(req.ch)
-        conn.pending[ch] = []  # hold live messages while the replay is fetched
+        conn.hold(ch)  # live messages wait until the replay is queued
         self.subscribers.setdefault(ch, set()).add(conn)
         conn.subs.setdefault(ch, 0)
         since = req.since
@@ -191,17 +191,13 @@ class Hub:
         try:
             replay = await self.broker.replay(ch, since)
         except BaseException:
-            conn.pending.pop(ch, None)
+            conn.release(ch)
             self._unsubscribe(conn, ch)
             raise
-        held = conn.pending.pop(ch)
         conn.send(wire.encode_reply(req.id, {"seq": replay.last_seq, "epoch": self.broker.epoch}))
         if replay.gap is not None:
             conn.send(wire.encode_gap(ch, *replay.gap))
-        for msg in replay.messages:
-            conn.deliver(msg)
-        for msg in held:
-            conn.deliver(msg)
+        conn.replay(ch, replay.messages)
         return _REPLIED
 
     def _unsubscribe(self, conn: Connection, ch: str) -> None:
