@@ -4,6 +4,7 @@
 // its content instead of taking the whole dashboard down.
 const panels = await Promise.all([
   load("./channels.js"),
+  load("./objects.js"),
 ]);
 
 export default panels;
