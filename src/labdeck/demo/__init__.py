@@ -13,6 +13,7 @@ from pathlib import Path
 
 from labdeck.config import load_config
 from labdeck.deck import Deck
+from labdeck.demo.lab_objects import DemoObjects
 from labdeck.demo.sources import DemoSignals
 
 __all__ = ["build_demo", "run_demo"]
@@ -26,6 +27,7 @@ def build_demo(port: int | None = None, data: str | None = None) -> Deck:
     config = load_config(None, overrides={"server.port": port, "server.data": str(folder.resolve())})
     deck = Deck(config)
     deck.add_service(DemoSignals())
+    deck.add_service(DemoObjects())
     return deck
 
 

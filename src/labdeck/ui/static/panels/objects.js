@@ -139,12 +139,13 @@ function mount(el, { deck, toast }) {
     };
     if ("value" in m) out.textContent = formatValue(m.value);
     else out.textContent = m.error ?? "";
+    const live = document.createElement("span");
+    live.className = "obj-live";
+    row.insertBefore(live, out);
     if (m.channel) {
-      const live = document.createElement("span");
-      live.className = "badge ok";
+      live.className = "obj-live badge ok";
       live.textContent = "live";
       live.title = `updates from channel ${m.channel}`;
-      row.insertBefore(live, out);
       cleanups.push(deck.subscribe(m.channel, (data) => show(data)));
     }
     if (m.writable) {
