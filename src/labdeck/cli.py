@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="measure labdeck against bare aiohttp and Tornado baselines")
     bench.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
-    bench.add_argument("--only", action="append", metavar="NAME", help="run only this benchmark (repeatable)")
+    bench.add_argument("--only", action="append", metavar="NAME",
+                       help="run only this benchmark (repeatable): rpc, rpc-call, broadcast")
+    bench.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     return parser
 
 
@@ -65,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from labdeck.bench import run_benchmarks
 
-            return int(run_benchmarks(quick=args.quick, only=args.only))
+            return int(run_benchmarks(quick=args.quick, only=args.only, json_path=args.json))
     except ConfigError as exc:
         print(f"labdeck: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@
         ├── Timeout                 the operation did not finish in time
         ├── NotSerializable         a value JSON cannot carry
         ├── CallFailed              the exposed callable raised; carries its type and message
+        ├── BenchmarkFailed         ``labdeck bench`` could not measure: a server failed, a message was lost
         └── InternalError           a bug: the detail is logged, never sent
 
 Each class carries the ``type`` string the wire reply uses, so a browser sees
@@ -28,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "AccessDenied",
     "BadRequest",
+    "BenchmarkFailed",
     "Busy",
     "CallFailed",
     "ConfigError",
@@ -143,6 +145,11 @@ class CallFailed(LocalError):
     def __init__(self, exc: BaseException) -> None:
         super().__init__(str(exc))
         self.wire_type = type(exc).__name__
+
+
+class BenchmarkFailed(LocalError):
+    """``labdeck bench`` could not produce a figure: a server did not start or died, a
+    message was lost or arrived out of order, or a round ran past its time limit."""
 
 
 class InternalError(LocalError):

@@ -1,0 +1,125 @@
+"""``labdeck bench``: labdeck measured against bare aiohttp and Tornado, in one run.
+
+Each server (labdeck, a bare aiohttp websocket server, a Tornado websocket server)
+runs in a process of its own on a loopback port; the clients run in this process, on
+uvloop when it is installed. Every figure is printed beside the baselines' with the
+ratio and, where the design sets one, the target. ``bench/README.md`` in the source
+tree explains each figure.
+
+Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from labdeck.bench.broadcast import run_broadcast
+from labdeck.bench.report import Figure, Report
+from labdeck.bench.rpc import rpc_cases, run_rpc
+from labdeck.bench.servers import KINDS, Server, running_servers
+from labdeck.exceptions import BenchmarkFailed
+
+__all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
+
+BENCHMARKS = ("rpc", "rpc-call", "broadcast")
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How much each benchmark does; ``--quick`` divides the counts by ten."""
+
+    rpc_warmup: int = 2_000
+    rpc_requests: int = 20_000
+    broadcast_rounds: int = 5
+    broadcast_messages: tuple[tuple[int, int], ...] = ((1, 50_000), (10, 10_000), (100, 2_000))
+    """``(clients, messages per burst)``: about the same number of deliveries per round."""
+    round_timeout: float = 30.0
+    overall_timeout: float = 240.0
+
+    @classmethod
+    def quick(cls) -> Counts:
+        return cls(rpc_warmup=200, rpc_requests=2_000, broadcast_rounds=2,
+                   broadcast_messages=((1, 5_000), (10, 1_000), (100, 200)), overall_timeout=90.0)
+
+
+def run_benchmarks(quick: bool = False, only: Sequence[str] | None = None, json_path: str | None = None) -> int:
+    """Run the benchmarks, print the table, and write ``json_path`` when given.
+
+    Returns:
+        0 when every benchmark ran (targets missed included), 2 for an unknown name.
+
+    Raises:
+        BenchmarkFailed: a server did not start, a message was lost or out of order,
+            or the run went past its time limit.
+    """
+    names = list(dict.fromkeys(only or BENCHMARKS))
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"labdeck bench: unknown benchmark {', '.join(map(repr, unknown))}; "
+              f"choose from {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    counts = Counts.quick() if quick else Counts()
+    report = Report(quick=quick)
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_run(names, counts, report))
+    print(report.render(), flush=True)
+    if json_path:
+        report.write_json(json_path)
+        print(f"figures written to {os.fspath(json_path)}")
+    return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def _run(names: list[str], counts: Counts, report: Report) -> None:
+    try:
+        async with asyncio.timeout(counts.overall_timeout):
+            _progress("starting servers: " + ", ".join(KINDS))
+            async with running_servers(KINDS) as servers:
+                if "rpc" in names or "rpc-call" in names:
+                    await _rpc(names, servers, counts, report)
+                if "broadcast" in names:
+                    await _broadcast(servers, counts, report)
+    except TimeoutError:
+        raise BenchmarkFailed(f"the benchmarks ran past their {counts.overall_timeout:g} s limit") from None
+
+
+async def _rpc(names: list[str], servers: dict[str, Server], counts: Counts, report: Report) -> None:
+    cases = rpc_cases(servers, names)
+    if "rpc-call" in names and not any(c.bench == "rpc-call" for c in cases):
+        report.notes.append("rpc-call skipped: this labdeck cannot expose objects (no Deck.expose)")
+    _progress(f"rpc: {len(cases)} cases, {counts.rpc_requests:,} requests each after {counts.rpc_warmup:,} warm-up")
+    await run_rpc(cases, counts.rpc_warmup, counts.rpc_requests)
+    baselines = [c for c in cases if c.echo]
+    for case in cases:
+        if case.echo:
+            continue
+        figures = [case.figure(case.bench)] + [b.figure(case.bench) for b in baselines]
+        report.add(f"{case.bench}: request/reply round trip, 1 client, {counts.rpc_requests:,} sequential "
+                   f"requests after {counts.rpc_warmup:,} warm-up", figures)
+
+
+async def _broadcast(servers: dict[str, Server], counts: Counts, report: Report) -> None:
+    for clients, messages in counts.broadcast_messages:
+        _progress(f"broadcast: {clients} clients, {messages:,} messages, {counts.broadcast_rounds} rounds")
+        figures: list[Figure] = await run_broadcast(
+            servers, clients, messages, counts.broadcast_rounds, counts.round_timeout
+        )
+        size = max(f.extra["frame_bytes"] for f in figures)
+        report.add(f"broadcast-{clients}: {messages:,} messages of ~{size} bytes to each of {clients} client(s), "
+                   f"median of {counts.broadcast_rounds} rounds, none lost", figures)
