@@ -50,7 +50,8 @@ def run_benchmarks(quick: bool = False, only: Sequence[str] | None = None, json_
     """Run the benchmarks, print the table, and write ``json_path`` when given.
 
     Returns:
-        0 when every benchmark ran (targets missed included), 2 for an unknown name.
+        0 when every benchmark ran (targets missed included), 2 for an unknown name,
+        130 when interrupted (Ctrl-C).
 
     Raises:
         BenchmarkFailed: a server did not start, a message was lost or out of order,
@@ -64,8 +65,12 @@ def run_benchmarks(quick: bool = False, only: Sequence[str] | None = None, json_
         return 2
     counts = Counts.quick() if quick else Counts()
     report = Report(quick=quick)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_run(names, counts, report))
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_run(names, counts, report))
+    except KeyboardInterrupt:  # the servers were already stopped on the way out
+        print("labdeck bench: interrupted", file=sys.stderr)
+        return 130
     print(report.render(), flush=True)
     if json_path:
         report.write_json(json_path)

@@ -1,0 +1,122 @@
+"""``labdeck bench`` as a user runs it: a real subprocess that starts real servers.
+
+Nothing here asserts a timing: figures depend on the machine. These tests check that
+the command runs to the end, prints every figure beside its baselines with a ratio,
+writes the JSON it promises, and cleans up after itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import scaled
+
+RATIO = re.compile(r"labdeck ÷ this\s+\d+\.\d+\N{MULTIPLICATION SIGN}")
+
+
+def run_bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "labdeck", "bench", *args],
+        capture_output=True, text=True, encoding="utf-8", timeout=scaled(timeout), check=False,
+    )
+
+
+def test_quick_rpc_prints_each_baseline_with_its_ratio(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = run_bench("--quick", "--only", "rpc", "--json", str(out))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.lstrip().startswith("labdeck pub") for line in lines), result.stdout
+    for baseline in ("aiohttp echo", "tornado echo"):
+        row = next(line for line in lines if line.lstrip().startswith(baseline))
+        assert RATIO.search(row), row
+        assert "target ≤" in row, row
+
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    rpc = [f for f in figures["figures"] if f["bench"] == "rpc"]
+    assert {f["server"] for f in rpc} == {"labdeck", "aiohttp", "tornado"}
+    assert all(f["samples"] == 2000 and f["median"] > 0 and f["p99"] >= f["median"] for f in rpc)
+    assert {c["baseline"] for c in figures["comparisons"] if c["bench"] == "rpc"} == {"aiohttp", "tornado"}
+
+
+def test_unknown_benchmark_is_a_usage_error() -> None:
+    result = run_bench("--only", "nonsense", timeout=30)
+
+    assert result.returncode == 2
+    assert "unknown benchmark 'nonsense'" in result.stderr
+    assert "rpc, rpc-call, broadcast" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid``, from ``/proc``."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _start_and_wait_for_servers() -> tuple[subprocess.Popen[str], set[int]]:
+    """A full ``labdeck bench`` run, caught once its three servers are up."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labdeck", "bench"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + scaled(30)
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line or line.startswith(("rpc:", "broadcast:")):
+            break
+    children = _children(proc.pid)
+    if len(children) != 3:
+        with proc:
+            proc.kill()
+        raise AssertionError(f"expected three server processes, found {children}")
+    return proc, children
+
+
+def _wait_gone(pids: set[int], timeout: float) -> set[int]:
+    deadline = time.monotonic() + scaled(timeout)
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    return {p for p in pids if _alive(p)}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds server processes through /proc")
+def test_ctrl_c_stops_every_server_process() -> None:
+    proc, servers = _start_and_wait_for_servers()
+    with proc:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(scaled(20)) == 130
+        assert _wait_gone(servers, 10) == set()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds server processes through /proc")
+def test_servers_exit_when_the_benchmark_is_killed() -> None:
+    proc, servers = _start_and_wait_for_servers()
+    with proc:
+        proc.kill()  # no chance to clean up: the servers must notice on their own
+    assert _wait_gone(servers, 10) == set()
