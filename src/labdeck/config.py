@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shlex
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,7 +23,16 @@ import msgspec
 
 from labdeck.exceptions import ConfigError
 
-__all__ = ["BrokerConfig", "Config", "ScriptConfig", "ServerConfig", "is_loopback", "load_config"]
+__all__ = [
+    "BrokerConfig",
+    "Config",
+    "RunConfig",
+    "ScriptConfig",
+    "ServerConfig",
+    "command_words",
+    "is_loopback",
+    "load_config",
+]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -61,12 +71,32 @@ class ScriptConfig(_Section):
     cwd: str | None = None
 
 
+class RunConfig(_Section):
+    """``[run]``: how scripts are run and what they may be given."""
+
+    default_config: str | None = None
+    """The project's default script configuration (a TOML file), shown and edited in the dashboard."""
+    grace_int: float = 5.0
+    """Seconds a stopped script has after SIGINT before it gets SIGTERM."""
+    grace_term: float = 5.0
+    """Seconds after SIGTERM before SIGKILL."""
+    upload_dirs: dict[str, str] = msgspec.field(default_factory=dict)
+    """Folders uploads may go to, by the name the browser uses."""
+    upload_max: int = 100 << 20
+    """Largest upload in bytes."""
+    upload_patterns: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    """Shell patterns an uploaded file's name must match (one of them)."""
+    upload_overwrite: bool = False
+    """Whether an upload may replace a file of the same name."""
+
+
 class Config(_Section):
     """The whole file. ``path`` and ``base_dir`` are where it was read from."""
 
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
     scripts: dict[str, str | ScriptConfig] = msgspec.field(default_factory=dict)
+    run: RunConfig = msgspec.field(default_factory=RunConfig)
     objects: dict[str, str] = msgspec.field(default_factory=dict)
     path: str | None = None
     base_dir: str = "."
@@ -200,8 +230,52 @@ def _check(config: Config, where: str) -> None:
     for key in ("max_frame", "history", "send_queue_bytes"):
         if getattr(s, key) < 1:
             raise ConfigError(f"{where}: `server.{key}` must be at least 1")
+    _check_run(config, where)
     if not is_loopback(s.host):
         raise ConfigError(
             f"{where}: `server.host`: refusing to listen on non-loopback address {s.host!r} "
             "without authentication, which this labdeck has no [auth] for yet"
         )
+
+
+def command_words(command: str | list[str]) -> list[str]:
+    """A ``[scripts]`` command as argv: a string is split like a POSIX shell would."""
+    if isinstance(command, list):
+        return command
+    try:
+        return shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"command {command!r}: {exc}") from None
+
+
+def _check_run(config: Config, where: str) -> None:
+    """Scripts, their folders and the upload folders must stay inside the project folder."""
+    project = Path(config.base_dir).resolve()
+
+    def inside(key: str, p: str) -> None:
+        if not config.resolve(p).is_relative_to(project):
+            raise ConfigError(f"{where}: `{key}`: {p!r} is outside the project folder {project}")
+
+    for name, entry in config.scripts.items():
+        if not name.isidentifier():
+            raise ConfigError(f"{where}: `scripts.{name}`: script names are letters, digits and '_'")
+        if isinstance(entry, str):
+            inside(f"scripts.{name}", entry)
+            continue
+        if not command_words(entry.command):
+            raise ConfigError(f"{where}: `scripts.{name}.command` is empty")
+        cwd = entry.cwd or "."
+        inside(f"scripts.{name}.cwd", cwd)
+        program = command_words(entry.command)[0]
+        if "/" in program:  # a bare name is looked up on PATH, like a shell would
+            inside(f"scripts.{name}.command", str(Path(cwd) / program))
+    r = config.run
+    for key in ("grace_int", "grace_term"):
+        if getattr(r, key) < 0:
+            raise ConfigError(f"{where}: `run.{key}` must not be negative")
+    if r.upload_max < 1:
+        raise ConfigError(f"{where}: `run.upload_max` must be at least 1")
+    for name, folder in r.upload_dirs.items():
+        if not name or "/" in name or name.startswith("."):
+            raise ConfigError(f"{where}: `run.upload_dirs.{name}`: not a usable name")
+        inside(f"run.upload_dirs.{name}", folder)

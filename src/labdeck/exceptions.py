@@ -10,10 +10,13 @@
     │   ├── UnknownOp               an ``op`` the protocol does not define
     │   ├── FrameTooLarge           a frame over the size limit (close code 1009)
     │   ├── AccessDenied            the path or op is not allowed for this client
-    │   ├── NotFound                no such object, attribute or channel
-    │   └── InvalidArguments        wrong argument count or types for a call
+    │   ├── NotFound                no such object, attribute, channel, run or file
+    │   ├── InvalidArguments        wrong argument count or types for a call
+    │   ├── AlreadyExists           an upload would replace a file and overwriting is off
+    │   └── TooLarge                an upload over the size limit
     └── LocalError                  labdeck could not do what was asked
         ├── Busy                    the resource is taken (a running script, an exclusive call)
+        ├── IllegalTransition       a state machine was asked for a step its table does not allow
         ├── Timeout                 the operation did not finish in time
         ├── NotSerializable         a value JSON cannot carry
         ├── CallFailed              the exposed callable raised; carries its type and message
@@ -28,12 +31,14 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDenied",
+    "AlreadyExists",
     "BadRequest",
     "BenchmarkFailed",
     "Busy",
     "CallFailed",
     "ConfigError",
     "FrameTooLarge",
+    "IllegalTransition",
     "InternalError",
     "InvalidArguments",
     "LabdeckError",
@@ -43,6 +48,7 @@ __all__ = [
     "RemoteError",
     "StoreError",
     "Timeout",
+    "TooLarge",
     "UnknownOp",
 ]
 
@@ -119,12 +125,34 @@ class InvalidArguments(RemoteError):
     """A call with the wrong number or types of arguments."""
 
 
+class AlreadyExists(RemoteError):
+    """A file of that name is already there and overwriting is not allowed."""
+
+    http_status = 409
+
+
+class TooLarge(RemoteError):
+    """An upload over the configured size limit."""
+
+    http_status = 413
+
+
 class LocalError(LabdeckError):
     """labdeck could not do what was asked."""
 
 
 class Busy(LocalError):
     """The resource is taken; the message names by whom."""
+
+    http_status = 409
+
+
+class IllegalTransition(LocalError):
+    """A state machine was asked for a step its transition table does not allow.
+
+    The message names the state and the event, e.g. ``run state 'finished': event 'stop'
+    is not allowed``.
+    """
 
     http_status = 409
 

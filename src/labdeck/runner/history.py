@@ -1,0 +1,163 @@
+"""Run history in the store: the queries, as functions of a SQLite connection.
+
+Every function here runs on the store's thread (``await store.run(lambda db: f(db, ...))``)
+and either reads or writes in one transaction. Values that are JSON in the database
+(``command``, ``config``, result values) come back decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+__all__ = [
+    "RUN_FIELDS",
+    "create_run",
+    "delete_run",
+    "finish_run",
+    "insert_lines",
+    "insert_points",
+    "list_runs",
+    "log_lines",
+    "mark_interrupted",
+    "points",
+    "prune_runs",
+    "run_info",
+    "set_result",
+    "set_state",
+]
+
+RUN_FIELDS = ("id", "script", "user", "state", "started", "ended", "exit_code", "error")
+"""The columns of a run as :meth:`Runner.history` and ``GET /api/runs`` list it."""
+
+Line = tuple[int, float, str, str]
+"""``(n, t, stream, text)``."""
+Point = tuple[str, float | None, float | None]
+"""``(series, x, y)``."""
+
+
+class _Tx:
+    """``with _Tx(db):`` one write transaction (the store runs in autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def create_run(db: sqlite3.Connection, script: str, command: Sequence[str], user: str | None,
+               config: dict[str, Any], state: str) -> int:
+    """A new run row; returns its id."""
+    cur = db.execute(
+        "INSERT INTO runs (script, command, user, state, config, started) VALUES (?, ?, ?, ?, ?, ?)",
+        (script, json.dumps(list(command)), user, state, json.dumps(config), time.time()),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def set_state(db: sqlite3.Connection, run: int, state: str) -> None:
+    db.execute("UPDATE runs SET state = ? WHERE id = ?", (state, run))
+
+
+def finish_run(db: sqlite3.Connection, run: int, state: str, ended: float, exit_code: int | None,
+               error: str | None) -> None:
+    db.execute(
+        "UPDATE runs SET state = ?, ended = ?, exit_code = ?, error = ? WHERE id = ?",
+        (state, ended, exit_code, error, run),
+    )
+
+
+def mark_interrupted(db: sqlite3.Connection, alive: Iterable[str], now: float) -> list[int]:
+    """Runs a previous server left alive become ``interrupted``; returns their ids."""
+    states = list(alive)
+    marks = ",".join("?" * len(states))
+    with _Tx(db):
+        ids = [r[0] for r in db.execute(f"SELECT id FROM runs WHERE state IN ({marks})", states)]
+        db.execute(
+            f"UPDATE runs SET state = 'interrupted', ended = COALESCE(ended, ?), "
+            f"error = COALESCE(error, 'the server stopped while the run was alive') WHERE state IN ({marks})",
+            [now, *states],
+        )
+    return ids
+
+
+def insert_lines(db: sqlite3.Connection, run: int, lines: Sequence[Line]) -> None:
+    with _Tx(db):
+        db.executemany("INSERT INTO run_log (run, n, t, stream, text) VALUES (?, ?, ?, ?, ?)",
+                       [(run, *line) for line in lines])
+
+
+def insert_points(db: sqlite3.Connection, run: int, pts: Sequence[Point]) -> None:
+    with _Tx(db):
+        db.executemany("INSERT INTO run_points (run, series, x, y) VALUES (?, ?, ?, ?)",
+                       [(run, *p) for p in pts])
+
+
+def set_result(db: sqlite3.Connection, run: int, key: str, value: Any) -> None:
+    db.execute("INSERT OR REPLACE INTO run_results (run, key, value) VALUES (?, ?, ?)",
+               (run, key, json.dumps(value)))
+
+
+def _row(r: sqlite3.Row) -> dict[str, Any]:
+    return {k: r[k] for k in RUN_FIELDS}
+
+
+def list_runs(db: sqlite3.Connection, limit: int, offset: int) -> dict[str, Any]:
+    """``{"runs": [...newest first], "total": n}``."""
+    rows = db.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs ORDER BY id DESC LIMIT ? OFFSET ?",
+                      (limit, offset)).fetchall()
+    total = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    return {"runs": [_row(r) for r in rows], "total": total}
+
+
+def run_info(db: sqlite3.Connection, run: int) -> dict[str, Any] | None:
+    """The run's row, its command and config, its results, and its series names; ``None`` if unknown."""
+    r = db.execute("SELECT * FROM runs WHERE id = ?", (run,)).fetchone()
+    if r is None:
+        return None
+    info = _row(r)
+    info["command"] = json.loads(r["command"])
+    info["config"] = json.loads(r["config"])
+    info["results"] = {k: json.loads(v) for k, v in
+                       db.execute("SELECT key, value FROM run_results WHERE run = ? ORDER BY key", (run,))}
+    info["series"] = [s for (s,) in db.execute("SELECT DISTINCT series FROM run_points WHERE run = ?", (run,))]
+    info["lines"] = db.execute("SELECT COUNT(*) FROM run_log WHERE run = ?", (run,)).fetchone()[0]
+    return info
+
+
+def log_lines(db: sqlite3.Connection, run: int, after: int, limit: int) -> list[dict[str, Any]]:
+    """Lines with ``n > after``, in order, at most ``limit``."""
+    rows = db.execute("SELECT n, t, stream, text FROM run_log WHERE run = ? AND n > ? ORDER BY n LIMIT ?",
+                      (run, after, limit))
+    return [{"n": n, "t": t, "stream": s, "text": text} for n, t, s, text in rows]
+
+
+def points(db: sqlite3.Connection, run: int, series: str | None = None) -> Iterator[Point]:
+    """Every point of the run (or of one series), in the order it was plotted."""
+    if series is None:
+        return iter(db.execute("SELECT series, x, y FROM run_points WHERE run = ? ORDER BY rowid", (run,)).fetchall())
+    return iter(db.execute("SELECT series, x, y FROM run_points WHERE run = ? AND series = ? ORDER BY rowid",
+                           (run, series)).fetchall())
+
+
+def delete_run(db: sqlite3.Connection, run: int) -> bool:
+    """Delete a run and everything it left; ``False`` if there was no such run."""
+    with _Tx(db):
+        return db.execute("DELETE FROM runs WHERE id = ?", (run,)).rowcount > 0
+
+
+def prune_runs(db: sqlite3.Connection, keep: int, protect: int | None) -> list[int]:
+    """Delete all but the newest ``keep`` runs (never ``protect``, the live one); the ids deleted."""
+    with _Tx(db):
+        ids = [i for (i,) in db.execute("SELECT id FROM runs ORDER BY id DESC LIMIT -1 OFFSET ?", (keep,))
+               if i != protect]
+        db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in ids])
+    return ids

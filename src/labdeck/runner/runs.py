@@ -1,0 +1,502 @@
+"""The runner: one script run at a time, its channels, its history.
+
+:class:`Runner` is the object browsers reach as ``runner`` (its public methods are the
+RPC contract); :class:`RunnerService` ties it to the server's life cycle.
+
+What a run publishes (see ``docs/howto/run-scripts.md`` for the shapes):
+
+* ``run/status`` on every state change;
+* ``run/log`` every line the script prints, stdout and stderr merged in arrival order,
+  plus labdeck's own notes (stream ``labdeck``). Lines that arrive in the same turn of
+  the event loop go out in one message (at most :data:`LINES_PER_MESSAGE` lines or
+  :data:`BYTES_PER_MESSAGE` bytes of text), so a flood costs few messages;
+* ``run/data``, ``run/progress``, ``run/result`` from the script's ``labdeck.script``.
+
+Nothing is dropped. Every line and point is also written to the store, in batches, on
+the store's thread. Memory stays bounded by back-pressure, not by dropping: when more
+than :data:`MAX_UNSAVED` lines or points wait for the disk, labdeck stops reading the
+script's pipes and socket, so the script blocks on its next print or plot until the
+store has caught up. A run's end state is published only after everything it printed
+and plotted is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import math
+import os
+import secrets
+import signal
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from labdeck.config import Config
+from labdeck.exceptions import Busy, InvalidArguments, NotFound, StoreError
+from labdeck.objects.markers import inline
+from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
+from labdeck.runner import history, presets
+from labdeck.runner.link import ScriptLink
+from labdeck.runner.process import DRAIN, ScriptProcess
+from labdeck.runner.scripts import script_command
+from labdeck.store import Store
+
+if TYPE_CHECKING:
+    from labdeck.deck import Deck
+
+__all__ = ["BYTES_PER_MESSAGE", "LINES_PER_MESSAGE", "MAX_UNSAVED", "RUNNER_METHODS", "Runner", "RunnerService"]
+
+log = logging.getLogger(__name__)
+
+LINES_PER_MESSAGE = 1000
+BYTES_PER_MESSAGE = 128 * 1024
+MAX_UNSAVED = 20_000
+MAX_PROBLEMS = 20
+"""Notes about bad messages from one script, after which they are only counted."""
+SHUTDOWN_GRACE = 2.0
+"""Longest grace per stop step when the server itself shuts down."""
+
+RUNNER_METHODS = ("run", "stop", "status", "history", "scripts", "default_config", "presets", "save_preset",
+                  "delete_preset", "run_info")
+"""What a browser may call on ``runner``."""
+
+Publish = Callable[[str, Any], None]
+
+
+@dataclass(eq=False)
+class _Run:
+    id: int
+    script: str
+    user: str | None
+    started: float
+    state: RunState = RunState.STARTING
+    process: ScriptProcess | None = None
+    link: ScriptLink | None = None
+    ended: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    last_error: str | None = None
+    n: int = 0
+    problems: int = 0
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    unsaved_lines: list[history.Line] = field(default_factory=list)
+    unsaved_points: list[history.Point] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    saved: asyncio.Event = field(default_factory=asyncio.Event)
+    paused: bool = False
+    closing: bool = False
+    flush_pending: bool = False
+    writer: asyncio.Task[None] | None = None
+    supervisor: asyncio.Task[None] | None = None
+    stopper: asyncio.Task[None] | None = None
+
+    @property
+    def unsaved(self) -> int:
+        return len(self.unsaved_lines) + len(self.unsaved_points)
+
+
+class Runner:
+    """Runs the project's scripts, one at a time.
+
+    Args:
+        config: the server's configuration (``[scripts]``, ``[run]``, the data folder).
+        publish: publishes ``(channel, data)`` on the event loop.
+    """
+
+    def __init__(self, config: Config, publish: Publish) -> None:
+        self.config = config
+        self._publish = publish
+        self._store: Store | None = None
+        self._run: _Run | None = None
+        self._shutting_down = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- life cycle -----------------------------------------------------------------
+
+    async def open(self, store: Store) -> None:
+        """Start serving: runs a previous server left alive become ``interrupted``."""
+        self._store = store
+        alive = [s.value for s in RunState if s not in END_STATES and s is not RunState.IDLE]
+        lost = await store.run(lambda db: history.mark_interrupted(db, alive, time.time()))
+        if lost:
+            log.warning("runs %s were alive when the previous server stopped: marked interrupted", lost)
+        self._publish("run/status", self.status())
+
+    async def close(self) -> None:
+        """Stop a live run (short grace periods) and record it as ``interrupted``."""
+        self._shutting_down = True
+        run = self._run
+        if run is not None and run.supervisor is not None:
+            if run.process is not None and not run.process.exited:
+                grace = self.config.run
+                await run.process.stop(min(grace.grace_int, SHUTDOWN_GRACE), min(grace.grace_term, SHUTDOWN_GRACE))
+            await run.supervisor
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise StoreError("the runner is not started")
+        return self._store
+
+    # -- the RPC contract -----------------------------------------------------------
+
+    async def run(self, name: str, config: dict[str, Any] | None = None) -> int:
+        """Start script ``name`` with ``config`` (the project default when ``None``); the run id.
+
+        Returns once the process exists (or failed to start); follow ``run/status``.
+
+        Raises:
+            Busy: a run is alive; the message names it.
+            NotFound: no such script.
+            InvalidArguments: ``config`` is not a JSON object.
+        """
+        return await self.start_run(name, config, None)
+
+    async def start_run(self, name: str, config: dict[str, Any] | None, user: str | None) -> int:
+        """:meth:`run`, recording ``user`` as who started it."""
+        current = self._run
+        if current is not None and current.state not in END_STATES:
+            raise Busy(f"run {current.id} of script {current.script!r} is {current.state.value}; stop it first")
+        command = script_command(self.config, name)
+        cfg = presets.check_config(self.default_config() if config is None else config)
+        started = time.time()
+        state = next_state(current.state if current else RunState.IDLE, RunEvent.START)
+        placeholder = _Run(0, name, user, started, state)
+        self._run = placeholder  # claimed before the first await: a second call is Busy
+        try:
+            run_id = await self.store.run(
+                lambda db: history.create_run(db, name, command.argv, user, cfg, state.value))
+        except BaseException:
+            self._run = current
+            raise
+        run = placeholder
+        run.id = run_id
+        run.writer = asyncio.get_running_loop().create_task(self._write(run))
+        self._publish_status()
+        problem = None if command.missing is None else f"script file not found: {command.missing}"
+        if problem is None:
+            problem = await self._spawn(run, command.argv, str(command.cwd), cfg)
+        if problem is not None:
+            self._line(run, "labdeck", problem)
+            run.last_error = problem
+            await self._end(run, RunEvent.SPAWN_FAILED, None)
+        return run_id
+
+    async def stop(self) -> None:
+        """Stop the live run: SIGINT, SIGTERM, SIGKILL with the configured grace periods.
+
+        Returns at once; ``run/status`` shows ``stopping``, then ``stopped``. Without a
+        live run, does nothing.
+        """
+        run = self._run
+        if run is None or run.state not in (RunState.STARTING, RunState.RUNNING):
+            return
+        self._move(run, RunEvent.STOP)
+        if run.process is not None:
+            self._begin_stop(run)
+
+    @inline
+    def status(self) -> dict[str, Any]:
+        """The latest run's status, as published on ``run/status``."""
+        run = self._run
+        if run is None:
+            return {"state": "idle", "run": None, "script": None, "started": None, "ended": None,
+                    "exit_code": None, "error": None, "user": None}
+        return {"state": run.state.value, "run": run.id, "script": run.script, "started": run.started,
+                "ended": run.ended, "exit_code": run.exit_code, "error": run.error, "user": run.user}
+
+    async def history(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """Runs newest first: ``{"runs": [...], "total": n}``."""
+        _check_paging(limit, offset)
+        return await self.store.run(lambda db: history.list_runs(db, limit, offset))
+
+    @inline
+    def scripts(self) -> list[dict[str, str]]:
+        """The configured scripts: ``[{"name", "command"}]``."""
+        return [{"name": name, "command": script_command(self.config, name).shown} for name in self.config.scripts]
+
+    @inline
+    def default_config(self) -> dict[str, Any]:
+        """The project's default script configuration (``[run] default_config``), or ``{}``."""
+        path = self.config.run.default_config
+        return presets.load_default(self.config.resolve(path) if path else None)
+
+    async def presets(self) -> dict[str, dict[str, Any]]:
+        """Saved configurations by name."""
+        return await self.store.run(presets.load_presets)
+
+    async def save_preset(self, name: str, config: dict[str, Any]) -> None:
+        """Save (or replace) a named configuration."""
+        presets.check_preset_name(name)
+        presets.check_config(config)
+        await self.store.run(lambda db: presets.save_preset(db, name, config))
+
+    async def delete_preset(self, name: str) -> None:
+        """Raises :class:`NotFound` if there is no such preset."""
+        await self.store.run(lambda db: presets.delete_preset(db, name))
+
+    async def run_info(self, run_id: int) -> dict[str, Any]:
+        """The run's row, command, config, results and series names.
+
+        Raises:
+            NotFound: no such run.
+        """
+        info = await self.store.run(lambda db: history.run_info(db, run_id))
+        if info is None:
+            raise NotFound(f"no run {run_id}")
+        return info
+
+    # -- beyond the RPC contract (Python and REST) -----------------------------------
+
+    async def wait(self) -> dict[str, Any]:
+        """Wait until the current run (if any) has ended; its final status."""
+        run = self._run
+        if run is not None and run.supervisor is not None:
+            await asyncio.shield(run.supervisor)
+        return self.status()
+
+    async def delete_run(self, run_id: int) -> None:
+        """Delete a finished run and all it left. Raises :class:`Busy` for the live run."""
+        self._check_not_live(run_id)
+        if not await self.store.run(lambda db: history.delete_run(db, run_id)):
+            raise NotFound(f"no run {run_id}")
+
+    async def prune(self, keep: int) -> list[int]:
+        """Delete all but the newest ``keep`` runs (never the live one); the ids deleted."""
+        if not isinstance(keep, int) or keep < 0:
+            raise InvalidArguments("keep is a count of runs, 0 or more")
+        run = self._run
+        live = run.id if run is not None and run.state not in END_STATES else None
+        return await self.store.run(lambda db: history.prune_runs(db, keep, live))
+
+    def _check_not_live(self, run_id: int) -> None:
+        run = self._run
+        if run is not None and run.id == run_id and run.state not in END_STATES:
+            raise Busy(f"run {run_id} is {run.state.value}; stop it before deleting it")
+
+    # -- one run --------------------------------------------------------------------
+
+    async def _spawn(self, run: _Run, argv: list[str], cwd: str, cfg: dict[str, Any]) -> str | None:
+        """Start the process; a sentence saying why it could not, or ``None``."""
+        folder = self.config.data_dir / "runs" / str(run.id)
+        config_file = folder / "config.json"
+        token = secrets.token_urlsafe(24)
+        run.link = ScriptLink(token, lambda msg: self._message(run, msg), lambda text: self._problem(run, text))
+        try:
+            await asyncio.to_thread(_write_json, config_file, cfg)
+            url = await run.link.open()
+        except OSError as exc:
+            return f"cannot prepare the run: {exc}"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "LABDECK_RUN_ID": str(run.id), "LABDECK_RUN_URL": url,
+               "LABDECK_RUN_TOKEN": token, "LABDECK_RUN_CONFIG": str(config_file), "LABDECK_RUN_DIR": str(folder)}
+        run.process = ScriptProcess(argv, cwd, env, lambda stream, text: self._line(run, stream, text))
+        try:
+            await run.process.start()
+        except OSError as exc:
+            return f"cannot start {argv[0]}: {exc.strerror or exc}"
+        self._move(run, RunEvent.SPAWNED)
+        self._line(run, "labdeck", f"started {run.script} (pid {run.process.pid}) in {cwd}")
+        if run.state is RunState.STOPPING:  # a stop arrived while the process was being created
+            self._begin_stop(run)
+        run.supervisor = asyncio.get_running_loop().create_task(self._supervise(run))
+        return None
+
+    async def _supervise(self, run: _Run) -> None:
+        assert run.process is not None and run.link is not None
+        code = await run.process.wait()
+        await run.link.close(DRAIN)
+        if self._shutting_down:
+            event = RunEvent.LOST
+            self._line(run, "labdeck", "the server shut down during the run")
+        elif run.state is RunState.STOPPING:
+            event = RunEvent.EXITED
+        else:
+            event = RunEvent.EXITED_OK if code == 0 else RunEvent.EXITED_ERROR
+        await self._end(run, event, code)
+
+    async def _end(self, run: _Run, event: RunEvent, code: int | None) -> None:
+        """Record the end: every line and point on disk first, then the row, then the status."""
+        if run.link is not None and run.process is None:
+            await run.link.close(0)
+        run.exit_code = code
+        if event is RunEvent.EXITED_ERROR or event is RunEvent.SPAWN_FAILED:
+            run.error = run.last_error or _exit_words(code)
+        elif event is RunEvent.LOST:
+            run.error = "the server stopped while the run was alive"
+        if code is not None:
+            self._line(run, "labdeck", f"{run.script} ended: {_exit_words(code)}")
+        self._flush_out(run)
+        run.closing = True
+        run.wake.set()
+        if run.writer is not None:
+            await run.writer
+        run.ended = time.time()
+        run.state = next_state(run.state, event)
+        ended, state, error = run.ended, run.state.value, run.error
+        await self.store.run(lambda db: history.finish_run(db, run.id, state, ended, code, error))
+        self._publish_status()
+
+    def _move(self, run: _Run, event: RunEvent) -> None:
+        run.state = next_state(run.state, event)
+        state = run.state.value
+        if self._store is not None and run.id:
+            write = self.store.run(lambda db: history.set_state(db, run.id, state))
+            task = asyncio.get_running_loop().create_task(write)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._publish_status()
+
+    def _begin_stop(self, run: _Run) -> None:
+        assert run.process is not None
+        grace = self.config.run
+        run.stopper = asyncio.get_running_loop().create_task(run.process.stop(grace.grace_int, grace.grace_term))
+
+    def _publish_status(self) -> None:
+        self._publish("run/status", self.status())
+
+    # -- lines, points, messages ------------------------------------------------------
+
+    def _line(self, run: _Run, stream: str, text: str) -> None:
+        run.n += 1
+        t = time.time()
+        run.outbox.append({"n": run.n, "t": t, "stream": stream, "text": text})
+        run.unsaved_lines.append((run.n, t, stream, text))
+        if stream == "stderr" and text.strip():
+            run.last_error = text[:1000]
+        if not run.flush_pending:
+            run.flush_pending = True
+            asyncio.get_running_loop().call_soon(self._flush_out, run)
+        run.wake.set()
+        if run.unsaved > MAX_UNSAVED and run.process is not None and not run.paused:
+            run.paused = True
+            run.process.pause_reading()
+
+    def _flush_out(self, run: _Run) -> None:
+        """Publish the lines waiting in the outbox, in as few messages as the bounds allow."""
+        run.flush_pending = False
+        lines, run.outbox = run.outbox, []
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for line in lines:
+            if batch and (len(batch) >= LINES_PER_MESSAGE or size + len(line["text"]) > BYTES_PER_MESSAGE):
+                self._publish("run/log", {"run": run.id, "lines": batch})
+                batch, size = [], 0
+            batch.append(line)
+            size += len(line["text"])
+        if batch:
+            self._publish("run/log", {"run": run.id, "lines": batch})
+
+    async def _message(self, run: _Run, msg: dict[str, Any]) -> None:
+        op = msg.get("op")
+        if op == "plot":
+            self._plot(run, msg)
+        elif op == "progress":
+            fraction: Any = msg.get("fraction")
+            if not _is_number(fraction):
+                return self._problem(run, "progress: fraction is not a number")
+            message = msg.get("message")
+            self._publish("run/progress", {"run": run.id, "fraction": min(max(float(fraction), 0.0), 1.0),
+                                           "message": message if isinstance(message, str) else ""})
+        elif op == "result":
+            key, value = msg.get("key"), msg.get("value")
+            if not isinstance(key, str) or not key:
+                return self._problem(run, "result: key is not a non-empty string")
+            await self.store.run(lambda db: history.set_result(db, run.id, key, value))
+            self._publish("run/result", {"run": run.id, "key": key, "value": value})
+        else:
+            self._problem(run, f"unknown message op {op!r} from the script")
+        while run.unsaved > MAX_UNSAVED:  # let the store catch up before reading more
+            run.saved.clear()
+            run.wake.set()
+            await run.saved.wait()
+
+    def _plot(self, run: _Run, msg: dict[str, Any]) -> None:
+        series, xs, ys = msg.get("series"), msg.get("x"), msg.get("y")
+        if not isinstance(series, str) or not 0 < len(series) <= 100:
+            return self._problem(run, "plot: series is not a name of 1 to 100 characters")
+        if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
+            return self._problem(run, "plot: x and y are not lists of the same length")
+        if not all(v is None or _is_number(v) for v in (*xs, *ys)):
+            return self._problem(run, "plot: x and y hold something that is not a number")
+        run.unsaved_points.extend(zip([series] * len(xs), xs, ys, strict=True))
+        run.wake.set()
+        self._publish("run/data", {"run": run.id, "series": series, "x": xs, "y": ys})
+
+    def _problem(self, run: _Run, text: str) -> None:
+        run.problems += 1
+        if run.problems <= MAX_PROBLEMS:
+            self._line(run, "labdeck", text)
+        elif run.problems == MAX_PROBLEMS + 1:
+            self._line(run, "labdeck", "more bad messages from the script; no longer reporting them")
+
+    async def _write(self, run: _Run) -> None:
+        """The run's store writer: batches of lines and points, each in one transaction."""
+        while True:
+            await run.wake.wait()
+            run.wake.clear()
+            while run.unsaved_lines or run.unsaved_points:
+                lines, run.unsaved_lines = run.unsaved_lines, []
+                pts, run.unsaved_points = run.unsaved_points, []
+                try:
+                    await self.store.run(functools.partial(_save, run=run.id, lines=lines, pts=pts))
+                except Exception:
+                    log.exception("run %d: %d lines and %d points could not be stored", run.id, len(lines), len(pts))
+                run.saved.set()
+                if run.paused and run.unsaved < MAX_UNSAVED // 2 and run.process is not None:
+                    run.paused = False
+                    run.process.resume_reading()
+            if run.closing:
+                return
+
+
+class RunnerService:
+    """Opens and closes the deck's runner with the server."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def start(self, deck: Deck) -> None:
+        assert deck.store is not None
+        await self.runner.open(deck.store)
+
+    async def stop(self) -> None:
+        await self.runner.close()
+
+
+def _save(db: sqlite3.Connection, *, run: int, lines: list[history.Line], pts: list[history.Point]) -> None:
+    if lines:
+        history.insert_lines(db, run, lines)
+    if pts:
+        history.insert_points(db, run, pts)
+
+
+def _check_paging(limit: Any, offset: Any) -> None:
+    if not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise InvalidArguments("limit is a count from 1 to 1000")
+    if not isinstance(offset, int) or offset < 0:
+        raise InvalidArguments("offset is 0 or more")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and (isinstance(v, int) or math.isfinite(v))
+
+
+def _exit_words(code: int | None) -> str:
+    if code is None:
+        return "did not start"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _write_json(path: Any, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
