@@ -5,6 +5,11 @@
 const panels = await Promise.all([
   load("./channels.js"),
   load("./objects.js"),
+  load("./run.js"),
+  load("./log.js"),
+  load("./plots.js"),
+  load("./settings.js"),
+  load("./history.js"),
 ]);
 
 export default panels;

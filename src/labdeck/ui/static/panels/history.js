@@ -1,0 +1,351 @@
+/**
+ * History: the runs the server remembers, newest first, a page at a time; open one to
+ * read its configuration, results, log and plots (read-only), download its data, or
+ * delete it.
+ *
+ * The list comes from runner.history(limit, offset) and refreshes whenever a run starts
+ * or ends. An open run is read over REST (api/runs/{id}, .../log, .../data) and drawn with
+ * the Plots panel's chart.
+ */
+
+import { SeriesChart } from "./plots.js";
+import {
+  apiUrl, downloadText, el, errorText, fetchLog, formatDuration, formatTime, getJson, logRow, logText,
+  runFeed, stateClass,
+} from "./runstate.js";
+
+const PAGE = 20;
+const LOG_SHOWN = 5_000;
+
+export default { id: "history", title: "History", order: 50, css: true, mount };
+
+function mount(root, { deck, toast }) {
+  const feed = runFeed(deck);
+  root.innerHTML = `
+    <div class="card">
+      <header>
+        <h2>Run history</h2>
+        <span class="muted" data-testid="history-total"></span>
+        <span class="spacer"></span>
+        <div class="toolbar">
+          <button type="button" class="btn" data-testid="history-prev" disabled>← Newer</button>
+          <span class="muted mono" data-testid="history-page"></span>
+          <button type="button" class="btn" data-testid="history-next" disabled>Older →</button>
+          <button type="button" class="btn" data-testid="history-refresh">Refresh</button>
+        </div>
+      </header>
+      <div class="table-wrap">
+        <table class="data history-table">
+          <thead><tr><th class="num">Run</th><th>Script</th><th>State</th><th>Started</th>
+            <th class="num">Duration</th><th class="num">Exit</th><th>By</th></tr></thead>
+          <tbody data-testid="history-table"></tbody>
+        </table>
+      </div>
+      <p class="empty" data-testid="history-empty">No runs yet. Runs started from the Run panel are listed here.</p>
+    </div>
+    <div class="history-detail" data-testid="history-detail" hidden></div>`;
+  const $ = (testid) => root.querySelector(`[data-testid="${testid}"]`);
+  const tbody = $("history-table");
+  const empty = $("history-empty");
+  const total = $("history-total");
+  const pageLabel = $("history-page");
+  const prev = $("history-prev");
+  const next = $("history-next");
+  const detail = $("history-detail");
+
+  let offset = 0;
+  let count = 0;
+  let openRun = null;
+  let charts = [];
+  let listing = 0; // the latest list request: older answers are dropped
+  let refreshTimer = 0;
+
+  async function list() {
+    const ticket = ++listing;
+    let page;
+    try {
+      page = await deck.call(["runner", "history"], [], { limit: PAGE, offset });
+    } catch (err) {
+      if (ticket !== listing) return;
+      empty.hidden = false;
+      empty.textContent = `The history could not be loaded: ${err.message}`;
+      return;
+    }
+    if (ticket !== listing) return;
+    count = page.total ?? 0;
+    if (offset >= count && count > 0) {
+      offset = Math.max(0, Math.floor((count - 1) / PAGE) * PAGE);
+      list();
+      return;
+    }
+    tbody.replaceChildren(...(page.runs ?? []).map(row));
+    empty.hidden = count > 0;
+    empty.textContent = "No runs yet. Runs started from the Run panel are listed here.";
+    total.textContent = count === 1 ? "1 run" : `${count.toLocaleString()} runs`;
+    pageLabel.textContent = count ? `${offset + 1}–${Math.min(offset + PAGE, count)} of ${count}` : "";
+    prev.disabled = offset === 0;
+    next.disabled = offset + PAGE >= count;
+  }
+
+  function row(run) {
+    const tr = el("tr", "history-row");
+    tr.dataset.testid = "history-row";
+    tr.dataset.run = run.id;
+    tr.tabIndex = 0;
+    tr.title = "open this run";
+    if (run.id === openRun) tr.classList.add("selected");
+    const state = el("span", `badge ${stateClass(run.state)}`, run.state);
+    state.dataset.testid = "history-state";
+    const ended = run.ended ?? (feed.run === run.id && feed.active ? feed.now() : null);
+    const cells = [
+      el("td", "num mono", String(run.id)),
+      el("td", "", run.script),
+      el("td"),
+      el("td", "", formatTime(run.started)),
+      el("td", "num", ended && run.started ? formatDuration(ended - run.started) : "–"),
+      el("td", "num mono", run.exit_code ?? "–"),
+      el("td", "muted", run.user ?? "–"),
+    ];
+    cells[2].append(state);
+    if (run.error) cells[2].title = run.error;
+    tr.append(...cells);
+    tr.addEventListener("click", () => open(run.id));
+    tr.addEventListener("keydown", (ev) => ev.key === "Enter" && open(run.id));
+    return tr;
+  }
+
+  async function open(id) {
+    openRun = id;
+    for (const tr of tbody.children) tr.classList.toggle("selected", Number(tr.dataset.run) === id);
+    closeCharts();
+    detail.hidden = false;
+    detail.replaceChildren(el("div", "card", `Loading run ${id}…`));
+    let info;
+    try {
+      info = await getJson(`api/runs/${id}`);
+    } catch (err) {
+      if (openRun === id) detail.replaceChildren(el("div", "card empty", `Run ${id} could not be loaded: ${err.message}`));
+      return;
+    }
+    if (openRun !== id) return;
+    renderDetail(info);
+    detail.scrollIntoView({ behavior: "smooth", block: "start" });
+    loadPlots(id);
+    loadLog(id, info.lines);
+  }
+
+  function renderDetail(info) {
+    const id = info.id;
+    const head = el("div", "card history-summary");
+    head.innerHTML = `
+      <header>
+        <h2></h2>
+        <span class="badge" data-testid="history-detail-state"></span>
+        <span class="spacer"></span>
+        <div class="toolbar">
+          <a class="btn" data-testid="history-csv" download>Data CSV</a>
+          <a class="btn" data-testid="history-jsonl" download>Data JSONL</a>
+          <button type="button" class="btn" data-testid="history-log-download">Log .txt</button>
+          <button type="button" class="btn danger" data-testid="history-delete">Delete</button>
+          <button type="button" class="btn" data-testid="history-close" aria-label="Close">Close</button>
+        </div>
+      </header>
+      <dl class="run-facts history-facts"></dl>
+      <div class="run-error" hidden></div>
+      <div class="history-columns">
+        <section><h3>Configuration</h3><div data-testid="history-config"></div></section>
+        <section><h3>Results</h3><div data-testid="history-results"></div></section>
+      </div>`;
+    head.dataset.testid = "history-run";
+    head.dataset.run = id;
+    head.querySelector("h2").textContent = `Run ${id} · ${info.script}`;
+    const badge = head.querySelector('[data-testid="history-detail-state"]');
+    badge.textContent = info.state;
+    badge.classList.add(...[stateClass(info.state)].filter(Boolean));
+    const csv = head.querySelector('[data-testid="history-csv"]');
+    csv.href = apiUrl(`api/runs/${id}/data.csv`);
+    csv.download = `run-${id}-data.csv`;
+    const jsonl = head.querySelector('[data-testid="history-jsonl"]');
+    jsonl.href = apiUrl(`api/runs/${id}/data.jsonl`);
+    jsonl.download = `run-${id}-data.jsonl`;
+    facts(head.querySelector("dl"), [
+      ["Started", formatTime(info.started)],
+      ["Ended", formatTime(info.ended)],
+      ["Duration", info.ended && info.started ? formatDuration(info.ended - info.started) : "–"],
+      ["Exit code", info.exit_code ?? "–"],
+      ["Started by", info.user ?? "–"],
+      ["Command", Array.isArray(info.command) ? info.command.join(" ") : (info.command ?? "–")],
+    ]);
+    const error = head.querySelector(".run-error");
+    error.hidden = !info.error;
+    error.textContent = info.error ?? "";
+    keyValues(head.querySelector('[data-testid="history-config"]'), flatten(info.config ?? {}),
+      "Run with an empty configuration.");
+    keyValues(head.querySelector('[data-testid="history-results"]'), flatten(info.results ?? {}),
+      "No results reported.");
+    head.querySelector('[data-testid="history-close"]').addEventListener("click", close);
+    head.querySelector('[data-testid="history-log-download"]').addEventListener("click", () => saveLog(id));
+    const del = head.querySelector('[data-testid="history-delete"]');
+    let armed = 0;
+    del.addEventListener("click", () => {
+      if (!armed) {
+        del.textContent = `Delete run ${id}?`;
+        armed = setTimeout(() => { armed = 0; del.textContent = "Delete"; }, 4000);
+        return;
+      }
+      clearTimeout(armed);
+      remove(id);
+    });
+
+    const plots = el("div", "card history-plots");
+    plots.innerHTML = `<header><h2>Plots</h2><span class="muted" data-testid="history-plots-note">loading…</span></header>
+      <div class="plots-grid" data-testid="history-plots"></div>`;
+    const log = el("div", "card history-log");
+    log.innerHTML = `<header><h2>Log</h2><span class="muted" data-testid="history-log-note">loading…</span></header>
+      <div class="log-view history-log-view"><div class="log-lines" data-testid="history-log"></div></div>`;
+    detail.replaceChildren(head, plots, log);
+  }
+
+  async function loadPlots(id) {
+    const grid = detail.querySelector('[data-testid="history-plots"]');
+    const note = detail.querySelector('[data-testid="history-plots-note"]');
+    try {
+      const body = await getJson(`api/runs/${id}/data`);
+      if (openRun !== id) return;
+      const series = Object.entries(body?.series ?? {}).sort(([a], [b]) => a.localeCompare(b));
+      series.forEach(([name, { x, y }], i) => {
+        const chart = new SeriesChart(name, i, { clearable: false });
+        chart.replace(x, y);
+        charts.push(chart);
+        grid.append(chart.element);
+      });
+      const points = series.reduce((sum, [, { x }]) => sum + x.length, 0);
+      note.textContent = series.length
+        ? `${series.length} series · ${points.toLocaleString()} points`
+        : "this run plotted nothing";
+    } catch (err) {
+      if (openRun === id) note.textContent = `could not load the data: ${err.message}`;
+    }
+  }
+
+  async function loadLog(id, total) {
+    const box = detail.querySelector('[data-testid="history-log"]');
+    const note = detail.querySelector('[data-testid="history-log-note"]');
+    try {
+      const lines = await fetchLog(id, 0, LOG_SHOWN);
+      if (openRun !== id) return;
+      const fragment = document.createDocumentFragment();
+      for (const line of lines) {
+        const div = logRow(line);
+        div.dataset.testid = "history-log-line";
+        fragment.append(div);
+      }
+      box.replaceChildren(fragment);
+      const all = total ?? lines.length;
+      note.textContent = all > lines.length
+        ? `first ${lines.length.toLocaleString()} of ${all.toLocaleString()} lines · Log .txt has them all`
+        : `${lines.length.toLocaleString()} lines`;
+      if (!lines.length) box.replaceChildren(el("p", "empty", "This run printed nothing."));
+    } catch (err) {
+      if (openRun === id) note.textContent = `could not load the log: ${err.message}`;
+    }
+  }
+
+  async function saveLog(id) {
+    try {
+      downloadText(`run-${id}-log.txt`, logText(await fetchLog(id)));
+    } catch (err) {
+      toast(`History: the log could not be downloaded: ${err.message}`, "err");
+    }
+  }
+
+  async function remove(id) {
+    try {
+      const reply = await fetch(apiUrl(`api/runs/${id}`), { method: "DELETE" });
+      if (!reply.ok) throw new Error(await errorText(reply));
+      toast(`Deleted run ${id}`, "ok");
+      if (openRun === id) close();
+      list();
+    } catch (err) {
+      toast(`History: run ${id} could not be deleted: ${err.message}`, "err");
+    }
+  }
+
+  function close() {
+    openRun = null;
+    closeCharts();
+    detail.hidden = true;
+    detail.replaceChildren();
+    for (const tr of tbody.children) tr.classList.remove("selected");
+  }
+
+  function closeCharts() {
+    for (const chart of charts) chart.destroy();
+    charts = [];
+  }
+
+  function refreshSoon() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(list, 250);
+  }
+
+  prev.addEventListener("click", () => { offset = Math.max(0, offset - PAGE); list(); });
+  next.addEventListener("click", () => { offset += PAGE; list(); });
+  $("history-refresh").addEventListener("click", list);
+
+  let lastState = null;
+  const offStatus = feed.on("status", (status) => {
+    const key = `${status.run}:${status.state}`;
+    if (key !== lastState) {
+      lastState = key;
+      refreshSoon();
+    }
+  });
+  const offState = deck.on("state", (state) => state === "open" && refreshSoon());
+  list();
+
+  return () => {
+    offStatus();
+    offState();
+    clearTimeout(refreshTimer);
+    closeCharts();
+  };
+}
+
+function facts(dl, pairs) {
+  for (const [name, value] of pairs) {
+    const div = el("div");
+    div.append(el("dt", "", name), el("dd", "", String(value)));
+    dl.append(div);
+  }
+}
+
+function keyValues(box, pairs, none) {
+  if (!pairs.length) {
+    box.replaceChildren(el("p", "muted", none));
+    return;
+  }
+  const table = el("table", "data compact");
+  const body = el("tbody");
+  for (const [key, value] of pairs) {
+    const tr = el("tr");
+    tr.append(el("th", "mono", key), el("td", "mono", typeof value === "string" ? value : JSON.stringify(value)));
+    body.append(tr);
+  }
+  table.append(body);
+  box.replaceChildren(table);
+}
+
+/** {a: {b: 1}, c: 2} → [["a.b", 1], ["c", 2]]. */
+function flatten(value, prefix = "") {
+  const out = [];
+  for (const [key, item] of Object.entries(value)) {
+    const name = prefix ? `${prefix}.${key}` : key;
+    if (item !== null && typeof item === "object" && !Array.isArray(item) && Object.keys(item).length) {
+      out.push(...flatten(item, name));
+    } else {
+      out.push([name, item]);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,351 @@
+/**
+ * State shared by the run panels (Run, Log, Plots, Settings, History).
+ *
+ * runFeed(deck) → the one feed of a connection (created on first use):
+ *     feed.status      the last run/status message ({state, run, script, started, ...})
+ *     feed.run         the current run id: the highest run id seen on any run channel
+ *     feed.active      true while the current run is starting, running or stopping
+ *     feed.on("status", fn(status)) / feed.on("run", fn(runId)) → off()
+ *     feed.accept(runId) → true when a message of runId belongs to the current run. A newer
+ *         id makes it current first (and "run" listeners reset their views); an older one
+ *         is from a run that has ended since: ignore it.
+ *     feed.now()       the server's clock in epoch seconds (pushes carry the server's time,
+ *                      so elapsed times do not depend on the browser's clock being right)
+ *
+ * Run ids only grow, so "the highest id seen" is the current run whatever order the
+ * channels replay in after a reload (each panel subscribes with since=0 and the hub
+ * replays the channel's history, older runs included).
+ *
+ * runConfig — the configuration the next Run passes to the script, kept by the Settings
+ * panel: runConfig.get() → { config, label, errors } (config null = the project's
+ * defaults), runConfig.set(value), runConfig.on(fn) → off().
+ *
+ * Helpers: apiUrl(path) (relative to the page's base), getJson(path), stateClass(state),
+ * ACTIVE_STATES, formatDuration(seconds), formatTime(epoch).
+ */
+
+export const ACTIVE_STATES = new Set(["starting", "running", "stopping"]);
+
+const STATE_CLASS = {
+  idle: "idle",
+  starting: "warn",
+  running: "",
+  stopping: "warn",
+  finished: "ok",
+  failed: "err",
+  stopped: "warn",
+  interrupted: "err",
+};
+
+/** The .badge modifier for a run state ("" = the accent colour of a running run). */
+export function stateClass(state) {
+  return STATE_CLASS[state] ?? "idle";
+}
+
+const feeds = new WeakMap();
+
+/** The shared feed of `deck`; see the module documentation. */
+export function runFeed(deck) {
+  let feed = feeds.get(deck);
+  if (!feed) {
+    feed = new RunFeed(deck);
+    feeds.set(deck, feed);
+  }
+  return feed;
+}
+
+class RunFeed {
+  constructor(deck) {
+    this.deck = deck;
+    this.status = { state: "idle", run: null, script: null, started: null, ended: null,
+                    exit_code: null, error: null, user: null };
+    this.run = null;
+    this.offset = 0; // server clock minus browser clock, seconds
+    this._listeners = { status: new Set(), run: new Set() };
+    deck.subscribe("run/status", (data, push) => this._onStatus(data, push), { since: 0 });
+  }
+
+  get active() {
+    return ACTIVE_STATES.has(this.status.state);
+  }
+
+  on(event, fn) {
+    this._listeners[event].add(fn);
+    return () => this._listeners[event].delete(fn);
+  }
+
+  now() {
+    return Date.now() / 1000 + this.offset;
+  }
+
+  /** Note the server's time of a push (see now()). */
+  clock(push) {
+    if (push?.t) this.offset = push.t - Date.now() / 1000;
+  }
+
+  accept(runId) {
+    if (runId === null || runId === undefined) return false;
+    if (this.run === null || runId > this.run) {
+      this.run = runId;
+      this._emit("run", runId);
+    }
+    return runId === this.run;
+  }
+
+  _onStatus(data, push) {
+    if (!data || typeof data !== "object") return;
+    this.clock(push);
+    if (data.run !== null && data.run !== undefined) {
+      if (this.run !== null && data.run < this.run) return; // a replayed status of an older run
+      this.accept(data.run);
+    }
+    this.status = { ...this.status, ...data };
+    this._emit("status", this.status);
+  }
+
+  _emit(event, value) {
+    for (const fn of [...this._listeners[event]]) {
+      try {
+        fn(value);
+      } catch (err) {
+        console.error(`labdeck: a run ${event} listener failed`, err);
+      }
+    }
+  }
+}
+
+// -- the configuration of the next run ----------------------------------------------
+
+const configListeners = new Set();
+let configValue = { config: null, label: "project defaults", errors: [] };
+
+export const runConfig = {
+  get() {
+    return configValue;
+  },
+  set(value) {
+    configValue = { config: null, label: "", errors: [], ...value };
+    for (const fn of [...configListeners]) fn(configValue);
+  },
+  on(fn) {
+    configListeners.add(fn);
+    return () => configListeners.delete(fn);
+  },
+};
+
+// -- small helpers ------------------------------------------------------------------
+
+/** An address under the dashboard's base, e.g. apiUrl("api/runs/3/log"). */
+export function apiUrl(path, params) {
+  const url = new URL(path, document.baseURI);
+  for (const [key, value] of Object.entries(params ?? {})) {
+    if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
+  }
+  return url.href;
+}
+
+/** GET a JSON document; rejects with an Error whose message is the server's. */
+export async function getJson(path, params) {
+  const reply = await fetch(apiUrl(path, params), { cache: "no-store" });
+  if (!reply.ok) throw new Error(await errorText(reply));
+  return reply.json();
+}
+
+/** The readable message of a failed HTTP reply. */
+export async function errorText(reply) {
+  try {
+    const body = await reply.json();
+    const error = body?.error ?? body;
+    if (error?.message) return error.message;
+  } catch {
+    // not JSON: the status line says enough
+  }
+  return `${reply.status} ${reply.statusText}`.trim();
+}
+
+/** "4 s", "2 min 05 s", "1 h 03 min". */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s} s`;
+  const pad = (n) => String(n).padStart(2, "0");
+  if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
+}
+
+/** A run's start as "14:03:27" today, else "2026-11-21 14:03". */
+export function formatTime(epoch) {
+  if (!epoch) return "–";
+  const d = new Date(epoch * 1000);
+  const pad = (n) => String(n).padStart(2, "0");
+  const clock = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  if (d.toDateString() === new Date().toDateString()) return clock;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock.slice(0, 5)}`;
+}
+
+/** Fetch every log line of a run after line `after`, page by page. */
+export async function fetchLog(runId, after = 0, upto = Infinity) {
+  const lines = [];
+  const page = 5000;
+  let next = after;
+  while (next < upto) {
+    const limit = Number.isFinite(upto) ? Math.min(page, upto - next) : page;
+    const body = await getJson(`api/runs/${runId}/log`, { after: next, limit });
+    const got = body?.lines ?? [];
+    if (!got.length) break;
+    lines.push(...got);
+    next = got[got.length - 1].n;
+  }
+  return lines;
+}
+
+/**
+ * The lines of one run, complete and in order, from live pushes plus the server's copy.
+ *
+ * lines.take(array) accepts lines in any order, with duplicates; onLines(fresh) gets each
+ * line exactly once, in n order. A line after a hole waits while the hole is fetched from
+ * GET api/runs/{id}/log; if that fails, onFailure(err, from, to) is told and the hole is
+ * skipped. lines.catchUp(delayMs) fetches whatever the server has beyond the last line
+ * (after a gap notice, or when a reload finds the channel no longer holds the run's
+ * start). lines.reset(runId) starts over for another run; lines.count() = lines given.
+ */
+export function feedLines({ feed, onLines, onFailure }) {
+  let runId = null;
+  let expected = 1;
+  let pending = new Map(); // n -> line, waiting for a hole before it to fill
+  let busy = false;
+  let generation = 0; // bumped by reset: answers for an earlier run are dropped
+  let timer = 0;
+
+  function reset(id) {
+    runId = id;
+    expected = 1;
+    pending = new Map();
+    generation += 1;
+    clearTimeout(timer);
+  }
+
+  function take(got) {
+    const fresh = [];
+    for (const line of got) {
+      if (!line || typeof line.n !== "number" || line.n < expected) continue;
+      if (line.n === expected) {
+        fresh.push(line);
+        expected += 1;
+      } else if (!pending.has(line.n)) {
+        pending.set(line.n, line);
+      }
+      drain(fresh);
+    }
+    drain(fresh);
+    if (fresh.length) onLines(fresh);
+    if (pending.size) fillHoles();
+  }
+
+  function drain(fresh) {
+    while (pending.size && pending.has(expected)) {
+      fresh.push(pending.get(expected));
+      pending.delete(expected);
+      expected += 1;
+    }
+  }
+
+  async function fillHoles() {
+    if (busy || runId === null) return;
+    busy = true;
+    const gen = generation;
+    try {
+      let stalls = 0;
+      while (gen === generation && pending.size) {
+        let first = Infinity;
+        for (const n of pending.keys()) if (n < first) first = n;
+        const from = expected;
+        let failure = null;
+        try {
+          const got = await fetchLog(runId, from - 1, first - 1);
+          if (gen === generation) take(got);
+        } catch (err) {
+          failure = err;
+        }
+        if (gen !== generation) break;
+        if (expected > from) {
+          stalls = 0;
+          continue;
+        }
+        if (!failure && ++stalls < 3) {
+          await new Promise((resolve) => setTimeout(resolve, 300)); // the store may lag a little
+          continue;
+        }
+        // Go on without them rather than hold the log back for good.
+        onFailure?.(failure ?? new Error("the server does not have them"), from, first - 1);
+        stalls = 0;
+        expected = first;
+        take([]);
+      }
+    } finally {
+      busy = false;
+      if (gen !== generation && pending.size) fillHoles(); // holes of the run that came meanwhile
+    }
+  }
+
+  function catchUp(delay = 0) {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const id = runId;
+      if (id === null || feed.run !== id) return;
+      const gen = generation;
+      try {
+        const got = await fetchLog(id, expected - 1);
+        if (gen === generation) take(got);
+      } catch (err) {
+        console.warn(`labdeck: the log of run ${id} could not be completed from the server`, err);
+      }
+    }, delay);
+  }
+
+  return { take, reset, catchUp, count: () => expected - 1 };
+}
+
+/** One log line as a row: number, time, text; classed by stream (stderr, labdeck). */
+export function logRow(line) {
+  const div = el("div", `log-line ${line.stream}`);
+  div.dataset.testid = "log-line";
+  div.dataset.n = line.n;
+  div.dataset.stream = line.stream;
+  div.append(el("span", "ln", String(line.n)), el("span", "lt", clock(line.t)), el("span", "lx", line.text));
+  return div;
+}
+
+/** "14:03:27.123" in the browser's time zone. */
+export function clock(t) {
+  const d = new Date(t * 1000);
+  const pad = (n, w = 2) => String(n).padStart(w, "0");
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+/** A log as a text file: line number, UTC time, stream, text. */
+export function logText(lines) {
+  return lines.map((line) => {
+    const when = new Date(line.t * 1000).toISOString().replace("T", " ").replace("Z", "");
+    return `${String(line.n).padStart(6)}  ${when}  ${line.stream.padEnd(7)} ${line.text}`;
+  }).join("\n") + "\n";
+}
+
+/** Hand `text` to the browser as a download named `name`. */
+export function downloadText(name, text) {
+  const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
+  const link = el("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
