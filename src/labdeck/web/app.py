@@ -118,11 +118,18 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await ws.send_frame(frame, WSMsgType.TEXT)
 
     async def close(code: int, reason: str) -> None:
+        # A client that stopped reading cannot take a close frame. Its sender was then
+        # cancelled mid-drain, which leaves aiohttp's drain waiter cancelled, so ws.close()
+        # raises CancelledError at once: abort the transport instead, re-raising only a
+        # cancellation aimed at this task.
         try:
             await asyncio.wait_for(ws.close(code=code, message=reason.encode()), 2.0)
-        except (TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError, asyncio.CancelledError):
             if request.transport is not None:
                 request.transport.abort()
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
     conn = deck.hub.connect(send, close, Client(peer=request.remote or ""), max_bytes=server.send_queue_bytes)
     try:

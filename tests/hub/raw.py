@@ -1,0 +1,57 @@
+"""A websocket client written by hand on a bare socket, for clients that misbehave on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import struct
+
+from tests.helpers import scaled
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One masked, final TEXT frame (RFC 6455 section 5.2: clients must mask)."""
+    mask = os.urandom(4)
+    n = len(payload)
+    if n < 126:
+        header = struct.pack("!BB", 0x81, 0x80 | n)
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 0x80 | 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return header + mask + masked
+
+
+async def open_raw(host: str, port: int, path: str, *, rcvbuf: int = 4096) -> socket.socket:
+    """Connect and complete the upgrade; returns the socket with nothing past the 101 read.
+
+    ``rcvbuf`` is set before connecting, so a client that stops reading makes the
+    server's writes back up quickly.
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await asyncio.wait_for(loop.sock_connect(sock, (host, port)), scaled(5))
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(sock, request.encode())
+    head = b""
+    while b"\r\n\r\n" not in head:  # byte by byte, so nothing after the headers is consumed
+        chunk = await asyncio.wait_for(loop.sock_recv(sock, 1), scaled(5))
+        if not chunk:
+            raise ConnectionError(f"server closed during the upgrade: {head!r}")
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise ConnectionError(f"upgrade refused: {head.splitlines()[0]!r}")
+    return sock
+
+
+async def send_text(sock: socket.socket, payload: bytes) -> None:
+    await asyncio.get_running_loop().sock_sendall(sock, text_frame(payload))
