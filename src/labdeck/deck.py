@@ -30,6 +30,8 @@ from labdeck.config import Config, load_config
 from labdeck.hub import Hub, check_channel_name
 from labdeck.objects import Objects, Policy
 from labdeck.protocol.wire import encode_data
+from labdeck.runner.api import add_runner_routes
+from labdeck.runner.runs import RUNNER_METHODS, Runner, RunnerService
 from labdeck.store import Store
 
 __all__ = ["Deck", "Service"]
@@ -68,6 +70,10 @@ class Deck:
         self.hub = Hub(self.broker, self.objects, debug=config.server.debug)
         self.services: list[Service] = []
         self.routes: list[Callable[[web.Application], None]] = []
+        self.runner = Runner(config, self.publish)
+        self.services.append(RunnerService(self.runner))
+        self.routes.append(add_runner_routes)
+        self.objects.expose("runner", self.runner, Policy(allow=RUNNER_METHODS))
         self.store: Store | None = None
         self.started_at = time.time()
         self.port: int | None = None
