@@ -132,20 +132,22 @@ async def test_the_current_epoch_replays_from_since(deck: Deck, client: WireClie
 
 
 async def test_channels_lists_every_channel_with_its_last_seq(deck: Deck, client: WireClient) -> None:
+    before = await client.request("channels")
     await publish(deck, "lab/a", 3)
     await publish(deck, "lab/b", 1)
     listing = await client.request("channels")
-    assert listing["lab/a"] == 3 and listing["lab/b"] == 1
-    assert listing["hub/channels"] == 2  # one announcement per new channel
+    assert listing == {**before, "lab/a": 3, "lab/b": 1, "hub/channels": before.get("hub/channels", 0) + 2}
 
 
 async def test_a_new_channel_is_announced_once_on_hub_channels(deck: Deck, client: WireClient) -> None:
     await client.request("sub", ch="hub/channels")
+    await fence(client)
+    known = len(client.pushes["hub/channels"])  # the retained announcement of an earlier channel
     await publish(deck, "lab/fresh", 3)
     await publish(deck, "lab/other", 1)
-    pushes = await client.wait_for("hub/channels", 2)
+    pushes = await client.wait_for("hub/channels", known + 2)
     await fence(client)
-    assert [p["data"] for p in pushes] == [{"ch": "lab/fresh"}, {"ch": "lab/other"}]
+    assert [p["data"] for p in pushes[known:]] == [{"ch": "lab/fresh"}, {"ch": "lab/other"}]
 
 
 async def test_unsub_stops_pushes(deck: Deck, client: WireClient) -> None:
@@ -189,12 +191,13 @@ RESERVED = ["run/log", "run/status", "obj/sample/a", "hub/channels", "files/x", 
 @pytest.mark.parametrize("ch", RESERVED)
 async def test_a_client_cannot_publish_on_a_reserved_prefix(deck: Deck, client: WireClient, ch: str) -> None:
     await client.request("sub", ch=ch)
+    await fence(client)
+    before = await client.request("channels")
     with pytest.raises(RequestFailed) as info:
         await client.request("pub", ch=ch, data=1)
     assert info.value.type == "AccessDenied"
     assert ch in info.value.message
-    await fence(client)
-    assert client.pushes[ch] == [] or ch == "hub/channels"
+    assert await client.request("channels") == before
 
 
 BAD_NAMES = ["", "a//b", "/a", "a/", "x" * 201, "a\nb", "tab\there", "nul\x00"]
@@ -206,7 +209,7 @@ async def test_a_bad_channel_name_is_a_bad_request(client: WireClient, op: str, 
     with pytest.raises(RequestFailed) as info:
         await client.request(op, ch=ch)
     assert info.value.type == "BadRequest"
-    assert await client.request("channels") == {}  # nothing was created, the connection still works
+    assert ch not in await client.request("channels")  # nothing was created, the connection still works
 
 
 async def test_a_long_but_legal_channel_name_works(client: WireClient) -> None:
@@ -228,7 +231,7 @@ async def test_bad_requests_get_error_replies_and_the_connection_keeps_working(c
     for text in ("not json", "[1]", '{"op":"channels"}'):
         reply = await client.reply_to_raw(text, None)
         assert reply["error"]["type"] == "BadRequest"
-    assert await client.request("channels") == {}
+    assert "a" not in await client.request("channels")
 
 
 async def test_invalid_utf8_in_a_text_frame_is_a_bad_request(deck: Deck) -> None:
@@ -240,4 +243,4 @@ async def test_invalid_utf8_in_a_text_frame_is_a_bad_request(deck: Deck) -> None
         client.replies[None] = fut
         reply = await asyncio.wait_for(fut, scaled(5))
         assert reply["error"]["type"] == "BadRequest"
-        assert await client.request("channels") == {}
+        assert "a" not in await client.request("channels")

@@ -111,7 +111,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request, server.allowed_origins):
         log.warning("websocket from %s refused: Origin %r", request.remote, request.headers.get("Origin"))
         raise web.HTTPForbidden(text="websocket Origin not allowed\n")
-    ws = web.WebSocketResponse(compress=False, max_msg_size=server.max_frame, heartbeat=30.0, decode_text=False)
+    # aiohttp refuses a message of exactly max_msg_size bytes; max_frame is the largest accepted.
+    ws = web.WebSocketResponse(compress=False, max_msg_size=server.max_frame + 1, heartbeat=30.0, decode_text=False)
     await ws.prepare(request)
 
     async def send(frame: bytes) -> None:
