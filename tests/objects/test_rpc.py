@@ -32,7 +32,7 @@ async def fails(client: WireClient, op: str, **fields: Any) -> RequestFailed:
 
 async def test_dir_of_the_empty_path_lists_the_exposed_objects(client: WireClient, sample: Sample) -> None:
     listing = await client.request("dir", path=[])
-    assert listing["members"] == [{"name": "sample", "kind": "object", "type": "tests.objects.samples.Sample"}]
+    assert {"name": "sample", "kind": "object", "type": "tests.objects.samples.Sample"} in listing["members"]
 
 
 async def test_dir_describes_attributes_methods_and_objects(client: WireClient, sample: Sample) -> None:

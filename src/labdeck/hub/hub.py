@@ -147,9 +147,26 @@ class Hub:
         elif isinstance(req, (wire.Unsub, wire.Pub, wire.Channels)):
             await self._guard(conn, req.id, self._simple(conn, req))
         else:
-            task = asyncio.get_running_loop().create_task(self._guard(conn, req.id, self._object_op(conn, req)))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            await self._object_request(conn, req)
+
+    async def _object_request(self, conn: Connection, req: wire.Request) -> None:
+        """Answer at once what the object space finished without waiting (reads, inline
+        calls); run the rest as a task, so a slow call never holds up this connection."""
+        begin = getattr(self.objects, "begin", None)
+        if begin is None:
+            work: Any = self._object_op(conn, req)
+        else:
+            try:
+                work = begin(req, conn.client)
+            except Exception as exc:  # reported by _guard, like an error raised while waiting
+                work = asyncio.get_running_loop().create_future()
+                work.set_exception(exc)
+            if isinstance(work, asyncio.Future) and work.done():
+                await self._guard(conn, req.id, work)
+                return
+        task = asyncio.get_running_loop().create_task(self._guard(conn, req.id, work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _guard(self, conn: Connection, rid: wire.RequestId, work: Any) -> None:
         """Await ``work``; reply with its result, or with the error it raised."""

@@ -15,7 +15,12 @@ __all__ = ["NoObjects", "ObjectSpace"]
 
 
 class ObjectSpace(Protocol):
-    """Answers object requests for one client; raises :class:`LabdeckError` subclasses."""
+    """Answers object requests for one client; raises :class:`LabdeckError` subclasses.
+
+    An object space may also offer ``begin(request, client) -> Awaitable``: the hub then
+    calls it instead of the methods below, and answers at once when it returns a future
+    that is already done (no task per request), else runs the awaitable as a task.
+    """
 
     async def get(self, path: list[str], client: Client) -> Any: ...
 

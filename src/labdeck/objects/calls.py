@@ -59,6 +59,10 @@ class Signature:
     sig: inspect.Signature
     types: dict[str, Any]
     is_async: bool
+    simple: tuple[tuple[str, bool], ...] | None = None
+    """``(name, required)`` of each parameter when none is positional-only or variadic
+    (the common case, bound without ``inspect``); positional ones come first."""
+    positional: int = 0
 
 
 _signatures: dict[Any, Signature] = {}
@@ -92,29 +96,68 @@ def signature_of(fn: Callable[..., Any]) -> Signature:
         types_ = {
             name: _collected(p.kind, usable_annotation(hints.get(name, Any))) for name, p in sig.parameters.items()
         }
-        cached = Signature(sig, {k: v for k, v in types_.items() if v is not Any}, inspect.iscoroutinefunction(func))
+        kinds = {p.kind for p in sig.parameters.values()}
+        simple = None
+        if kinds <= {inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY}:
+            simple = tuple((p.name, p.default is p.empty) for p in sig.parameters.values())
+        positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in sig.parameters.values())
+        types_ = {k: v for k, v in types_.items() if v is not Any}
+        cached = Signature(sig, types_, inspect.iscoroutinefunction(func), simple, positional)
         _signatures[key] = cached
     return cached
 
 
-def bind(fn: Callable[..., Any], label: str, args: list[Any], kwargs: dict[str, Any]) -> inspect.BoundArguments:
-    """Bind and type-check arguments.
+Arguments = tuple[list[Any], dict[str, Any]]
+
+
+def bind(fn: Callable[..., Any], label: str, args: list[Any], kwargs: dict[str, Any]) -> Arguments:
+    """Bind and type-check arguments; returns what to call ``fn`` with.
 
     Raises:
         InvalidArguments: naming the method and what is wrong.
     """
     info = signature_of(fn)
     try:
+        if info.simple is not None:
+            return _bind_simple(info, label, list(args), dict(kwargs))
         bound = info.sig.bind(*args, **kwargs)
     except TypeError as exc:
         raise InvalidArguments(f"{label}{info.sig}: {exc}") from None
     for name, annotation in info.types.items():
         if name in bound.arguments:
-            try:
-                bound.arguments[name] = from_wire(bound.arguments[name], annotation)
-            except TypeError as exc:
-                raise InvalidArguments(f"{label}{info.sig}: argument {name!r}: {exc}") from None
-    return bound
+            bound.arguments[name] = _convert(info, label, name, bound.arguments[name], annotation)
+    return list(bound.args), bound.kwargs
+
+
+def _bind_simple(info: Signature, label: str, args: list[Any], kwargs: dict[str, Any]) -> Arguments:
+    """What ``inspect.Signature.bind`` does, for signatures without ``/``, ``*args``, ``**kw``."""
+    assert info.simple is not None
+    if len(args) > info.positional:
+        raise TypeError("too many positional arguments")
+    index = {name: i for i, (name, _) in enumerate(info.simple)}
+    for name in kwargs:
+        i = index.get(name)
+        if i is None:
+            raise TypeError(f"got an unexpected keyword argument {name!r}")
+        if i < len(args):
+            raise TypeError(f"multiple values for argument {name!r}")
+    for i, (name, required) in enumerate(info.simple):
+        if required and i >= len(args) and name not in kwargs:
+            raise TypeError(f"missing a required argument: {name!r}")
+    for name, annotation in info.types.items():
+        i = index[name]
+        if i < len(args):
+            args[i] = _convert(info, label, name, args[i], annotation)
+        elif name in kwargs:
+            kwargs[name] = _convert(info, label, name, kwargs[name], annotation)
+    return args, kwargs
+
+
+def _convert(info: Signature, label: str, name: str, value: Any, annotation: Any) -> Any:
+    try:
+        return from_wire(value, annotation)
+    except TypeError as exc:
+        raise InvalidArguments(f"{label}{info.sig}: argument {name!r}: {exc}") from None
 
 
 class Caller:
@@ -138,6 +181,21 @@ class Caller:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self._locks.clear()
+
+    def call_inline(self, fn: Callable[..., Any], label: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Check the arguments and run ``fn`` right here, on the event loop, for an
+        ``@inline`` method that is neither ``async`` nor exclusive.
+
+        Raises:
+            InvalidArguments, CallFailed, or a LabdeckError ``fn`` raised.
+        """
+        bound = bind(fn, label, args, kwargs)
+        try:
+            return fn(*bound[0], **bound[1])
+        except LabdeckError:
+            raise
+        except BaseException as exc:  # SystemExit too: a method must never end the server
+            raise _failed(label, exc) from None
 
     async def call(
         self,
@@ -173,7 +231,7 @@ class Caller:
     async def _run(
         self,
         fn: Callable[..., Any],
-        bound: inspect.BoundArguments,
+        bound: Arguments,
         label: str,
         options: CallOptions,
         timeout: float | None,
@@ -182,9 +240,9 @@ class Caller:
         release = lock.release if lock is not None else None
         try:
             if signature_of(fn).is_async:
-                result = await asyncio.wait_for(fn(*bound.args, **bound.kwargs), timeout)
+                result = await asyncio.wait_for(fn(*bound[0], **bound[1]), timeout)
             elif options.inline:
-                result = fn(*bound.args, **bound.kwargs)
+                result = fn(*bound[0], **bound[1])
             else:
                 result = await self._in_thread(fn, bound, label, timeout, release)
                 release = None  # the thread's completion releases the lock
@@ -195,8 +253,7 @@ class Caller:
         except (LabdeckError, asyncio.CancelledError):
             raise
         except BaseException as exc:  # SystemExit too: a method must never end the server
-            log.warning("call of %s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
-            raise CallFailed(exc) from None
+            raise _failed(label, exc) from None
         finally:
             if release is not None:
                 release()
@@ -205,7 +262,7 @@ class Caller:
     async def _in_thread(
         self,
         fn: Callable[..., Any],
-        bound: inspect.BoundArguments,
+        bound: Arguments,
         label: str,
         timeout: float | None,
         release: Callable[[], None] | None,
@@ -213,7 +270,7 @@ class Caller:
         loop = asyncio.get_running_loop()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="labdeck-call")
-        cfut: Future[Any] = self._pool.submit(functools.partial(fn, *bound.args, **bound.kwargs))
+        cfut: Future[Any] = self._pool.submit(functools.partial(fn, *bound[0], **bound[1]))
         if release is not None:
             cfut.add_done_callback(functools.partial(_release_on, loop, release))
         fut = asyncio.wrap_future(cfut, loop=loop)
@@ -222,6 +279,12 @@ class Caller:
         except (TimeoutError, asyncio.CancelledError):
             fut.add_done_callback(functools.partial(_late, label))
             raise
+
+
+def _failed(label: str, exc: BaseException) -> CallFailed:
+    """Log what an exposed method raised; the error that carries it to the client."""
+    log.warning("call of %s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
+    return CallFailed(exc)
 
 
 def _release_on(loop: asyncio.AbstractEventLoop, release: Callable[[], None], _: object) -> None:

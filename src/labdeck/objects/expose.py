@@ -22,10 +22,12 @@ object offers should return at once.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import inspect
 import logging
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,15 +40,17 @@ from labdeck.exceptions import (
     LabdeckError,
     NotFound,
     NotSerializable,
+    Timeout,
 )
 from labdeck.hub.connection import Client
-from labdeck.objects.calls import Caller, usable_annotation
+from labdeck.objects.calls import Caller, signature_of, usable_annotation
 from labdeck.objects.convert import from_wire, to_wire, type_name
 from labdeck.objects.describe import describe, kind_of
-from labdeck.objects.markers import call_options
+from labdeck.objects.markers import CallOptions, call_options
 from labdeck.objects.observe import IdentityMap, observed, observed_names, watch
 from labdeck.objects.policy import Policy, check_name, dotted, role_allows
 from labdeck.objects.resolve import Member, forbidden, is_walkable, resolve
+from labdeck.protocol import wire
 
 __all__ = ["Exposed", "Objects", "import_reference"]
 
@@ -177,7 +181,6 @@ class Objects:
     def _target(self, op: str, path: list[str], client: Client, *, must_exist: bool = True) -> tuple[Member, Policy]:
         if not path:
             raise BadRequest(f"{op} needs a path naming an exposed object")
-        check_name(path[0], path)
         entry = self.exposed.get(path[0])
         if entry is None:
             raise NotFound(f"no object {path[0]!r} is exposed")
@@ -190,7 +193,46 @@ class Objects:
             raise AccessDenied(f"{dotted(path)!r} cannot be read whole: part of it is not exposed")
         return member, policy
 
+    def begin(self, req: wire.Request, client: Client) -> Awaitable[Any]:
+        """Start an object request; what the hub calls for every get/set/call/del/dir.
+
+        Everything that needs no waiting happens now: ``get``, ``set``, ``del``, ``dir``
+        and calls of ``@inline`` methods return a future that is already done, so the hub
+        answers at once without a task. Other calls return a coroutine to run as a task.
+
+        Raises:
+            LabdeckError: the request is refused before anything runs.
+        """
+        if isinstance(req, wire.Call):
+            return self._begin_call(req.path, req.args, req.kwargs, client)
+        if isinstance(req, wire.Get):
+            result = self._get(req.path, client)
+        elif isinstance(req, wire.Set):
+            result = self._set(req.path, req.value, client)
+        elif isinstance(req, wire.Del):
+            result = self._delete(req.path, client)
+        elif isinstance(req, wire.Dir):
+            result = self._dir(req.path, client)
+        else:
+            raise BadRequest(f"op {type(req).__name__.lower()!r} is not an object op")
+        return _done(result)
+
     async def get(self, path: list[str], client: Client) -> Any:
+        return self._get(path, client)
+
+    async def set(self, path: list[str], value: Any, client: Client) -> Any:
+        return self._set(path, value, client)
+
+    async def delete(self, path: list[str], client: Client) -> Any:
+        return self._delete(path, client)
+
+    async def call(self, path: list[str], args: list[Any], kwargs: dict[str, Any], client: Client) -> Any:
+        return await self._begin_call(path, args, kwargs, client)
+
+    async def dir(self, path: list[str], client: Client) -> Any:
+        return self._dir(path, client)
+
+    def _get(self, path: list[str], client: Client) -> Any:
         member, _ = self._target("get", path, client)
         if kind_of(member.value) == "method":
             raise BadRequest(f"{dotted(path)!r} is a method: call it")
@@ -199,7 +241,7 @@ class Objects:
         except NotSerializable as exc:
             raise NotSerializable(f"{dotted(path)!r}: {exc.message}; list its members with dir") from None
 
-    async def set(self, path: list[str], value: Any, client: Client) -> Any:
+    def _set(self, path: list[str], value: Any, client: Client) -> Any:
         member, policy = self._target("set", path, client)
         self._check_replaceable(member, policy, "set")
         value = self._check_type(member, value)
@@ -217,7 +259,7 @@ class Objects:
             raise CallFailed(exc) from None
         return None
 
-    async def delete(self, path: list[str], client: Client) -> Any:
+    def _delete(self, path: list[str], client: Client) -> Any:
         member, policy = self._target("del", path, client)
         self._check_replaceable(member, policy, "delete")
         try:
@@ -229,7 +271,9 @@ class Objects:
             raise AccessDenied(f"{dotted(path)!r} cannot be deleted ({exc})") from None
         return None
 
-    async def call(self, path: list[str], args: list[Any], kwargs: dict[str, Any], client: Client) -> Any:
+    def _begin_call(
+        self, path: list[str], args: list[Any], kwargs: dict[str, Any], client: Client
+    ) -> Awaitable[Any]:
         member, policy = self._target("call", path, client)
         fn = member.value
         if kind_of(fn) != "method":
@@ -238,16 +282,29 @@ class Objects:
             if key.startswith("_"):
                 raise InvalidArguments(f"{dotted(path)}: keyword {key!r} is not accepted")
         label = dotted(path)
-        result = await self._caller.call(
-            fn, label, args, kwargs, call_options(fn),
-            timeout=policy.timeout, max_wait=policy.max_wait, lock_key=label,
-        )
-        try:
-            return to_wire(result)
-        except NotSerializable as exc:
-            raise NotSerializable(f"the result of {label}: {exc.message}") from None
+        options = call_options(fn)
+        if options.inline and not options.exclusive and not signature_of(fn).is_async:
+            result = self._caller.call_inline(fn, label, args, kwargs)
+            if inspect.isawaitable(result):  # an inline method that handed back a coroutine
+                return _awaited(label, result, options.timeout or policy.timeout)
+            return _done(_result(label, result))
+        return self._call(fn, label, args, kwargs, options, policy)
 
-    async def dir(self, path: list[str], client: Client) -> Any:
+    async def _call(
+        self,
+        fn: Callable[..., Any],
+        label: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        options: CallOptions,
+        policy: Policy,
+    ) -> Any:
+        result = await self._caller.call(
+            fn, label, args, kwargs, options, timeout=policy.timeout, max_wait=policy.max_wait, lock_key=label
+        )
+        return _result(label, result)
+
+    def _dir(self, path: list[str], client: Client) -> Any:
         if not path:
             return {
                 "path": [],
@@ -309,6 +366,32 @@ class Objects:
                 raw = {}
             hints = self._hints[cls] = {k: usable_annotation(v) for k, v in raw.items()}
         return hints.get(name, Any)
+
+
+def _done(result: Any) -> asyncio.Future[Any]:
+    """A future already holding ``result``: awaiting it does not wait."""
+    fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    fut.set_result(result)
+    return fut
+
+
+async def _awaited(label: str, pending: Awaitable[Any], timeout: float | None) -> Any:
+    try:
+        value = await asyncio.wait_for(pending, timeout)
+    except TimeoutError:
+        raise Timeout(f"{label} did not finish within {timeout:g} s") from None
+    except LabdeckError:
+        raise
+    except Exception as exc:
+        raise CallFailed(exc) from None
+    return _result(label, value)
+
+
+def _result(label: str, value: Any) -> Any:
+    try:
+        return to_wire(value)
+    except NotSerializable as exc:
+        raise NotSerializable(f"the result of {label}: {exc.message}") from None
 
 
 def import_reference(ref: str, where: str) -> Any:

@@ -117,6 +117,7 @@ class Policy:
     _allow: frozenset[tuple[str, ...]] | None = field(init=False, repr=False, compare=False)
     _deny: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _read_only: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
+    _checked: dict[tuple[str, ...], None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_depth < 1:
@@ -128,6 +129,7 @@ class Policy:
         set_(self, "_allow", None if self.allow is None else _split(self.allow))
         set_(self, "_deny", _split(self.deny))
         set_(self, "_read_only", _split(self.read_only))
+        set_(self, "_checked", {})  # paths that passed check_path: the check is pure
 
     def check_role(self, role: str, op: str, path: list[str]) -> None:
         """Raises :class:`AccessDenied` unless ``role`` may perform ``op``."""
@@ -160,6 +162,21 @@ class Policy:
     def writable(self, rel: tuple[str, ...]) -> bool:
         """Whether ``rel`` may be set or deleted (roles aside)."""
         return self.exposed(rel) and not _under(rel, self._read_only)
+
+    def check_path(self, path: list[str]) -> None:
+        """Check the depth, then every segment (see :meth:`check_segment`).
+
+        Raises:
+            AccessDenied: naming the path.
+        """
+        key = tuple(path)
+        if key in self._checked:
+            return
+        self.check_depth(path)
+        for i in range(len(path)):
+            self.check_segment(path, i)
+        if len(self._checked) < 4096:
+            self._checked[key] = None
 
     def check_segment(self, path: list[str], index: int) -> None:
         """Check the name and visibility of ``path[index]`` (index 0 is the exposed name).

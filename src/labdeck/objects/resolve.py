@@ -78,8 +78,42 @@ def is_callable_member(value: Any) -> bool:
     return inspect.isfunction(value)
 
 
+_CACHE_LIMIT = 65536
+_walkable: dict[type, bool] = {}
+_class_members: dict[tuple[type, str], tuple[Any, bool]] = {}
+
+
 def is_walkable(value: Any) -> bool:
-    """Whether path segments may be read from ``value`` (see module doc)."""
+    """Whether path segments may be read from ``value`` (see module doc).
+
+    The answer depends on the type only, so it is computed once per type.
+    """
+    cls = type(value)
+    known = _walkable.get(cls)
+    if known is None:
+        known = _type_walkable(value)
+        if len(_walkable) < _CACHE_LIMIT:
+            _walkable[cls] = known
+    return known
+
+
+def class_member(cls: type, key: str) -> tuple[Any, bool]:
+    """``(definition, hidden)`` of member ``key`` of class ``cls``, as the class body
+    and its bases define it (:data:`MISSING` if none). Looked up once per class and name."""
+    cached = _class_members.get((cls, key))
+    if cached is None:
+        static = MISSING
+        for klass in cls.__mro__:
+            if key in vars(klass):
+                static = vars(klass)[key]
+                break
+        cached = (static, is_hidden(cls, key, static))
+        if len(_class_members) < _CACHE_LIMIT:
+            _class_members[(cls, key)] = cached
+    return cached
+
+
+def _type_walkable(value: Any) -> bool:
     if isinstance(value, Mapping):
         return True
     if forbidden(value) or isinstance(value, _VALUES) or value is None or isinstance(value, bool):
@@ -99,7 +133,8 @@ class Member:
         parent: what the last segment is read from (``None`` for an exposed object).
         key: the last segment.
         value: the member's current value, or :data:`MISSING` when it does not exist.
-        static: the class-level definition (property, function...), or :data:`MISSING`.
+        static: the class-level definition (property, function, observed...), or
+            :data:`MISSING`; never a value from the instance.
         mapping: ``parent`` is a mapping: the segment is a key, not an attribute.
     """
 
@@ -127,17 +162,17 @@ def lookup(parent: Any, key: str, path: list[str], *, must_exist: bool = True) -
         AccessDenied: ``parent`` is not walkable, or the member is hidden or forbidden.
         NotFound: no such member (unless ``must_exist`` is false).
     """
-    where = dotted(path)
     if not is_walkable(parent):
+        where = dotted(path)
         what = forbidden(parent) or ("a function" if callable(parent) else f"a {type(parent).__name__} value")
         raise AccessDenied(f"{where!r}: cannot look inside {what}")
     if isinstance(parent, Mapping):
         value = parent.get(key, MISSING)
         member = Member(path, parent, key, value, mapping=True)
     else:
-        static = inspect.getattr_static(parent, key, MISSING)
-        if is_hidden(type(parent), key, static):
-            raise AccessDenied(f"{where!r} is not exposed")
+        static, hidden = class_member(type(parent), key)
+        if hidden:
+            raise AccessDenied(f"{dotted(path)!r} is not exposed")
         try:
             value = getattr(parent, key)
         except AttributeError:
@@ -147,12 +182,12 @@ def lookup(parent: Any, key: str, path: list[str], *, must_exist: bool = True) -
         member = Member(path, parent, key, value, static)
     if member.value is MISSING:
         if must_exist:
-            raise NotFound(f"{where!r} does not exist")
+            raise NotFound(f"{dotted(path)!r} does not exist")
         return member
     if (reason := forbidden(member.value)) is not None:
-        raise AccessDenied(f"{where!r} is {reason}, which is never exposed")
+        raise AccessDenied(f"{dotted(path)!r} is {reason}, which is never exposed")
     if is_callable_member(member.value) and getattr(member.value, HIDDEN_ATTR, False) is True:
-        raise AccessDenied(f"{where!r} is not exposed")
+        raise AccessDenied(f"{dotted(path)!r} is not exposed")
     return member
 
 
@@ -160,17 +195,15 @@ def resolve(root: Any, policy: Policy, path: list[str], *, must_exist: bool = Tr
     """Walk ``path`` (``path[0]`` names ``root``) under ``policy``.
 
     The caller checks the op-specific rules (role, ``exposed``, ``writable``) on the
-    returned member. Every segment is checked before it is read.
+    returned member. Every segment of the path is checked before anything is read.
 
     Raises:
         AccessDenied: a segment the policy refuses, or a walk into something never walkable.
         NotFound: a segment that does not exist (the last one only if ``must_exist``).
     """
-    policy.check_depth(path)
-    policy.check_segment(path, 0)
+    policy.check_path(path)
     member = Member(path[:1], None, path[0], root)
     for i in range(1, len(path)):
-        policy.check_segment(path, i)
         last = i == len(path) - 1
         member = lookup(member.value, path[i], path[: i + 1], must_exist=must_exist or not last)
     member.path = path
