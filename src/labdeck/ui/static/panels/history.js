@@ -10,7 +10,7 @@
 
 import { SeriesChart } from "./plots.js";
 import {
-  apiUrl, downloadText, el, errorText, fetchLog, formatDuration, formatTime, getJson, logRow, logText,
+  apiUrl, downloadText, el, errorText, fetchLog, formatDuration, formatExit, formatTime, getJson, logRow, logText,
   runFeed, stateClass,
 } from "./runstate.js";
 
@@ -103,7 +103,7 @@ function mount(root, { deck, toast }) {
       el("td"),
       el("td", "", formatTime(run.started)),
       el("td", "num", ended && run.started ? formatDuration(ended - run.started) : "–"),
-      el("td", "num mono", run.exit_code ?? "–"),
+      el("td", "num mono", formatExit(run.exit_code)),
       el("td", "muted", run.user ?? "–"),
     ];
     cells[2].append(state);
@@ -129,7 +129,7 @@ function mount(root, { deck, toast }) {
     }
     if (openRun !== id) return;
     renderDetail(info);
-    detail.scrollIntoView({ behavior: "smooth", block: "start" });
+    detail.scrollIntoView({ block: "start" });
     loadPlots(id);
     loadLog(id, info.lines);
   }
@@ -172,10 +172,13 @@ function mount(root, { deck, toast }) {
       ["Started", formatTime(info.started)],
       ["Ended", formatTime(info.ended)],
       ["Duration", info.ended && info.started ? formatDuration(info.ended - info.started) : "–"],
-      ["Exit code", info.exit_code ?? "–"],
+      ["Exit code", formatExit(info.exit_code)],
       ["Started by", info.user ?? "–"],
-      ["Command", Array.isArray(info.command) ? info.command.join(" ") : (info.command ?? "–")],
     ]);
+    const command = el("p", "mono muted history-command",
+      Array.isArray(info.command) ? info.command.join(" ") : (info.command ?? ""));
+    command.title = "the command this run started";
+    head.querySelector("dl").after(command);
     const error = head.querySelector(".run-error");
     error.hidden = !info.error;
     error.textContent = info.error ?? "";

@@ -176,7 +176,7 @@ export class SeriesChart {
 function mount(root, { deck, toast }) {
   const feed = runFeed(deck);
   root.innerHTML = `
-    <div class="card">
+    <div class="card plots-head">
       <header>
         <h2>Plots</h2>
         <span class="muted" data-testid="plots-run">no run yet</span>

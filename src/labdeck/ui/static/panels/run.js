@@ -9,7 +9,7 @@
  */
 
 import {
-  ACTIVE_STATES, el, formatDuration, formatTime, runConfig, runFeed, stateClass,
+  ACTIVE_STATES, el, formatDuration, formatExit, formatTime, runConfig, runFeed, stateClass,
 } from "./runstate.js";
 
 const SCRIPT_KEY = "labdeck.run.script";
@@ -54,7 +54,7 @@ function mount(root, { deck, toast }) {
     <div class="card" data-testid="run-results-card" hidden>
       <header><h2>Results</h2><span class="muted">reported by the script with labdeck.script.result()</span></header>
       <div class="table-wrap">
-        <table class="data"><tbody data-testid="run-results"></tbody></table>
+        <table class="data compact"><tbody data-testid="run-results"></tbody></table>
       </div>
     </div>`;
   const $ = (testid) => root.querySelector(`[data-testid="${testid}"]`);
@@ -72,6 +72,7 @@ function mount(root, { deck, toast }) {
   const results = $("run-results");
 
   let scriptsLoaded = false;
+  let scriptNames = new Set();
   let requesting = false; // a run or stop request is on its way
   let progress = null;
   const resultRows = new Map(); // key -> value cell
@@ -94,8 +95,8 @@ function mount(root, { deck, toast }) {
       if (!scripts.length) picker.append(el("option", "", "no scripts configured"));
       const wanted = localStorage.getItem(SCRIPT_KEY);
       const names = scripts.map((s) => s.name);
+      scriptNames = new Set(names);
       picker.value = names.includes(wanted) ? wanted : names.includes("main") ? "main" : names[0] ?? "";
-      picker.disabled = !scripts.length;
     } catch (err) {
       picker.replaceChildren(el("option", "", "scripts unavailable"));
       if (err.type !== "Disconnected") toast(`Run: cannot list scripts: ${err.message}`, "err");
@@ -146,14 +147,15 @@ function mount(root, { deck, toast }) {
     badge.textContent = s.state;
     badge.className = `badge run-state ${stateClass(s.state)}`;
     badge.dataset.state = s.state;
-    runBtn.disabled = active || requesting || !scriptsLoaded || !picker.value || picker.disabled;
+    const chosen = scriptNames.has(picker.value);
+    runBtn.disabled = active || requesting || !chosen;
     stopBtn.disabled = !active || requesting;
     stopBtn.textContent = s.state === "stopping" ? "■ Stopping…" : "■ Stop";
-    picker.disabled = active || !scriptsLoaded || !picker.options.length || !picker.value;
+    picker.disabled = active || !scriptNames.size;
     $("run-id").textContent = s.run ?? "–";
     $("run-script-name").textContent = s.script ?? "–";
     $("run-started").textContent = formatTime(s.started);
-    $("run-exit").textContent = s.exit_code ?? "–";
+    $("run-exit").textContent = formatExit(s.exit_code);
     $("run-user").textContent = s.user ?? "–";
     errorBox.hidden = !(s.error && (s.state === "failed" || s.state === "interrupted"));
     errorBox.textContent = s.error ?? "";
@@ -196,7 +198,7 @@ function mount(root, { deck, toast }) {
     if (!cell) {
       const tr = el("tr");
       tr.dataset.testid = "run-result";
-      tr.append(el("th", "", data.key));
+      tr.append(el("th", "mono", data.key));
       cell = el("td", "mono");
       tr.append(cell);
       results.append(tr);

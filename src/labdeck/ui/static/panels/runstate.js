@@ -163,6 +163,15 @@ export async function errorText(reply) {
   return `${reply.status} ${reply.statusText}`.trim();
 }
 
+const SIGNALS = { 1: "SIGHUP", 2: "SIGINT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM" };
+
+/** An exit code for people: "0", "1", "-2 (SIGINT)" for a process ended by a signal. */
+export function formatExit(code) {
+  if (code === null || code === undefined) return "–";
+  if (code < 0 && SIGNALS[-code]) return `${code} (${SIGNALS[-code]})`;
+  return String(code);
+}
+
 /** "4 s", "2 min 05 s", "1 h 03 min". */
 export function formatDuration(seconds) {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";

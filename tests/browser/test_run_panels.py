@@ -1,0 +1,219 @@
+"""The run panels as a scientist uses them: configure, run, watch the log and the plot,
+reload mid-run without losing anything, stop, and find the run again in History."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from labdeck import Deck, load_config
+from tests.browser.conftest import ServerFactory, open_dashboard, screenshot
+from tests.helpers import scaled
+
+pytestmark = pytest.mark.browser
+
+TRS = 30  # the run's length in the test, set from the Settings panel (the default is 40)
+
+SCRIPT = '''\
+"""A small fMRI-like run: log lines, one classifier value per TR, progress; then it
+waits for a file named by its configuration (or for Stop)."""
+
+import sys
+import time
+from pathlib import Path
+
+from labdeck import script
+
+cfg = script.config()
+trs = int(cfg["n_trs"])
+print(f"session {cfg['subject']}: {trs} TRs", flush=True)
+print("stimulus display not calibrated, using defaults", file=sys.stderr, flush=True)
+for tr in range(trs):
+    script.plot(tr, (tr * 7) % 11 / 10, series="classifier")
+    script.progress((tr + 1) / trs, f"TR {tr + 1} of {trs}")
+    print(f"TR {tr + 1:3d}  classifier {(tr * 7) % 11 / 10:.1f}", flush=True)
+script.result("trs", trs)
+print("waiting for the scanner to finish", flush=True)
+release = Path(cfg["advanced"]["release_file"])
+while not release.exists():
+    time.sleep(0.05)
+print("released", flush=True)
+'''
+
+RUN_CONFIG = '''\
+subject = "sub-01"
+n_trs = 40
+feedback = true
+
+[advanced]
+release_file = "release.flag"
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder: labdeck.toml, the default run configuration, scripts/main.py."""
+    root = tmp_path / "project"
+    (root / "scripts").mkdir(parents=True)
+    (root / "scripts" / "main.py").write_text(SCRIPT, encoding="utf-8")
+    (root / "run_config.toml").write_text(RUN_CONFIG, encoding="utf-8")
+    (root / "labdeck.toml").write_text(
+        '[scripts]\nmain = "scripts/main.py"\n\n[run]\ndefault_config = "run_config.toml"\ngrace_int = 3.0\n',
+        encoding="utf-8",
+    )
+    return root
+
+
+@pytest.fixture
+def lab(project: Path, tmp_path: Path) -> Iterator[Deck]:
+    """A labdeck server for the project, serving from a background thread."""
+
+    def make(**_: Any) -> Deck:
+        overrides = {"server.port": 0, "server.data": str(tmp_path / "data")}
+        return Deck(load_config(project / "labdeck.toml", env={}, overrides=overrides))
+
+    factory = ServerFactory(make)
+    try:
+        yield factory.start()
+    finally:
+        factory.stop_all()
+
+
+def rest(deck: Deck, path: str) -> Any:
+    with urllib.request.urlopen(deck.url + path, timeout=scaled(10)) as reply:
+        return json.load(reply)
+
+
+def server_log(deck: Deck, run: int) -> list[dict[str, Any]]:
+    """Every line of the run's log as the server has it (REST, page by page)."""
+    lines: list[dict[str, Any]] = []
+    while True:
+        page = rest(deck, f"api/runs/{run}/log?after={lines[-1]['n'] if lines else 0}&limit=1000")["lines"]
+        if not page:
+            return lines
+        lines += page
+
+
+def go(page: Page, panel: str) -> Locator:
+    page.get_by_test_id(f"nav-{panel}").click()
+    section = page.get_by_test_id(f"panel-{panel}")
+    expect(section).to_be_visible()
+    return section
+
+
+def test_run_watch_reload_stop_and_find_in_history(page: Page, lab: Deck, project: Path) -> None:
+    open_dashboard(page, lab, "#settings")
+    settings = page.get_by_test_id("panel-settings")
+    expect(settings.get_by_test_id("setting-subject")).to_have_value("sub-01")
+    expect(settings.get_by_test_id("setting-feedback")).to_be_checked()
+    advanced = settings.get_by_test_id("settings-group-advanced")
+    expect(advanced.get_by_test_id("setting-advanced-release_file")).to_be_hidden()  # folded away
+    settings.get_by_test_id("setting-n_trs").fill(str(TRS))
+    expect(settings.get_by_test_id("settings-label")).to_have_text("edited defaults")
+    screenshot(page, "run-panels-settings.png")
+
+    run = go(page, "run")
+    expect(run.get_by_test_id("run-config")).to_have_text("edited defaults")
+    expect(run.get_by_test_id("run-script")).to_have_value("main")
+    run.get_by_test_id("run-start").click()
+    expect(run.get_by_test_id("run-state")).to_have_text("running")
+    expect(run.get_by_test_id("run-start")).to_be_disabled()  # one run at a time
+    expect(run.get_by_test_id("run-progress-message")).to_have_text(f"TR {TRS} of {TRS}")
+    expect(run.get_by_test_id("run-progress-percent")).to_have_text("100 %")
+    run_id = int(run.get_by_test_id("run-id").inner_text())
+    screenshot(page, "run-panels-run.png")
+
+    log = go(page, "log")
+    lines = log.get_by_test_id("log-line")
+    expect(lines.filter(has_text="waiting for the scanner")).to_have_count(1, timeout=scaled(15) * 1000)
+    expect(lines.filter(has_text=f"session sub-01: {TRS} TRs")).to_have_count(1)  # the edited configuration
+    expect(log.locator('[data-testid="log-line"][data-stream="stderr"]')).to_contain_text("not calibrated")
+    shown = lines.count()
+    assert shown == len(server_log(lab, run_id)) >= TRS + 3
+    screenshot(page, "run-panels-log.png")
+
+    plots = go(page, "plots")
+    chart = plots.locator('[data-testid="plot-chart"][data-series="classifier"]')
+    expect(chart).to_have_attribute("data-points", str(TRS))
+    expect(chart.get_by_test_id("plot-count")).to_have_text(f"{TRS} points")
+    screenshot(page, "run-panels-plots.png")
+
+    # A reload in the middle of the run: the page comes back with everything.
+    page.reload()
+    expect(page.get_by_test_id("conn")).to_have_attribute("data-state", "open")
+    expect(chart).to_have_attribute("data-points", str(TRS))
+    log = go(page, "log")
+    expect(lines.filter(has_text="waiting for the scanner")).to_have_count(1)
+    expect(lines).to_have_count(len(server_log(lab, run_id)))
+    assert [int(n) for n in lines.evaluate_all("rows => rows.map(r => r.dataset.n)")] == list(range(1, shown + 1))
+
+    run = go(page, "run")
+    expect(run.get_by_test_id("run-state")).to_have_text("running")
+    expect(run.get_by_test_id("run-id")).to_have_text(str(run_id))
+    expect(run.get_by_test_id("run-progress-percent")).to_have_text("100 %")
+    expect(run.get_by_test_id("run-result")).to_contain_text(str(TRS))
+
+    run.get_by_test_id("run-stop").click()
+    expect(run.get_by_test_id("run-state")).to_have_text("stopped", timeout=scaled(15) * 1000)
+    expect(run.get_by_test_id("run-start")).to_be_enabled()
+    expect(run.get_by_test_id("run-stop")).to_be_disabled()
+
+    history = go(page, "history")
+    row = history.locator(f'[data-testid="history-row"][data-run="{run_id}"]')
+    expect(row.get_by_test_id("history-state")).to_have_text("stopped")
+    expect(row).to_contain_text("main")
+    row.click()
+    detail = history.get_by_test_id("history-run")
+    expect(detail).to_contain_text(f"Run {run_id} · main")
+    expect(detail.get_by_test_id("history-config")).to_contain_text("n_trs")
+    past = history.locator('[data-testid="plot-chart"][data-series="classifier"]')
+    expect(past).to_have_attribute("data-points", str(TRS))
+    expect(history.get_by_test_id("history-log-line").filter(has_text="session sub-01")).to_have_count(1)
+    expect(detail.get_by_test_id("history-csv")).to_have_attribute("href", f"{lab.url}api/runs/{run_id}/data.csv")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "run-panels-history.png")
+
+
+def test_a_run_that_finishes_and_a_preset(page: Page, lab: Deck, project: Path) -> None:
+    (project / "release.flag").touch()  # the script ends as soon as it has plotted
+    open_dashboard(page, lab, "#settings")
+    settings = page.get_by_test_id("panel-settings")
+    settings.get_by_test_id("setting-n_trs").fill("5")
+    settings.get_by_test_id("setting-subject").fill("phantom")
+    settings.get_by_test_id("settings-preset-name").fill("phantom QA")
+    settings.get_by_test_id("settings-save").click()
+    expect(settings.get_by_test_id("settings-label")).to_have_text("preset “phantom QA”")
+
+    settings.get_by_test_id("settings-reset").click()
+    expect(settings.get_by_test_id("setting-n_trs")).to_have_value("40")
+    settings.get_by_test_id("settings-preset").select_option("phantom QA")
+    settings.get_by_test_id("settings-load").click()
+    expect(settings.get_by_test_id("setting-subject")).to_have_value("phantom")
+
+    settings.get_by_test_id("setting-n_trs").fill("2.5")  # a TR count is a whole number
+    run = go(page, "run")
+    expect(run.get_by_test_id("run-config")).to_contain_text("needs fixing")
+    settings = go(page, "settings")
+    settings.get_by_test_id("setting-n_trs").fill("5")
+
+    run = go(page, "run")
+    run.get_by_test_id("run-start").click()
+    expect(run.get_by_test_id("run-state")).to_have_text("finished", timeout=scaled(15) * 1000)
+    expect(run.get_by_test_id("run-exit")).to_have_text("0")
+    log = go(page, "log")
+    lines = log.get_by_test_id("log-line")
+    expect(lines.filter(has_text="session phantom: 5 TRs")).to_have_count(1)
+    expect(lines.filter(has_text="released")).to_have_count(1)
+
+    log.get_by_test_id("log-filter").fill("classifier")
+    expect(log.get_by_test_id("log-line")).to_have_count(5)
+    log.get_by_test_id("log-errors-only").check()
+    expect(log.get_by_test_id("log-line")).to_have_count(0)
+    log.get_by_test_id("log-filter").fill("")
+    expect(log.get_by_test_id("log-line")).to_have_count(1)
