@@ -179,10 +179,17 @@ def _env_value(var: str, text: str, key: str) -> Any:
         try:
             return int(text)
         except ValueError:
-            raise ConfigError(f"environment: {var}={text!r} is not a port number") from None
+            raise ConfigError(f"environment: {var}={text!r}: `server.port` must be a port number") from None
     if key == "debug":
-        return text.lower() in ("1", "true", "yes", "on")
+        flag = text.strip().lower()
+        if flag not in _TRUE + _FALSE:
+            raise ConfigError(f"environment: {var}={text!r}: `server.debug` must be one of {', '.join(_TRUE + _FALSE)}")
+        return flag in _TRUE
     return text
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 
 
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`(?: - at `\$(?P<at>[^`]*)`)?")
@@ -191,8 +198,9 @@ _WRONG = re.compile(r"(?P<what>.+?)(?: - at `\$(?P<at>[^`]*)`)?$")
 
 
 def _key(at: str | None, field: str | None = None) -> str:
-    parts = [p for p in re.split(r"\.|\[|\]", at or "") if p]
-    parts = ["*" if p == "..." else p.strip("'\"") for p in parts]
+    # msgspec writes a dict key it does not name as `[...]`: keep it as one `*` segment.
+    parts = [p for p in re.split(r"\.|\[|\]", (at or "").replace("[...]", ".*")) if p]
+    parts = [p.strip("'\"") for p in parts]
     if field:
         parts.append(field)
     return ".".join(parts) or "(top level)"
@@ -266,9 +274,13 @@ def _check_run(config: Config, where: str) -> None:
             raise ConfigError(f"{where}: `scripts.{name}.command` is empty")
         cwd = entry.cwd or "."
         inside(f"scripts.{name}.cwd", cwd)
-        program = command_words(entry.command)[0]
-        if "/" in program:  # a bare name is looked up on PATH, like a shell would
-            inside(f"scripts.{name}.command", str(Path(cwd) / program))
+        words = command_words(entry.command)
+        for i, word in enumerate(words):
+            # A bare program name is looked up on PATH and an absolute one is an installed
+            # program (an interpreter): both are the admin's choice. Script files, and
+            # programs named relative to the project, must stay inside it.
+            if word.endswith(".py") or (i == 0 and "/" in word and not word.startswith("/")):
+                inside(f"scripts.{name}.command", str(Path(cwd) / word))
     r = config.run
     for key in ("grace_int", "grace_term"):
         if getattr(r, key) < 0:

@@ -321,7 +321,7 @@ class Runner:
 
     async def _end(self, run: _Run, event: RunEvent, code: int | None) -> None:
         """Record the end: every line and point on disk first, then the row, then the status."""
-        if run.link is not None and run.process is None:
+        if run.link is not None:  # already closed unless the process never started
             await run.link.close(0)
         run.exit_code = code
         if event is RunEvent.EXITED_ERROR or event is RunEvent.SPAWN_FAILED:
