@@ -183,7 +183,9 @@ def _env_value(var: str, text: str, key: str) -> Any:
     if key == "debug":
         flag = text.strip().lower()
         if flag not in _TRUE + _FALSE:
-            raise ConfigError(f"environment: {var}={text!r}: `server.debug` must be one of {', '.join(_TRUE + _FALSE)}")
+            raise ConfigError(
+                f"environment: {var}={text!r}: `server.debug` must be true or false (1/0, yes/no, on/off)"
+            )
         return flag in _TRUE
     return text
 
