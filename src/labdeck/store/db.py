@@ -61,32 +61,46 @@ class Store:
         self.path = Path(path)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labdeck-store")
         self._db: sqlite3.Connection | None = None
-        self._pool.submit(self._open).result()
+        try:
+            self._pool.submit(self._open).result()
+        except BaseException:
+            self._pool.shutdown(wait=True)
+            raise
 
     def _open(self) -> None:
+        db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
+            # Checked before anything writes: switching to WAL rewrites the file header,
+            # and a database refused here must be left exactly as it was.
+            current = self._check_version(db)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
+            self._migrate(db, current)
             self._db = db
-            self._migrate(db)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open database: {exc}") from None
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create database: {exc}") from None
+        finally:
+            if self._db is None and db is not None:  # refused: release the file
+                db.close()
 
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        current = db.execute("PRAGMA user_version").fetchone()[0]
-        steps = migrations()
-        if current > len(steps):
+    def _check_version(self, db: sqlite3.Connection) -> int:
+        """The file's schema version; refuses one newer than this labdeck's migrations."""
+        current = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if current > latest_schema():
             raise StoreError(
                 f"{self.path}: database schema {current} was written by a newer labdeck "
-                f"(this one knows up to {len(steps)}); upgrade labdeck or use another data folder"
+                f"(this one knows up to {latest_schema()}); upgrade labdeck or use another data folder"
             )
-        for version, name, sql in steps[current:]:
+        return current
+
+    def _migrate(self, db: sqlite3.Connection, current: int) -> None:
+        for version, name, sql in migrations()[current:]:
             try:
                 db.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {version};\nCOMMIT;")
             except sqlite3.Error as exc:
