@@ -35,6 +35,7 @@ trs = int(cfg["n_trs"])
 print(f"session {cfg['subject']}: {trs} TRs", flush=True)
 print("stimulus display not calibrated, using defaults", file=sys.stderr, flush=True)
 for tr in range(trs):
+    time.sleep(cfg["advanced"]["tr_seconds"])
     script.plot(tr, (tr * 7) % 11 / 10, series="classifier")
     script.progress((tr + 1) / trs, f"TR {tr + 1} of {trs}")
     print(f"TR {tr + 1:3d}  classifier {(tr * 7) % 11 / 10:.1f}", flush=True)
@@ -53,6 +54,7 @@ feedback = true
 
 [advanced]
 release_file = "release.flag"
+tr_seconds = 0.0
 '''
 
 
@@ -71,18 +73,25 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def lab(project: Path, tmp_path: Path) -> Iterator[Deck]:
-    """A labdeck server for the project, serving from a background thread."""
+def labs(project: Path, tmp_path: Path) -> Iterator[ServerFactory]:
+    """Starts labdeck servers for the project; ``labs.start(server_history=3)``-style overrides."""
 
-    def make(**_: Any) -> Deck:
-        overrides = {"server.port": 0, "server.data": str(tmp_path / "data")}
-        return Deck(load_config(project / "labdeck.toml", env={}, overrides=overrides))
+    def make(**overrides: Any) -> Deck:
+        dotted = {"server.port": 0, "server.data": str(tmp_path / "data")}
+        dotted.update({k.replace("_", ".", 1): v for k, v in overrides.items()})
+        return Deck(load_config(project / "labdeck.toml", env={}, overrides=dotted))
 
     factory = ServerFactory(make)
     try:
-        yield factory.start()
+        yield factory
     finally:
         factory.stop_all()
+
+
+@pytest.fixture
+def lab(labs: ServerFactory) -> Deck:
+    """A labdeck server for the project, serving from a background thread."""
+    return labs.start()
 
 
 def rest(deck: Deck, path: str) -> Any:
@@ -196,7 +205,7 @@ def test_a_run_that_finishes_and_a_preset(page: Page, lab: Deck, project: Path) 
     settings.get_by_test_id("settings-load").click()
     expect(settings.get_by_test_id("setting-subject")).to_have_value("phantom")
 
-    settings.get_by_test_id("setting-n_trs").fill("2.5")  # a TR count is a whole number
+    settings.get_by_test_id("setting-n_trs").fill("")
     run = go(page, "run")
     expect(run.get_by_test_id("run-config")).to_contain_text("needs fixing")
     settings = go(page, "settings")
@@ -217,3 +226,32 @@ def test_a_run_that_finishes_and_a_preset(page: Page, lab: Deck, project: Path) 
     expect(log.get_by_test_id("log-line")).to_have_count(0)
     log.get_by_test_id("log-filter").fill("")
     expect(log.get_by_test_id("log-line")).to_have_count(1)
+
+
+def test_reload_when_the_channels_no_longer_hold_the_run(page: Page, labs: ServerFactory) -> None:
+    # Channels keep only their last 3 messages: after a reload, the run's start must come
+    # from the server's copy (REST), and the page must show it all, in order, once.
+    lab = labs.start(server_history=3)
+    open_dashboard(page, lab, "#settings")
+    settings = page.get_by_test_id("panel-settings")
+    settings.get_by_test_id("settings-group-advanced").locator("summary").click()
+    settings.get_by_test_id("setting-advanced-tr_seconds").fill("0.02")
+    settings.get_by_test_id("setting-n_trs").fill("60")
+    run = go(page, "run")
+    run.get_by_test_id("run-start").click()
+    expect(run.get_by_test_id("run-progress-message")).to_have_text("TR 60 of 60", timeout=scaled(20) * 1000)
+    run_id = int(run.get_by_test_id("run-id").inner_text())
+
+    page.reload()
+    expect(page.get_by_test_id("conn")).to_have_attribute("data-state", "open")
+    log = go(page, "log")
+    lines = log.get_by_test_id("log-line")
+    expect(lines.filter(has_text="waiting for the scanner")).to_have_count(1)
+    expected = server_log(lab, run_id)
+    expect(lines).to_have_count(len(expected))
+    assert lines.evaluate_all("rows => rows.map(r => Number(r.dataset.n))") == [line["n"] for line in expected]
+    plots = go(page, "plots")
+    expect(plots.locator('[data-testid="plot-chart"][data-series="classifier"]')).to_have_attribute("data-points", "60")
+
+    go(page, "run").get_by_test_id("run-stop").click()
+    expect(page.get_by_test_id("run-state")).to_have_text("stopped", timeout=scaled(15) * 1000)

@@ -5,7 +5,7 @@
  * inputs, nested tables as groups, a table named "advanced" folded away. Whatever the
  * form holds is the configuration of the next Run (shared through runConfig in
  * runstate.js); the script reads it with labdeck.script.config(). A value that does not
- * parse (a whole number expected, a list that is not JSON) marks its field and blocks Run.
+ * parse (an empty number, a list that is not JSON) marks its field and blocks Run.
  */
 
 import { el, runConfig } from "./runstate.js";
@@ -243,12 +243,12 @@ function field(key, value, path) {
     input.dataset.kind = "bool";
     row.classList.add("field-bool");
   } else if (typeof value === "number") {
+    // Any number: JSON cannot tell 2.0 from 2, so a float default may look whole.
     input = el("input");
     input.type = "number";
-    const whole = Number.isInteger(value);
-    input.step = whole ? "1" : "any";
+    input.step = "any";
     input.value = String(value);
-    input.dataset.kind = whole ? "int" : "float";
+    input.dataset.kind = "number";
   } else if (typeof value === "string") {
     input = el("input");
     input.type = "text";
@@ -277,12 +277,7 @@ function read(input) {
   switch (input.dataset.kind) {
     case "bool":
       return [input.checked, null];
-    case "int": {
-      const n = Number(text);
-      if (text === "" || !Number.isInteger(n)) return [null, "a whole number is expected"];
-      return [n, null];
-    }
-    case "float": {
+    case "number": {
       const n = Number(text);
       if (text === "" || !Number.isFinite(n)) return [null, "a number is expected"];
       return [n, null];
