@@ -30,7 +30,7 @@ from labdeck.web.metrics import RequestStats, render_metrics
 if TYPE_CHECKING:
     from labdeck.deck import Deck
 
-__all__ = ["DECK_KEY", "STATIC_DIR", "make_app"]
+__all__ = ["DECK_KEY", "STATIC_DIR", "healthz", "index", "make_app", "metrics", "origin_allowed", "websocket"]
 
 log = logging.getLogger(__name__)
 
