@@ -272,11 +272,14 @@ def _check_run(config: Config, where: str) -> None:
         if isinstance(entry, str):
             inside(f"scripts.{name}", entry)
             continue
-        if not command_words(entry.command):
+        try:
+            words = command_words(entry.command)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: `scripts.{name}.command`: {exc.message}") from None
+        if not words:
             raise ConfigError(f"{where}: `scripts.{name}.command` is empty")
         cwd = entry.cwd or "."
         inside(f"scripts.{name}.cwd", cwd)
-        words = command_words(entry.command)
         for i, word in enumerate(words):
             # A bare program name is looked up on PATH and an absolute one is an installed
             # program (an interpreter): both are the admin's choice. Script files, and

@@ -95,6 +95,6 @@ async def test_a_second_run_is_busy_naming_the_first(project: Project, start_dec
 
 async def test_unknown_script_is_not_found(project: Project, start_deck: Callable[..., Any]) -> None:
     async with start_deck(project(scripts={"main": "pass"})) as deck:
-        with pytest.raises(NotFound, match="no script named 'nope'.*main"):
+        with pytest.raises(NotFound, match=r"no script named 'nope'.*main"):
             await deck.runner.run("nope")
         assert deck.runner.status()["state"] == "idle"

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from labdeck.exceptions import BadRequest, LabdeckError, TooLarge
 from labdeck.runner import history
@@ -158,13 +159,16 @@ async def upload(request: web.Request) -> web.StreamResponse:
         raise TooLarge(f"upload over the limit of {folder.max_bytes} bytes")
     if not request.content_type.startswith("multipart/"):
         raise BadRequest("an upload is multipart/form-data with the file in the field 'file'")
-    reader = await request.multipart()
-    async for part in reader:
-        if isinstance(part, BodyPartReader) and part.name == "file":
-            if not part.filename:
-                raise BadRequest("the 'file' field has no file name")
-            saved = await folder.write(part.filename, _chunks(part))
-            return web.json_response(saved, status=201)
+    try:
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                if not part.filename:
+                    raise BadRequest("the 'file' field has no file name")
+                saved = await folder.write(part.filename, _chunks(part))
+                return web.json_response(saved, status=201)
+    except (HttpProcessingError, ValueError) as exc:  # malformed multipart framing or headers
+        raise BadRequest(f"not a readable multipart upload: {exc.__class__.__name__}") from None
     raise BadRequest("no field 'file' in the upload")
 
 

@@ -1,0 +1,84 @@
+"""Uploads into the project's data folders: limits, patterns, no overwrite, hostile names."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.runner.conftest import Project
+
+RULES = {"upload_dirs": {"data": "incoming", "open": "anything"}, "upload_max": 1000,
+         "upload_patterns": ["*.csv", "*.txt"]}
+
+
+async def _post(http: aiohttp.ClientSession, url: str, name: str, content: bytes) -> tuple[int, dict[str, Any]]:
+    """A multipart upload written by hand, so the file name arrives exactly as given."""
+    boundary = "b0undary1234"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    resp = await http.post(url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return resp.status, await resp.json()
+
+
+async def test_upload_then_list(project: Project, start_deck: Callable[..., Any]) -> None:
+    toml = project(run=RULES)
+    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+        url = f"{deck.url}api/uploads/data"
+        status, body = await _post(http, url, "events.csv", b"a,b\n1,2\n")
+        assert (status, body) == (201, {"path": "events.csv", "size": 8})
+        assert (toml.parent / "incoming" / "events.csv").read_bytes() == b"a,b\n1,2\n"
+        listing = await (await http.get(url)).json()
+        assert [(f["name"], f["size"]) for f in listing["files"]] == [("events.csv", 8)]
+        assert not [p for p in (toml.parent / "incoming").iterdir() if p.name.startswith(".")]  # no temp left
+
+
+async def test_size_limit_patterns_and_no_overwrite(project: Project, start_deck: Callable[..., Any]) -> None:
+    toml = project(run=RULES)
+    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+        url = f"{deck.url}api/uploads/data"
+        status, body = await _post(http, url, "big.csv", b"x" * 1001)
+        assert status == 413 and body["error"]["type"] == "TooLarge"
+        assert await _post(http, url, "exact.csv", b"x" * 1000) == (201, {"path": "exact.csv", "size": 1000})
+        status, body = await _post(http, url, "run.py", b"print(1)")
+        assert status == 403 and "*.csv" in body["error"]["message"]
+        status, body = await _post(http, url, "exact.csv", b"new")
+        assert status == 409 and body["error"]["type"] == "AlreadyExists"
+        assert (toml.parent / "incoming" / "exact.csv").read_bytes() == b"x" * 1000
+        assert sorted(p.name for p in (toml.parent / "incoming").iterdir()) == ["exact.csv"]
+        status, body = await _post(http, f"{deck.url}api/uploads/nope", "a.csv", b"1")
+        assert status == 404
+        assert (await http.post(url, data=b"raw body")).status == 400
+
+
+async def test_overwrite_when_allowed(project: Project, start_deck: Callable[..., Any]) -> None:
+    toml = project(run={**RULES, "upload_overwrite": True})
+    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+        url = f"{deck.url}api/uploads/data"
+        assert (await _post(http, url, "a.txt", b"one"))[0] == 201
+        assert (await _post(http, url, "a.txt", b"two!"))[1] == {"path": "a.txt", "size": 4}
+        assert (toml.parent / "incoming" / "a.txt").read_bytes() == b"two!"
+
+
+async def test_hostile_names_are_rejected(project: Project, start_deck: Callable[..., Any], tmp_path: Path) -> None:
+    toml = project(run={**RULES, "upload_overwrite": True, "upload_patterns": ["*"]})
+    incoming = toml.parent / "incoming"
+    incoming.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (incoming / "escape").symlink_to(outside)
+    (incoming / "victim.txt").symlink_to(outside / "victim.txt")
+    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+        url = f"{deck.url}api/uploads/data"
+        for name in ("../x.csv", "/etc/passwd", "..", "sub/x.csv", "escape/x.csv", "..\\x.csv", ".hidden", "a\x01b"):
+            status, body = await _post(http, url, name, b"evil")
+            assert status == 400, name
+            assert body["error"]["type"] == "BadRequest"
+        # a name that is a symlink is replaced as a link, never written through
+        assert (await _post(http, url, "victim.txt", b"safe"))[0] == 201
+        assert not (incoming / "victim.txt").is_symlink()
+        assert list(outside.iterdir()) == []
+        assert not os.path.exists("/etc/passwd.part")
