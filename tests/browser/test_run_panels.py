@@ -47,6 +47,27 @@ while not release.exists():
 print("released", flush=True)
 '''
 
+BURST = '''\
+"""100,000 points in chunks, as fast as the server takes them."""
+
+from labdeck import script
+
+for start in range(0, 100_000, 1000):
+    xs = range(start, start + 1000)
+    script.plot(xs, [(x % 1000) / 1000 for x in xs], series="signal")
+print("plotted", flush=True)
+'''
+
+LABDECK_TOML = '''\
+[scripts]
+main = "scripts/main.py"
+burst = "scripts/burst.py"
+
+[run]
+default_config = "run_config.toml"
+grace_int = 3.0
+'''
+
 RUN_CONFIG = '''\
 subject = "sub-01"
 n_trs = 40
@@ -64,11 +85,9 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     (root / "scripts").mkdir(parents=True)
     (root / "scripts" / "main.py").write_text(SCRIPT, encoding="utf-8")
+    (root / "scripts" / "burst.py").write_text(BURST, encoding="utf-8")
     (root / "run_config.toml").write_text(RUN_CONFIG, encoding="utf-8")
-    (root / "labdeck.toml").write_text(
-        '[scripts]\nmain = "scripts/main.py"\n\n[run]\ndefault_config = "run_config.toml"\ngrace_int = 3.0\n',
-        encoding="utf-8",
-    )
+    (root / "labdeck.toml").write_text(LABDECK_TOML, encoding="utf-8")
     return root
 
 
@@ -255,3 +274,30 @@ def test_reload_when_the_channels_no_longer_hold_the_run(page: Page, labs: Serve
 
     go(page, "run").get_by_test_id("run-stop").click()
     expect(page.get_by_test_id("run-state")).to_have_text("stopped", timeout=scaled(15) * 1000)
+
+
+def test_a_hundred_thousand_points_and_zoom(page: Page, lab: Deck) -> None:
+    open_dashboard(page, lab, "#run")
+    run = page.get_by_test_id("panel-run")
+    run.get_by_test_id("run-script").select_option("burst")
+    run.get_by_test_id("run-start").click()
+    plots = go(page, "plots")
+    chart = plots.locator('[data-testid="plot-chart"][data-series="signal"]')
+    expect(chart).to_have_attribute("data-points", "100000", timeout=scaled(30) * 1000)
+    expect(chart.get_by_test_id("plot-count")).to_have_text("100,000 points")
+
+    # Drag across the middle of the chart to zoom in; a double-click shows everything again.
+    box = chart.locator(".u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.4, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=5)
+    page.mouse.up()
+    expect(chart).to_have_attribute("data-zoomed", "true")
+    chart.locator(".u-over").dblclick()
+    expect(chart).to_have_attribute("data-zoomed", "false")
+
+    chart.get_by_test_id("plot-clear").click()
+    expect(chart).to_have_attribute("data-points", "0")
+    expect(page.get_by_test_id("run-state")).to_have_text("finished")

@@ -33,7 +33,7 @@ function loadUplotCss() {
  * One series in a card: title, point count, Clear, and the chart.
  *
  * chart.element: the card (data-testid "plot-chart", data-series, data-points = the
- * number of points held); chart.append(xs, ys), chart.replace(xs, ys), chart.clear(),
+ * number of points held, data-zoomed = "true" while zoomed in); chart.append(xs, ys), chart.replace(xs, ys), chart.clear(),
  * chart.lastX(), chart.destroy().
  */
 export class SeriesChart {
@@ -44,11 +44,12 @@ export class SeriesChart {
     this.ys = [];
     this.zoomed = false;
     this.frame = 0;
-    this.drawing = false;
+    this.stale = false;
     this.element = el("div", "card series-chart");
     this.element.dataset.testid = "plot-chart";
     this.element.dataset.series = name;
     this.element.dataset.points = "0";
+    this.element.dataset.zoomed = "false";
     const header = el("header");
     const title = el("h2", "mono", name);
     this.count = el("span", "muted plot-count", "no points yet");
@@ -67,10 +68,7 @@ export class SeriesChart {
     this.body = el("div", "plot-body");
     this.element.append(header, this.body);
     this.plot = new uPlot(this.options(COLORS[index % COLORS.length]), [this.xs, this.ys], this.body);
-    this.plot.over.addEventListener("dblclick", () => {
-      this.zoomed = false; // uPlot has just reset the x range itself
-      this.schedule();
-    });
+    this.plot.over.addEventListener("dblclick", () => this.schedule()); // catch up on points held back
     this.resizer = new ResizeObserver(() => this.fit());
     this.resizer.observe(this.body);
   }
@@ -89,14 +87,22 @@ export class SeriesChart {
       axes: [axis, { ...axis, size: 60 }],
       series: [
         { label: "x" },
-        { label: this.name, stroke: color, width: 1.5, fill: `${color}14` },
+        { label: this.name, stroke: color, width: 1.5 },
       ],
       cursor: { drag: { x: true, y: false } },
       legend: { show: true },
       hooks: {
         setScale: [(u, key) => {
-          // A change of x that did not come from our own redraw is the user zooming.
-          if (key === "x" && !this.drawing) this.zoomed = true;
+          // uPlot applies scales after the call that changed them, so tell a zoom by
+          // its result: an x range narrower than the data is the user's selection.
+          if (key !== "x") return;
+          const xs = u.data[0];
+          const n = xs.length;
+          if (n < 2) return;
+          const { min, max } = u.scales.x;
+          const slack = Math.abs(xs[n - 1] - xs[0]) * 1e-9;
+          this.zoomed = min > xs[0] + slack || max < xs[n - 1] - slack;
+          this.element.dataset.zoomed = String(this.zoomed);
         }],
       },
     };
@@ -143,25 +149,13 @@ export class SeriesChart {
       return;
     }
     this.stale = false;
-    this.drawing = true;
-    try {
-      this.plot.setData([this.xs, this.ys], !this.zoomed);
-    } finally {
-      this.drawing = false;
-    }
+    this.plot.setData([this.xs, this.ys], !this.zoomed);
   }
 
   fit() {
     const width = this.body.clientWidth;
     if (!width) return;
-    if (width !== this.plot.width) {
-      this.drawing = true;
-      try {
-        this.plot.setSize({ width, height: HEIGHT });
-      } finally {
-        this.drawing = false;
-      }
-    }
+    if (width !== this.plot.width) this.plot.setSize({ width, height: HEIGHT });
     if (this.stale) this.schedule();
   }
 
