@@ -14,6 +14,7 @@ from pathlib import Path
 from labdeck.config import load_config
 from labdeck.deck import Deck
 from labdeck.demo.lab_objects import DemoObjects
+from labdeck.demo.project import write_demo_project
 from labdeck.demo.sources import DemoSignals
 
 __all__ = ["build_demo", "run_demo"]
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 def build_demo(port: int | None = None, data: str | None = None) -> Deck:
     """A deck with every demo service added, not yet started."""
     folder = Path(data) if data else Path(tempfile.mkdtemp(prefix="labdeck-demo-"))
-    config = load_config(None, overrides={"server.port": port, "server.data": str(folder.resolve())})
+    project = write_demo_project(folder)  # the demo's scripts and [run] settings
+    config = load_config(project, overrides={"server.port": port, "server.data": str(folder.resolve())})
     deck = Deck(config)
     deck.add_service(DemoSignals())
     deck.add_service(DemoObjects())

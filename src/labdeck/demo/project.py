@@ -1,0 +1,46 @@
+"""The demo's project folder: its scripts, default configuration and ``labdeck.toml``.
+
+The scripts ship inside the package; :func:`write_demo_project` copies them into the
+demo's data folder, so the demo is an ordinary labdeck project whose scripts live
+inside it, as the config check requires.
+"""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["DEMO_SCRIPTS", "write_demo_project"]
+
+DEMO_SCRIPTS = ("init", "main", "finalize")
+
+_TOML = """\
+# The labdeck demo project (written by `labdeck demo`).
+[scripts]
+init = "scripts/init.py"
+main = "scripts/main.py"
+finalize = "scripts/finalize.py"
+
+[run]
+default_config = "scripts/run_config.toml"
+grace_int = 3.0
+grace_term = 2.0
+upload_dirs = { data = "uploads" }
+upload_max = 10485760
+upload_patterns = ["*.csv", "*.txt", "*.json", "*.tsv"]
+"""
+
+
+def write_demo_project(folder: Path) -> Path:
+    """Write the demo project into ``folder/project``; returns its ``labdeck.toml``."""
+    project = folder / "project"
+    scripts = project / "scripts"
+    scripts.mkdir(parents=True, exist_ok=True)
+    source = resources.files("labdeck.demo").joinpath("scripts")
+    for name in (*(f"{s}.py" for s in DEMO_SCRIPTS), "run_config.toml"):
+        with resources.as_file(source.joinpath(name)) as path:
+            shutil.copyfile(path, scripts / name)
+    toml = project / "labdeck.toml"
+    toml.write_text(_TOML, encoding="utf-8")
+    return toml

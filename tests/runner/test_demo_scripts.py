@@ -1,0 +1,35 @@
+"""The demo's scripts run end to end on the demo deck: init, main, finalize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from labdeck.demo import build_demo
+from tests.runner.conftest import connect
+
+
+async def test_demo_init_main_finalize(tmp_path: Path) -> None:
+    deck = build_demo(port=0, data=str(tmp_path))
+    await deck.start()
+    try:
+        client = await connect(deck, "run/data", "run/progress", "run/result")
+        assert [s["name"] for s in deck.runner.scripts()] == ["init", "main", "finalize"]
+        defaults = deck.runner.default_config()
+        assert defaults["trs"] == 60 and defaults["tr"] == 0.5 and "advanced" in defaults
+        fast = {**defaults, "tr": 0.01, "trs": 12}
+        for name in ("init", "main", "finalize"):
+            await deck.runner.run(name, fast)
+            final = await deck.runner.wait()
+            assert final["state"] == "finished", (name, final)
+        classifier = [x for p in client.pushes["run/data"] if p["data"]["series"] == "classifier"
+                      for x in p["data"]["x"]]
+        await client.wait_for("run/result", 5)
+        assert classifier == [float(i) for i in range(1, 13)]
+        assert client.pushes["run/progress"][-1]["data"]["fraction"] == 1.0
+        results = {p["data"]["key"]: p["data"]["value"] for p in client.pushes["run/result"]}
+        assert results["completed_trs"] == 12 and 0 <= results["accuracy"] <= 1
+        session = tmp_path / "project" / results["session"]
+        assert (session / "summary.txt").is_file() and (session / "config.json").is_file()
+        await client.close()
+    finally:
+        await deck.stop()
