@@ -80,6 +80,7 @@ class Deck:
         self._runner: web.AppRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[tuple[str, bytes]] = []
+        self._early_lock = threading.Lock()  # a publish is either held in _early or on the loop, never lost
         self._started: list[Service] = []
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
@@ -108,8 +109,12 @@ class Deck:
         data_bytes = encode_data(data)
         loop = self._loop
         if loop is None:
-            self._early.append((ch, data_bytes))
-        elif self._on_loop_thread():
+            with self._early_lock:
+                loop = self._loop
+                if loop is None:
+                    self._early.append((ch, data_bytes))
+                    return
+        if self._on_loop_thread():
             self.broker.publish_nowait(ch, data_bytes)
         else:
             loop.call_soon_threadsafe(self.broker.publish_nowait, ch, data_bytes)
@@ -140,14 +145,17 @@ class Deck:
         from labdeck.web.app import make_app
 
         self.objects.load(self.config.objects, self.config.path or "config")  # before _loop: publishes wait
-        self._loop = asyncio.get_running_loop()
         self.started_at = time.time()
         data = self.config.data_dir
         self.store = await asyncio.to_thread(Store, data / "labdeck.sqlite")
         await self.hub.start()
-        for ch, payload in self._early:
-            self.broker.publish_nowait(ch, payload)
-        self._early.clear()
+        # Held messages go out before any later publish: _loop is set only once they are
+        # published, under the lock a publishing thread takes while _loop is unset.
+        with self._early_lock:
+            for ch, payload in self._early:
+                self.broker.publish_nowait(ch, payload)
+            self._early.clear()
+            self._loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
         await self._runner.setup()
         s = self.config.server
