@@ -25,7 +25,8 @@ def test_call_a_method_and_see_a_python_change_live(
 ) -> None:
     deck, device, _ = lab
     open_dashboard(page, deck, "#objects")
-    expect(page.get_by_test_id("objects-count")).to_have_text("2 exposed")
+    expect(page.get_by_test_id("object-device")).to_be_visible()
+    expect(page.get_by_test_id("object-stimulus")).to_be_visible()
 
     page.get_by_test_id("arg-device.test_sum.a").fill("4")
     page.get_by_test_id("arg-device.test_sum.b").fill("5")

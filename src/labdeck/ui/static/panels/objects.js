@@ -362,6 +362,11 @@ function shortType(type) {
   return (type ?? "").split(".").pop();
 }
 
+// The first paragraph of a docstring, without reStructuredText markup (``x``, :class:`X`).
 function firstLine(text) {
-  return text.split("\n\n")[0].replace(/\s+/g, " ");
+  return text
+    .split("\n\n")[0]
+    .replace(/:[a-z]+:`~?([^`]+)`/g, "$1")
+    .replace(/``([^`]+)``/g, "$1")
+    .replace(/\s+/g, " ");
 }
