@@ -6,7 +6,7 @@ uvloop when it is installed. Every figure is printed beside the baselines' with 
 ratio and, where the design sets one, the target. ``bench/README.md`` in the source
 tree explains each figure.
 
-Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``.
+Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``, ``script-latency``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
 
-BENCHMARKS = ("rpc", "rpc-call", "broadcast")
+BENCHMARKS = ("rpc", "rpc-call", "broadcast", "script-latency")
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,8 @@ async def _run(names: list[str], counts: Counts, report: Report) -> None:
                     await _rpc(names, servers, counts, report)
                 if "broadcast" in names:
                     await _broadcast(servers, counts, report)
+            if "script-latency" in names:
+                await _script_latency(counts, report)
     except TimeoutError:
         raise BenchmarkFailed(f"the benchmarks ran past their {counts.overall_timeout:g} s limit") from None
 
@@ -117,6 +119,15 @@ async def _rpc(names: list[str], servers: dict[str, Server], counts: Counts, rep
         figures = [case.figure(case.bench)] + [b.figure(case.bench) for b in baselines]
         report.add(f"{case.bench}: request/reply round trip, 1 client, {counts.rpc_requests:,} sequential "
                    f"requests after {counts.rpc_warmup:,} warm-up", figures)
+
+
+async def _script_latency(counts: Counts, report: Report) -> None:
+    from labdeck.bench.script_latency import run_script_latency
+
+    samples, flood = (200, 20_000) if counts.rpc_requests < Counts().rpc_requests else (1000, 100_000)
+    _progress(f"script-latency: {samples} lines, {samples} points, then a flood of {flood:,} points")
+    report.add(f"script-latency: print and plot from a script to a websocket client (target p99 <= 5 ms), "
+               f"and a flood of {flood:,} points none lost", await run_script_latency(samples, flood))
 
 
 async def _broadcast(servers: dict[str, Server], counts: Counts, report: Report) -> None:

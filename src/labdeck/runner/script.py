@@ -41,7 +41,7 @@ from typing import Any
 
 __all__ = ["FLUSH_INTERVAL", "FLUSH_POINTS", "config", "log", "plot", "progress", "result"]
 
-FLUSH_INTERVAL = 0.02
+FLUSH_INTERVAL = 0.002
 FLUSH_POINTS = 500
 
 
