@@ -167,6 +167,9 @@ async def test_a_daemon_that_detaches_does_not_keep_the_run_alive(project: Proje
                 open({str(daemon_pid)!r}, "w").write(str(os.getpid()))
                 time.sleep(30)             # stdout and stderr stay open
             os._exit(0)
+        deadline = time.monotonic() + 30
+        while not os.path.exists({str(daemon_pid)!r}) and time.monotonic() < deadline:
+            time.sleep(0.01)                   # the daemon is detached before the script ends
         print("parent done", flush=True)
         """})
     async with start_deck(toml) as deck:

@@ -24,7 +24,22 @@ from labdeck.web.openapi import add_openapi_paths, error_response
 if TYPE_CHECKING:
     from labdeck.runner.runs import Runner
 
-__all__ = ["OPENAPI_PATHS", "add_runner_routes", "points_csv", "points_jsonl"]
+__all__ = [
+    "OPENAPI_PATHS",
+    "add_runner_routes",
+    "delete_run",
+    "list_runs",
+    "list_uploads",
+    "points_csv",
+    "points_jsonl",
+    "prune_runs",
+    "run_data",
+    "run_data_csv",
+    "run_data_jsonl",
+    "run_info",
+    "run_log",
+    "upload",
+]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
