@@ -4,6 +4,7 @@ reload mid-run without losing anything, stop, and find the run again in History.
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,12 +240,33 @@ def test_a_run_that_finishes_and_a_preset(page: Page, lab: Deck, project: Path) 
     expect(lines.filter(has_text="session phantom: 5 TRs")).to_have_count(1)
     expect(lines.filter(has_text="released")).to_have_count(1)
 
+    with page.expect_download() as download:
+        log.get_by_test_id("log-download").click()
+    assert download.value.suggested_filename.startswith("run-")
+    saved = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    run_id = int(page.get_by_test_id("run-id").inner_text())
+    assert len(saved) == len(server_log(lab, run_id))
+    assert saved[-1].endswith(server_log(lab, run_id)[-1]["text"])
+
     log.get_by_test_id("log-filter").fill("classifier")
     expect(log.get_by_test_id("log-line")).to_have_count(5)
     log.get_by_test_id("log-errors-only").check()
     expect(log.get_by_test_id("log-line")).to_have_count(0)
     log.get_by_test_id("log-filter").fill("")
     expect(log.get_by_test_id("log-line")).to_have_count(1)
+
+    history = go(page, "history")
+    row = history.locator(f'[data-testid="history-row"][data-run="{run_id}"]')
+    expect(row.get_by_test_id("history-state")).to_have_text("finished")
+    row.click()
+    delete = history.get_by_test_id("history-delete")
+    delete.click()
+    expect(delete).to_have_text(f"Delete run {run_id}?")  # asks once more
+    delete.click()
+    expect(row).to_have_count(0)
+    expect(history.get_by_test_id("history-empty")).to_be_visible()
+    with pytest.raises(urllib.error.HTTPError):
+        rest(lab, f"api/runs/{run_id}")
 
 
 def test_reload_when_the_channels_no_longer_hold_the_run(page: Page, labs: ServerFactory) -> None:

@@ -97,7 +97,12 @@ class RunFeed {
     this.clock(push);
     if (data.run !== null && data.run !== undefined) {
       if (this.run !== null && data.run < this.run) return; // a replayed status of an older run
+      const before = this.status;
+      const reused = data.run === this.run && before.run === data.run && before.started && data.started
+        && data.started !== before.started;
       this.accept(data.run);
+      // The same id with another start: the newest run was deleted and its id given again.
+      if (reused) this._emit("run", data.run);
     }
     this.status = { ...this.status, ...data };
     this._emit("status", this.status);
