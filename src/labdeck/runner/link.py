@@ -51,6 +51,7 @@ class ScriptLink:
         self.url = ""
         self._server: asyncio.Server | None = None
         self._readers: set[asyncio.Task[None]] = set()
+        self._last_message = 0.0
 
     async def open(self) -> str:
         """Start listening; returns the URL for ``LABDECK_RUN_URL``."""
@@ -60,17 +61,24 @@ class ScriptLink:
         return self.url
 
     async def close(self, drain: float) -> None:
-        """Stop listening; give open connections ``drain`` seconds to finish, then cut them."""
+        """Stop listening; read open connections to their end, then close.
+
+        A connection that stays open with nothing arriving for ``drain`` seconds (a child
+        of the script that inherited it) is cut; one still delivering is read to the end,
+        so nothing a script sent before it exited is lost.
+        """
         if self._server is not None:
             self._server.close()
-        readers = list(self._readers)
-        if readers:
-            _, late = await asyncio.wait(readers, timeout=drain)
-            for task in late:
-                task.cancel()
-            for task in late:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        late = set(self._readers)
+        while late:
+            _, late = await asyncio.wait(late, timeout=drain)
+            if late and asyncio.get_running_loop().time() - self._last_message > drain:
+                for task in late:
+                    task.cancel()
+                for task in late:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                break
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -108,6 +116,7 @@ class ScriptLink:
                 return
             if not line:
                 return
+            self._last_message = asyncio.get_running_loop().time()
             try:
                 msg = msgspec.json.decode(line)
             except msgspec.DecodeError:

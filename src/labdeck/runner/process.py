@@ -150,6 +150,7 @@ class ScriptProcess:
         """
         await self._exited.wait()
         self._signal_group(signal.SIGKILL)  # leftovers of the run die with it
+        self.resume_reading()  # what is left is at most one pipe buffer: read it all
         try:
             await asyncio.wait_for(self._pipes_done.wait(), DRAIN)
         except TimeoutError:
