@@ -60,9 +60,10 @@ class RunFeed {
     this.status = { state: "idle", run: null, script: null, started: null, ended: null,
                     exit_code: null, error: null, user: null };
     this.run = null;
-    this.offset = 0; // server clock minus browser clock, seconds
+    this.offset = null; // server clock minus browser clock, seconds
     this._listeners = { status: new Set(), run: new Set() };
     deck.subscribe("run/status", (data, push) => this._onStatus(data, push), { since: 0 });
+    this._askTheTime();
   }
 
   get active() {
@@ -75,12 +76,31 @@ class RunFeed {
   }
 
   now() {
-    return Date.now() / 1000 + this.offset;
+    return Date.now() / 1000 + (this.offset ?? 0);
   }
 
-  /** Note the server's time of a push (see now()). */
+  /** Note the server's time of a push (see now()). A push is stamped when it was
+   * published, so a replayed one is older than the server's clock: the largest
+   * difference seen is the closest to the clocks' true offset. */
   clock(push) {
-    if (push?.t) this.offset = push.t - Date.now() / 1000;
+    if (push?.t) this._offer(push.t);
+  }
+
+  _offer(serverTime) {
+    const offset = serverTime - Date.now() / 1000;
+    if (this.offset === null || offset > this.offset) this.offset = offset;
+  }
+
+  // The Date header of any reply is the server's clock (to the second): enough to
+  // start from when the only pushes so far are old replays.
+  async _askTheTime() {
+    try {
+      const reply = await fetch(apiUrl("healthz"), { cache: "no-store" });
+      const date = Date.parse(reply.headers.get("Date") ?? "");
+      if (Number.isFinite(date)) this._offer(date / 1000);
+    } catch {
+      // the browser's own clock will do
+    }
   }
 
   accept(runId) {
