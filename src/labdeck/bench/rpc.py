@@ -27,7 +27,9 @@ from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["RpcCase", "rpc_cases", "run_rpc"]
 
-BLOCKS = 5
+BLOCKS = 20
+"""Timed requests are split into this many turns per case: on a busy machine, a burst of
+someone else's load then lands on every case alike instead of on one."""
 
 
 class _Reply(msgspec.Struct):
