@@ -18,10 +18,15 @@ def row(page: Page, ch: str) -> Locator:
 
 def test_dashboard_loads_and_goes_live(page: Page, server: Deck) -> None:
     open_dashboard(page, server)
-    expect(page).to_have_title("Channels · labdeck")
     expect(page.get_by_test_id("brand")).to_have_text("labdeck")
+    # The first panel in the navigation opens by default; a hash opens another.
+    expect(page).to_have_title("Run · labdeck")
+    expect(page.get_by_test_id("panel-run")).to_be_visible()
     expect(page.get_by_test_id("nav-channels")).to_have_text("Channels")
+    page.get_by_test_id("nav-channels").click()
+    expect(page).to_have_title("Channels · labdeck")
     expect(page.get_by_test_id("panel-channels")).to_be_visible()
+    expect(page.get_by_test_id("panel-run")).to_be_hidden()
 
 
 def test_published_message_appears_in_channel_inspector(page: Page, server: Deck) -> None:
@@ -45,11 +50,11 @@ def test_published_message_appears_in_channel_inspector(page: Page, server: Deck
 def test_filter_and_pause_the_live_stream(page: Page, server: Deck) -> None:
     server.publish("lab/temp", 20.5)
     server.publish("scanner/state", "idle")
-    open_dashboard(page, server)
+    open_dashboard(page, server, "#channels")
     stream = page.get_by_test_id("live-message")
-    # the current value of each channel: lab/temp, scanner/state, and hub/channels
-    # (whose last announcement was scanner/state)
-    expect(stream).to_have_count(3)
+    # the current value of each channel: run/status (the idle runner), lab/temp,
+    # scanner/state, and hub/channels (whose last announcement was scanner/state)
+    expect(stream).to_have_count(4)
 
     page.get_by_test_id("live-filter").fill("scanner")
     expect(stream).to_have_count(2)
@@ -66,7 +71,7 @@ def test_filter_and_pause_the_live_stream(page: Page, server: Deck) -> None:
     expect(stream.first).to_contain_text('"scanning"')
 
     page.get_by_test_id("live-filter").fill("")
-    expect(stream).to_have_count(4)
+    expect(stream).to_have_count(5)
 
     row(page, "lab/temp").get_by_role("button", name="lab/temp").click()  # a channel name filters
     expect(stream).to_have_count(1)
@@ -75,7 +80,7 @@ def test_filter_and_pause_the_live_stream(page: Page, server: Deck) -> None:
 
 def test_page_reconnects_to_a_restarted_server(page: Page, servers: ServerFactory) -> None:
     first = servers.start()
-    open_dashboard(page, first)
+    open_dashboard(page, first, "#channels")
     first.publish("lab/temp", {"celsius": 20.25})
     expect(row(page, "lab/temp").get_by_test_id("channel-last")).to_contain_text("20.25")
 
@@ -100,9 +105,9 @@ def test_dashboard_under_a_base_path(page: Page, servers: ServerFactory) -> None
     deck = servers.start(server_base_path="/lab")
     assert deck.url.endswith("/lab/")
     deck.publish("lab/temp", 19.5)
-    page.goto(deck.url.removesuffix("/"))  # the server redirects /lab to /lab/
+    page.goto(deck.url.removesuffix("/") + "#channels")  # the server redirects /lab to /lab/
     expect(page.get_by_test_id("conn")).to_have_text("live")
-    assert page.url == deck.url
+    assert page.url == deck.url + "#channels"
     expect(row(page, "lab/temp").get_by_test_id("channel-last")).to_have_text("19.5")
     deck.publish("lab/temp", 19.75)
     expect(row(page, "lab/temp").get_by_test_id("channel-last")).to_have_text("19.75")
@@ -110,8 +115,8 @@ def test_dashboard_under_a_base_path(page: Page, servers: ServerFactory) -> None
 
 def test_unknown_hash_shows_the_first_panel(page: Page, server: Deck) -> None:
     open_dashboard(page, server, "#no-such-panel")
-    expect(page.get_by_test_id("panel-channels")).to_be_visible()
-    expect(page.get_by_test_id("nav-channels")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_test_id("panel-run")).to_be_visible()
+    expect(page.get_by_test_id("nav-run")).to_have_attribute("aria-current", "page")
 
 
 def test_screenshots_of_a_busy_dashboard(page: Page, server: Deck) -> None:
@@ -121,11 +126,11 @@ def test_screenshots_of_a_busy_dashboard(page: Page, server: Deck) -> None:
     server.publish("rig/left/status", {"state": "running", "trial": 112, "reward_ul": 3.0, "licks": [0.12, 0.5, 0.81]})
     for i in range(12):
         server.publish("demo/sine", round(i * 0.26, 3))
-    open_dashboard(page, server)
-    expect(page.get_by_test_id("channel-row")).to_have_count(6)  # hub/channels included
-    expect(page.get_by_test_id("live-message")).to_have_count(6)  # the retained values
-    print(screenshot(page, "dashboard.png"))
+    open_dashboard(page, server, "#channels")
+    expect(page.get_by_test_id("channel-row")).to_have_count(7)  # hub/channels and run/status included
+    expect(page.get_by_test_id("live-message")).to_have_count(7)  # the retained values
+    screenshot(page, "dashboard.png")
 
     page.set_viewport_size({"width": 390, "height": 844})
     expect(page.get_by_test_id("nav")).to_be_visible()
-    print(screenshot(page, "dashboard-phone.png"))
+    screenshot(page, "dashboard-phone.png")
