@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -108,9 +109,7 @@ class WireClient:
         if self.ws is not None:
             await self.ws.close()
         if self._reader is not None:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._reader, scaled(5))
-            except (asyncio.CancelledError, TimeoutError):
-                pass
         if self._session is not None:
             await self._session.close()

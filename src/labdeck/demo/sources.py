@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 import time
 from typing import TYPE_CHECKING
-import contextlib
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
