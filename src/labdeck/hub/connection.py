@@ -85,6 +85,7 @@ class Connection:
         self._queue: deque[bytes] = deque()
         self._backlog: deque[Message | str] = deque()  # replay messages; a str releases that channel
         self._waiter: asyncio.Future[None] | None = None
+        self.direct = False  # set while the reading task will flush what it queues itself
         self._sender = asyncio.get_running_loop().create_task(self._drain())
 
     def __repr__(self) -> str:
@@ -104,8 +105,32 @@ class Connection:
                 self._drop_slow()
                 return
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        if waiter is not None and not waiter.done() and not self.direct:
             waiter.set_result(None)
+
+    async def flush(self) -> None:
+        """Write what is queued from the caller's task while the sender task is idle.
+
+        The reading task calls this after handling a request, with :attr:`direct` set
+        while it handled it: the reply then leaves from the task that read the request,
+        as in a bare echo server, instead of waiting for the sender task to be scheduled.
+        Order is kept: frames leave the one queue in order, and ``send`` writes a frame
+        to the transport before it can suspend. If the sender is busy, it is left to it.
+        """
+        self.direct = False
+        queue = self._queue
+        try:
+            while queue and not self.closed:
+                waiter = self._waiter
+                if waiter is None or waiter.done():
+                    return  # the sender is running: it takes the rest
+                frame = queue.popleft()
+                self.queued_bytes -= len(frame)
+                await self._send(frame)
+                if self._backlog and self.queued_bytes < self.max_bytes // 2:
+                    self._refill()
+        except (ConnectionError, RuntimeError):
+            self.closed = True
 
     def deliver(self, msg: Message) -> None:
         """Queue a live channel message unless this connection already has it."""

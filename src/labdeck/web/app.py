@@ -138,7 +138,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                await deck.hub.handle(conn, msg.data)
+                conn.direct = True  # the reply is written below, by this task
+                try:
+                    await deck.hub.handle(conn, msg.data)
+                finally:
+                    await conn.flush()
             elif msg.type is WSMsgType.BINARY:
                 conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))
             elif msg.type is WSMsgType.ERROR:
