@@ -49,17 +49,7 @@ def test_every_top_level_export_is_reexported_from_its_module() -> None:
 
 # Modules whose public helpers are neither exported nor private yet; their owners decide
 # which. Remove an entry once its module agrees (the test then passes as it should).
-UNSETTLED = {"labdeck.bench.report", "labdeck.objects.calls", "labdeck.objects.describe", "labdeck.objects.resolve"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason="public helpers not yet in __all__ or private"))
-        if n in UNSETTLED else n
-        for n in all_modules()
-    ],
-)
+@pytest.mark.parametrize("name", all_modules())
 def test_each_modules_all_agrees_with_what_it_defines(name: str) -> None:
     module = importlib.import_module(name)
     exported = getattr(module, "__all__", None)

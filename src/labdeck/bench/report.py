@@ -18,7 +18,18 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["TARGETS", "TIMES", "Comparison", "Figure", "Report", "Target", "percentile"]
+__all__ = [
+    "TARGETS",
+    "TIMES",
+    "Comparison",
+    "Figure",
+    "Report",
+    "Target",
+    "environment",
+    "environment_line",
+    "median",
+    "percentile",
+]
 
 TIMES = "\N{MULTIPLICATION SIGN}"
 

@@ -36,7 +36,7 @@ from labdeck.exceptions import Busy, CallFailed, InvalidArguments, LabdeckError,
 from labdeck.objects.convert import from_wire
 from labdeck.objects.markers import CallOptions
 
-__all__ = ["Caller", "Signature", "signature_of", "usable_annotation"]
+__all__ = ["Caller", "Signature", "bind", "signature_of", "usable_annotation"]
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from labdeck.objects.observe import TrackedDict, observed, observed_names
 from labdeck.objects.policy import Policy, check_name
 from labdeck.objects.resolve import MISSING, Member, is_callable_member, is_walkable, lookup
 
-__all__ = ["describe", "kind_of"]
+__all__ = ["describe", "describe_member", "describe_method", "kind_of"]
 
 
 def kind_of(value: Any) -> str:

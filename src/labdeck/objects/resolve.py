@@ -30,7 +30,16 @@ from labdeck.exceptions import AccessDenied, CallFailed, NotFound
 from labdeck.objects.markers import HIDDEN_ATTR, is_hidden
 from labdeck.objects.policy import Policy, dotted
 
-__all__ = ["MISSING", "Member", "forbidden", "is_callable_member", "is_walkable", "lookup", "resolve"]
+__all__ = [
+    "MISSING",
+    "Member",
+    "class_member",
+    "forbidden",
+    "is_callable_member",
+    "is_walkable",
+    "lookup",
+    "resolve",
+]
 
 MISSING: Any = object()
 
