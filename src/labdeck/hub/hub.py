@@ -108,7 +108,9 @@ class Hub:
         return conn
 
     async def disconnect(self, conn: Connection) -> None:
-        """Forget a connection and its subscriptions."""
+        """Forget a connection and its subscriptions; a second call for it does nothing."""
+        if conn not in self.connections:
+            return
         self.connections.discard(conn)
         if conn.dropped_slow:
             self.slow_disconnects += 1
