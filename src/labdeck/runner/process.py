@@ -58,8 +58,8 @@ class LineSplitter:
                 lines.append(self._text(buf[start:end], final=True))
                 start = end + 1
             elif len(buf) - start > limit:  # an over-long line: cut at a character boundary
-                cut = start + limit
-                while cut > start + limit - 4 and (buf[cut] & 0xC0) == 0x80:
+                cut, lowest = start + limit, start + max(1, limit - 3)  # a UTF-8 character is <= 4 bytes
+                while cut > lowest and (buf[cut] & 0xC0) == 0x80:
                     cut -= 1
                 lines.append(self._text(buf[start:cut], final=False) + CONTINUED)
                 start = cut
