@@ -47,7 +47,9 @@ async def test_runner_over_the_wire(project: Project, start_deck: Callable[..., 
         status = await call("status")
         assert status["run"] == run and status["state"] == "finished" and status["script"] == "main"
         assert set(status) == {"state", "run", "script", "started", "ended", "exit_code", "error", "user"}
-        assert (await call("history", 10, 0))["total"] == 1
+        assert status["user"] == "127.0.0.1"  # who started it: the client's address until there is login
+        page = await call("history", 10, 0)
+        assert page["total"] == 1 and page["runs"][0]["user"] == "127.0.0.1"
         assert (await call("run_info", run))["config"] == {"tr": 1}
         with pytest.raises(RequestFailed, match="NotFound"):
             await call("run_info", 999)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE, Client, Connection
+from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE, Client, Connection, current_client
 from labdeck.hub.hub import Hub, channel_group, check_channel_name
 from labdeck.hub.rpc import NoObjects, ObjectSpace
 
@@ -15,4 +15,5 @@ __all__ = [
     "ObjectSpace",
     "channel_group",
     "check_channel_name",
+    "current_client",
 ]

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import logging
 from collections import deque
@@ -38,7 +39,7 @@ from typing import Any
 
 from labdeck.broker.base import Message
 
-__all__ = ["SLOW_CLIENT_CLOSE_CODE", "Client", "Connection"]
+__all__ = ["SLOW_CLIENT_CLOSE_CODE", "Client", "Connection", "current_client"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ class Client:
     user: str | None = None
     peer: str = ""
 
+
+current_client: contextvars.ContextVar[Client | None] = contextvars.ContextVar("labdeck_client", default=None)
+"""The client whose request is being answered, for code an object request runs (who
+started a run, say); ``None`` outside a request."""
 
 Send = Callable[[bytes], Awaitable[None]]
 Close = Callable[[int, str], Coroutine[Any, Any, None]]

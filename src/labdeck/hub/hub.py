@@ -16,7 +16,7 @@ from typing import Any
 
 from labdeck.broker.base import Broker, Message
 from labdeck.exceptions import AccessDenied, BadRequest, InternalError, LabdeckError
-from labdeck.hub.connection import Client, Close, Connection, Send
+from labdeck.hub.connection import Client, Close, Connection, Send, current_client
 from labdeck.hub.rpc import NoObjects, ObjectSpace
 from labdeck.protocol import wire
 
@@ -159,7 +159,16 @@ class Hub:
 
     async def _object_request(self, conn: Connection, req: wire.Request) -> None:
         """Answer at once what the object space finished without waiting (reads, inline
-        calls); run the rest as a task, so a slow call never holds up this connection."""
+        calls); run the rest as a task, so a slow call never holds up this connection.
+
+        The work and its task see the requesting client as :data:`current_client`."""
+        token = current_client.set(conn.client)
+        try:
+            await self._object_request_as_client(conn, req)
+        finally:
+            current_client.reset(token)
+
+    async def _object_request_as_client(self, conn: Connection, req: wire.Request) -> None:
         begin = getattr(self.objects, "begin", None)
         if begin is None:
             work: Any = self._object_op(conn, req)

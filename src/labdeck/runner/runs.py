@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from labdeck.config import Config
 from labdeck.exceptions import Busy, InvalidArguments, NotFound, StoreError
+from labdeck.hub.connection import current_client
 from labdeck.objects.markers import inline
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
 from labdeck.runner import history, presets
@@ -148,14 +149,17 @@ class Runner:
     async def run(self, name: str, config: dict[str, Any] | None = None) -> int:
         """Start script ``name`` with ``config`` (the project default when ``None``); the run id.
 
-        Returns once the process exists (or failed to start); follow ``run/status``.
+        Returns once the process exists (or failed to start); follow ``run/status``. The
+        run records who asked: the requesting client's user name, else its address.
 
         Raises:
             Busy: a run is alive; the message names it.
             NotFound: no such script.
             InvalidArguments: ``config`` is not a JSON object.
         """
-        return await self.start_run(name, config, None)
+        client = current_client.get()
+        who = (client.user or client.peer or None) if client is not None else None
+        return await self.start_run(name, config, who)
 
     async def start_run(self, name: str, config: dict[str, Any] | None, user: str | None) -> int:
         """:meth:`run`, recording ``user`` as who started it."""
