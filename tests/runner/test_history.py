@@ -99,6 +99,11 @@ async def test_deleting_and_pruning_runs(project: Project, start_deck: Callable[
             assert (await http.post(f"{deck.url}api/runs/prune")).status == 400
             await deck.runner.stop()
             await deck.runner.wait()
+            # the newest run deleted, the next one still gets a new id: browsers and
+            # channel history name runs by id, so an id must never mean two runs
+            assert (await http.delete(f"{deck.url}api/runs/{live}")).status == 200
+            assert await deck.runner.run("main") == live + 1
+            await deck.runner.wait()
 
 
 async def test_a_run_left_running_becomes_interrupted_on_restart(project: Project, start_deck: Callable[..., Any],

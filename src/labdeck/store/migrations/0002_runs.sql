@@ -1,6 +1,6 @@
 -- labdeck store, schema 2: script runs and everything a run leaves behind.
 CREATE TABLE runs (
-    id        INTEGER PRIMARY KEY,
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: channel messages name runs by id
     script    TEXT NOT NULL,
     command   TEXT NOT NULL,          -- JSON argv as started
     user      TEXT,
