@@ -51,6 +51,8 @@ class ServerConfig(_Section):
     """Largest websocket frame accepted, in bytes; larger ones close with 1009."""
     history: int = 10_000
     """Messages each channel keeps for replay to reconnecting clients."""
+    history_bytes: int = 64 << 20
+    """Bytes of message data each channel keeps at most (the oldest messages go first)."""
     send_queue_bytes: int = 4 << 20
     """Per-connection send-queue bound; a client that falls further behind is dropped."""
     allowed_origins: list[str] = msgspec.field(default_factory=list)
@@ -237,7 +239,7 @@ def _check(config: Config, where: str) -> None:
         if not s.base_path.startswith("/") or "//" in s.base_path or ".." in s.base_path:
             raise ConfigError(f"{where}: `server.base_path`: {s.base_path!r} must look like '/lab'")
         s.base_path = s.base_path.rstrip("/")
-    for key in ("max_frame", "history", "send_queue_bytes"):
+    for key in ("max_frame", "history", "history_bytes", "send_queue_bytes"):
         if getattr(s, key) < 1:
             raise ConfigError(f"{where}: `server.{key}` must be at least 1")
     _check_run(config, where)

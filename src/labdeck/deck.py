@@ -65,7 +65,7 @@ class Deck:
         elif overrides:
             raise TypeError("overrides go with a config path, not with a Config object")
         self.config = config
-        self.broker = open_broker(config.broker.url, config.server.history)
+        self.broker = open_broker(config.broker.url, config.server.history, config.server.history_bytes)
         self.objects = Objects(self.publish)
         self.hub = Hub(self.broker, self.objects, debug=config.server.debug)
         self.services: list[Service] = []

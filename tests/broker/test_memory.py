@@ -83,6 +83,20 @@ async def test_history_that_no_longer_reaches_back_reports_the_exact_gap() -> No
     assert replay.gap is None and seqs(replay.messages) == [8, 9, 10, 11, 12]
 
 
+async def test_history_is_bounded_by_bytes_too_and_keeps_the_last_value() -> None:
+    broker = MemoryBroker(history=1000, history_bytes=1000)
+    for _ in range(10):
+        await broker.publish("cam/frame", b'"' + b"x" * 298 + b'"')  # 300 bytes each
+    replay = await broker.replay("cam/frame", 0)
+    assert seqs(replay.messages) == [8, 9, 10]  # 900 bytes; a fourth would pass the bound
+    assert replay.gap == (1, 7)
+    await broker.publish("cam/frame", b'"' + b"y" * 4998 + b'"')  # larger than the bound alone
+    replay = await broker.replay("cam/frame", 0)
+    assert seqs(replay.messages) == [11] and replay.gap == (1, 10)
+    last = await broker.last("cam/frame")
+    assert last is not None and last.seq == 11
+
+
 def test_open_broker_knows_memory_and_refuses_unknown_schemes() -> None:
     assert isinstance(open_broker(None, 10), MemoryBroker)
     assert isinstance(open_broker("memory://", 10), MemoryBroker)

@@ -8,7 +8,7 @@ from labdeck.broker.memory import MemoryBroker
 __all__ = ["Broker", "MemoryBroker", "Message", "Replay", "open_broker"]
 
 
-def open_broker(url: str | None, history: int) -> Broker:
+def open_broker(url: str | None, history: int, history_bytes: int = 64 << 20) -> Broker:
     """The broker for a ``[broker] url``; ``None`` is the in-process broker.
 
     Raises:
@@ -17,5 +17,5 @@ def open_broker(url: str | None, history: int) -> Broker:
     from labdeck.exceptions import ConfigError
 
     if not url or url == "memory://":
-        return MemoryBroker(history)
+        return MemoryBroker(history, history_bytes)
     raise ConfigError(f"[broker] url {url!r}: unknown broker scheme (labdeck has: memory://)")

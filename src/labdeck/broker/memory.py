@@ -11,19 +11,31 @@ __all__ = ["ChannelLog", "MemoryBroker"]
 
 
 class ChannelLog:
-    """One channel's seq counter, retained last message and bounded history."""
+    """One channel's seq counter, retained last message and bounded history.
 
-    __slots__ = ("history", "name", "seq")
+    History is bounded twice: at most ``history`` messages and at most ``max_bytes`` of
+    encoded data, the oldest going first. The last message is always retained, however
+    large, so a new subscriber still sees the current value.
+    """
 
-    def __init__(self, name: str, history: int) -> None:
+    __slots__ = ("bytes", "history", "limit", "max_bytes", "name", "seq")
+
+    def __init__(self, name: str, history: int, max_bytes: int = 64 << 20) -> None:
         self.name = name
         self.seq = 0
-        self.history: deque[Message] = deque(maxlen=max(1, history))
+        self.limit = max(1, history)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.history: deque[Message] = deque()
 
     def append(self, data: bytes, t: float) -> Message:
         self.seq += 1
         msg = Message(self.name, self.seq, t, data)
-        self.history.append(msg)
+        hist = self.history
+        hist.append(msg)
+        self.bytes += len(data)
+        while len(hist) > self.limit or (self.bytes > self.max_bytes and len(hist) > 1):
+            self.bytes -= len(hist.popleft().data)
         return msg
 
     def since(self, since: int | None) -> Replay:
@@ -47,17 +59,19 @@ class MemoryBroker(Broker):
 
     Args:
         history: how many messages each channel keeps for replay.
+        history_bytes: how many bytes of message data each channel keeps at most.
     """
 
-    def __init__(self, history: int = 10_000) -> None:
+    def __init__(self, history: int = 10_000, history_bytes: int = 64 << 20) -> None:
         super().__init__()
         self._history = history
+        self._history_bytes = history_bytes
         self._logs: dict[str, ChannelLog] = {}
 
     def _log(self, ch: str) -> ChannelLog:
         log = self._logs.get(ch)
         if log is None:
-            log = self._logs[ch] = ChannelLog(ch, self._history)
+            log = self._logs[ch] = ChannelLog(ch, self._history, self._history_bytes)
         return log
 
     def publish_nowait(self, ch: str, data: bytes) -> None:
