@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import subprocess
+import sys
 from types import ModuleType
 
 import pytest
@@ -59,3 +61,15 @@ def test_each_modules_all_agrees_with_what_it_defines(name: str) -> None:
     assert not missing, f"{name}.__all__ names what it does not have: {missing}"
     unlisted = sorted(public_definitions(module) - set(exported))
     assert not unlisted, f"{name} defines public names missing from __all__: {unlisted}"
+
+
+def test_every_lazy_export_is_listed_and_resolves() -> None:
+    assert set(labdeck.__all__) - {"__version__"} == set(labdeck._EXPORTS)
+    for name in labdeck.__all__:
+        assert getattr(labdeck, name) is not None
+
+
+def test_a_script_importing_labdeck_script_does_not_load_the_web_server() -> None:
+    code = "import sys; from labdeck import script; print(sorted(m for m in ('aiohttp', 'labdeck.deck') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
