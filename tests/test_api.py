@@ -70,6 +70,9 @@ def test_every_lazy_export_is_listed_and_resolves() -> None:
 
 
 def test_a_script_importing_labdeck_script_does_not_load_the_web_server() -> None:
-    code = "import sys; from labdeck import script; print(sorted(m for m in ('aiohttp', 'labdeck.deck') if m in sys.modules))"
+    code = (
+        "import sys; from labdeck import script; "
+        "print(sorted(m for m in ('aiohttp', 'labdeck.deck') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
