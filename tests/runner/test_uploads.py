@@ -82,3 +82,22 @@ async def test_hostile_names_are_rejected(project: Project, start_deck: Callable
         assert not (incoming / "victim.txt").is_symlink()
         assert list(outside.iterdir()) == []
         assert not os.path.exists("/etc/passwd.part")
+
+
+async def test_folders_are_listed_with_their_rules_but_not_their_paths(
+        project: Project, start_deck: Callable[..., Any]) -> None:
+    toml = project(run=RULES)
+    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+        resp = await http.get(f"{deck.url}api/uploads")
+        assert resp.status == 200
+        body = await resp.json()
+        rules = {"max_bytes": 1000, "patterns": ["*.csv", "*.txt"], "overwrite": False}
+        assert body == {"dirs": [{"name": "data", **rules}, {"name": "open", **rules}]}
+        assert "incoming" not in await resp.text() and str(toml.parent) not in await resp.text()
+        doc = await (await http.get(f"{deck.url}api/openapi.json")).json()
+        assert "/api/uploads" in doc["paths"]
+
+
+async def test_no_folders_configured_is_an_empty_list(project: Project, start_deck: Callable[..., Any]) -> None:
+    async with start_deck(project()) as deck, aiohttp.ClientSession() as http:
+        assert await (await http.get(f"{deck.url}api/uploads")).json() == {"dirs": []}

@@ -17,7 +17,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from labdeck.exceptions import BadRequest, LabdeckError, TooLarge
 from labdeck.runner import history
-from labdeck.runner.uploads import upload_folder
+from labdeck.runner.uploads import upload_folder, upload_folders
 from labdeck.web.app import DECK_KEY
 from labdeck.web.openapi import add_openapi_paths, error_response
 
@@ -29,6 +29,7 @@ __all__ = [
     "add_runner_routes",
     "delete_run",
     "list_runs",
+    "list_upload_dirs",
     "list_uploads",
     "points_csv",
     "points_jsonl",
@@ -55,6 +56,7 @@ def add_runner_routes(app: web.Application) -> None:
     r.add_get("/api/runs/{id:\\d+}/data", _rest(run_data))
     r.add_get("/api/runs/{id:\\d+}/data.csv", _rest(run_data_csv))
     r.add_get("/api/runs/{id:\\d+}/data.jsonl", _rest(run_data_jsonl))
+    r.add_get("/api/uploads", _rest(list_upload_dirs))
     r.add_get("/api/uploads/{dir}", _rest(list_uploads))
     r.add_post("/api/uploads/{dir}", _rest(upload))
     add_openapi_paths(app, OPENAPI_PATHS)
@@ -163,6 +165,10 @@ async def run_data_jsonl(request: web.Request) -> web.StreamResponse:
     return _download(request, points_jsonl(await _points(request)), "jsonl", "application/x-ndjson")
 
 
+async def list_upload_dirs(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"dirs": [f.rules() for f in upload_folders(request.app[DECK_KEY].config)]})
+
+
 async def list_uploads(request: web.Request) -> web.StreamResponse:
     folder = upload_folder(request.app[DECK_KEY].config, request.match_info["dir"])
     return web.json_response({"files": folder.listing()})
@@ -226,6 +232,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                                            content="text/csv")},
     "/api/runs/{id}/data.jsonl": {"get": _op("Points as JSON lines ({series, x, y} per line)",
                                              [_ID, _q("series", "string")], content="application/x-ndjson")},
+    "/api/uploads": {"get": _op("The upload folders and their rules (never their paths): "
+                                "{dirs: [{name, max_bytes, patterns, overwrite}]}")},
     "/api/uploads/{dir}": {
         "get": _op("Files in an upload folder: {files: [{name, size, mtime}]}", [_DIR]),
         "post": {**_op("Upload one file (multipart/form-data, field `file`): {path, size}", [_DIR], ok="201"),

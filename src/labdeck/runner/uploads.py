@@ -32,7 +32,7 @@ from typing import Any
 from labdeck.config import Config
 from labdeck.exceptions import AccessDenied, AlreadyExists, BadRequest, NotFound, TooLarge
 
-__all__ = ["UploadFolder", "check_file_name", "upload_folder"]
+__all__ = ["UploadFolder", "check_file_name", "upload_folder", "upload_folders"]
 
 
 def check_file_name(name: str) -> str:
@@ -106,6 +106,11 @@ class UploadFolder:
                 os.unlink(tmp)
         return {"path": name, "size": size}
 
+    def rules(self) -> dict[str, Any]:
+        """What a browser may know of the folder: its name and rules, never its path on disk."""
+        return {"name": self.name, "max_bytes": self.max_bytes, "patterns": list(self.patterns),
+                "overwrite": self.overwrite}
+
     def listing(self) -> list[dict[str, Any]]:
         """The plain files in the folder (not hidden, not symlinks): name, size, mtime."""
         if not self.path.is_dir():
@@ -130,3 +135,8 @@ def upload_folder(config: Config, name: str) -> UploadFolder:
     if path is None:
         raise NotFound(f"no upload folder named {name!r}")
     return UploadFolder(name, config.resolve(path), run.upload_max, tuple(run.upload_patterns), run.upload_overwrite)
+
+
+def upload_folders(config: Config) -> list[UploadFolder]:
+    """Every configured upload folder, in the order of ``upload_dirs``."""
+    return [upload_folder(config, name) for name in config.run.upload_dirs]
