@@ -48,6 +48,20 @@ def test_quick_rpc_prints_each_baseline_with_its_ratio(tmp_path: Path) -> None:
     assert {c["baseline"] for c in figures["comparisons"] if c["bench"] == "rpc"} == {"aiohttp", "tornado"}
 
 
+def test_quick_memory_reports_each_server_and_the_design_bound() -> None:
+    result = run_bench("--quick", "--only", "memory")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for section in ("memory-idle", "memory-100"):
+        start = next(i for i, line in enumerate(lines) if line.startswith(section))
+        rows = lines[start + 1:start + 4]
+        assert [r.split()[0] for r in rows] == ["labdeck", "aiohttp", "tornado"], rows
+        assert all(r.rstrip().endswith(("MB", "×")) for r in rows), rows
+        assert all(RATIO.search(r) for r in rows[1:]), rows
+    assert sum("target ≤ 100 MB" in line for line in lines) == 2, result.stdout
+
+
 def test_unknown_benchmark_is_a_usage_error() -> None:
     result = run_bench("--only", "nonsense", timeout=30)
 

@@ -6,7 +6,8 @@ uvloop when it is installed. Every figure is printed beside the baselines' with 
 ratio and, where the design sets one, the target. ``bench/README.md`` in the source
 tree explains each figure.
 
-Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``, ``script-latency``.
+Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``, ``memory``,
+``script-latency``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
 
-BENCHMARKS = ("rpc", "rpc-call", "broadcast", "script-latency")
+BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency")
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,15 @@ class Counts:
     broadcast_rounds: int = 5
     broadcast_messages: tuple[tuple[int, int], ...] = ((1, 50_000), (10, 10_000), (100, 2_000))
     """``(clients, messages per burst)``: about the same number of deliveries per round."""
+    memory_clients: int = 1000
     round_timeout: float = 30.0
     overall_timeout: float = 240.0
 
     @classmethod
     def quick(cls) -> Counts:
         return cls(rpc_warmup=200, rpc_requests=2_000, broadcast_rounds=2,
-                   broadcast_messages=((1, 5_000), (10, 1_000), (100, 200)), overall_timeout=90.0)
+                   broadcast_messages=((1, 5_000), (10, 1_000), (100, 200)), memory_clients=100,
+                   overall_timeout=90.0)
 
 
 def run_benchmarks(quick: bool = False, only: Sequence[str] | None = None, json_path: str | None = None) -> int:
@@ -100,6 +103,8 @@ async def _run(names: list[str], counts: Counts, report: Report) -> None:
                     await _rpc(names, servers, counts, report)
                 if "broadcast" in names:
                     await _broadcast(servers, counts, report)
+                if "memory" in names:
+                    await _memory(servers, counts, report)
             if "script-latency" in names:
                 await _script_latency(counts, report)
     except TimeoutError:
@@ -128,6 +133,25 @@ async def _script_latency(counts: Counts, report: Report) -> None:
     _progress(f"script-latency: {samples} lines, {samples} points, then a flood of {flood:,} points")
     report.add(f"script-latency: print and plot from a script to a websocket client (target p99 <= 5 ms), "
                f"and a flood of {flood:,} points none lost", await run_script_latency(samples, flood))
+
+
+async def _memory(servers: dict[str, Server], counts: Counts, report: Report) -> None:
+    from labdeck.bench.memory import MEMORY_TARGET_MB, run_memory
+
+    _progress(f"memory: idle, then {counts.memory_clients:,} idle websocket clients per server")
+    result = await run_memory(servers, counts.memory_clients, counts.round_timeout)
+    if result is None:
+        report.notes.append("memory skipped: no /proc on this system to read resident memory from")
+        return
+    idle, added = result
+    report.add("memory-idle: resident memory of the idle server", idle)
+    report.add(f"memory-{counts.memory_clients}: resident memory added by {counts.memory_clients:,} idle websocket "
+               "clients (labdeck's each subscribed to a channel)", added)
+    ours_idle = next(f.median for f in idle if f.server == "labdeck")
+    ours_added = next(f.median for f in added if f.server == "labdeck")
+    for what, value in (("idle server", ours_idle), (f"{counts.memory_clients:,} idle clients add", ours_added)):
+        verdict = "met" if value <= MEMORY_TARGET_MB else "MISSED"
+        report.notes.append(f"memory: labdeck {what} {value:.1f} MB, target ≤ {MEMORY_TARGET_MB:g} MB  {verdict}")
 
 
 async def _broadcast(servers: dict[str, Server], counts: Counts, report: Report) -> None:

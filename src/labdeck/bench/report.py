@@ -80,7 +80,7 @@ class Figure:
     bench: str
     server: str
     label: str
-    unit: Literal["µs", "msg/s"]
+    unit: Literal["µs", "msg/s", "MB"]
     median: float
     p99: float | None
     rate: float
@@ -174,6 +174,8 @@ def _rows(figures: list[Figure], comparisons: dict[str, Comparison]) -> list[str
         if f.unit == "µs":
             p99 = f"{f.p99:8.1f} µs" if f.p99 is not None else ""
             cells = f"  {f.label:<26} {f.median:8.1f} µs {p99}  {_si(f.rate):>7} req/s"
+        elif f.unit == "MB":
+            cells = f"  {f.label:<26} {f.median:8.1f} MB"
         else:
             cells = f"  {f.label:<26} {_si(f.median):>7} msg/s  (best {_si(f.extra.get('best', f.median))})"
         c = comparisons.get(f.server)
