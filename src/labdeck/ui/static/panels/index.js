@@ -9,6 +9,7 @@ const panels = await Promise.all([
   load("./log.js"),
   load("./plots.js"),
   load("./settings.js"),
+  load("./files.js"),
   load("./history.js"),
 ]);
 
