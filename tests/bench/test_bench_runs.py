@@ -57,7 +57,7 @@ def test_quick_memory_reports_each_server_and_the_design_bound() -> None:
         start = next(i for i, line in enumerate(lines) if line.startswith(section))
         rows = lines[start + 1:start + 4]
         assert [r.split()[0] for r in rows] == ["labdeck", "aiohttp", "tornado"], rows
-        assert all(r.rstrip().endswith(("MB", "×")) for r in rows), rows
+        assert all(r.rstrip().endswith(("MB", "\N{MULTIPLICATION SIGN}")) for r in rows), rows
         assert all(RATIO.search(r) for r in rows[1:]), rows
     assert sum("target ≤ 100 MB" in line for line in lines) == 2, result.stdout
 
