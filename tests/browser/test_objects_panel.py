@@ -81,3 +81,19 @@ def test_the_js_proxy_reaches_the_same_objects(page: Page, lab: tuple[Deck, Simu
     assert stimulus.pattern == "checkerboard"
     expect(page.get_by_test_id("value-stimulus.pattern")).to_have_text('"checkerboard"')
     assert device.state == "ready"
+
+
+def test_the_labs_objects_come_before_labdecks_built_ins(
+    page: Page, lab: tuple[Deck, SimulatedDevice, StimulusSettings]
+) -> None:
+    open_dashboard(page, lab[0], "#objects")
+    cards = page.locator(".object-card")
+    expect(cards).to_have_count(3)
+    expect(cards.last).to_have_attribute("data-testid", "object-runner")
+    assert {cards.nth(i).get_attribute("data-testid") for i in range(2)} == {"object-device", "object-stimulus"}
+    runner = page.get_by_test_id("object-runner")
+    expect(runner).to_contain_text("built into labdeck")
+    run_button = runner.get_by_role("button", name="run()")
+    expect(run_button).to_be_hidden()  # folded until asked for
+    runner.get_by_text("Show its methods").click()
+    expect(run_button).to_be_visible()

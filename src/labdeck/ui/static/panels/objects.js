@@ -15,6 +15,9 @@ export default { id: "objects", title: "Objects", order: 60, css: true, mount };
 
 const NUMBER_TYPES = new Set(["int", "float"]);
 
+/** Objects labdeck itself exposes; each has a panel of its own. */
+const BUILT_IN = new Set(["runner", "rigs", "stations"]);
+
 function mount(el, { deck, toast }) {
   el.innerHTML = `
     <div class="card">
@@ -51,7 +54,11 @@ function mount(el, { deck, toast }) {
       toast(`Objects: ${err.type ?? "Error"}: ${err.message}`, "err");
       return;
     }
-    const names = space.members ?? [];
+    // The experiment's own objects first; labdeck's built-ins (which have panels of
+    // their own) last and folded, so they do not push the lab's objects out of view.
+    const names = [...(space.members ?? [])].sort(
+      (a, b) => BUILT_IN.has(a.name) - BUILT_IN.has(b.name),
+    );
     count.textContent = `${names.length} exposed`;
     empty.hidden = names.length > 0;
     for (const entry of names) {
@@ -61,8 +68,17 @@ function mount(el, { deck, toast }) {
       card.innerHTML = `<header><h2 class="mono"></h2><span class="badge idle"></span></header><div class="members"></div>`;
       card.querySelector("h2").textContent = entry.name;
       card.querySelector(".badge").textContent = shortType(entry.type);
+      let box = card.querySelector(".members");
+      if (BUILT_IN.has(entry.name)) {
+        card.querySelector("header").insertAdjacentHTML("beforeend", `<span class="muted">built into labdeck</span>`);
+        const fold = document.createElement("details");
+        fold.className = "builtin-fold";
+        fold.innerHTML = `<summary class="muted">Show its methods</summary><div class="members"></div>`;
+        box.replaceWith(fold);
+        box = fold.querySelector(".members");
+      }
       list.append(card);
-      describeInto(card.querySelector(".members"), [entry.name]);
+      describeInto(box, [entry.name]);
     }
   }
 
