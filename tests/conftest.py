@@ -14,13 +14,14 @@ from tests.helpers import WireClient
 
 @pytest.fixture
 def make_deck(tmp_path: Path) -> Callable[..., Deck]:
-    """Build (not start) a deck on an ephemeral loopback port; ``**overrides`` are
-    ``server_history=5``-style keys of the config."""
+    """Build (not start) a deck on an ephemeral loopback port with its data in ``tmp_path``:
+    ``make_deck(config=None, **overrides)``, where ``config`` is a project's config file
+    and ``**overrides`` are ``server_history=5``-style keys of the config."""
 
-    def make(**overrides: Any) -> Deck:
+    def make(config: Path | None = None, **overrides: Any) -> Deck:
         dotted = {"server.port": 0, "server.data": str(tmp_path / "data")}
         dotted.update({k.replace("_", ".", 1): v for k, v in overrides.items()})
-        return Deck(load_config(None, env={}, overrides=dotted))
+        return Deck(load_config(config, env={}, overrides=dotted))
 
     return make
 

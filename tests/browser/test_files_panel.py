@@ -3,14 +3,13 @@ and read the server's refusals beside the files it refused."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from labdeck import Deck, load_config
+from labdeck import Deck
 from tests.browser.conftest import ServerFactory, open_dashboard, screenshot
 
 pytestmark = pytest.mark.browser
@@ -28,15 +27,14 @@ EVENTS = b"onset,duration,trial_type\n0.0,2.5,face\n4.0,2.5,house\n"
 
 
 @pytest.fixture
-def labs(tmp_path: Path) -> Iterator[ServerFactory]:
+def labs(tmp_path: Path, make_deck: Callable[..., Deck]) -> Iterator[ServerFactory]:
     """Servers for a project written in ``tmp_path/project`` from ``toml``."""
 
-    def make(toml: str = LABDECK_TOML, **_: Any) -> Deck:
+    def make(toml: str = LABDECK_TOML) -> Deck:
         root = tmp_path / "project"
         root.mkdir(exist_ok=True)
         (root / "labdeck.toml").write_text(toml, encoding="utf-8")
-        dotted = {"server.port": 0, "server.data": str(tmp_path / "data")}
-        return Deck(load_config(root / "labdeck.toml", env={}, overrides=dotted))
+        return make_deck(root / "labdeck.toml")
 
     factory = ServerFactory(make)
     try:

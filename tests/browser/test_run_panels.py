@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from labdeck import Deck, load_config
+from labdeck import Deck
 from tests.browser.conftest import ServerFactory, open_dashboard, screenshot
 from tests.helpers import scaled
 
@@ -93,15 +93,9 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def labs(project: Path, tmp_path: Path) -> Iterator[ServerFactory]:
+def labs(project: Path, make_deck: Callable[..., Deck]) -> Iterator[ServerFactory]:
     """Starts labdeck servers for the project; ``labs.start(server_history=3)``-style overrides."""
-
-    def make(**overrides: Any) -> Deck:
-        dotted = {"server.port": 0, "server.data": str(tmp_path / "data")}
-        dotted.update({k.replace("_", ".", 1): v for k, v in overrides.items()})
-        return Deck(load_config(project / "labdeck.toml", env={}, overrides=dotted))
-
-    factory = ServerFactory(make)
+    factory = ServerFactory(lambda **overrides: make_deck(project / "labdeck.toml", **overrides))
     try:
         yield factory
     finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from labdeck import Deck, load_config
+from labdeck import Deck
 from tests.conftest import ws_url
 from tests.helpers import WireClient, scaled
 
@@ -57,14 +57,13 @@ def _toml(value: Any) -> str:
 
 
 @pytest.fixture
-def start_deck(tmp_path: Path) -> Callable[..., Any]:
+def start_deck(make_deck: Callable[..., Deck]) -> Callable[..., Any]:
     """``async with start_deck(toml) as deck``: a started deck for the project at ``toml``."""
     import contextlib
 
     @contextlib.asynccontextmanager
     async def start(toml: Path, **overrides: Any) -> AsyncIterator[Deck]:
-        dotted = {"server.port": 0, "server.data": str(tmp_path / "data"), **overrides}
-        deck = Deck(load_config(toml, env={}, overrides=dotted))
+        deck = make_deck(toml, **overrides)
         await deck.start()
         try:
             yield deck
