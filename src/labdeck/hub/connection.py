@@ -159,10 +159,11 @@ class Connection:
         """Hold back live messages of ``ch`` until its replay has been queued."""
         self.pending.setdefault(ch, [])
 
-    def release(self, ch: str) -> None:
-        """Stop holding ``ch`` without a replay (a failed subscribe)."""
-        for msg in self.pending.pop(ch, ()):
-            self.held_bytes -= len(msg.data)
+    def release(self, ch: str) -> list[Message]:
+        """Stop holding ``ch``; returns the live messages held meanwhile, oldest first."""
+        held = self.pending.pop(ch, [])
+        self.held_bytes -= sum(len(msg.data) for msg in held)
+        return held
 
     def replay(self, ch: str, messages: list[Message]) -> None:
         """Queue ``messages`` of ``ch`` at the sender's pace, then its held live messages."""
@@ -175,8 +176,7 @@ class Connection:
         while backlog and self.queued_bytes < low_water and not self.closed:
             item = backlog.popleft()
             if isinstance(item, str):
-                for msg in self.pending.pop(item, ()):
-                    self.held_bytes -= len(msg.data)
+                for msg in self.release(item):
                     self._queue_message(msg)
             else:
                 self._queue_message(item)

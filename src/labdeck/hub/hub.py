@@ -114,12 +114,8 @@ class Hub:
         self.connections.discard(conn)
         if conn.dropped_slow:
             self.slow_disconnects += 1
-        for ch in conn.subs:
-            subs = self.subscribers.get(ch)
-            if subs is not None:
-                subs.discard(conn)
-                if not subs:
-                    del self.subscribers[ch]
+        for ch in list(conn.subs):
+            self._unsubscribe(conn, ch)
         await conn.shutdown()
 
     # -- publishing -----------------------------------------------------------------
