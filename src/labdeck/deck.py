@@ -189,8 +189,20 @@ class Deck:
 
     async def serve_forever(self) -> None:
         """Start, wait for SIGINT/SIGTERM (or :meth:`shutdown`), then stop."""
+        await self._serve(lambda failure: None)
+
+    async def _serve(self, started: Callable[[BaseException | None], None]) -> None:
+        """:meth:`serve_forever`, telling ``started`` once listening, or why it could not start.
+
+        Signals are handled only when serving from the main thread.
+        """
         self._stop_event = asyncio.Event()
-        await self.start()
+        try:
+            await self.start()
+        except BaseException as exc:
+            started(exc)
+            raise
+        started(None)
         loop = asyncio.get_running_loop()
         installed = []
         if threading.current_thread() is threading.main_thread():
@@ -224,24 +236,15 @@ class Deck:
         ready = threading.Event()
         failure: list[BaseException] = []
 
-        async def main() -> None:
-            self._stop_event = asyncio.Event()
-            try:
-                await self.start()
-            except BaseException as exc:
+        def started(exc: BaseException | None) -> None:
+            if exc is not None:
                 failure.append(exc)
-                ready.set()
-                raise
             ready.set()
-            try:
-                await self._stop_event.wait()
-            finally:
-                await self.stop()
 
         def target() -> None:
             with asyncio.Runner(loop_factory=_loop_factory()) as runner:
                 try:
-                    runner.run(main())
+                    runner.run(self._serve(started))
                 except BaseException:
                     if not failure:
                         raise
