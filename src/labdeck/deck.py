@@ -27,6 +27,7 @@ from aiohttp import web
 
 from labdeck.broker import open_broker
 from labdeck.config import Config, load_config
+from labdeck.eventloop import loop_factory
 from labdeck.hub import Hub, check_channel_name
 from labdeck.objects import Objects, Policy
 from labdeck.protocol.wire import encode_data
@@ -224,7 +225,7 @@ class Deck:
 
     def run(self) -> None:
         """Serve until interrupted, on uvloop when it is installed."""
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(self.serve_forever())
 
     def run_in_thread(self, timeout: float = 10.0) -> None:
@@ -242,7 +243,7 @@ class Deck:
             ready.set()
 
         def target() -> None:
-            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            with asyncio.Runner(loop_factory=loop_factory()) as runner:
                 try:
                     runner.run(self._serve(started))
                 except BaseException:
@@ -260,12 +261,4 @@ class Deck:
         """Wait for the background thread of :meth:`run_in_thread` to end."""
         if self._thread is not None:
             self._thread.join(timeout)
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labdeck.bench.broadcast import run_broadcast
 from labdeck.bench.report import Figure, Report
 from labdeck.bench.rpc import rpc_cases, run_rpc
 from labdeck.bench.servers import KINDS, Server, running_servers
+from labdeck.eventloop import loop_factory
 from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
@@ -69,7 +70,7 @@ def run_benchmarks(quick: bool = False, only: Sequence[str] | None = None, json_
     counts = Counts.quick() if quick else Counts()
     report = Report(quick=quick)
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(_run(names, counts, report))
     except KeyboardInterrupt:  # the servers were already stopped on the way out
         print("labdeck bench: interrupted", file=sys.stderr)
@@ -79,15 +80,6 @@ def run_benchmarks(quick: bool = False, only: Sequence[str] | None = None, json_
         report.write_json(json_path)
         print(f"figures written to {os.fspath(json_path)}")
     return 0
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 def _progress(text: str) -> None:

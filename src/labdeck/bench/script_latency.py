@@ -192,7 +192,7 @@ async def _serve(toml: str, data: str) -> None:
 
 
 if __name__ == "__main__":
-    from labdeck.deck import _loop_factory
+    from labdeck.eventloop import loop_factory
 
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         runner.run(_serve(sys.argv[1], sys.argv[2]))

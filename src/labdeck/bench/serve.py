@@ -22,6 +22,8 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from labdeck.eventloop import loop_factory
+
 __all__ = ["main"]
 
 Serve = Callable[[], contextlib.AbstractAsyncContextManager[tuple[int, frozenset[str]]]]
@@ -35,14 +37,7 @@ def _servers() -> dict[str, Serve]:
 
 
 def _loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    if kind == "tornado":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
+    return None if kind == "tornado" else loop_factory()
 
 
 def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
