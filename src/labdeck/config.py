@@ -100,6 +100,8 @@ class Config(_Section):
     scripts: dict[str, str | ScriptConfig] = msgspec.field(default_factory=dict)
     run: RunConfig = msgspec.field(default_factory=RunConfig)
     objects: dict[str, str] = msgspec.field(default_factory=dict)
+    sections: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The capabilities' own sections, decoded, by capability name (see :mod:`labdeck.capability`)."""
     path: str | None = None
     base_dir: str = "."
 
@@ -156,7 +158,7 @@ def load_config(
             raise ConfigError(f"{where}: cannot read config file: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{where}: not valid TOML: {exc}") from None
-        for key in ("path", "base_dir"):
+        for key in _RESERVED:
             if key in raw:
                 raise ConfigError(f"{where}: unknown key `{key}`")
         raw["path"] = str(file.resolve())
@@ -168,12 +170,52 @@ def load_config(
         if value is not None:
             section, key = dotted.split(".", 1)
             raw.setdefault(section, {})[key] = value
+    raw_sections = {k: raw.pop(k) for k in list(raw) if k not in _CORE}
     try:
         config = msgspec.convert(raw, Config, strict=True)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{where}: {_explain(exc)}") from None
+    config.sections = _capability_sections(raw_sections, where)
     _check(config, where)
     return config
+
+
+_RESERVED = ("path", "base_dir", "sections")
+_CORE = frozenset(f.name for f in msgspec.structs.fields(Config)) - {"sections"}
+
+
+def _capability_sections(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """Decode each top-level section no core key claims with its capability's type.
+
+    Raises:
+        ConfigError: no installed capability claims a section, the capability is
+            broken, or the section does not match its type.
+    """
+    from labdeck import capabilities  # the registry imports capability code: only when needed
+
+    if not raw:
+        return {}
+    fields: list[tuple[str, Any]] = []
+    for name in raw:
+        if name not in capabilities.installed() and name not in {c.name for c in capabilities.builtin()}:
+            raise ConfigError(f"{where}: unknown key `{name}`")  # no installed capability claims it
+        try:
+            cls = capabilities.load(name)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: `{name}`: {exc.message}") from None
+        if cls.config_type is None:
+            if raw[name] not in ({}, None):
+                raise ConfigError(f"{where}: `{name}`: capability {name!r} takes no settings")
+            raw[name] = None
+            fields.append((name, Any))
+        else:
+            fields.append((name, cls.config_type))
+    shape = msgspec.defstruct("Sections", fields, forbid_unknown_fields=True, kw_only=True)
+    try:
+        decoded = msgspec.convert(raw, shape, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{where}: {_explain(exc)}") from None
+    return {name: getattr(decoded, name) for name, _ in fields}
 
 
 def _env_value(var: str, text: str, key: str) -> Any:

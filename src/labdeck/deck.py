@@ -7,9 +7,11 @@
     deck.publish("demo/value", 42)      # from any thread
     deck.run()                          # blocks until Ctrl-C
 
-Components that live as long as the server (the script runner, the demo sources,
-folder watchers) are *services*: objects with ``async start(deck)`` and ``async stop()``,
-started in order after the web server is listening and stopped in reverse.
+What the server can do comes from its *capabilities* (:mod:`labdeck.capability`): the
+runner, and whatever the configuration enables. The deck composes them and knows none
+of them by name. Smaller helpers that only live as long as the server (the demo's
+sources) can be *services*: objects with ``async start(deck)`` and ``async stop()``.
+Both start in order once the web server listens and stop in reverse.
 """
 
 from __future__ import annotations
@@ -25,14 +27,14 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from labdeck import capabilities
 from labdeck.broker import open_broker
+from labdeck.capability import Capability, Context, Route
 from labdeck.config import Config, load_config
 from labdeck.eventloop import loop_factory
 from labdeck.hub import Hub, check_channel_name
 from labdeck.objects import Objects, Policy
 from labdeck.protocol.wire import encode_data
-from labdeck.runner.api import add_runner_routes
-from labdeck.runner.runs import RUNNER_METHODS, Runner, RunnerService
 from labdeck.store import Store
 
 __all__ = ["Deck", "Service"]
@@ -46,6 +48,22 @@ class Service(Protocol):
     async def start(self, deck: Deck) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+class _Started:
+    """A started capability, stopped like a service."""
+
+    def __init__(self, cap: Capability) -> None:
+        self.cap = cap
+
+    async def start(self, deck: Deck) -> None:
+        await self.cap.start()
+
+    async def stop(self) -> None:
+        await self.cap.stop()
+
+    def __repr__(self) -> str:
+        return repr(self.cap)
 
 
 class Deck:
@@ -71,11 +89,12 @@ class Deck:
         self.hub = Hub(self.broker, self.objects, debug=config.server.debug)
         self.services: list[Service] = []
         self.routes: list[Callable[[web.Application], None]] = []
-        self.runner = Runner(config, self.publish)
-        self.services.append(RunnerService(self.runner))
-        self.routes.append(add_runner_routes)
-        self.objects.expose("runner", self.runner, Policy(allow=RUNNER_METHODS))
+        self.capabilities: dict[str, Capability] = {}
+        """The enabled capabilities by name, in start order."""
+        self.cap_routes: list[tuple[Capability, Route]] = []
         self.store: Store | None = None
+        for cls in capabilities.resolve(config.sections):
+            self._add_capability(cls)
         self.started_at = time.time()
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -85,6 +104,15 @@ class Deck:
         self._started: list[Service] = []
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
+
+    def _add_capability(self, cls: type[Capability]) -> None:
+        ctx = Context(name=cls.name, config=self.config.sections.get(cls.name), project=self.config,
+                      publish=self.publish, expose=self.expose, log=logging.getLogger(f"labdeck.cap.{cls.name}"))
+        cap = cls(ctx)
+        self.capabilities[cls.name] = cap
+        for name, exposed in cap.objects().items():
+            self.objects.expose(name, exposed.obj, exposed.policy)
+        self.cap_routes.extend((cap, route) for route in cap.routes())
 
     # -- publishing -----------------------------------------------------------------
 
@@ -165,6 +193,11 @@ class Deck:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else s.port
+        loop = asyncio.get_running_loop()
+        for cap in self.capabilities.values():
+            cap.ctx._store, cap.ctx._loop = self.store, loop
+            await cap.start()
+            self._started.append(_Started(cap))
         for service in self.services:
             await service.start(self)
             self._started.append(service)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from labdeck.demo import build_demo
-from tests.runner.conftest import connect
+from tests.runner.conftest import connect, runner_of
 
 
 async def test_demo_init_main_finalize(tmp_path: Path) -> None:
@@ -13,13 +13,13 @@ async def test_demo_init_main_finalize(tmp_path: Path) -> None:
     await deck.start()
     try:
         client = await connect(deck, "run/data", "run/progress", "run/result")
-        assert [s["name"] for s in deck.runner.scripts()] == ["init", "main", "finalize"]
-        defaults = deck.runner.default_config()
+        assert [s["name"] for s in runner_of(deck).scripts()] == ["init", "main", "finalize"]
+        defaults = runner_of(deck).default_config()
         assert defaults["trs"] == 60 and defaults["tr"] == 0.5 and "advanced" in defaults
         fast = {**defaults, "tr": 0.01, "trs": 12}
         for name in ("init", "main", "finalize"):
-            await deck.runner.run(name, fast)
-            final = await deck.runner.wait()
+            await runner_of(deck).run(name, fast)
+            final = await runner_of(deck).wait()
             assert final["state"] == "finished", (name, final)
         classifier = [x for p in client.pushes["run/data"] if p["data"]["series"] == "classifier"
                       for x in p["data"]["x"]]

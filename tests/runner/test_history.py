@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from labdeck.store import Store
-from tests.runner.conftest import Project, connect, log_lines, until
+from tests.runner.conftest import Project, connect, log_lines, runner_of, until
 
 SCRIPT = """
 import os
@@ -30,8 +30,8 @@ script.result("n", n)
 async def _runs(deck: Any, count: int) -> list[int]:
     ids = []
     for _ in range(count):
-        ids.append(await deck.runner.run("main"))
-        assert (await deck.runner.wait())["state"] == "finished"
+        ids.append(await runner_of(deck).run("main"))
+        assert (await runner_of(deck).wait())["state"] == "finished"
     return ids
 
 
@@ -43,7 +43,7 @@ async def test_history_paging_log_and_data(project: Project, start_deck: Callabl
             page = await (await http.get(f"{base}/runs?limit=2&offset=1")).json()
             assert page["total"] == 5 and [r["id"] for r in page["runs"]] == [ids[3], ids[2]]
             assert set(page["runs"][0]) == {"id", "script", "user", "state", "started", "ended", "exit_code", "error"}
-            assert page == await deck.runner.history(2, 1)
+            assert page == await runner_of(deck).history(2, 1)
             info = await (await http.get(f"{base}/runs/{ids[0]}")).json()
             assert info["results"] == {"n": ids[0]} and info["state"] == "finished"
             log = await (await http.get(f"{base}/runs/{ids[0]}/log?after=1&limit=3")).json()
@@ -89,21 +89,21 @@ async def test_deleting_and_pruning_runs(project: Project, start_deck: Callable[
             assert resp.status == 200
             assert (await http.get(f"{deck.url}api/runs/{ids[1]}")).status == 404
             assert (await http.delete(f"{deck.url}api/runs/{ids[1]}")).status == 404
-            left = await deck.runner.store.query("SELECT COUNT(*) FROM run_log WHERE run = ?", (ids[1],))
+            left = await runner_of(deck).store.query("SELECT COUNT(*) FROM run_log WHERE run = ?", (ids[1],))
             assert left[0][0] == 0
-            live = await deck.runner.run("slow")
+            live = await runner_of(deck).run("slow")
             assert (await http.delete(f"{deck.url}api/runs/{live}")).status == 409
             resp = await http.post(f"{deck.url}api/runs/prune?keep=2")
             assert sorted((await resp.json())["deleted"]) == [ids[0], ids[2]]
-            assert [r["id"] for r in (await deck.runner.history())["runs"]] == [live, ids[3]]
+            assert [r["id"] for r in (await runner_of(deck).history())["runs"]] == [live, ids[3]]
             assert (await http.post(f"{deck.url}api/runs/prune")).status == 400
-            await deck.runner.stop()
-            await deck.runner.wait()
+            await runner_of(deck).stop()
+            await runner_of(deck).wait()
             # the newest run deleted, the next one still gets a new id: browsers and
             # channel history name runs by id, so an id must never mean two runs
             assert (await http.delete(f"{deck.url}api/runs/{live}")).status == 200
-            assert await deck.runner.run("main") == live + 1
-            await deck.runner.wait()
+            assert await runner_of(deck).run("main") == live + 1
+            await runner_of(deck).wait()
 
 
 async def test_a_run_left_running_becomes_interrupted_on_restart(project: Project, start_deck: Callable[..., Any],
@@ -116,7 +116,7 @@ async def test_a_run_left_running_becomes_interrupted_on_restart(project: Projec
     store.close()
     async with start_deck(project(scripts={"main": SCRIPT})) as deck:
         client = await connect(deck, "run/status")
-        runs = (await deck.runner.history())["runs"]
+        runs = (await runner_of(deck).history())["runs"]
         assert [r["state"] for r in runs] == ["finished", "interrupted", "interrupted"]
         assert runs[1]["error"] == "the server stopped while the run was alive" and runs[1]["ended"] is not None
         await client.wait_for("run/status", 1)
@@ -131,7 +131,7 @@ async def test_server_shutdown_mid_run_records_interrupted(project: Project, sta
     toml = project(scripts={"slow": "import time\nprint('up', flush=True)\ntime.sleep(60)"})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/log")
-        run = await deck.runner.run("slow")
+        run = await runner_of(deck).run("slow")
         await until(lambda: any(line["text"] == "up" for line in log_lines(client, run)))
         await client.close()
     with sqlite3.connect(tmp_path / "data" / "labdeck.sqlite") as db:

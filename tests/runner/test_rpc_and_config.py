@@ -13,7 +13,7 @@ from labdeck.exceptions import ConfigError, IllegalTransition
 from labdeck.protocol.lifecycle import END_STATES, TRANSITIONS, RunEvent, RunState, next_state
 from labdeck.runner.runs import RUNNER_METHODS
 from tests.helpers import RequestFailed
-from tests.runner.conftest import Project, connect
+from tests.runner.conftest import Project, connect, runner_of
 
 
 async def test_runner_over_the_wire(project: Project, start_deck: Callable[..., Any]) -> None:
@@ -43,7 +43,7 @@ async def test_runner_over_the_wire(project: Project, start_deck: Callable[..., 
         with pytest.raises(RequestFailed, match="InvalidArguments"):
             await call("run", "main", [1, 2])
         run = await call("run", "main", {"tr": 1})
-        await deck.runner.wait()
+        await runner_of(deck).wait()
         status = await call("status")
         assert status["run"] == run and status["state"] == "finished" and status["script"] == "main"
         assert set(status) == {"state", "run", "script", "started", "ended", "exit_code", "error", "user"}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from labdeck.exceptions import Busy, NotFound
-from tests.runner.conftest import Project, connect, log_lines, states, until
+from tests.runner.conftest import Project, connect, log_lines, runner_of, states, until
 
 
 async def test_lines_arrive_as_printed_not_at_exit(project: Project, start_deck: Callable[..., Any],
@@ -28,10 +28,10 @@ async def test_lines_arrive_as_printed_not_at_exit(project: Project, start_deck:
         run = await client.request("call", path=["runner", "run"], args=["main"])
         await until(lambda: any(line["text"] == "first line" for line in log_lines(client, run)),
                     what="the first line while the script still runs")
-        assert deck.runner.status()["state"] == "running"
+        assert runner_of(deck).status()["state"] == "running"
         assert not any(line["text"] == "second line" for line in log_lines(client, run))
         gate.touch()
-        final = await deck.runner.wait()
+        final = await runner_of(deck).wait()
         assert final["state"] == "finished" and final["exit_code"] == 0
         await until(lambda: states(client)[-1:] == ["finished"])
         texts = [line["text"] for line in log_lines(client, run) if line["stream"] == "stdout"]
@@ -52,8 +52,8 @@ async def test_stdout_and_stderr_are_merged_with_stream_tags(project: Project,
         """})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/log")
-        run = await deck.runner.run("main")
-        await deck.runner.wait()
+        run = await runner_of(deck).run("main")
+        await runner_of(deck).wait()
         await until(lambda: any(line["text"].startswith("main ended") for line in log_lines(client, run)))
         tagged = [(line["stream"], line["text"]) for line in log_lines(client, run) if line["stream"] != "labdeck"]
         assert sorted(tagged) == [("stderr", "err 1"), ("stdout", "out 1"), ("stdout", "out 2")]
@@ -70,10 +70,10 @@ async def test_exit_status_is_recorded(project: Project, start_deck: Callable[..
                                        code: int, error: str | None) -> None:
     toml = project(scripts={"main": source})
     async with start_deck(toml) as deck:
-        run = await deck.runner.run("main")
-        final = await deck.runner.wait()
+        run = await runner_of(deck).run("main")
+        final = await runner_of(deck).wait()
         assert (final["state"], final["exit_code"], final["error"]) == (state, code, error)
-        info = await deck.runner.run_info(run)
+        info = await runner_of(deck).run_info(run)
         assert (info["state"], info["exit_code"], info["error"]) == (state, code, error)
         assert info["ended"] >= info["started"]
 
@@ -82,19 +82,19 @@ async def test_a_second_run_is_busy_naming_the_first(project: Project, start_dec
     toml = project(scripts={"main": "import time\ntime.sleep(60)", "other": "print(1)"})
     async with start_deck(toml) as deck:
         client = await connect(deck)
-        run = await deck.runner.run("main")
+        run = await runner_of(deck).run("main")
         with pytest.raises(Busy, match=f"run {run} of script 'main'"):
-            await deck.runner.run("other")
+            await runner_of(deck).run("other")
         reply = await client.reply_to_raw(
             '{"id": 7, "op": "call", "path": ["runner", "run"], "args": ["other"]}', 7)
         assert reply["error"]["type"] == "Busy" and f"run {run}" in reply["error"]["message"]
-        await deck.runner.stop()
-        assert (await deck.runner.wait())["state"] == "stopped"
+        await runner_of(deck).stop()
+        assert (await runner_of(deck).wait())["state"] == "stopped"
         await client.close()
 
 
 async def test_unknown_script_is_not_found(project: Project, start_deck: Callable[..., Any]) -> None:
     async with start_deck(project(scripts={"main": "pass"})) as deck:
         with pytest.raises(NotFound, match=r"no script named 'nope'.*main"):
-            await deck.runner.run("nope")
-        assert deck.runner.status()["state"] == "idle"
+            await runner_of(deck).run("nope")
+        assert runner_of(deck).status()["state"] == "idle"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import scaled
-from tests.runner.conftest import Project, connect, until
+from tests.runner.conftest import Project, connect, runner_of, until
 
 DEFAULTS = """
 subject = "sub-01"
@@ -35,8 +35,8 @@ async def test_plot_progress_result_and_config_arrive(project: Project, start_de
         """})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/data", "run/progress", "run/result", "run/log")
-        run = await deck.runner.run("main", {"subject": "sub-07", "trs": 4})
-        assert (await deck.runner.wait())["state"] == "finished"
+        run = await runner_of(deck).run("main", {"subject": "sub-07", "trs": 4})
+        assert (await runner_of(deck).wait())["state"] == "finished"
         await client.wait_for("run/result", 2)
         data = [p["data"] for p in client.pushes["run/data"]]
         classifier = [(x, y) for d in data if d["series"] == "classifier" for x, y in zip(d["x"], d["y"], strict=True)]
@@ -50,14 +50,14 @@ async def test_plot_progress_result_and_config_arrive(project: Project, start_de
             {"run": run, "key": "accuracy", "value": 0.91},
             {"run": run, "key": "summary", "value": {"trs": 4, "ok": True}}]
         assert any(line["text"] == "subject sub-07" for p in client.pushes["run/log"] for line in p["data"]["lines"])
-        info = await deck.runner.run_info(run)
+        info = await runner_of(deck).run_info(run)
         assert info["config"] == {"subject": "sub-07", "trs": 4}
         assert info["results"] == {"accuracy": 0.91, "summary": {"trs": 4, "ok": True}}
         assert sorted(info["series"]) == ["classifier", "motion"]
         # no config given: the project default is handed over, and stored with the run
-        run2 = await deck.runner.run("main")
-        await deck.runner.wait()
-        assert (await deck.runner.run_info(run2))["config"] == {"subject": "sub-01", "trs": 3,
+        run2 = await runner_of(deck).run("main")
+        await runner_of(deck).wait()
+        assert (await runner_of(deck).run_info(run2))["config"] == {"subject": "sub-01", "trs": 3,
                                                                "advanced": {"noise": 0.5}}
         await client.close()
 
@@ -71,14 +71,14 @@ async def test_10000_points_from_one_script_none_lost(project: Project, start_de
         """})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/data")
-        run = await deck.runner.run("main")
-        assert (await deck.runner.wait())["state"] == "finished"
+        run = await runner_of(deck).run("main")
+        assert (await runner_of(deck).wait())["state"] == "finished"
         await until(lambda: sum(len(p["data"]["x"]) for p in client.pushes["run/data"]) >= count, timeout=20)
         xs = [x for p in client.pushes["run/data"] for x in p["data"]["x"]]
         ys = [y for p in client.pushes["run/data"] for y in p["data"]["y"]]
         assert xs == list(range(count)) and ys == [2.0 * i for i in range(count)]
         assert len(client.pushes["run/data"]) < count / 10  # batched
-        stored = await deck.runner.store.query("SELECT x, y FROM run_points WHERE run = ? ORDER BY rowid", (run,))
+        stored = await runner_of(deck).store.query("SELECT x, y FROM run_points WHERE run = ? ORDER BY rowid", (run,))
         assert [(r[0], r[1]) for r in stored] == [(float(i), 2.0 * i) for i in range(count)]
         await client.close()
 
@@ -93,7 +93,7 @@ async def test_a_connection_without_the_token_is_refused(project: Project, start
         """})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/data", "run/log")
-        run = await deck.runner.run("main")
+        run = await runner_of(deck).run("main")
         await until(lambda: out.exists() and out.stat().st_size > 0)
         env = json.loads(out.read_text())
         assert env["LABDECK_RUN_ID"] == str(run)
@@ -108,8 +108,8 @@ script.plot(1, 1, series="forged")
         await until(lambda: any("without the run's token" in line["text"]
                                 for p in client.pushes["run/log"] for line in p["data"]["lines"]))
         assert client.pushes["run/data"] == []
-        await deck.runner.stop()
-        await deck.runner.wait()
+        await runner_of(deck).stop()
+        await runner_of(deck).wait()
         await client.close()
 
 

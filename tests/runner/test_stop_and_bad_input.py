@@ -11,7 +11,7 @@ from typing import Any
 
 from labdeck.runner.process import CONTINUED, MAX_LINE
 from tests.helpers import scaled
-from tests.runner.conftest import Project, connect, log_lines, until
+from tests.runner.conftest import Project, connect, log_lines, runner_of, until
 
 
 def _alive(pid: int) -> bool:
@@ -46,12 +46,12 @@ async def test_stop_escalates_to_sigkill_and_the_grandchild_dies(project: Projec
         """})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/log")
-        run = await deck.runner.run("main")
+        run = await runner_of(deck).run("main")
         grandchild = await _read_pid(child_pid)
         await until(lambda: any(line["text"] == "ignoring signals" for line in log_lines(client, run)))
-        await deck.runner.stop()
-        assert deck.runner.status()["state"] == "stopping"
-        final = await deck.runner.wait()
+        await runner_of(deck).stop()
+        assert runner_of(deck).status()["state"] == "stopping"
+        final = await runner_of(deck).wait()
         assert final["state"] == "stopped" and final["exit_code"] == -9
         await until(lambda: any(line["text"].startswith("main ended") for line in log_lines(client, run)))
         notes = [line["text"] for line in log_lines(client, run) if line["stream"] == "labdeck"]
@@ -75,10 +75,10 @@ async def test_a_script_that_handles_sigint_stops_cleanly(project: Project, star
         """})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/log")
-        run = await deck.runner.run("main")
+        run = await runner_of(deck).run("main")
         await until(lambda: any(line["text"] == "working" for line in log_lines(client, run)))
-        await deck.runner.stop()
-        final = await deck.runner.wait()
+        await runner_of(deck).stop()
+        final = await runner_of(deck).wait()
         assert (final["state"], final["exit_code"]) == ("stopped", 0)
         await until(lambda: any(line["text"] == "cleaning up" for line in log_lines(client, run)))
         assert not any("SIGTERM" in line["text"] for line in log_lines(client, run))
@@ -93,8 +93,8 @@ async def test_binary_garbage_is_decoded_with_replacement(project: Project, star
         """})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/log")
-        run = await deck.runner.run("main")
-        assert (await deck.runner.wait())["state"] == "finished"
+        run = await runner_of(deck).run("main")
+        assert (await runner_of(deck).wait())["state"] == "finished"
         lines = await _stored_lines(deck, run)
         out = [line["text"] for line in lines if line["stream"] == "stdout"]
         assert out[0] == "ok \ufffd\ufffd\x00 bytes"
@@ -118,8 +118,8 @@ async def test_a_10_mb_line_without_newline_is_split_and_kept_whole(project: Pro
         sys.stdout.flush()
         """})
     async with start_deck(toml) as deck:
-        run = await deck.runner.run("main")
-        assert (await deck.runner.wait())["state"] == "finished"
+        run = await runner_of(deck).run("main")
+        assert (await runner_of(deck).wait())["state"] == "finished"
         pieces = [line["text"] for line in await _stored_lines(deck, run) if line["stream"] == "stdout"]
         assert all(len(p) <= MAX_LINE + len(CONTINUED) for p in pieces)
         assert all(p.endswith(CONTINUED) for p in pieces[:-1]) and not pieces[-1].endswith(CONTINUED)
@@ -137,13 +137,13 @@ async def test_a_flood_of_100000_lines_is_complete_on_disk_and_the_server_answer
         """})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/log")
-        run = await deck.runner.run("main")
+        run = await runner_of(deck).run("main")
         answered = 0
-        while deck.runner.status()["state"] == "running":
+        while runner_of(deck).status()["state"] == "running":
             assert "run/log" in await asyncio.wait_for(client.request("channels"), scaled(5))
             answered += 1
             await asyncio.sleep(0.005)
-        final = await deck.runner.wait()
+        final = await runner_of(deck).wait()
         assert final["state"] == "finished"
         assert answered >= 1
         lines = [line for line in await _stored_lines(deck, run) if line["stream"] == "stdout"]
@@ -173,8 +173,8 @@ async def test_a_daemon_that_detaches_does_not_keep_the_run_alive(project: Proje
         print("parent done", flush=True)
         """})
     async with start_deck(toml) as deck:
-        run = await deck.runner.run("main")
-        final = await deck.runner.wait()
+        run = await runner_of(deck).run("main")
+        final = await runner_of(deck).wait()
         assert final["state"] == "finished"
         texts = [line["text"] for line in await _stored_lines(deck, run)]
         assert "parent done" in texts
@@ -187,8 +187,8 @@ async def test_missing_script_file_fails_clearly(project: Project, start_deck: C
     toml = project(scripts={"main": "pass"})
     (toml.parent / "main.py").unlink()
     async with start_deck(toml) as deck:
-        await deck.runner.run("main")
-        final = await deck.runner.wait()
+        await runner_of(deck).run("main")
+        final = await runner_of(deck).wait()
         assert final["state"] == "failed" and final["exit_code"] is None
         assert final["error"].startswith("script file not found:") and final["error"].endswith("main.py")
 
@@ -197,14 +197,14 @@ async def test_missing_interpreter_fails_clearly(project: Project, start_deck: C
     toml = project(extra='[scripts.acq]\ncommand = ["no-such-interpreter-xyz", "acq.py"]')
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/status")
-        await deck.runner.run("acq")
-        final = await deck.runner.wait()
+        await runner_of(deck).run("acq")
+        final = await runner_of(deck).wait()
         assert final["state"] == "failed"
         assert final["error"] == "cannot start no-such-interpreter-xyz: No such file or directory"
         await until(lambda: client.pushes["run/status"][-1]["data"]["state"] == "failed")
         # the next run may start at once
-        await deck.runner.run("acq")
-        assert (await deck.runner.wait())["state"] == "failed"
+        await runner_of(deck).run("acq")
+        assert (await runner_of(deck).wait())["state"] == "failed"
         await client.close()
 
 
@@ -213,7 +213,7 @@ async def test_a_command_line_script_runs_in_its_folder(project: Project, start_
                          'cwd = "rig"')
     (toml.parent / "rig").mkdir()
     async with start_deck(toml) as deck:
-        run = await deck.runner.run("where")
-        assert (await deck.runner.wait())["state"] == "finished"
+        run = await runner_of(deck).run("where")
+        assert (await runner_of(deck).wait())["state"] == "finished"
         texts = [line["text"] for line in await _stored_lines(deck, run) if line["stream"] == "stdout"]
         assert texts == [str(toml.parent / "rig")]

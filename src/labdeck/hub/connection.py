@@ -29,15 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from labdeck.broker.base import Message
+from labdeck.types import Client, current_client
 
 __all__ = ["SLOW_CLIENT_CLOSE_CODE", "Client", "Connection", "current_client"]
 
@@ -46,19 +45,6 @@ log = logging.getLogger(__name__)
 SLOW_CLIENT_CLOSE_CODE = 1013
 _ids = itertools.count(1)
 
-
-@dataclass
-class Client:
-    """Who is on the other end of a connection, for access decisions."""
-
-    role: str = "admin"
-    user: str | None = None
-    peer: str = ""
-
-
-current_client: contextvars.ContextVar[Client | None] = contextvars.ContextVar("labdeck_client", default=None)
-"""The client whose request is being answered, for code an object request runs (who
-started a run, say); ``None`` outside a request."""
 
 Send = Callable[[bytes], Awaitable[None]]
 Close = Callable[[int, str], Coroutine[Any, Any, None]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from labdeck.exceptions import NotFound
-from labdeck.hub.connection import Client
+from labdeck.types import Client
 
 __all__ = ["NoObjects", "ObjectSpace"]
 

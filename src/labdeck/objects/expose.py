@@ -42,7 +42,6 @@ from labdeck.exceptions import (
     NotSerializable,
     Timeout,
 )
-from labdeck.hub.connection import Client
 from labdeck.objects.calls import Caller, signature_of, usable_annotation
 from labdeck.objects.convert import from_wire, to_wire, type_name
 from labdeck.objects.describe import describe, kind_of
@@ -51,6 +50,7 @@ from labdeck.objects.observe import IdentityMap, observed, observed_names, watch
 from labdeck.objects.policy import Policy, check_name, dotted, role_allows
 from labdeck.objects.resolve import Member, forbidden, is_walkable, resolve
 from labdeck.protocol import wire
+from labdeck.types import Client
 
 __all__ = ["Exposed", "Objects", "import_reference"]
 

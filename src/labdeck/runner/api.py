@@ -15,18 +15,19 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from labdeck.capability import Route, capability_of
 from labdeck.exceptions import BadRequest, LabdeckError, TooLarge
 from labdeck.runner import history
 from labdeck.runner.uploads import upload_folder, upload_folders
-from labdeck.web.app import DECK_KEY
-from labdeck.web.openapi import add_openapi_paths, error_response
+from labdeck.web.openapi import error_response
 
 if TYPE_CHECKING:
+    from labdeck.runner.capability import RunnerCapability
     from labdeck.runner.runs import Runner
 
 __all__ = [
     "OPENAPI_PATHS",
-    "add_runner_routes",
+    "ROUTES",
     "delete_run",
     "list_runs",
     "list_upload_dirs",
@@ -45,23 +46,6 @@ __all__ = [
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def add_runner_routes(app: web.Application) -> None:
-    """Add the run-history and upload routes to ``app`` (``deck.routes.append(add_runner_routes)``)."""
-    r = app.router
-    r.add_get("/api/runs", _rest(list_runs))
-    r.add_post("/api/runs/prune", _rest(prune_runs))
-    r.add_get("/api/runs/{id:\\d+}", _rest(run_info))
-    r.add_delete("/api/runs/{id:\\d+}", _rest(delete_run))
-    r.add_get("/api/runs/{id:\\d+}/log", _rest(run_log))
-    r.add_get("/api/runs/{id:\\d+}/data", _rest(run_data))
-    r.add_get("/api/runs/{id:\\d+}/data.csv", _rest(run_data_csv))
-    r.add_get("/api/runs/{id:\\d+}/data.jsonl", _rest(run_data_jsonl))
-    r.add_get("/api/uploads", _rest(list_upload_dirs))
-    r.add_get("/api/uploads/{dir}", _rest(list_uploads))
-    r.add_post("/api/uploads/{dir}", _rest(upload))
-    add_openapi_paths(app, OPENAPI_PATHS)
-
-
 def _rest(fn: Handler) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
@@ -72,8 +56,13 @@ def _rest(fn: Handler) -> Handler:
     return handle
 
 
+def _capability(request: web.Request) -> RunnerCapability:
+    cap: RunnerCapability = capability_of(request)  # type: ignore[assignment]
+    return cap
+
+
 def _runner(request: web.Request) -> Runner:
-    return request.app[DECK_KEY].runner
+    return _capability(request).runner
 
 
 def _int(request: web.Request, name: str, default: int, low: int = 0, high: int = 1 << 62) -> int:
@@ -166,16 +155,16 @@ async def run_data_jsonl(request: web.Request) -> web.StreamResponse:
 
 
 async def list_upload_dirs(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"dirs": [f.rules() for f in upload_folders(request.app[DECK_KEY].config)]})
+    return web.json_response({"dirs": [f.rules() for f in upload_folders(_capability(request).ctx.project)]})
 
 
 async def list_uploads(request: web.Request) -> web.StreamResponse:
-    folder = upload_folder(request.app[DECK_KEY].config, request.match_info["dir"])
+    folder = upload_folder(_capability(request).ctx.project, request.match_info["dir"])
     return web.json_response({"files": folder.listing()})
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
-    folder = upload_folder(request.app[DECK_KEY].config, request.match_info["dir"])
+    folder = upload_folder(_capability(request).ctx.project, request.match_info["dir"])
     if request.content_length is not None and request.content_length > folder.max_bytes + 64 * 1024:
         raise TooLarge(f"upload over the limit of {folder.max_bytes} bytes")
     if not request.content_type.startswith("multipart/"):
@@ -241,3 +230,27 @@ OPENAPI_PATHS: dict[str, Any] = {
                      "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}},
     },
 }
+
+
+def _route(method: str, path: str, handler: Handler, spec_path: str) -> Route:
+    op = method.lower()
+    return Route(method, path, _rest(handler), openapi={spec_path: {op: OPENAPI_PATHS[spec_path][op]}})
+
+
+_RUN = "/api/runs/{id:\\d+}"
+ROUTES: tuple[Route, ...] = (
+    _route("GET", "/api/runs", list_runs, "/api/runs"),
+    Route("POST", "/api/runs/prune", _rest(prune_runs), role="admin",
+          openapi={"/api/runs/prune": OPENAPI_PATHS["/api/runs/prune"]}),
+    _route("GET", _RUN, run_info, "/api/runs/{id}"),
+    Route("DELETE", _RUN, _rest(delete_run), role="admin",
+          openapi={"/api/runs/{id}": {"delete": OPENAPI_PATHS["/api/runs/{id}"]["delete"]}}),
+    _route("GET", _RUN + "/log", run_log, "/api/runs/{id}/log"),
+    _route("GET", _RUN + "/data", run_data, "/api/runs/{id}/data"),
+    _route("GET", _RUN + "/data.csv", run_data_csv, "/api/runs/{id}/data.csv"),
+    _route("GET", _RUN + "/data.jsonl", run_data_jsonl, "/api/runs/{id}/data.jsonl"),
+    _route("GET", "/api/uploads", list_upload_dirs, "/api/uploads"),
+    _route("GET", "/api/uploads/{dir}", list_uploads, "/api/uploads/{dir}"),
+    _route("POST", "/api/uploads/{dir}", upload, "/api/uploads/{dir}"),
+)
+"""The run-history and upload routes: viewers read, operators upload, admins delete history."""

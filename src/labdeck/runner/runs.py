@@ -1,7 +1,7 @@
 """The runner: one script run at a time, its channels, its history.
 
 :class:`Runner` is the object browsers reach as ``runner`` (its public methods are the
-RPC contract); :class:`RunnerService` ties it to the server's life cycle.
+RPC contract); :class:`~labdeck.runner.capability.RunnerCapability` ties it to the server.
 
 What a run publishes (see ``docs/howto/run-scripts.md`` for the shapes):
 
@@ -34,11 +34,10 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from labdeck.config import Config
 from labdeck.exceptions import Busy, InvalidArguments, NotFound, StoreError
-from labdeck.hub.connection import current_client
 from labdeck.objects.markers import inline
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
 from labdeck.runner import history, presets
@@ -46,11 +45,9 @@ from labdeck.runner.link import ScriptLink
 from labdeck.runner.process import DRAIN, ScriptProcess
 from labdeck.runner.scripts import script_command
 from labdeck.store import Store
+from labdeck.types import current_client
 
-if TYPE_CHECKING:
-    from labdeck.deck import Deck
-
-__all__ = ["BYTES_PER_MESSAGE", "LINES_PER_MESSAGE", "MAX_UNSAVED", "RUNNER_METHODS", "Runner", "RunnerService"]
+__all__ = ["BYTES_PER_MESSAGE", "LINES_PER_MESSAGE", "MAX_UNSAVED", "RUNNER_METHODS", "Runner"]
 
 log = logging.getLogger(__name__)
 
@@ -456,20 +453,6 @@ class Runner:
                     run.process.resume_reading()
             if run.closing:
                 return
-
-
-class RunnerService:
-    """Opens and closes the deck's runner with the server."""
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-
-    async def start(self, deck: Deck) -> None:
-        assert deck.store is not None
-        await self.runner.open(deck.store)
-
-    async def stop(self) -> None:
-        await self.runner.close()
 
 
 def _save(db: sqlite3.Connection, *, run: int, lines: list[history.Line], pts: list[history.Point]) -> None:

@@ -1,7 +1,9 @@
-"""The HTTP side of labdeck: routes, websocket endpoint, health and metrics."""
+"""The HTTP side of labdeck: routes, websocket endpoint, health and metrics.
+
+Nothing is imported here, so that a capability importing :mod:`labdeck.web.openapi`
+does not load the application module (:mod:`labdeck.web.app`) with it.
+"""
 
 from __future__ import annotations
 
-from labdeck.web.app import make_app
-
-__all__ = ["make_app"]
+__all__: list[str] = []

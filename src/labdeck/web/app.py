@@ -6,6 +6,9 @@ Routes (all under the optional ``[server] base_path``):
 * ``/ws`` — the websocket of the wire protocol
 * ``/healthz`` — JSON, 200 while serving
 * ``/metrics`` — Prometheus text format
+* ``/api/panels`` — the dashboard panels this client may see, from every capability
+* every capability's routes, each behind the role it declares, and its static folder
+  at ``/static/cap/<name>/``
 """
 
 from __future__ import annotations
@@ -23,21 +26,44 @@ from urllib.parse import urlsplit
 from aiohttp import WSMsgType, web
 
 from labdeck import __version__
+from labdeck.capability import Capability, Handler, Panel, Route
 from labdeck.exceptions import BadRequest, FrameTooLarge
-from labdeck.hub.connection import Client
 from labdeck.protocol import wire
+from labdeck.types import Client, has_role
 from labdeck.web.metrics import RequestStats, render_metrics
+from labdeck.web.openapi import add_openapi_paths, error_response
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
 
-__all__ = ["DECK_KEY", "STATIC_DIR", "healthz", "index", "make_app", "metrics", "origin_allowed", "websocket"]
+__all__ = [
+    "CLIENT_KEY",
+    "CORE_PANELS",
+    "DECK_KEY",
+    "STATIC_DIR",
+    "client_of",
+    "healthz",
+    "index",
+    "make_app",
+    "metrics",
+    "origin_allowed",
+    "panels",
+    "websocket",
+]
 
 log = logging.getLogger(__name__)
 
 DECK_KEY: web.AppKey[Deck] = web.AppKey("deck")
 STATS_KEY = web.AppKey("stats", RequestStats)
 STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
+CLIENT_KEY = web.RequestKey("labdeck.client", Client)
+"""Where the request's :class:`Client` is kept once known (``request[CLIENT_KEY]``)."""
+
+CORE_PANELS = (
+    Panel("objects", "Objects", "static/panels/objects.js", order=60, css="static/panels/objects.css"),
+    Panel("channels", "Channels", "static/panels/channels.js", order=90, css="static/panels/channels.css"),
+)
+"""The panels of the hub itself, beside those of the capabilities."""
 
 
 def make_app(deck: Deck) -> web.Application:
@@ -50,7 +76,18 @@ def make_app(deck: Deck) -> web.Application:
     inner.router.add_get("/ws", websocket)
     inner.router.add_get("/healthz", healthz)
     inner.router.add_get("/metrics", metrics)
+    inner.router.add_get("/api/panels", panels)
+    for cap in deck.capabilities.values():
+        if cap.static is not None:
+            inner.router.add_static(f"/static/cap/{cap.name}/", cap.static, follow_symlinks=False)
     inner.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    add_openapi_paths(inner, {"/api/panels": _PANELS_SPEC})
+    for cap, route in deck.cap_routes:
+        inner.router.add_route(route.method, route.path, _guard(route, cap.bind(route)))
+        if route.openapi:
+            add_openapi_paths(inner, {path: {method: {**spec, "x-labdeck-role": route.needs}
+                                             for method, spec in item.items()}
+                                      for path, item in route.openapi.items()})
     for extend in deck.routes:
         extend(inner)
     base = deck.config.server.base_path
@@ -70,6 +107,61 @@ def _redirect_to(location: str) -> Callable[[web.Request], Awaitable[web.StreamR
     return redirect
 
 
+def client_of(request: web.Request) -> Client:
+    """Who sent ``request``: the client the auth layer found, else the open-mode client."""
+    client: Client | None = request.get(CLIENT_KEY)
+    if client is None:
+        client = request[CLIENT_KEY] = Client(peer=request.remote or "")
+    return client
+
+
+def _guard(route: Route, handler: Handler) -> Handler:
+    """``handler`` behind the role ``route`` needs: 403 with the JSON error body otherwise."""
+    need = route.needs
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not has_role(client_of(request).role, need):
+            return error_response(403, "AccessDenied", f"{route.method} {route.path} needs the {need} role")
+        return await handler(request)
+
+    return guarded
+
+
+def _panel_info(panel: Panel, cap: Capability | None) -> dict[str, object]:
+    def url(path: str | None) -> str | None:
+        if path is None or path.startswith("static/") or cap is None:
+            return path
+        return f"static/cap/{cap.name}/{path}"
+
+    return {"id": panel.id, "title": panel.title, "module": url(panel.module), "css": url(panel.css),
+            "order": panel.order, "capability": cap.name if cap else None}
+
+
+async def panels(request: web.Request) -> web.StreamResponse:
+    """The panels the client may see, by order: ``{"panels": [{id, title, module, css, order, capability}]}``."""
+    deck = request.app[DECK_KEY]
+    role = client_of(request).role
+    found = [_panel_info(p, None) for p in CORE_PANELS if has_role(role, p.role)]
+    found += [_panel_info(p, cap) for cap in deck.capabilities.values() for p in cap.panels if has_role(role, p.role)]
+    found.sort(key=lambda p: (p["order"], p["id"]))
+    return web.json_response({"panels": found}, headers={"Cache-Control": "no-cache"})
+
+
+_PANEL_SCHEMA = {
+    "type": "object",
+    "required": ["id", "title", "module", "css", "order", "capability"],
+    "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "module": {"type": "string"},
+                   "css": {"type": ["string", "null"]}, "order": {"type": "integer"},
+                   "capability": {"type": ["string", "null"]}},
+}
+_PANELS_SPEC = {"get": {
+    "summary": "The dashboard panels this client may see, lowest order first",
+    "responses": {"200": {"description": "success", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["panels"],
+        "properties": {"panels": {"type": "array", "items": _PANEL_SCHEMA}}}}}}},
+}}
+
+
 async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
@@ -81,6 +173,7 @@ async def healthz(request: web.Request) -> web.StreamResponse:
         "version": __version__,
         "uptime": round(time.time() - deck.started_at, 3),
         "connections": len(deck.hub.connections),
+        "capabilities": list(deck.capabilities),
     })
 
 

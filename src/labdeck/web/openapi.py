@@ -19,7 +19,7 @@ OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 
 
 def add_openapi_paths(app: web.Application, paths: dict[str, Any]) -> None:
-    """Add ``paths`` (OpenAPI path items) to ``app``'s document."""
+    """Add ``paths`` (OpenAPI path items) to ``app``'s document; methods of a path merge."""
     doc = app.get(OPENAPI_KEY)
     if doc is None:
         doc = {
@@ -30,7 +30,8 @@ def add_openapi_paths(app: web.Application, paths: dict[str, Any]) -> None:
         }
         app[OPENAPI_KEY] = doc
         app.router.add_get("/api/openapi.json", _serve)
-    doc["paths"].update(paths)
+    for path, item in paths.items():
+        doc["paths"].setdefault(path, {}).update(item)
 
 
 async def _serve(request: web.Request) -> web.StreamResponse:
