@@ -22,12 +22,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from labdeck import capabilities
+from labdeck import capabilities as registry
 from labdeck.broker import open_broker
 from labdeck.capability import Capability, Context, Route
 from labdeck.config import Config, load_config
@@ -72,13 +72,23 @@ class Deck:
     Args:
         config: a :class:`Config`, a path to a TOML file, or ``None`` for
             ``./labdeck.toml`` when present, else the defaults.
+        capabilities: further capability classes to enable, beside the built-in ones and
+            those the configuration's sections enable (for embedding and tests; installed
+            packages use the ``labdeck.capabilities`` entry points).
         **overrides: ``server_port=0``-style overrides of ``[section] key`` values.
 
     Raises:
-        ConfigError: the configuration is invalid.
+        ConfigError: the configuration is invalid, or a capability it enables is missing.
+        ValueError: two capabilities share a name.
     """
 
-    def __init__(self, config: Config | str | os.PathLike[str] | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        config: Config | str | os.PathLike[str] | None = None,
+        *,
+        capabilities: Sequence[type[Capability]] = (),
+        **overrides: Any,
+    ) -> None:
         if not isinstance(config, Config):
             config = load_config(config, overrides={k.replace("_", ".", 1): v for k, v in overrides.items()})
         elif overrides:
@@ -93,7 +103,9 @@ class Deck:
         """The enabled capabilities by name, in start order."""
         self.cap_routes: list[tuple[Capability, Route]] = []
         self.store: Store | None = None
-        for cls in capabilities.resolve(config.sections):
+        for cls in [*registry.resolve(config.sections), *capabilities]:
+            if cls.name in self.capabilities:
+                raise ValueError(f"capability {cls.name!r} is added twice")
             self._add_capability(cls)
         self.started_at = time.time()
         self.port: int | None = None
