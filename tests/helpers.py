@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,15 @@ TIMEOUT_FACTOR = float(os.environ.get("LABDECK_TEST_TIMEOUT_FACTOR", "1"))
 def scaled(seconds: float) -> float:
     """A timeout scaled by ``LABDECK_TEST_TIMEOUT_FACTOR`` for slow machines."""
     return seconds * TIMEOUT_FACTOR
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it is true, at most ``timeout`` (scaled) seconds."""
+    deadline = asyncio.get_running_loop().time() + scaled(timeout)
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 class RequestFailed(Exception):

@@ -184,11 +184,7 @@ class Context:
 
 def capability_of(request: web.Request) -> Capability:
     """The capability whose :class:`Route` is answering ``request``."""
-    cap: Capability = request[_REQUEST_KEY]
-    return cap
-
-
-_REQUEST_KEY: web.RequestKey[Capability] = web.RequestKey("labdeck.capability")
+    return request[_REQUEST_KEY]
 
 
 class Capability:
@@ -244,3 +240,6 @@ class Capability:
             return await handler(request)
 
         return handle
+
+
+_REQUEST_KEY: web.RequestKey[Capability] = web.RequestKey("labdeck.capability")

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from labdeck import __version__
+from labdeck.capability import Command
 from labdeck.exceptions import ConfigError, LabdeckError
 
 __all__ = ["build_parser", "main"]
@@ -43,7 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", action="append", metavar="NAME",
                        help="run only this benchmark (repeatable): rpc, rpc-call, broadcast")
     bench.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+
+    for command in _capability_commands():
+        cmd = sub.add_parser(command.name, help=command.help)
+        cmd.add_argument("--config", metavar="FILE", help="config file (default: ./labdeck.toml if present)")
+        command.configure(cmd)
+        cmd.set_defaults(capability_command=command)
     return parser
+
+
+def _capability_commands() -> list[Command]:
+    from labdeck import capabilities
+
+    return capabilities.commands()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        command: Command | None = getattr(args, "capability_command", None)
+        if command is not None:
+            return command.run(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "demo":

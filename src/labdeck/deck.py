@@ -103,10 +103,6 @@ class Deck:
         """The enabled capabilities by name, in start order."""
         self.cap_routes: list[tuple[Capability, Route]] = []
         self.store: Store | None = None
-        for cls in [*registry.resolve(config.sections), *capabilities]:
-            if cls.name in self.capabilities:
-                raise ValueError(f"capability {cls.name!r} is added twice")
-            self._add_capability(cls)
         self.started_at = time.time()
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -116,6 +112,10 @@ class Deck:
         self._started: list[Service] = []
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
+        for cls in [*registry.resolve(config.sections), *capabilities]:
+            if cls.name in self.capabilities:
+                raise ValueError(f"capability {cls.name!r} is added twice")
+            self._add_capability(cls)
 
     def _add_capability(self, cls: type[Capability]) -> None:
         ctx = Context(name=cls.name, config=self.config.sections.get(cls.name), project=self.config,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from labdeck import Deck
 from labdeck.runner.runs import Runner
 from tests.conftest import ws_url
-from tests.helpers import WireClient, scaled
+from tests.helpers import WireClient
 
 Project = Callable[..., Path]
 
@@ -93,15 +92,6 @@ def log_lines(client: WireClient, run: int | None = None) -> list[dict[str, Any]
     """Every run/log line ``client`` received (of one run, if given), in order."""
     return [line for push in client.pushes["run/log"] if run is None or push["data"]["run"] == run
             for line in push["data"]["lines"]]
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> None:
-    """Poll ``predicate`` until it is true, at most ``timeout`` (scaled) seconds."""
-    deadline = asyncio.get_running_loop().time() + scaled(timeout)
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def states(client: WireClient) -> list[str]:

@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 
 from labdeck.store import Store
-from tests.runner.conftest import Project, connect, log_lines, runner_of, until
+from tests.helpers import until
+from tests.runner.conftest import Project, connect, log_lines, runner_of
 
 SCRIPT = """
 import os

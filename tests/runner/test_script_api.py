@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import scaled
-from tests.runner.conftest import Project, connect, runner_of, until
+from tests.helpers import scaled, until
+from tests.runner.conftest import Project, connect, runner_of
 
 DEFAULTS = """
 subject = "sub-01"
