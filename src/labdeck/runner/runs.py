@@ -336,8 +336,10 @@ class Runner:
             return f"cannot start {argv[0]}: {exc.strerror or exc}"
         pid, mark = run.process.pid, run.process.start_mark
         assert pid is not None
-        # recorded before anything else can happen, so a crash from here on leaves a trace
-        await self.store.run(lambda db: history.set_process(db, run.id, pid, pid, mark))
+        try:  # recorded before anything else happens, so a crash from here on leaves a trace
+            await self.store.run(lambda db: history.set_process(db, run.id, pid, pid, mark))
+        except Exception:  # the process exists: it must be supervised whatever the store says
+            log.exception("run %d: its process could not be recorded; a crash would leave it unnoticed", run.id)
         self._move(run, RunEvent.SPAWNED)
         self._line(run, "labdeck", f"started {run.script} (pid {run.process.pid}) in {cwd}")
         if run.state is RunState.STOPPING:  # a stop arrived while the process was being created
