@@ -114,7 +114,7 @@ async def test_a_silent_script_dies_when_the_server_is_killed(project: Project, 
 
 async def test_the_next_server_kills_what_a_killed_one_left_and_never_overlaps(
         project: Project, tmp_path: Path, survivors: list[int]) -> None:
-    toml = project(scripts={"spawner": SPAWNER, "quiet": QUIET}, run={"grace_term": 2.0})
+    toml = project(scripts={"spawner": SPAWNER, "quiet": QUIET}, run={"grace_term": scaled(3.0)})
     async with serve(toml, tmp_path / "first.log") as (server, url):
         run = await call(url, "run", "spawner")
         await until(lambda: len(pids(toml.with_name("spawner.pid"))) == 2, what="the script and its child")
@@ -126,7 +126,7 @@ async def test_the_next_server_kills_what_a_killed_one_left_and_never_overlaps(
 
     log = tmp_path / "second.log"
     async with serve(toml, log) as (server, url):
-        with pytest.raises(RequestFailed) as refused:  # the child ignores SIGTERM: 2 s of grace
+        with pytest.raises(RequestFailed) as refused:  # the child ignores SIGTERM: 3 s of grace
             await call(url, "run", "quiet")
         assert refused.value.type == "Busy" and "previous server left running" in refused.value.message
         assert running(child)
@@ -233,3 +233,47 @@ async def test_a_program_that_cannot_run_is_reported_as_before(project: Project,
         final = await deck.runner.wait()
         assert final["state"] == "failed"
         assert final["error"] == f"cannot start {toml.with_name('tool.sh')}: Permission denied"
+
+
+def test_stat_of_a_process_whose_name_holds_spaces_and_parentheses(tmp_path: Path) -> None:
+    odd = tmp_path / "a) (b c"
+    odd.symlink_to(sys.executable)
+    child = subprocess.Popen([str(odd), "-c", "import time; time.sleep(600)"], start_new_session=True)
+    try:
+        stat = proc.read_stat(child.pid)
+        assert stat is not None and (stat.pgrp, stat.session) == (child.pid, child.pid) and stat.running
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        assert proc.start_mark(child.pid) == f"{boot}:{stat.start}"
+        assert proc.live_members(child.pid, proc.start_mark(child.pid)) == [child.pid]
+    finally:
+        child.kill()
+        child.wait()
+    assert proc.read_stat(child.pid) is None and proc.start_mark(child.pid) is None
+
+
+async def test_a_server_stopped_while_killing_leaves_the_record_for_the_next(
+        project: Project, start_deck: Callable[..., Any], tmp_path: Path) -> None:
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, sys, time; "
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(600)"],
+                                start_new_session=True, stdout=subprocess.PIPE)
+    try:
+        assert stubborn.stdout is not None and stubborn.stdout.readline() == b"\n"  # SIGTERM is ignored from here
+        db_path = tmp_path / "data" / "labdeck.sqlite"
+        run = leave_row(db_path, stubborn.pid, proc.start_mark(stubborn.pid))
+        toml = project(scripts={"main": QUIET})
+        async with start_deck(toml, run_grace_term=30.0) as deck:
+            assert deck.runner.status()["run"] == run
+        assert stubborn.poll() is None
+        with sqlite3.connect(db_path) as db:
+            row = db.execute("SELECT state, pgid FROM runs WHERE id = ?", (run,)).fetchone()
+        assert row == ("failed", stubborn.pid)
+        async with start_deck(toml, run_grace_term=0.1) as deck:
+            await deck.runner.wait()
+            assert stubborn.wait(scaled(5)) == -signal.SIGKILL
+            info = await deck.runner.run_info(run)
+            assert (info["state"], info["error"]) == ("failed", ORPHAN_ERROR)
+    finally:
+        stubborn.kill()
+        stubborn.wait()
+        if stubborn.stdout is not None:
+            stubborn.stdout.close()
