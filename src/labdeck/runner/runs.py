@@ -138,12 +138,11 @@ class Runner:
         if lost:
             await store.run(lambda db: history.mark_interrupted(db, lost, alive, time.time()))
             log.warning("runs %s were alive when the previous server stopped: marked interrupted", lost)
-        left = [run for run, members in found if members]
-        for run, members in found:
-            if members:
-                await self._report_orphan(run, members)
+        left = [(run, members) for run, members in found if members]
+        for run, members in left:
+            await self._report_orphan(run, members)
         if left:
-            self._reaper = asyncio.get_running_loop().create_task(self._reap(left))
+            self._reaper = asyncio.get_running_loop().create_task(self._reap([run for run, _ in left]))
         self._publish("run/status", self.status())
 
     async def close(self) -> None:
@@ -289,7 +288,7 @@ class Runner:
         """Wait until the current run (if any) has ended, and what a previous server left
         running is gone; the final status."""
         if self._reaper is not None:
-            await asyncio.shield(self._reaper)
+            await asyncio.wait([self._reaper])  # never raises, even for a reaper cancelled by close()
         run = self._run
         if run is not None and run.supervisor is not None:
             await asyncio.shield(run.supervisor)
