@@ -9,6 +9,7 @@
                      failed               stopping ──exited──► stopped
 
     any of starting, running, stopping ──lost──► interrupted
+    any of starting, running, stopping ──orphaned──► failed
 
 A new run may start from ``idle`` or from any end state; the runner reports the state of
 the latest run on ``run/status``, so after a run ends the status stays at its end state
@@ -52,6 +53,9 @@ class RunEvent(enum.StrEnum):
     """The process ended after a stop was asked, whatever its exit code."""
     LOST = "lost"
     """The server that owned the process went away (restart, or shut down mid-run)."""
+    ORPHANED = "orphaned"
+    """The server that owned the process crashed, and the process outlived it: the next
+    server found it still running and kills it."""
 
 
 END_STATES = frozenset({RunState.FINISHED, RunState.FAILED, RunState.STOPPED, RunState.INTERRUPTED})
@@ -62,7 +66,9 @@ _S, _E = RunState, RunEvent
 # error: the runner checks what a user may ask (one run at a time, stop only while a run
 # is alive) before it moves the machine. A stop while still starting is allowed because
 # the process may already exist; an exit during stopping always means "stopped", even
-# with code 0, because the user's request is what ended it.
+# with code 0, because the user's request is what ended it. A process that outlived its
+# server is "failed", not "interrupted": it ran on unwatched, its output is lost, and it had
+# to be killed, so the user must look at what it did.
 TRANSITIONS: dict[tuple[RunState, RunEvent], RunState] = {
     **{(end, _E.START): _S.STARTING for end in (_S.IDLE, *END_STATES)},
     (_S.STARTING, _E.SPAWNED): _S.RUNNING,
@@ -75,6 +81,7 @@ TRANSITIONS: dict[tuple[RunState, RunEvent], RunState] = {
     (_S.STOPPING, _E.SPAWN_FAILED): _S.FAILED,
     (_S.STOPPING, _E.SPAWNED): _S.STOPPING,
     **{(alive, _E.LOST): _S.INTERRUPTED for alive in (_S.STARTING, _S.RUNNING, _S.STOPPING)},
+    **{(alive, _E.ORPHANED): _S.FAILED for alive in (_S.STARTING, _S.RUNNING, _S.STOPPING)},
 }
 
 

@@ -11,10 +11,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "RUN_FIELDS",
+    "Unfinished",
+    "add_note",
+    "clear_process",
     "create_run",
     "delete_run",
     "finish_run",
@@ -23,11 +26,14 @@ __all__ = [
     "list_runs",
     "log_lines",
     "mark_interrupted",
+    "mark_orphaned",
     "points",
     "prune_runs",
     "run_info",
+    "set_process",
     "set_result",
     "set_state",
+    "unfinished_runs",
 ]
 
 RUN_FIELDS = ("id", "script", "user", "state", "started", "ended", "exit_code", "error")
@@ -37,6 +43,19 @@ Line = tuple[int, float, str, str]
 """``(n, t, stream, text)``."""
 Point = tuple[str, float | None, float | None]
 """``(series, x, y)``."""
+
+
+class Unfinished(NamedTuple):
+    """A run a previous server left alive, or whose process it had not yet seen gone."""
+
+    id: int
+    script: str
+    user: str | None
+    state: str
+    started: float
+    pid: int | None
+    pgid: int | None
+    process_start: str | None
 
 
 class _Tx:
@@ -67,26 +86,67 @@ def set_state(db: sqlite3.Connection, run: int, state: str) -> None:
     db.execute("UPDATE runs SET state = ? WHERE id = ?", (state, run))
 
 
+def set_process(db: sqlite3.Connection, run: int, pid: int, pgid: int, start: str | None) -> None:
+    """Record the run's live process: its pid, process group and :func:`~labdeck.runner.proc.start_mark`."""
+    db.execute("UPDATE runs SET pid = ?, pgid = ?, process_start = ? WHERE id = ?", (pid, pgid, start, run))
+
+
+def clear_process(db: sqlite3.Connection, run: int) -> None:
+    """The run's process group is gone: nothing is left for a later server to find."""
+    db.execute("UPDATE runs SET pid = NULL, pgid = NULL, process_start = NULL WHERE id = ?", (run,))
+
+
 def finish_run(db: sqlite3.Connection, run: int, state: str, ended: float, exit_code: int | None,
                error: str | None) -> None:
+    """Record the run's end; its process group is gone by then (the runner killed what was left)."""
     db.execute(
-        "UPDATE runs SET state = ?, ended = ?, exit_code = ?, error = ? WHERE id = ?",
+        "UPDATE runs SET state = ?, ended = ?, exit_code = ?, error = ?, pid = NULL, pgid = NULL, "
+        "process_start = NULL WHERE id = ?",
         (state, ended, exit_code, error, run),
     )
 
 
-def mark_interrupted(db: sqlite3.Connection, alive: Iterable[str], now: float) -> list[int]:
-    """Runs a previous server left alive become ``interrupted``; returns their ids."""
+def unfinished_runs(db: sqlite3.Connection, alive: Iterable[str]) -> list[Unfinished]:
+    """Runs in one of the ``alive`` states, or with a process recorded, oldest first."""
+    states = list(alive)
+    marks = ",".join("?" * len(states))
+    rows = db.execute(f"SELECT id, script, user, state, started, pid, pgid, process_start FROM runs "
+                      f"WHERE state IN ({marks}) OR pgid IS NOT NULL ORDER BY id", states)
+    return [Unfinished(*r) for r in rows]
+
+
+def mark_interrupted(db: sqlite3.Connection, runs: Iterable[int], alive: Iterable[str], now: float) -> None:
+    """Runs a previous server left behind, whose processes are gone: those in an ``alive``
+    state become ``interrupted``, and none keeps a process record."""
     states = list(alive)
     marks = ",".join("?" * len(states))
     with _Tx(db):
-        ids = [r[0] for r in db.execute(f"SELECT id FROM runs WHERE state IN ({marks})", states)]
-        db.execute(
-            f"UPDATE runs SET state = 'interrupted', ended = COALESCE(ended, ?), "
-            f"error = COALESCE(error, 'the server stopped while the run was alive') WHERE state IN ({marks})",
-            [now, *states],
-        )
-    return ids
+        for run in runs:
+            db.execute(
+                f"UPDATE runs SET state = 'interrupted', ended = COALESCE(ended, ?), "
+                f"error = COALESCE(error, 'the server stopped while the run was alive') "
+                f"WHERE id = ? AND state IN ({marks})",
+                (now, run, *states),
+            )
+            clear_process(db, run)
+
+
+def mark_orphaned(db: sqlite3.Connection, run: int, state: str, now: float, error: str) -> None:
+    """A run whose process outlived the server that started it: ``state`` with ``error``.
+
+    The process record stays until :func:`clear_process`: should this server stop before
+    the group is gone, the next one finds it again.
+    """
+    db.execute("UPDATE runs SET state = ?, ended = COALESCE(ended, ?), error = ? WHERE id = ?",
+               (state, now, error, run))
+
+
+def add_note(db: sqlite3.Connection, run: int, t: float, text: str) -> int:
+    """Append a ``labdeck`` line after the run's last one; its number ``n``."""
+    with _Tx(db):
+        n = int(db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM run_log WHERE run = ?", (run,)).fetchone()[0])
+        db.execute("INSERT INTO run_log (run, n, t, stream, text) VALUES (?, ?, ?, 'labdeck', ?)", (run, n, t, text))
+    return n
 
 
 def insert_lines(db: sqlite3.Connection, run: int, lines: Sequence[Line]) -> None:

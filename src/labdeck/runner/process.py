@@ -1,7 +1,13 @@
 """One script as an operating-system process: start, lines out as printed, stop, exit.
 
 The process starts in a session of its own, so it and every child it starts share one
-process group that labdeck can signal as a whole. Its stdout and stderr are pipes read
+process group that labdeck can signal as a whole. On Linux it also dies with the server:
+a tiny wrapper sets the parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), then
+executes the script in the same process. The kernel sends that signal when the *thread*
+that created the process ends, so processes are created only on the event loop's thread,
+which lives as long as the server. The signal reaches the script alone, not the children
+it starts; those, and every system without the signal, are caught by the next server
+(see :mod:`labdeck.runner.orphans`). Its stdout and stderr are pipes read
 on the event loop; each complete line is handed to ``on_line(stream, text)`` as soon
 as it arrives. A script that wants its lines seen at once must not buffer them: Python
 scripts run with ``-u``; other programs should flush (or use ``stdbuf -oL``).
@@ -22,17 +28,37 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import errno
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from labdeck.runner import proc
 
 __all__ = ["CONTINUED", "DRAIN", "MAX_LINE", "LineSplitter", "ScriptProcess"]
 
 MAX_LINE = 64 * 1024
 CONTINUED = " [line continues]"
 DRAIN = 1.0
+
+# Runs as ``python -I -S -c _DIE_WITH_PARENT <server pid> <argv...>``: no site, no
+# environment, so it costs a few milliseconds. A server that died before prctl took
+# effect is seen as a changed parent. 1 is PR_SET_PDEATHSIG, 9 SIGKILL (prctl(2)).
+_DIE_WITH_PARENT = """\
+import ctypes, os, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, 9, 0, 0, 0)
+if os.getppid() != int(sys.argv[1]):
+    os.kill(os.getpid(), 9)
+try:
+    os.execvp(sys.argv[2], sys.argv[2:])
+except OSError as exc:
+    print(f"cannot start {sys.argv[2]}: {exc.strerror}", file=sys.stderr)
+    sys.exit(127)
+"""
 
 OnLine = Callable[[str, str], None]
 """``on_line(stream, text)``: stream is ``"stdout"``, ``"stderr"`` or ``"labdeck"``."""
@@ -111,6 +137,8 @@ class ScriptProcess:
         self.env = dict(env)
         self.on_line = on_line
         self.pid: int | None = None
+        self.start_mark: str | None = None
+        """The process's :func:`~labdeck.runner.proc.start_mark` once started (Linux only)."""
         self.stopping = False
         self._transport: asyncio.SubprocessTransport | None = None
         self._splitters = {1: LineSplitter(), 2: LineSplitter()}
@@ -127,7 +155,7 @@ class ScriptProcess:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.subprocess_exec(
             lambda: _Pipes(self),
-            *self.argv,
+            *self._command(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -137,6 +165,19 @@ class ScriptProcess:
         )
         self._transport = transport
         self.pid = transport.get_pid()
+        self.start_mark = proc.start_mark(self.pid)
+
+    def _command(self) -> list[str]:
+        """The argv to execute: the script's own, behind the parent-death wrapper on Linux.
+
+        Raises:
+            OSError: the program cannot be found or executed (checked here because the
+                wrapper would only report it once it runs).
+        """
+        if sys.platform != "linux" or not sys.executable:
+            return self.argv
+        _check_program(self.argv[0], self.cwd, self.env)
+        return [sys.executable, "-I", "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *self.argv]
 
     @property
     def exited(self) -> bool:
@@ -222,3 +263,17 @@ class ScriptProcess:
             self.on_line("stdout" if fd == 1 else "stderr", line)
         if not self._open_pipes:
             self._pipes_done.set()
+
+
+def _check_program(program: str, cwd: str, env: Mapping[str, str]) -> None:
+    """Raise the :class:`OSError` executing ``program`` from ``cwd`` with ``env`` would raise."""
+    if not os.path.isdir(cwd):
+        return  # creating the process reports the missing folder itself
+    if os.sep in program:
+        path = os.path.join(cwd, program)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+        if not os.access(path, os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+    elif shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)

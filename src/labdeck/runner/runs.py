@@ -23,6 +23,7 @@ and plotted is on disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -40,7 +41,8 @@ from labdeck.config import Config
 from labdeck.exceptions import Busy, InvalidArguments, NotFound, StoreError
 from labdeck.objects.markers import inline
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
-from labdeck.runner import history, presets
+from labdeck.runner import history, orphans, presets
+from labdeck.runner.history import Unfinished
 from labdeck.runner.link import ScriptLink
 from labdeck.runner.process import DRAIN, ScriptProcess
 from labdeck.runner.scripts import script_command
@@ -111,23 +113,46 @@ class Runner:
         self._publish = publish
         self._store: Store | None = None
         self._run: _Run | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        """Kills the processes a crashed server left running; no run starts until it is done."""
         self._shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- life cycle -----------------------------------------------------------------
 
     async def open(self, store: Store) -> None:
-        """Start serving: runs a previous server left alive become ``interrupted``."""
+        """Start serving: find the runs a previous server left alive.
+
+        A run whose process group is gone becomes ``interrupted``. A run whose group still
+        runs becomes ``failed``, is reported on ``run/log`` and in the server log, and its
+        group is killed in the background; until it is gone :meth:`run` is ``Busy``.
+        """
         self._store = store
         alive = [s.value for s in RunState if s not in END_STATES and s is not RunState.IDLE]
-        lost = await store.run(lambda db: history.mark_interrupted(db, alive, time.time()))
+        found = [(run, await orphans.live_members(run))
+                 for run in await store.run(lambda db: history.unfinished_runs(db, alive))]
+        lost = [run.id for run, members in found if not members]
         if lost:
+            await store.run(lambda db: history.mark_interrupted(db, lost, alive, time.time()))
             log.warning("runs %s were alive when the previous server stopped: marked interrupted", lost)
+        left = [(run, members) for run, members in found if members]
+        for run, members in left:
+            await self._report_orphan(run, members)
+        if left:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap([run for run, _ in left]))
         self._publish("run/status", self.status())
 
     async def close(self) -> None:
-        """Stop a live run (short grace periods) and record it as ``interrupted``."""
+        """Stop a live run (short grace periods) and record it as ``interrupted``.
+
+        Killing what a previous server left is abandoned; its record stays, so the next
+        server takes it up again.
+        """
         self._shutting_down = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
         run = self._run
         if run is not None and run.supervisor is not None:
             if run.process is not None and not run.process.exited:
@@ -160,6 +185,8 @@ class Runner:
 
     async def start_run(self, name: str, config: dict[str, Any] | None, user: str | None) -> int:
         """:meth:`run`, recording ``user`` as who started it."""
+        if self._reaper is not None and not self._reaper.done():
+            raise Busy("a script the previous server left running is being killed; try again in a moment")
         current = self._run
         if current is not None and current.state not in END_STATES:
             raise Busy(f"run {current.id} of script {current.script!r} is {current.state.value}; stop it first")
@@ -255,7 +282,10 @@ class Runner:
     # -- beyond the RPC contract (Python and REST) -----------------------------------
 
     async def wait(self) -> dict[str, Any]:
-        """Wait until the current run (if any) has ended; its final status."""
+        """Wait until the current run (if any) has ended, and what a previous server left
+        running is gone; the final status."""
+        if self._reaper is not None:
+            await asyncio.wait([self._reaper])  # never raises, even for a reaper cancelled by close()
         run = self._run
         if run is not None and run.supervisor is not None:
             await asyncio.shield(run.supervisor)
@@ -300,6 +330,12 @@ class Runner:
             await run.process.start()
         except OSError as exc:
             return f"cannot start {argv[0]}: {exc.strerror or exc}"
+        pid, mark = run.process.pid, run.process.start_mark
+        assert pid is not None
+        try:  # recorded before anything else happens, so a crash from here on leaves a trace
+            await self.store.run(lambda db: history.set_process(db, run.id, pid, pid, mark))
+        except Exception:  # the process exists: it must be supervised whatever the store says
+            log.exception("run %d: its process could not be recorded; a crash would leave it unnoticed", run.id)
         self._move(run, RunEvent.SPAWNED)
         self._line(run, "labdeck", f"started {run.script} (pid {run.process.pid}) in {cwd}")
         if run.state is RunState.STOPPING:  # a stop arrived while the process was being created
@@ -356,6 +392,37 @@ class Runner:
         assert run.process is not None
         grace = self.config.run
         run.stopper = asyncio.get_running_loop().create_task(run.process.stop(grace.grace_int, grace.grace_term))
+
+    # -- what a previous server left running -------------------------------------------
+
+    async def _report_orphan(self, run: Unfinished, members: list[int]) -> None:
+        """Record the run as failed, say so on ``run/log`` and in the log, show it as the latest run."""
+        state = RunState(run.state)
+        if state not in END_STATES:
+            state = next_state(state, RunEvent.ORPHANED)
+        now, error = time.time(), orphans.ORPHAN_ERROR
+        await self.store.run(lambda db: history.mark_orphaned(db, run.id, state.value, now, error))
+        count = "1 process" if len(members) == 1 else f"{len(members)} processes"
+        await self._note(run.id, f"process group {run.pgid} of this run ({count}) outlived the previous server; "
+                                 f"killing it (SIGTERM, then SIGKILL after {self.config.run.grace_term:g} s)")
+        if self._run is None or self._run.id < run.id:
+            self._run = _Run(run.id, run.script, run.user, run.started, state, ended=now, error=error)
+
+    async def _reap(self, left: list[Unfinished]) -> None:
+        try:
+            for run in left:
+                await orphans.kill_group(run, self.config.run.grace_term)
+                await self.store.run(functools.partial(history.clear_process, run=run.id))
+                await self._note(run.id, f"process group {run.pgid} is gone")
+        except Exception:  # the runner must not stay Busy for ever; the record stays for the next server
+            log.exception("killing the processes a previous server left running failed")
+
+    async def _note(self, run: int, text: str) -> None:
+        """A ``labdeck`` line for a run that has no live :class:`_Run`: stored, published, logged."""
+        log.warning("run %d: %s", run, text)
+        t = time.time()
+        n = await self.store.run(lambda db: history.add_note(db, run, t, text))
+        self._publish("run/log", {"run": run, "lines": [{"n": n, "t": t, "stream": "labdeck", "text": text}]})
 
     def _publish_status(self) -> None:
         self._publish("run/status", self.status())
