@@ -23,8 +23,8 @@ import pytest
 from labdeck.runner import proc
 from labdeck.runner.orphans import ORPHAN_ERROR
 from labdeck.store import Store
-from tests.helpers import RequestFailed, WireClient, scaled
-from tests.runner.conftest import Project, connect, log_lines, until
+from tests.helpers import RequestFailed, WireClient, scaled, until
+from tests.runner.conftest import Project, connect, log_lines, runner_of
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal and /proc are Linux's")
 
@@ -171,9 +171,9 @@ async def test_a_recorded_group_still_running_is_reported_and_killed(
         run = leave_row(tmp_path / "data" / "labdeck.sqlite", left.pid, proc.start_mark(left.pid))
         async with start_deck(project(scripts={"main": QUIET})) as deck:
             client = await connect(deck, "run/status")
-            assert (await deck.runner.wait())["state"] == "failed"
+            assert (await runner_of(deck).wait())["state"] == "failed"
             assert left.wait(scaled(5)) == -signal.SIGTERM
-            info = await deck.runner.run_info(run)
+            info = await runner_of(deck).run_info(run)
             assert (info["state"], info["error"], info["lines"]) == ("failed", ORPHAN_ERROR, 2)
             await client.wait_for("run/status", 1)
             assert client.pushes["run/status"][-1]["data"]["error"] == ORPHAN_ERROR
@@ -191,12 +191,12 @@ async def test_a_reused_pid_is_left_alone(project: Project, start_deck: Callable
         for mark in (f"{boot}:{int(ticks) - 1}", f"another-boot:{ticks}", None):
             run = leave_row(tmp_path / "data" / "labdeck.sqlite", other.pid, mark)
             async with start_deck(project(scripts={"main": QUIET})) as deck:
-                await deck.runner.wait()
-                info = await deck.runner.run_info(run)
+                await runner_of(deck).wait()
+                info = await runner_of(deck).run_info(run)
                 assert info["state"] == "interrupted", mark
-                assert await deck.runner.run("main") == run + 1  # nothing to wait for
-                await deck.runner.stop()
-                await deck.runner.wait()
+                assert await runner_of(deck).run("main") == run + 1  # nothing to wait for
+                await runner_of(deck).stop()
+                await runner_of(deck).wait()
             assert other.poll() is None, mark
     finally:
         other.kill()
@@ -213,13 +213,13 @@ async def test_a_live_run_records_its_process_and_clears_it_at_the_end(
 
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/log")
-        run = await deck.runner.run("quiet")
+        run = await runner_of(deck).run("quiet")
         await until(lambda: pids(toml.with_name("quiet.pid")), what="the script to start")
         [script] = pids(toml.with_name("quiet.pid"))
         assert recorded(run) == (script, script, proc.start_mark(script))
         assert f"started quiet (pid {script})" in log_lines(client, run)[0]["text"]
-        await deck.runner.stop()
-        await deck.runner.wait()
+        await runner_of(deck).stop()
+        await runner_of(deck).wait()
         assert recorded(run) == (None, None, None)
         await client.close()
 
@@ -229,8 +229,8 @@ async def test_a_program_that_cannot_run_is_reported_as_before(project: Project,
     # the parent-death wrapper starts first, so the runner checks the program itself
     toml = project(extra='tool = { command = ["./tool.sh"] }', files={"tool.sh": "#!/bin/sh\necho hi\n"})
     async with start_deck(toml) as deck:
-        await deck.runner.run("tool")
-        final = await deck.runner.wait()
+        await runner_of(deck).run("tool")
+        final = await runner_of(deck).wait()
         assert final["state"] == "failed"
         assert final["error"] == f"cannot start {toml.with_name('tool.sh')}: Permission denied"
 
@@ -262,15 +262,15 @@ async def test_a_server_stopped_while_killing_leaves_the_record_for_the_next(
         run = leave_row(db_path, stubborn.pid, proc.start_mark(stubborn.pid))
         toml = project(scripts={"main": QUIET})
         async with start_deck(toml, run_grace_term=30.0) as deck:
-            assert deck.runner.status()["run"] == run
+            assert runner_of(deck).status()["run"] == run
         assert stubborn.poll() is None
         with sqlite3.connect(db_path) as db:
             row = db.execute("SELECT state, pgid FROM runs WHERE id = ?", (run,)).fetchone()
         assert row == ("failed", stubborn.pid)
         async with start_deck(toml, run_grace_term=0.1) as deck:
-            await deck.runner.wait()
+            await runner_of(deck).wait()
             assert stubborn.wait(scaled(5)) == -signal.SIGKILL
-            info = await deck.runner.run_info(run)
+            info = await runner_of(deck).run_info(run)
             assert (info["state"], info["error"]) == ("failed", ORPHAN_ERROR)
     finally:
         stubborn.kill()
