@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "labdeck.capabilities"
 BUILTIN = ("labdeck.runner.capability:RunnerCapability",)
-"""The capabilities every server has, in the order they start."""
+"""The capabilities shipped with labdeck, in the order they start. Those marked ``always``
+run in every server; the others when the configuration has their section."""
 
 
 @functools.cache
@@ -72,12 +73,12 @@ def load(name: str) -> type[Capability]:
 
 
 def resolve(sections: Iterable[str]) -> list[type[Capability]]:
-    """The capabilities a configuration enables: the built-ins, then one per section.
+    """The capabilities a configuration enables: the ``always`` ones, then one per section.
 
     Raises:
         ConfigError: a section's capability is missing or broken.
     """
-    found = list(builtin())
+    found = [cls for cls in builtin() if cls.always]
     names = {cls.name for cls in found}
     for name in sections:
         if name not in names:

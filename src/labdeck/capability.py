@@ -196,8 +196,9 @@ class Capability:
       config section.
     * ``config_type``: the type its section decodes into (a msgspec Struct, or a
       ``dict[str, Struct]`` for ``[watch.<name>]``-style tables); ``None``: no section.
-    * ``builtin``: enabled whatever the configuration says (the runner); a third-party
-      capability is enabled by the presence of its section.
+    * ``always``: enabled whatever the configuration says (the runner); any other
+      capability, shipped with labdeck or installed, is enabled by the presence of its
+      section (``[watch.scanner]`` enables ``watch``).
     * ``channels``: channel-name prefixes it publishes on (``"run/"``).
     * ``panels``, ``static``: its dashboard panels and the folder they are served from.
     * ``commands``: its CLI sub-commands.
@@ -205,7 +206,7 @@ class Capability:
 
     name: ClassVar[str] = ""
     config_type: ClassVar[Any] = None
-    builtin: ClassVar[bool] = False
+    always: ClassVar[bool] = False
     channels: ClassVar[tuple[str, ...]] = ()
     panels: ClassVar[tuple[Panel, ...]] = ()
     static: ClassVar[Path | None] = None

@@ -20,7 +20,7 @@ class RunnerCapability(Capability):
     """Runs the project's scripts, one at a time (see :class:`~labdeck.runner.runs.Runner`)."""
 
     name = "runner"
-    builtin = True
+    always = True
     channels = ("run/",)
     panels = (
         Panel("run", "Run", "static/panels/run.js", order=10, css="static/panels/run.css"),
