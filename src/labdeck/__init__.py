@@ -11,7 +11,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:
+    from labdeck._version import __version__
+except ImportError:  # a source tree that was never installed: no version file written yet
+    __version__ = "0.0.0+unknown"
 
 if TYPE_CHECKING:
     from labdeck.config import Config, load_config
