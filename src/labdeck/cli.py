@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from labdeck import __version__
+from labdeck.auth import cli as auth_cli
 from labdeck.exceptions import ConfigError, LabdeckError
 
 __all__ = ["build_parser", "main"]
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--only", action="append", metavar="NAME",
                        help="run only this benchmark (repeatable): rpc, rpc-call, broadcast")
     bench.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    auth_cli.add_parsers(sub)
     return parser
 
 
@@ -68,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from labdeck.bench import run_benchmarks
 
             return int(run_benchmarks(quick=args.quick, only=args.only, json_path=args.json))
+        if args.command in auth_cli.COMMANDS:
+            return auth_cli.run(args)
     except ConfigError as exc:
         print(f"labdeck: {exc}", file=sys.stderr)
         return 2
