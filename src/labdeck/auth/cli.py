@@ -46,7 +46,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
     cert.add_argument("--host", action="append", required=True, metavar="NAME",
                       help="a DNS name or IP address the server answers to (repeatable; the first is the CN)")
     cert.add_argument("--out", metavar="DIR", help="folder for cert.pem and key.pem (default: DATA/tls)")
-    cert.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
+    cert.add_argument("--days", type=int, default=365, metavar="N", help="validity in days (default 365)")
     cert.add_argument("--force", action="store_true", help="replace existing files")
 
 
