@@ -12,7 +12,7 @@ from labdeck.auth.identity import Identity
 from labdeck.auth.passwords import Passwords
 from labdeck.auth.sessions import SECRET_FILE, CookieSigner, Sessions, load_secret
 from labdeck.auth.users import Users
-from labdeck.exceptions import ConfigError, InvalidArguments
+from labdeck.exceptions import ConfigError, InvalidArguments, NotFound
 from labdeck.store import Store
 from tests.auth.conftest import T0, Clock, stored_bytes
 
@@ -109,6 +109,12 @@ async def test_open_mode_identities_get_no_session(sessions: Sessions) -> None:
         await sessions.create(Identity(None, "admin", "open"))
     with pytest.raises(InvalidArguments):
         Sessions(sessions.store, lifetime=0, idle_timeout=1)
+
+
+async def test_no_session_for_a_user_deleted_meanwhile(sessions: Sessions) -> None:
+    with pytest.raises(NotFound, match="no user 'ghost'"):
+        await sessions.create(Identity("ghost", "viewer", "session"))
+    assert await sessions.list() == []
 
 
 # -- the cookie -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labdeck.auth.config import AuthConfig
 from labdeck.auth.throttle import LoginThrottle, Verdict
 
 T = 1000.0
@@ -76,3 +77,11 @@ def test_memory_stays_bounded_under_a_spray_of_names() -> None:
         throttle.failed(f"user{i}", "10.0.0.1", T + i)
     assert len(throttle._counts) <= 100
     assert not throttle.check("user999", "10.0.0.1", T + 999).allowed  # the newest still throttled
+
+
+def test_the_auth_section_sets_free_attempts_and_cap() -> None:
+    throttle = LoginThrottle.from_config(AuthConfig(login_free_attempts=1, login_max_delay=3.0))
+    fail(throttle, 1)
+    assert throttle.check("ana", "10.0.0.1", T).allowed
+    fail(throttle, 5)
+    assert throttle.check("ana", "10.0.0.1", T).wait == 3.0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labdeck.auth.identity import Identity
-from labdeck.exceptions import ConfigError, InvalidArguments
+from labdeck.exceptions import ConfigError, InvalidArguments, NotFound
 from labdeck.store import Store
 
 __all__ = ["SECRET_FILE", "CookieSigner", "SessionInfo", "Sessions", "load_secret"]
@@ -82,6 +82,7 @@ class Sessions:
 
         Raises:
             InvalidArguments: ``identity`` has no user (open mode needs no session).
+            NotFound: the user no longer exists.
         """
         if identity.user is None:
             raise InvalidArguments("a session needs a user")
@@ -89,10 +90,16 @@ class Sessions:
         now = self.clock()
         if replaces is not None:
             await self.end(replaces)
-        await self.store.execute(
-            "INSERT INTO sessions (digest, user, created, last_seen, peer, user_agent) VALUES (?, ?, ?, ?, ?, ?)",
-            (_digest(session_id), identity.user, now, now, peer[:200], user_agent[:500]),
-        )
+        row = (_digest(session_id), identity.user, now, now, peer[:200], user_agent[:500])
+
+        def insert(db: sqlite3.Connection) -> None:
+            try:
+                db.execute("INSERT INTO sessions (digest, user, created, last_seen, peer, user_agent)"
+                           " VALUES (?, ?, ?, ?, ?, ?)", row)
+            except sqlite3.IntegrityError:  # the user was deleted since they logged in
+                raise NotFound(f"no user {identity.user!r}") from None
+
+        await self.store.run(insert)
         return session_id
 
     async def lookup(self, session_id: str, *, touch: bool = True) -> Identity | None:

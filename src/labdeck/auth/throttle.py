@@ -15,6 +15,10 @@ attacker spraying names then loses throttling on the oldest names, never the ser
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from labdeck.auth.config import AuthConfig
 
 __all__ = ["LoginThrottle", "Verdict"]
 
@@ -49,6 +53,11 @@ class LoginThrottle:
     forget: float = 3600.0
     max_entries: int = 10_000
     _counts: dict[tuple[str, str], _Count] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_config(cls, auth: AuthConfig) -> LoginThrottle:
+        """The throttle ``[auth]`` asks for (``login_free_attempts``, ``login_max_delay``)."""
+        return cls(free_per_user=auth.login_free_attempts, cap=auth.login_max_delay)
 
     def check(self, user: str, address: str, now: float) -> Verdict:
         """Whether a login for ``user`` from ``address`` may be tried at ``now``."""
