@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from labdeck import __version__
+from labdeck.auth import cli as auth_cli
 from labdeck.capability import Command
 from labdeck.exceptions import ConfigError, LabdeckError
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--config", metavar="FILE", help="config file (default: ./labdeck.toml if present)")
         command.configure(cmd)
         cmd.set_defaults(capability_command=command)
+    auth_cli.add_parsers(sub)
     return parser
 
 
@@ -84,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from labdeck.bench import run_benchmarks
 
             return int(run_benchmarks(quick=args.quick, only=args.only, json_path=args.json))
+        if args.command in auth_cli.COMMANDS:
+            return auth_cli.run(args)
     except ConfigError as exc:
         print(f"labdeck: {exc}", file=sys.stderr)
         return 2
