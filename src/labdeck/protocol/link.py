@@ -123,6 +123,9 @@ _encoder = msgspec.json.Encoder()
 def decode_message(line: bytes | bytearray | memoryview) -> Message:
     """Decode one message (without or with its newline).
 
+    An object with a ``token`` and no ``op`` decodes as the :class:`Hello` it was in
+    labdeck 0.1.0.
+
     Raises:
         BadRequest: not UTF-8 JSON, not an object, or a field missing or of the wrong
             type or value; the message says which, in the words the runner logs.
