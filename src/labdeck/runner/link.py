@@ -2,12 +2,12 @@
 
 Per run, the runner listens on a fresh loopback TCP port and hands the script its
 address and a per-run token (``LABDECK_RUN_URL=tcp://127.0.0.1:PORT``,
-``LABDECK_RUN_TOKEN``). The stream is newline-delimited JSON objects:
-
-* first ``{"token": "..."}``; anything else, or a wrong token, closes the connection;
-* then any number of ``{"op": "plot", "series": s, "x": [...], "y": [...]}``,
-  ``{"op": "progress", "fraction": f, "message": m}``, ``{"op": "result", "key": k,
-  "value": v}``.
+``LABDECK_RUN_TOKEN``). The messages and their framing are
+:mod:`labdeck.protocol.link`; this adapter only reads bytes into its
+:class:`~labdeck.protocol.link.LinkReader` and hands on what comes out. A connection
+without the run's token, or one that sends a message over
+:data:`~labdeck.protocol.link.MAX_MESSAGE` bytes, is closed; any other refused message
+is reported and skipped.
 
 Each message is awaited by ``on_message`` before the next is read, so a runner that
 cannot keep up slows the script down through TCP instead of buffering without bound.
@@ -17,21 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import msgspec
+from labdeck.exceptions import AccessDenied, BadRequest, FrameTooLarge, UnknownOp
+from labdeck.protocol.link import MAX_MESSAGE, LinkReader, ScriptMessage
 
 __all__ = ["MAX_MESSAGE", "ScriptLink"]
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE = 16 << 20
-"""Longest message line a script may send, in bytes."""
+CHUNK = 1 << 16
+"""Bytes asked of the socket per read."""
 
-OnMessage = Callable[[dict[str, Any]], Awaitable[None]]
+OnMessage = Callable[[ScriptMessage], Awaitable[None]]
 OnProblem = Callable[[str], None]
 
 
@@ -88,41 +87,37 @@ class ScriptLink:
         assert task is not None
         self._readers.add(task)
         try:
-            if await self._authenticated(reader):
-                await self._read(reader)
+            await self._read(reader, LinkReader(self.token))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except AccessDenied as exc:
+            self.on_problem(exc.message)
+        except FrameTooLarge as exc:
+            self.on_problem(f"{exc.message}; script link closed")
         finally:
             self._readers.discard(task)
             writer.close()
 
-    async def _authenticated(self, reader: asyncio.StreamReader) -> bool:
-        try:
-            first = msgspec.json.decode(await reader.readline())
-        except (msgspec.DecodeError, ValueError):
-            first = None
-        token = first.get("token") if isinstance(first, dict) else None
-        if isinstance(token, str) and hmac.compare_digest(token.encode(), self.token.encode()):
-            return True
-        self.on_problem("a connection to the script socket without the run's token was refused")
-        return False
+    async def _read(self, reader: asyncio.StreamReader, link: LinkReader) -> None:
+        """Feed ``link`` until the script closes; raises what ends the connection early."""
+        while True:
+            data = await reader.read(CHUNK)
+            if data:
+                self._last_message = asyncio.get_running_loop().time()
+                link.receive_data(data)
+            else:
+                link.receive_eof()
+            await self._deliver(link)
+            if not data:
+                return
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
+    async def _deliver(self, link: LinkReader) -> None:
         while True:
             try:
-                line = await reader.readline()
-            except ValueError:  # over MAX_MESSAGE: the rest of the stream cannot be trusted
-                self.on_problem(f"a message from the script was over {MAX_MESSAGE} bytes; script link closed")
-                return
-            if not line:
-                return
-            self._last_message = asyncio.get_running_loop().time()
-            try:
-                msg = msgspec.json.decode(line)
-            except msgspec.DecodeError:
-                self.on_problem(f"a message from the script is not JSON: {line[:80]!r}")
+                message = link.next_message()
+            except (BadRequest, UnknownOp) as exc:
+                self.on_problem(exc.message)
                 continue
-            if not isinstance(msg, dict):
-                self.on_problem("a message from the script is not a JSON object")
-                continue
-            await self.on_message(msg)
+            if message is None:
+                return
+            await self.on_message(message)

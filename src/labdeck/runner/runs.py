@@ -27,7 +27,6 @@ import contextlib
 import functools
 import json
 import logging
-import math
 import os
 import secrets
 import signal
@@ -41,6 +40,7 @@ from labdeck.config import Config
 from labdeck.exceptions import Busy, InvalidArguments, NotFound, StoreError
 from labdeck.objects.markers import inline
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
+from labdeck.protocol.link import Plot, Progress, ScriptMessage
 from labdeck.runner import history, orphans, presets
 from labdeck.runner.history import Unfinished
 from labdeck.runner.link import ScriptLink
@@ -459,38 +459,24 @@ class Runner:
         if batch:
             self._publish("run/log", {"run": run.id, "lines": batch})
 
-    async def _message(self, run: _Run, msg: dict[str, Any]) -> None:
-        op = msg.get("op")
-        if op == "plot":
+    async def _message(self, run: _Run, msg: ScriptMessage) -> None:
+        """Act on a message the link has already checked (see :mod:`labdeck.protocol.link`)."""
+        if isinstance(msg, Plot):
             self._plot(run, msg)
-        elif op == "progress":
-            fraction: Any = msg.get("fraction")
-            if not _is_number(fraction):
-                return self._problem(run, "progress: fraction is not a number")
-            message = msg.get("message")
-            self._publish("run/progress", {"run": run.id, "fraction": min(max(float(fraction), 0.0), 1.0),
-                                           "message": message if isinstance(message, str) else ""})
-        elif op == "result":
-            key, value = msg.get("key"), msg.get("value")
-            if not isinstance(key, str) or not key:
-                return self._problem(run, "result: key is not a non-empty string")
+        elif isinstance(msg, Progress):
+            self._publish("run/progress", {"run": run.id, "fraction": min(max(msg.fraction, 0.0), 1.0),
+                                           "message": msg.message})
+        else:
+            key, value = msg.key, msg.value
             await self.store.run(lambda db: history.set_result(db, run.id, key, value))
             self._publish("run/result", {"run": run.id, "key": key, "value": value})
-        else:
-            self._problem(run, f"unknown message op {op!r} from the script")
         while run.unsaved > MAX_UNSAVED:  # let the store catch up before reading more
             run.saved.clear()
             run.wake.set()
             await run.saved.wait()
 
-    def _plot(self, run: _Run, msg: dict[str, Any]) -> None:
-        series, xs, ys = msg.get("series"), msg.get("x"), msg.get("y")
-        if not isinstance(series, str) or not 0 < len(series) <= 100:
-            return self._problem(run, "plot: series is not a name of 1 to 100 characters")
-        if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
-            return self._problem(run, "plot: x and y are not lists of the same length")
-        if not all(v is None or _is_number(v) for v in (*xs, *ys)):
-            return self._problem(run, "plot: x and y hold something that is not a number")
+    def _plot(self, run: _Run, msg: Plot) -> None:
+        series, xs, ys = msg.series, msg.x, msg.y
         run.unsaved_points.extend(zip([series] * len(xs), xs, ys, strict=True))
         run.wake.set()
         self._publish("run/data", {"run": run.id, "series": series, "x": xs, "y": ys})
@@ -534,10 +520,6 @@ def _check_paging(limit: Any, offset: Any) -> None:
         raise InvalidArguments("limit is a count from 1 to 1000")
     if not isinstance(offset, int) or offset < 0:
         raise InvalidArguments("offset is 0 or more")
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and (isinstance(v, int) or math.isfinite(v))
 
 
 def _exit_words(code: int | None) -> str:

@@ -20,8 +20,8 @@ Run by hand (no ``LABDECK_RUN_URL``), every call prints what it would have sent,
 :func:`config` reads the project's default configuration: ``[run] default_config`` of
 the nearest ``labdeck.toml`` in the current folder or above, else ``{}``.
 
-Only the standard library is used, so importing this costs no more than labdeck's
-package itself.
+What goes over the socket is :mod:`labdeck.protocol.link`; this module only queues
+its messages and writes the bytes it encodes. It imports nothing of the server.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from labdeck.exceptions import NotSerializable
+from labdeck.protocol.link import Hello, Message, Plot, Progress, Result, encode_message, encode_messages
 
 __all__ = ["FLUSH_INTERVAL", "FLUSH_POINTS", "config", "log", "plot", "progress", "result"]
 
@@ -74,20 +77,27 @@ def progress(fraction: float, message: str = "") -> None:
     if link is None:
         print(f"[progress {f:.0%}] {message}".rstrip(), flush=True)
     else:
-        link.send({"op": "progress", "fraction": f, "message": str(message)})
+        link.send(Progress(f, str(message)))
 
 
 def result(key: str, value: Any) -> None:
-    """Record a result of the run (a JSON value) under ``key``; a later call replaces it."""
+    """Record a result of the run (a JSON value) under ``key``; a later call replaces it.
+
+    Non-finite floats in ``value`` are sent as ``null``.
+
+    Raises:
+        ValueError: ``value`` holds something JSON cannot carry.
+    """
+    message = Result(str(key), value)
     try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        encode_message(message)  # refused here, in the script's own traceback, not on the writer thread
+    except NotSerializable as exc:
         raise ValueError(f"result {key!r}: the value cannot be sent as JSON: {exc}") from None
     link = _link()
     if link is None:
         print(f"[result] {key} = {value!r}", flush=True)
     else:
-        link.send({"op": "result", "key": str(key), "value": value})
+        link.send(message)
 
 
 def config() -> dict[str, Any]:
@@ -128,9 +138,9 @@ class _Link:
         host, _, port = url.removeprefix("tcp://").rpartition(":")
         self.sock = socket.create_connection((host, int(port)))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.sendall(json.dumps({"token": token}).encode() + b"\n")
+        self.sock.sendall(encode_message(Hello(token)))
         self.cond = threading.Condition()
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[Message] = []
         self.npoints = 0
         self.closed = False
         self.thread = threading.Thread(target=self._write, name="labdeck-script", daemon=True)
@@ -139,15 +149,15 @@ class _Link:
     def points(self, series: str, xs: list[float | None], ys: list[float | None]) -> None:
         with self.cond:
             last = self.pending[-1] if self.pending else None
-            if last is not None and last["op"] == "plot" and last["series"] == series:
-                last["x"].extend(xs)
-                last["y"].extend(ys)
+            if isinstance(last, Plot) and last.series == series:
+                last.x.extend(xs)
+                last.y.extend(ys)
             else:
-                self.pending.append({"op": "plot", "series": series, "x": xs, "y": ys})
+                self.pending.append(Plot(series, xs, ys))
             self.npoints += len(xs)
             self.cond.notify()
 
-    def send(self, msg: dict[str, Any]) -> None:
+    def send(self, msg: Message) -> None:
         with self.cond:
             self.pending.append(msg)
             self.cond.notify()
@@ -167,7 +177,9 @@ class _Link:
             if batch:
                 last = time.monotonic()
                 try:
-                    self.sock.sendall(b"".join(json.dumps(m).encode() + b"\n" for m in batch))
+                    self.sock.sendall(encode_messages(batch))
+                except NotSerializable as exc:  # a result's value changed after result() checked it
+                    print(f"labdeck.script: messages not sent: {exc}", file=sys.stderr, flush=True)
                 except OSError as exc:
                     print(f"labdeck.script: lost the connection to labdeck: {exc}", file=sys.stderr, flush=True)
                     return
