@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.helpers import until
-from tests.runner.conftest import Project, connect, log_lines
+from tests.runner.conftest import Project, connect, log_lines, runner_of
 
 RAW_SCRIPT = r"""
 import os, socket
@@ -31,8 +31,8 @@ async def test_a_program_speaking_the_link_by_hand(project: Project, start_deck:
     toml = project(scripts={"main": RAW_SCRIPT})
     async with start_deck(toml) as deck:
         client = await connect(deck, "run/data", "run/progress", "run/result", "run/log")
-        run = await deck.runner.run("main")
-        assert (await deck.runner.wait())["state"] == "finished"
+        run = await runner_of(deck).run("main")
+        assert (await runner_of(deck).wait())["state"] == "finished"
         await until(lambda: client.pushes["run/result"], what="the result")
         assert [p["data"] for p in client.pushes["run/data"]] == [
             {"run": run, "series": "s", "x": [1.0, 2.0], "y": [0.5, None]}]
