@@ -5,6 +5,7 @@
 #   ./dev.sh test [pytest args]               set up, then lint, type-check and run the whole suite
 #   ./dev.sh lint | types | format            ruff check / mypy --strict / ruff format
 #   ./dev.sh bench [labdeck bench args]       the benchmarks against their baselines
+#   ./dev.sh build                            the sdist and wheel, dashboard assets built in, into dist/
 #   ./dev.sh setup                            only the set-up: .venv, dashboard build, test tools
 #
 # Set-up steps are idempotent and skip work already done: the virtualenv in .venv (rebuilt
@@ -103,11 +104,16 @@ case "$cmd" in
     lint) setup_python; lint ;;
     types) setup_python; types ;;
     format) setup_python; $VENV/bin/ruff format src tests; $VENV/bin/ruff check --fix src tests ;;
+    build)
+        setup_python; setup_ui
+        rm -rf dist
+        $VENV/bin/python -m build --no-isolation --outdir dist .
+        ls -l dist ;;
     bench)
         setup_python; setup_ui
         exec $VENV/bin/labdeck bench "$@" ;;
     help|-h|--help)
-        sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' ;;
+        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' ;;
     *)
         echo "dev.sh: unknown chore '$cmd' (try: ./dev.sh help)" >&2; exit 2 ;;
 esac

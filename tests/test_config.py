@@ -109,6 +109,16 @@ def test_env_overrides_the_file_and_flags_override_env(tmp_path: Path) -> None:
     assert (config.server.port, config.server.host, config.server.base_path) == (9002, "::1", "/b")
 
 
+def test_labdeck_config_names_the_file_when_none_is_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, "[server]\nport = 9123\n", "lab.toml")
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "[server]\nport = 9456\n")  # ./labdeck.toml loses to $LABDECK_CONFIG
+    assert load_config(None, env={"LABDECK_CONFIG": str(path)}).server.port == 9123
+    assert load_config(None, env={}).server.port == 9456
+    other = write(tmp_path, "[server]\nport = 9789\n", "other.toml")
+    assert load_config(other, env={"LABDECK_CONFIG": str(path)}).server.port == 9789  # --config wins
+
+
 @pytest.mark.parametrize(("text", "debug"), [("1", True), ("TRUE", True), ("on", True), ("0", False), ("no", False)])
 def test_labdeck_debug_accepts_the_usual_spellings(text: str, debug: bool) -> None:
     assert load_config(None, env={"LABDECK_DEBUG": text}).server.debug is debug

@@ -1,5 +1,6 @@
 """The config file (``labdeck.toml``): its sections, defaults and validation.
 
+The file is the one given, else ``$LABDECK_CONFIG``, else ``./labdeck.toml`` if there.
 Precedence, lowest first: built-in defaults, the file, environment variables
 (``LABDECK_HOST``, ``LABDECK_PORT``, ``LABDECK_BASE_PATH``, ``LABDECK_DATA``,
 ``LABDECK_BROKER_URL``, ``LABDECK_DEBUG``), command-line flags. Every problem is one
@@ -133,7 +134,8 @@ def load_config(
     """Read, merge and validate the configuration.
 
     Args:
-        path: the TOML file; ``None`` uses ``./labdeck.toml`` when present, else defaults.
+        path: the TOML file; ``None`` uses ``$LABDECK_CONFIG``, else ``./labdeck.toml`` when
+            present, else the defaults.
         env: environment to read overrides from (``os.environ`` by default).
         overrides: ``{"server.port": 9000, ...}`` from the command line; ``None`` values
             are ignored.
@@ -145,6 +147,8 @@ def load_config(
     env = os.environ if env is None else env
     where = "defaults"
     raw: dict[str, Any] = {}
+    if path is None:
+        path = env.get("LABDECK_CONFIG") or None
     if path is None and Path("labdeck.toml").is_file():
         path = "labdeck.toml"
     if path is not None:
