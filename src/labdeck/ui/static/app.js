@@ -186,7 +186,6 @@ class Mounted {
       base: document.baseURI,
       id,
       title: this.title,
-      sub: this.visible ? this.sub : "",
       /** Show this panel at `sub` ("" for its top); `replace` keeps the browser's history entry. */
       navigate: (sub = "", { replace = false } = {}) => navigate(id, sub, replace),
     };
