@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from labdeck import Deck
 from labdeck.capability import Capability, Panel
@@ -165,3 +165,21 @@ def test_a_restarted_server_with_other_panels(page: Page, servers: ServerFactory
     expect(page.get_by_test_id("panel-run")).to_be_visible()  # the route fell back to the first panel
     expect(page.get_by_test_id("nav").locator("a")).to_have_text(
         [name for name in NAV_WITH_PROBE if name not in ("Probe", "Pinned", "Missing", "Throws")])
+
+
+def test_the_panel_list_is_asked_for_again_after_a_failure(page: Page, server: Deck) -> None:
+    refused: list[str] = []
+
+    def refuse_once(route: Route) -> None:
+        if refused:
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.fulfill(status=503, json={"error": {"type": "Maintenance", "message": "back in a moment"}})
+
+    page.route("**/api/panels", refuse_once)
+    open_dashboard(page, server)
+    expect(page.get_by_test_id("no-panels")).to_have_text("The panels could not be listed: back in a moment")
+    expect(page.get_by_test_id("panel-run")).to_be_visible()  # asked again, a few seconds later
+    expect(page.get_by_test_id("no-panels")).to_have_count(0)
+    assert len(refused) == 1

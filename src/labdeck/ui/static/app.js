@@ -26,6 +26,9 @@ const deck = connect();
 const mounted = new Map(); // id -> Mounted, in navigation order
 let current = null; // { id, sub } last routed to
 let listing = 0; // the latest api/panels request: an older answer is dropped
+let unlisted = false; // the last api/panels request failed: ask again once connected
+let relist = 0; // the timer that asks again while the connection stays open
+const RELIST_MS = 3000;
 
 // Exposed for the browser console: labdeck.deck.obj.sample.a and so on.
 globalThis.labdeck = { deck, kit, toast: kit.toast, panels: mounted };
@@ -48,10 +51,10 @@ function bindConnectionPill() {
     pill.textContent = STATE_TEXT[state] ?? state;
     pill.title = state === "open" ? "connected to the server" : "not connected: updates resume on reconnect";
     if (state === "open") {
-      if (lost) {
-        kit.toast("connection restored", "ok");
-        loadPanels(); // a restarted server may offer other panels
-      }
+      if (lost) kit.toast("connection restored", "ok");
+      // A restarted server may offer other panels; a page opened while the server was
+      // away has none yet.
+      if (lost || unlisted) loadPanels();
       opened = true;
       lost = false;
     } else if (state === "reconnecting" && opened) {
@@ -71,10 +74,17 @@ async function loadPanels() {
   try {
     announced = (await kit.getJson("api/panels")).panels ?? [];
   } catch (err) {
-    if (ticket === listing && !mounted.size) showNoPanels(`The panels could not be listed: ${err.message}`);
-    return; // tried again on the next reconnect
+    if (ticket !== listing) return;
+    // Asked again when the connection opens, or soon if it is open already (the
+    // websocket may be fine while one HTTP request failed).
+    unlisted = true;
+    clearTimeout(relist);
+    if (deck.state === "open") relist = setTimeout(loadPanels, RELIST_MS);
+    if (!mounted.size) showNoPanels(`The panels could not be listed: ${err.message}`);
+    return;
   }
   if (ticket !== listing) return;
+  unlisted = false;
   apply(announced);
 }
 
