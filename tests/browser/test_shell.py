@@ -12,7 +12,7 @@ from playwright.sync_api import Page, Route, expect
 
 from labdeck import Deck
 from labdeck.capability import Capability, Panel
-from tests.browser.conftest import ServerFactory, open_dashboard
+from tests.browser.conftest import ServerFactory, open_dashboard, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -122,6 +122,7 @@ def test_a_panel_that_fails_shows_its_error_and_the_others_work(page: Page, prob
     expect(page.get_by_test_id("panel-throws").get_by_test_id("panel-error")).to_have_text(
         "The Throws panel could not start: the probe's hardware is unplugged")
     expect(page.get_by_test_id("toast").filter(has_text="unplugged")).to_be_visible()
+    screenshot(page, "panel-failed.png")
 
     page.get_by_test_id("nav-channels").click()
     probed.publish("lab/temp", 21.5)

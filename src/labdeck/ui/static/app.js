@@ -204,7 +204,7 @@ class Mounted {
   fail(what, err) {
     console.error(`labdeck: panel ${this.info.id} ${what}`, err);
     this.section.dataset.state = "failed";
-    const note = kit.el("p", "empty panel-error", `The ${this.title} panel ${what}: ${err?.message ?? err}`);
+    const note = kit.el("p", "card panel-error", `The ${this.title} panel ${what}: ${err?.message ?? err}`);
     note.dataset.testid = "panel-error";
     this.section.replaceChildren(note);
     kit.toast(`${this.title}: ${err?.message ?? err}`, "err");
