@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from labdeck import Deck, load_config
+from labdeck.capability import Capability
 from tests.helpers import WireClient
 
 
 @pytest.fixture
 def make_deck(tmp_path: Path) -> Callable[..., Deck]:
     """Build (not start) a deck on an ephemeral loopback port with its data in ``tmp_path``:
-    ``make_deck(config=None, **overrides)``, where ``config`` is a project's config file
-    and ``**overrides`` are ``server_history=5``-style keys of the config."""
+    ``make_deck(config=None, capabilities=(), **overrides)``, where ``config`` is a
+    project's config file, ``capabilities`` further capability classes to enable and
+    ``**overrides`` are ``server_history=5``-style keys of the config."""
 
-    def make(config: Path | None = None, **overrides: Any) -> Deck:
+    def make(config: Path | None = None, capabilities: Sequence[type[Capability]] = (), **overrides: Any) -> Deck:
         dotted = {"server.port": 0, "server.data": str(tmp_path / "data")}
         dotted.update({k.replace("_", ".", 1): v for k, v in overrides.items()})
-        return Deck(load_config(config, env={}, overrides=dotted))
+        return Deck(load_config(config, env={}, overrides=dotted), capabilities=capabilities)
 
     return make
 

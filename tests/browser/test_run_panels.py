@@ -317,3 +317,45 @@ def test_a_hundred_thousand_points_and_zoom(page: Page, lab: Deck) -> None:
     chart.get_by_test_id("plot-clear").click()
     expect(chart).to_have_attribute("data-points", "0")
     expect(page.get_by_test_id("run-state")).to_have_text("finished")
+
+
+def test_history_routes_name_the_open_run(page: Page, lab: Deck, project: Path) -> None:
+    (project / "release.flag").touch()  # each run ends as soon as it has plotted
+    open_dashboard(page, lab, "#run")
+    run = page.get_by_test_id("panel-run")
+    ids = []
+    for _ in range(2):
+        run.get_by_test_id("run-start").click()
+        expect(run.get_by_test_id("run-state")).to_have_text("finished", timeout=scaled(15) * 1000)
+        ids.append(int(run.get_by_test_id("run-id").inner_text()))
+    first, second = ids
+    for width, height, name in ((1440, 900, "run-panel-wide.png"), (390, 844, "run-panel-phone.png")):
+        page.set_viewport_size({"width": width, "height": height})
+        screenshot(page, name)
+    page.set_viewport_size({"width": 1280, "height": 860})
+
+    # A fresh page on #history/<id> opens that run (a goto that only changes the hash
+    # would stay in the same document).
+    page.goto("about:blank")
+    page.goto(f"{lab.url}#history/{first}")
+    history = page.get_by_test_id("panel-history")
+    expect(history.get_by_test_id("history-run")).to_contain_text(f"Run {first} · main")
+    expect(history.locator(f'[data-testid="history-row"][data-run="{first}"]')).to_have_class("history-row selected")
+
+    # Opening another run puts it into the address; Back goes to the one before.
+    history.locator(f'[data-testid="history-row"][data-run="{second}"]').click()
+    expect(page).to_have_url(f"{lab.url}#history/{second}")
+    expect(history.get_by_test_id("history-run")).to_contain_text(f"Run {second} · main")
+    expect(history.get_by_test_id("history-log-line").filter(has_text="released")).to_have_count(1)
+    for width, height, name in ((1440, 900, "history-run-wide.png"), (390, 844, "history-run-phone.png")):
+        page.set_viewport_size({"width": width, "height": height})
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot(page, name)
+    page.set_viewport_size({"width": 1280, "height": 860})
+    page.go_back()
+    expect(page).to_have_url(f"{lab.url}#history/{first}")
+    expect(history.get_by_test_id("history-run")).to_contain_text(f"Run {first} · main")
+
+    history.get_by_test_id("history-close").click()
+    expect(page).to_have_url(f"{lab.url}#history")
+    expect(history.get_by_test_id("history-detail")).to_be_hidden()

@@ -7,16 +7,17 @@
  * channel carrying thousands of messages a second costs one repaint per frame.
  */
 
+import { age, clock, fill, jsonView, streamControls, truncate } from "../kit.js";
+
 const STREAM_KEEP = 1000; // messages kept for the filter to search
 const STREAM_SHOW = 200; // rows shown
 const VALUE_CHARS = 600;
 const LINE_CHARS = 240;
-const ONE_LINE_CHARS = 72;
 
-export default { id: "channels", title: "Channels", order: 90, css: true, mount };
+export default { mount };
 
 function mount(el, { deck, toast }) {
-  el.innerHTML = `
+  const $ = fill(el, `
     <div class="card">
       <header>
         <h2>Channels</h2>
@@ -45,14 +46,10 @@ function mount(el, { deck, toast }) {
       </div>
       <div class="live-stream" data-testid="live-stream" role="log"></div>
       <p class="empty" data-testid="live-empty">Waiting for messages…</p>
-    </div>`;
-
-  const $ = (testid) => el.querySelector(`[data-testid="${testid}"]`);
+    </div>`);
   const tbody = $("channel-table");
   const count = $("channel-count");
   const channelsEmpty = $("channels-empty");
-  const filterBox = $("live-filter");
-  const pauseBtn = $("live-pause");
   const status = $("live-status");
   const streamBox = $("live-stream");
   const streamEmpty = $("live-empty");
@@ -61,10 +58,13 @@ function mount(el, { deck, toast }) {
   const dirty = new Set(); // rows to repaint
   let stream = []; // newest first
   let streamDirty = false;
-  let paused = false;
-  let missed = 0; // messages that arrived while paused
-  let filter = "";
-  let frame = 0;
+  const live = streamControls({
+    filter: $("live-filter"),
+    pause: $("live-pause"),
+    render,
+    onChange: () => { streamDirty = true; },
+  });
+  const schedule = live.schedule;
 
   function addChannel(ch) {
     if (rows.has(ch)) return;
@@ -77,7 +77,7 @@ function mount(el, { deck, toast }) {
       <td data-testid="channel-last" class="ch-last"><span class="muted">no message yet</span></td>`;
     const name = tr.querySelector("button");
     name.textContent = ch;
-    name.addEventListener("click", () => setFilter(filter === ch.toLowerCase() ? "" : ch));
+    name.addEventListener("click", () => live.setFilter(live.filter === ch.toLowerCase() ? "" : ch));
     const row = {
       tr,
       seq: tr.children[1],
@@ -103,17 +103,11 @@ function mount(el, { deck, toast }) {
     dirty.add(row);
     stream.unshift(push);
     if (stream.length > STREAM_KEEP) stream.length = STREAM_KEEP;
-    if (paused) missed += 1;
-    else streamDirty = true;
+    if (live.arrived()) streamDirty = true;
     schedule();
   }
 
-  function schedule() {
-    if (!frame) frame = requestAnimationFrame(render);
-  }
-
   function render() {
-    frame = 0;
     for (const row of dirty) paintRow(row);
     dirty.clear();
     if (streamDirty) paintStream();
@@ -127,10 +121,7 @@ function mount(el, { deck, toast }) {
     row.time.textContent = clock(push.t);
     row.time.title = new Date(push.t * 1000).toString();
     row.age.textContent = age(push.t);
-    const pre = document.createElement("pre");
-    pre.className = "mono";
-    pre.textContent = truncate(pretty(push.data), VALUE_CHARS);
-    row.value.replaceChildren(pre);
+    row.value.replaceChildren(jsonView(push.data, VALUE_CHARS));
   }
 
   const nodes = new WeakMap(); // push -> its row in the stream, built once
@@ -138,7 +129,7 @@ function mount(el, { deck, toast }) {
   function paintStream() {
     const shown = [];
     for (const push of stream) {
-      if (filter && !matches(push, filter)) continue;
+      if (live.filter && !matches(push, live.filter)) continue;
       shown.push(nodes.get(push) ?? streamRow(push));
       if (shown.length >= STREAM_SHOW) break;
     }
@@ -169,8 +160,7 @@ function mount(el, { deck, toast }) {
   }
 
   function paintStatus() {
-    if (paused) status.textContent = missed ? `paused · ${missed} new` : "paused";
-    else status.textContent = filter ? `filtered by “${filter}”` : "";
+    status.textContent = live.note() || (live.filter ? `filtered by “${live.filter}”` : "");
   }
 
   function updateCount() {
@@ -178,29 +168,9 @@ function mount(el, { deck, toast }) {
     channelsEmpty.hidden = rows.size > 0;
   }
 
-  function setFilter(text) {
-    filter = text.trim().toLowerCase();
-    filterBox.value = text;
-    streamDirty = true;
-    schedule();
-  }
-
-  function setPaused(value) {
-    paused = value;
-    pauseBtn.textContent = paused ? "Resume" : "Pause";
-    pauseBtn.setAttribute("aria-pressed", String(paused));
-    if (!paused) {
-      missed = 0;
-      streamDirty = true;
-    }
-    schedule();
-  }
-
-  filterBox.addEventListener("input", () => setFilter(filterBox.value));
-  pauseBtn.addEventListener("click", () => setPaused(!paused));
   $("live-clear").addEventListener("click", () => {
     stream = [];
-    missed = 0;
+    live.missed = 0;
     streamDirty = true;
     schedule();
   });
@@ -237,32 +207,7 @@ function mount(el, { deck, toast }) {
     stopEpoch();
     clearInterval(ticker);
     clearTimeout(relist);
-    cancelAnimationFrame(frame);
+    live.cancel();
     for (const row of rows.values()) row.unsubscribe?.();
   };
-}
-
-function clock(t) {
-  const d = new Date(t * 1000);
-  const pad = (n, w = 2) => String(n).padStart(w, "0");
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-}
-
-function age(t) {
-  const s = Math.max(0, Date.now() / 1000 - t);
-  if (s < 60) return `${Math.floor(s)} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return `${Math.floor(s / 86400)} d ago`;
-}
-
-// Short values on one line (easier to scan down the table), longer ones indented.
-function pretty(data) {
-  const indented = JSON.stringify(data, null, 2) ?? "null";
-  const oneLine = indented.replace(/\n\s*/g, " ");
-  return oneLine.length <= ONE_LINE_CHARS ? oneLine : indented;
-}
-
-function truncate(text, max) {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
 }

@@ -8,9 +8,9 @@
  * every rule and its error message is shown beside the file it refused.
  */
 
-import { apiUrl, el, formatTime, getJson } from "./runstate.js";
+import { apiUrl, el, fill, finder, formatTime, getJson } from "../kit.js";
 
-export default { id: "files", title: "Files", order: 45, css: true, mount };
+export default { mount };
 
 // Short labels for the server's refusals; the message beside them is the server's own.
 const REFUSALS = {
@@ -22,11 +22,11 @@ const REFUSALS = {
 };
 
 function mount(root) {
-  root.innerHTML = `
+  const $ = fill(root, `
     <div class="files-cards" data-testid="files-cards"></div>
-    <p class="card empty" data-testid="files-none" hidden></p>`;
-  const cards = root.querySelector('[data-testid="files-cards"]');
-  const none = root.querySelector('[data-testid="files-none"]');
+    <p class="card empty" data-testid="files-none" hidden></p>`);
+  const cards = $("files-cards");
+  const none = $("files-none");
   const folders = [];
 
   async function load() {
@@ -51,12 +51,10 @@ function mount(root) {
   const keep = (ev) => ev.preventDefault();
   root.addEventListener("dragover", keep);
   root.addEventListener("drop", keep);
-  // The folders change behind the panel's back (scripts write there too): refresh on show.
-  const onShow = () => location.hash === "#files" && folders.forEach((f) => f.refresh());
-  window.addEventListener("hashchange", onShow);
 
   load();
-  return () => window.removeEventListener("hashchange", onShow);
+  // The folders change behind the panel's back (scripts write there too): refresh on show.
+  return { shown: () => folders.forEach((f) => f.refresh()) };
 }
 
 function noFolders() {
@@ -97,7 +95,7 @@ function folderCard(dir) {
       </table>
     </div>
     <p class="empty" data-testid="files-empty">loading…</p>`;
-  const $ = (testid) => card.querySelector(`[data-testid="${testid}"]`);
+  const $ = finder(card);
   card.querySelector("h2").textContent = dir.name;
   $("files-rules").textContent = describeRules(dir);
   $("files-rules").title = `patterns: ${dir.patterns.join(" ")} · limit: ${dir.max_bytes.toLocaleString()} bytes`;

@@ -6,22 +6,25 @@
  * The list comes from runner.history(limit, offset) and refreshes whenever a run starts
  * or ends. An open run is read over REST (api/runs/{id}, .../log, .../data) and drawn with
  * the Plots panel's chart.
+ *
+ * The open run is the route's sub-path: `#history/12` opens run 12 (also on a fresh
+ * load), opening a run sets it, closing it goes back to `#history`.
  */
 
 import { SeriesChart } from "./plots.js";
 import {
-  apiUrl, downloadText, el, errorText, fetchLog, formatDuration, formatExit, formatTime, getJson, logRow, logText,
-  runFeed, stateClass,
-} from "./runstate.js";
+  apiUrl, confirmButton, downloadText, el, errorText, fill, formatDuration, formatTime, getJson,
+} from "../kit.js";
+import { fetchLog, formatExit, logRow, logText, runFeed, stateClass } from "./runstate.js";
 
 const PAGE = 20;
 const LOG_SHOWN = 5_000;
 
-export default { id: "history", title: "History", order: 50, css: true, mount };
+export default { mount };
 
-function mount(root, { deck, toast }) {
+function mount(root, { deck, toast, navigate }) {
   const feed = runFeed(deck);
-  root.innerHTML = `
+  const $ = fill(root, `
     <div class="card">
       <header>
         <h2>Run history</h2>
@@ -43,8 +46,7 @@ function mount(root, { deck, toast }) {
       </div>
       <p class="empty" data-testid="history-empty">No runs yet. Runs started from the Run panel are listed here.</p>
     </div>
-    <div class="history-detail" data-testid="history-detail" hidden></div>`;
-  const $ = (testid) => root.querySelector(`[data-testid="${testid}"]`);
+    <div class="history-detail" data-testid="history-detail" hidden></div>`);
   const tbody = $("history-table");
   const empty = $("history-empty");
   const total = $("history-total");
@@ -109,8 +111,8 @@ function mount(root, { deck, toast }) {
     cells[2].append(state);
     if (run.error) cells[2].title = run.error;
     tr.append(...cells);
-    tr.addEventListener("click", () => open(run.id));
-    tr.addEventListener("keydown", (ev) => ev.key === "Enter" && open(run.id));
+    tr.addEventListener("click", () => navigate(String(run.id)));
+    tr.addEventListener("keydown", (ev) => ev.key === "Enter" && navigate(String(run.id)));
     return tr;
   }
 
@@ -186,19 +188,9 @@ function mount(root, { deck, toast }) {
       "Run with an empty configuration.");
     keyValues(head.querySelector('[data-testid="history-results"]'), flatten(info.results ?? {}),
       "No results reported.");
-    head.querySelector('[data-testid="history-close"]').addEventListener("click", close);
+    head.querySelector('[data-testid="history-close"]').addEventListener("click", () => navigate(""));
     head.querySelector('[data-testid="history-log-download"]').addEventListener("click", () => saveLog(id));
-    const del = head.querySelector('[data-testid="history-delete"]');
-    let armed = 0;
-    del.addEventListener("click", () => {
-      if (!armed) {
-        del.textContent = `Delete run ${id}?`;
-        armed = setTimeout(() => { armed = 0; del.textContent = "Delete"; }, 4000);
-        return;
-      }
-      clearTimeout(armed);
-      remove(id);
-    });
+    confirmButton(head.querySelector('[data-testid="history-delete"]'), () => `Delete run ${id}?`, () => remove(id));
 
     const plots = el("div", "card history-plots");
     plots.innerHTML = `<header><h2>Plots</h2><span class="muted" data-testid="history-plots-note">loading…</span></header>
@@ -267,7 +259,7 @@ function mount(root, { deck, toast }) {
       const reply = await fetch(apiUrl(`api/runs/${id}`), { method: "DELETE" });
       if (!reply.ok) throw new Error(await errorText(reply));
       toast(`Deleted run ${id}`, "ok");
-      if (openRun === id) close();
+      if (openRun === id) navigate("", { replace: true });
       list();
     } catch (err) {
       toast(`History: run ${id} could not be deleted: ${err.message}`, "err");
@@ -307,11 +299,19 @@ function mount(root, { deck, toast }) {
   const offState = deck.on("state", (state) => state === "open" && refreshSoon());
   list();
 
-  return () => {
-    offStatus();
-    offState();
-    clearTimeout(refreshTimer);
-    closeCharts();
+  return {
+    /** `sub` is the open run's id, or "" for none. */
+    shown(sub) {
+      const id = /^\d+$/.test(sub) ? Number(sub) : null;
+      if (id === null && openRun !== null) close();
+      else if (id !== null && id !== openRun) open(id);
+    },
+    cleanup() {
+      offStatus();
+      offState();
+      clearTimeout(refreshTimer);
+      closeCharts();
+    },
   };
 }
 

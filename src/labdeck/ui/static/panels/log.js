@@ -12,17 +12,18 @@
  * Pause (which freezes the view; lines keep being collected and appear on Resume).
  */
 
-import { downloadText, feedLines, fetchLog, logRow, logText, runFeed } from "./runstate.js";
+import { downloadText, fill, streamControls } from "../kit.js";
+import { feedLines, fetchLog, logRow, logText, runFeed, runLabel } from "./runstate.js";
 
 const KEEP = 50_000;
 const RENDER = 5_000;
 const NEAR_BOTTOM = 40; // px
 
-export default { id: "log", title: "Log", order: 20, css: true, mount };
+export default { mount };
 
 function mount(root, { deck, toast }) {
   const feed = runFeed(deck);
-  root.innerHTML = `
+  const $ = fill(root, `
     <div class="card log-card">
       <header>
         <h2>Log</h2>
@@ -44,30 +45,32 @@ function mount(root, { deck, toast }) {
         <p class="empty" data-testid="log-empty">No log yet. Lines appear here as the script prints them.</p>
         <div class="log-lines" data-testid="log-lines"></div>
       </div>
-    </div>`;
-  const $ = (testid) => root.querySelector(`[data-testid="${testid}"]`);
+    </div>`);
   const view = $("log-view");
   const box = $("log-lines");
   const empty = $("log-empty");
-  const filterBox = $("log-filter");
   const errorsOnly = $("log-errors-only");
-  const pauseBtn = $("log-pause");
   const status = $("log-status");
   const latest = $("log-latest");
   const download = $("log-download");
   const count = $("log-count");
-  const runLabel = $("log-run");
 
   let runId = null;
   let kept = []; // the last KEEP lines, in order
   let dropped = 0; // older lines no longer kept here
   let queued = []; // lines to append at the next frame
   let rebuild = false; // re-render from `kept` at the next frame (filter, resume, reset)
-  let paused = false;
-  let missed = 0;
   let following = true;
-  let filter = "";
-  let frame = 0;
+  const live = streamControls({
+    filter: $("log-filter"),
+    pause: $("log-pause"),
+    render,
+    onChange: (why) => {
+      if (why === "resume") following = true;
+      rebuild = true;
+    },
+  });
+  const schedule = live.schedule;
 
   const lines = feedLines({
     feed,
@@ -79,8 +82,7 @@ function mount(root, { deck, toast }) {
         kept = kept.slice(cut);
         dropped += cut;
       }
-      if (paused) missed += got.length;
-      else for (const line of got) if (shows(line)) queued.push(line);
+      if (live.arrived(got.length)) for (const line of got) if (shows(line)) queued.push(line);
       schedule();
     },
     onFailure: (err, from, to) => {
@@ -94,25 +96,19 @@ function mount(root, { deck, toast }) {
     kept = [];
     dropped = 0;
     queued = [];
-    missed = 0;
+    live.missed = 0;
     rebuild = true;
     following = true;
-    runLabel.textContent = id === null ? "no run yet" : `run ${id}`;
     download.disabled = id === null;
     schedule();
   }
 
   function shows(line) {
     if (errorsOnly.checked && line.stream !== "stderr") return false;
-    return !filter || line.text.toLowerCase().includes(filter);
-  }
-
-  function schedule() {
-    if (!frame) frame = requestAnimationFrame(render);
+    return !live.filter || line.text.toLowerCase().includes(live.filter);
   }
 
   function render() {
-    frame = 0;
     if (rebuild) {
       rebuild = false;
       queued = [];
@@ -131,34 +127,22 @@ function mount(root, { deck, toast }) {
       while (extra-- > 0) box.firstElementChild.remove();
     }
     paintStatus();
-    if (following && !paused) view.scrollTop = view.scrollHeight;
+    if (following && !live.paused) view.scrollTop = view.scrollHeight;
   }
 
   function paintStatus() {
     const total = lines.count();
     count.textContent = total === 1 ? "1 line" : `${total.toLocaleString()} lines`;
-    const hidden = box.childElementCount < kept.length && !filter && !errorsOnly.checked;
+    const hidden = box.childElementCount < kept.length && !live.filter && !errorsOnly.checked;
     empty.hidden = box.childElementCount > 0;
     if (!kept.length) empty.textContent = "No log yet. Lines appear here as the script prints them.";
     else if (!box.childElementCount) empty.textContent = "No line matches the filter.";
     const notes = [];
-    if (paused) notes.push(missed ? `paused · ${missed.toLocaleString()} new` : "paused");
-    if (filter || errorsOnly.checked) notes.push(`${box.childElementCount.toLocaleString()} shown`);
+    if (live.paused) notes.push(live.note());
+    if (live.filter || errorsOnly.checked) notes.push(`${box.childElementCount.toLocaleString()} shown`);
     if (hidden || dropped) notes.push("earlier lines: Download");
     status.textContent = notes.join(" · ");
-    latest.hidden = following || paused;
-  }
-
-  function setPaused(value) {
-    paused = value;
-    pauseBtn.textContent = paused ? "Resume" : "Pause";
-    pauseBtn.setAttribute("aria-pressed", String(paused));
-    if (!paused) {
-      missed = 0;
-      following = true;
-      rebuild = true;
-    }
-    schedule();
+    latest.hidden = following || live.paused;
   }
 
   async function saveLog() {
@@ -179,16 +163,10 @@ function mount(root, { deck, toast }) {
     }
   }
 
-  filterBox.addEventListener("input", () => {
-    filter = filterBox.value.trim().toLowerCase();
-    rebuild = true;
-    schedule();
-  });
   errorsOnly.addEventListener("change", () => {
     rebuild = true;
     schedule();
   });
-  pauseBtn.addEventListener("click", () => setPaused(!paused));
   download.addEventListener("click", saveLog);
   latest.addEventListener("click", () => {
     following = true;
@@ -204,6 +182,7 @@ function mount(root, { deck, toast }) {
   });
 
   const offRun = feed.on("run", reset);
+  const offLabel = runLabel($("log-run"), feed);
   reset(feed.run);
   const unsubscribe = deck.subscribe("run/log", (data) => {
     if (data && feed.accept(data.run) && Array.isArray(data.lines)) lines.take(data.lines);
@@ -214,8 +193,9 @@ function mount(root, { deck, toast }) {
 
   return () => {
     offRun();
+    offLabel();
     unsubscribe();
     lines.reset(null);
-    cancelAnimationFrame(frame);
+    live.cancel();
   };
 }

@@ -11,15 +11,17 @@
  * `call-sample.test_sum`, `arg-sample.test_sum.a`, `result-sample.test_sum`.
  */
 
-export default { id: "objects", title: "Objects", order: 60, css: true, mount };
+import { el, fill, truncate } from "../kit.js";
+
+export default { mount };
 
 const NUMBER_TYPES = new Set(["int", "float"]);
 
 /** Objects labdeck itself exposes; each has a panel of its own. */
 const BUILT_IN = new Set(["runner", "rigs", "stations"]);
 
-function mount(el, { deck, toast }) {
-  el.innerHTML = `
+function mount(root, { deck, toast }) {
+  const $ = fill(root, `
     <div class="card">
       <header>
         <h2>Objects</h2>
@@ -32,11 +34,11 @@ function mount(el, { deck, toast }) {
       <p class="empty" data-testid="objects-empty" hidden>No objects are exposed. In Python:
         <code class="mono">deck.expose("name", obj)</code>, or <code class="mono">[objects]</code> in the config file.</p>
     </div>
-    <div class="objects-list" data-testid="objects-list"></div>`;
+    <div class="objects-list" data-testid="objects-list"></div>`);
 
-  const list = el.querySelector('[data-testid="objects-list"]');
-  const count = el.querySelector('[data-testid="objects-count"]');
-  const empty = el.querySelector('[data-testid="objects-empty"]');
+  const list = $("objects-list");
+  const count = $("objects-count");
+  const empty = $("objects-empty");
   let cleanups = [];
   let generation = 0; // a newer load makes the replies of an older one moot
 
@@ -62,8 +64,7 @@ function mount(el, { deck, toast }) {
     count.textContent = `${names.length} exposed`;
     empty.hidden = names.length > 0;
     for (const entry of names) {
-      const card = document.createElement("section");
-      card.className = "card object-card";
+      const card = el("section", "card object-card");
       card.dataset.testid = `object-${entry.name}`;
       card.innerHTML = `<header><h2 class="mono"></h2><span class="badge idle"></span></header><div class="members"></div>`;
       card.querySelector("h2").textContent = entry.name;
@@ -71,8 +72,7 @@ function mount(el, { deck, toast }) {
       let box = card.querySelector(".members");
       if (BUILT_IN.has(entry.name)) {
         card.querySelector("header").insertAdjacentHTML("beforeend", `<span class="muted">built into labdeck</span>`);
-        const fold = document.createElement("details");
-        fold.className = "builtin-fold";
+        const fold = el("details", "builtin-fold");
         fold.innerHTML = `<summary class="muted">Show its methods</summary><div class="members"></div>`;
         box.replaceWith(fold);
         box = fold.querySelector(".members");
@@ -94,9 +94,7 @@ function mount(el, { deck, toast }) {
     }
     box.replaceChildren();
     if (info.doc) {
-      const doc = document.createElement("p");
-      doc.className = "muted obj-doc";
-      doc.textContent = firstLine(info.doc);
+      const doc = el("p", "muted obj-doc", firstLine(info.doc));
       box.append(doc);
     }
     const members = info.members ?? [];
@@ -110,8 +108,7 @@ function mount(el, { deck, toast }) {
   }
 
   function group(title, rows) {
-    const div = document.createElement("div");
-    div.className = "obj-group";
+    const div = el("div", "obj-group");
     div.innerHTML = `<h3></h3>`;
     div.querySelector("h3").textContent = title;
     div.append(...rows);
@@ -119,8 +116,7 @@ function mount(el, { deck, toast }) {
   }
 
   function objectSection(m, path) {
-    const details = document.createElement("details");
-    details.className = "obj-nested";
+    const details = el("details", "obj-nested");
     details.dataset.testid = `object-${path.join(".")}`;
     details.innerHTML = `<summary><span class="mono"></span> <span class="badge idle"></span></summary><div class="members"></div>`;
     details.querySelector("summary .mono").textContent = m.name;
@@ -137,8 +133,7 @@ function mount(el, { deck, toast }) {
 
   function attributeRow(m, path) {
     const id = path.join(".");
-    const row = document.createElement("div");
-    row.className = "field obj-attr";
+    const row = el("div", "field obj-attr");
     row.innerHTML = `<label class="mono"></label><output class="mono obj-value"></output>`;
     const label = row.querySelector("label");
     label.textContent = m.name;
@@ -155,8 +150,7 @@ function mount(el, { deck, toast }) {
     };
     if ("value" in m) out.textContent = formatValue(m.value);
     else out.textContent = m.error ?? "";
-    const live = document.createElement("span");
-    live.className = "obj-live";
+    const live = el("span", "obj-live");
     row.insertBefore(live, out);
     if (m.channel) {
       live.className = "obj-live badge ok";
@@ -168,7 +162,7 @@ function mount(el, { deck, toast }) {
       const type = attrType(m);
       input = inputFor(type, `input-${id}`, m.name);
       writeInput(input, m.value);
-      const btn = document.createElement("button");
+      const btn = el("button");
       btn.type = "button";
       btn.className = "btn";
       btn.textContent = "Set";
@@ -195,9 +189,7 @@ function mount(el, { deck, toast }) {
       });
       row.append(input, btn);
     } else {
-      const ro = document.createElement("span");
-      ro.className = "muted obj-ro";
-      ro.textContent = "read-only";
+      const ro = el("span", "muted obj-ro", "read-only");
       row.append(ro);
     }
     return row;
@@ -205,22 +197,19 @@ function mount(el, { deck, toast }) {
 
   function methodRow(m, path) {
     const id = path.join(".");
-    const row = document.createElement("div");
-    row.className = "obj-method";
-    const btn = document.createElement("button");
+    const row = el("div", "obj-method");
+    const btn = el("button");
     btn.type = "button";
     btn.className = "btn primary mono";
     btn.textContent = `${m.name}()`;
     btn.dataset.testid = `call-${id}`;
     btn.title = m.signature + (m.doc ? `\n\n${m.doc}` : "");
-    const args = document.createElement("span");
-    args.className = "obj-args";
+    const args = el("span", "obj-args");
     const inputs = [];
     for (const p of m.params ?? []) {
       const type = p.kind === "var_positional" || p.kind === "var_keyword" ? "json" : p.type ?? "json";
       const input = inputFor(type, `arg-${id}.${p.name}`, p.name);
-      const wrap = document.createElement("label");
-      wrap.className = "obj-arg";
+      const wrap = el("label", "obj-arg");
       wrap.innerHTML = `<span class="mono"></span>`;
       wrap.firstChild.textContent = p.kind === "var_positional" ? `*${p.name}` : p.kind === "var_keyword" ? `**${p.name}` : p.name;
       if ("default" in p) {
@@ -233,8 +222,7 @@ function mount(el, { deck, toast }) {
       args.append(wrap);
       inputs.push({ p, input, type });
     }
-    const result = document.createElement("output");
-    result.className = "mono obj-result";
+    const result = el("output", "mono obj-result");
     result.dataset.testid = `result-${id}`;
     btn.addEventListener("click", async () => {
       let call;
@@ -262,15 +250,13 @@ function mount(el, { deck, toast }) {
     if (m.exclusive) badges.push("exclusive");
     row.append(btn, args, ...badges.map(badgeEl), result);
     if (m.doc) {
-      const doc = document.createElement("div");
-      doc.className = "muted obj-doc";
-      doc.textContent = firstLine(m.doc);
+      const doc = el("div", "muted obj-doc", firstLine(m.doc));
       row.append(doc);
     }
     return row;
   }
 
-  el.querySelector('[data-testid="objects-refresh"]').addEventListener("click", load);
+  $("objects-refresh").addEventListener("click", load);
   let lost = false;
   const offState = deck.on("state", (state) => {
     if (state === "reconnecting" || state === "closed") lost = true;
@@ -309,7 +295,7 @@ function buildCall(inputs) {
 }
 
 function inputFor(type, testid, name) {
-  const input = document.createElement("input");
+  const input = el("input");
   input.dataset.testid = testid;
   input.setAttribute("aria-label", name);
   if (type === "bool") {
@@ -361,17 +347,14 @@ function showResult(out, text, isError) {
 }
 
 function badgeEl(text) {
-  const b = document.createElement("span");
-  b.className = "badge idle";
-  b.textContent = text;
-  return b;
+  return el("span", "badge idle", text);
 }
 
 function formatValue(value) {
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(+value.toPrecision(6));
   const text = JSON.stringify(value);
-  return text === undefined ? "" : text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return text === undefined ? "" : truncate(text, 200);
 }
 
 function shortType(type) {

@@ -10,24 +10,13 @@
  */
 
 import uPlot from "../vendor/uPlot.esm.js";
-import { apiUrl, el, getJson, runFeed } from "./runstate.js";
+import { el, fill, getJson, loadCss } from "../kit.js";
+import { runFeed, runLabel } from "./runstate.js";
 
 const COLORS = ["#2563eb", "#d9480f", "#15803d", "#9333ea", "#0891b2", "#b45309", "#be185d", "#4d7c0f"];
 const HEIGHT = 240;
 
-export default { id: "plots", title: "Plots", order: 30, css: true, mount };
-
-let cssLoaded = false;
-
-/** Load uPlot's stylesheet once (the shell only loads panels' own css files). */
-function loadUplotCss() {
-  if (cssLoaded) return;
-  cssLoaded = true;
-  const link = document.createElement("link");
-  link.rel = "stylesheet";
-  link.href = apiUrl("static/vendor/uPlot.min.css");
-  document.head.prepend(link); // first, so the dashboard's rules win
-}
+export default { mount };
 
 /**
  * One series in a card: title, point count, Clear, and the chart.
@@ -38,7 +27,7 @@ function loadUplotCss() {
  */
 export class SeriesChart {
   constructor(name, index = 0, { clearable = true } = {}) {
-    loadUplotCss();
+    loadCss("static/vendor/uPlot.min.css", { first: true }); // first, so the dashboard's rules win
     this.name = name;
     this.xs = [];
     this.ys = [];
@@ -169,7 +158,7 @@ export class SeriesChart {
 
 function mount(root, { deck, toast }) {
   const feed = runFeed(deck);
-  root.innerHTML = `
+  const $ = fill(root, `
     <div class="card plots-head">
       <header>
         <h2>Plots</h2>
@@ -180,11 +169,9 @@ function mount(root, { deck, toast }) {
       <p class="empty" data-testid="plots-empty">No data points yet. A script plots with
         <code>labdeck.script.plot(x, y, series="name")</code>; each series gets its own chart here.</p>
     </div>
-    <div class="plots-grid" data-testid="plots-grid"></div>`;
-  const $ = (testid) => root.querySelector(`[data-testid="${testid}"]`);
+    <div class="plots-grid" data-testid="plots-grid"></div>`);
   const grid = $("plots-grid");
   const empty = $("plots-empty");
-  const runLabel = $("plots-run");
   const clearAll = $("plots-clear-all");
 
   const charts = new Map(); // series -> SeriesChart
@@ -209,7 +196,6 @@ function mount(root, { deck, toast }) {
     charts.clear();
     empty.hidden = false;
     clearAll.disabled = true;
-    runLabel.textContent = runId === null ? "no run yet" : `run ${runId}`;
   }
 
   function onData(data) {
@@ -249,6 +235,7 @@ function mount(root, { deck, toast }) {
   });
 
   const offRun = feed.on("run", reset);
+  const offLabel = runLabel($("plots-run"), feed);
   reset(feed.run);
   const unsubscribe = deck.subscribe("run/data", onData, {
     since: 0,
@@ -261,6 +248,7 @@ function mount(root, { deck, toast }) {
 
   return () => {
     offRun();
+    offLabel();
     unsubscribe();
     clearTimeout(resyncTimer);
     reset(null);

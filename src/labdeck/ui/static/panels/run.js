@@ -8,17 +8,16 @@
  * server runs one script at a time.
  */
 
-import {
-  ACTIVE_STATES, el, formatDuration, formatExit, formatTime, runConfig, runFeed, stateClass,
-} from "./runstate.js";
+import { el, fill, formatDuration, formatTime } from "../kit.js";
+import { ACTIVE_STATES, formatExit, runConfig, runFeed, stateClass } from "./runstate.js";
 
 const SCRIPT_KEY = "labdeck.run.script";
 
-export default { id: "run", title: "Run", order: 10, css: true, mount };
+export default { mount };
 
 function mount(root, { deck, toast }) {
   const feed = runFeed(deck);
-  root.innerHTML = `
+  const $ = fill(root, `
     <div class="card run-card">
       <header>
         <h2>Run a script</h2>
@@ -56,8 +55,7 @@ function mount(root, { deck, toast }) {
       <div class="table-wrap">
         <table class="data compact"><tbody data-testid="run-results"></tbody></table>
       </div>
-    </div>`;
-  const $ = (testid) => root.querySelector(`[data-testid="${testid}"]`);
+    </div>`);
   const picker = $("run-script");
   const runBtn = $("run-start");
   const stopBtn = $("run-stop");

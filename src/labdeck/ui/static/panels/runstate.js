@@ -20,9 +20,14 @@
  * panel: runConfig.get() → { config, label, errors } (config null = the project's
  * defaults), runConfig.set(value), runConfig.on(fn) → off().
  *
- * Helpers: apiUrl(path) (relative to the page's base), getJson(path), stateClass(state),
- * ACTIVE_STATES, formatDuration(seconds), formatTime(epoch).
+ * runLabel(span, feed) → off(): keeps `span` saying which run the panel shows.
+ *
+ * Helpers: stateClass(state), ACTIVE_STATES, formatExit(code), fetchLog(runId, after,
+ * upto), feedLines(...), logRow(line), logText(lines). The generic ones (el, getJson,
+ * formatTime, ...) are in ../kit.js.
  */
+
+import { apiUrl, clock, el, getJson } from "../kit.js";
 
 export const ACTIVE_STATES = new Set(["starting", "running", "stopping"]);
 
@@ -158,35 +163,7 @@ export const runConfig = {
   },
 };
 
-// -- small helpers ------------------------------------------------------------------
-
-/** An address under the dashboard's base, e.g. apiUrl("api/runs/3/log"). */
-export function apiUrl(path, params) {
-  const url = new URL(path, document.baseURI);
-  for (const [key, value] of Object.entries(params ?? {})) {
-    if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
-  }
-  return url.href;
-}
-
-/** GET a JSON document; rejects with an Error whose message is the server's. */
-export async function getJson(path, params) {
-  const reply = await fetch(apiUrl(path, params), { cache: "no-store" });
-  if (!reply.ok) throw new Error(await errorText(reply));
-  return reply.json();
-}
-
-/** The readable message of a failed HTTP reply. */
-export async function errorText(reply) {
-  try {
-    const body = await reply.json();
-    const error = body?.error ?? body;
-    if (error?.message) return error.message;
-  } catch {
-    // not JSON: the status line says enough
-  }
-  return `${reply.status} ${reply.statusText}`.trim();
-}
+// -- run-specific helpers ------------------------------------------------------------
 
 const SIGNALS = { 1: "SIGHUP", 2: "SIGINT", 6: "SIGABRT", 9: "SIGKILL", 11: "SIGSEGV", 15: "SIGTERM" };
 
@@ -197,24 +174,13 @@ export function formatExit(code) {
   return String(code);
 }
 
-/** "4 s", "2 min 05 s", "1 h 03 min". */
-export function formatDuration(seconds) {
-  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
-  const s = Math.max(0, Math.floor(seconds));
-  if (s < 60) return `${s} s`;
-  const pad = (n) => String(n).padStart(2, "0");
-  if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
-  return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
-}
-
-/** A run's start as "14:03:27" today, else "2026-11-21 14:03". */
-export function formatTime(epoch) {
-  if (!epoch) return "–";
-  const d = new Date(epoch * 1000);
-  const pad = (n) => String(n).padStart(2, "0");
-  const clock = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  if (d.toDateString() === new Date().toDateString()) return clock;
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock.slice(0, 5)}`;
+/** Keep `span` saying which run is shown ("run 12", "no run yet"); returns off(). */
+export function runLabel(span, feed) {
+  const show = (runId) => {
+    span.textContent = runId === null || runId === undefined ? "no run yet" : `run ${runId}`;
+  };
+  show(feed.run);
+  return feed.on("run", show);
 }
 
 /** Fetch every log line of a run after line `after`, page by page. */
@@ -350,36 +316,10 @@ export function logRow(line) {
   return div;
 }
 
-/** "14:03:27.123" in the browser's time zone. */
-export function clock(t) {
-  const d = new Date(t * 1000);
-  const pad = (n, w = 2) => String(n).padStart(w, "0");
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
-}
-
 /** A log as a text file: line number, UTC time, stream, text. */
 export function logText(lines) {
   return lines.map((line) => {
     const when = new Date(line.t * 1000).toISOString().replace("T", " ").replace("Z", "");
     return `${String(line.n).padStart(6)}  ${when}  ${line.stream.padEnd(7)} ${line.text}`;
   }).join("\n") + "\n";
-}
-
-/** Hand `text` to the browser as a download named `name`. */
-export function downloadText(name, text) {
-  const url = URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" }));
-  const link = el("a");
-  link.href = url;
-  link.download = name;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
-
-export function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }

@@ -8,12 +8,13 @@
  * parse (an empty number, a list that is not JSON) marks its field and blocks Run.
  */
 
-import { el, runConfig } from "./runstate.js";
+import { confirmButton, el, fill } from "../kit.js";
+import { runConfig } from "./runstate.js";
 
-export default { id: "settings", title: "Settings", order: 40, css: true, mount };
+export default { mount };
 
 function mount(root, { deck, toast }) {
-  root.innerHTML = `
+  const $ = fill(root, `
     <div class="card settings-card">
       <header>
         <h2>Script configuration</h2>
@@ -38,8 +39,7 @@ function mount(root, { deck, toast }) {
                data-testid="settings-preset-name">
         <button type="button" class="btn primary" data-testid="settings-save">Save current as preset</button>
       </div>
-    </div>`;
-  const $ = (testid) => root.querySelector(`[data-testid="${testid}"]`);
+    </div>`);
   const form = $("settings-form");
   const label = $("settings-label");
   const empty = $("settings-empty");
@@ -53,7 +53,6 @@ function mount(root, { deck, toast }) {
   let defaults = null;
   let presets = {};
   let baseline = { name: null, text: "" }; // what was last loaded, to tell "edited"
-  let armed = 0; // Delete asks to be pressed twice
 
   async function loadDefaults() {
     try {
@@ -88,7 +87,7 @@ function mount(root, { deck, toast }) {
   function show(config, presetName) {
     form.replaceChildren();
     const value = presetName === null ? config : merge(defaults ?? {}, config);
-    fill(form, value, []);
+    fillForm(form, value, []);
     empty.hidden = Object.keys(value).length > 0;
     empty.textContent = "This project has no default configuration: scripts get an empty one. "
       + "Set [run] default_config in labdeck.toml to a TOML file to edit values here.";
@@ -155,12 +154,6 @@ function mount(root, { deck, toast }) {
   async function deletePreset() {
     const name = presetPicker.value;
     if (!name || !(name in presets)) return;
-    if (!armed) {
-      deleteBtn.textContent = `Delete “${name}”?`;
-      armed = setTimeout(disarm, 4000);
-      return;
-    }
-    disarm();
     try {
       await deck.call(["runner", "delete_preset"], [name]);
       if (baseline.name === name) baseline = { ...baseline, name: null };
@@ -172,12 +165,6 @@ function mount(root, { deck, toast }) {
     }
   }
 
-  function disarm() {
-    clearTimeout(armed);
-    armed = 0;
-    deleteBtn.textContent = "Delete";
-  }
-
   form.addEventListener("input", update);
   form.addEventListener("change", update);
   form.addEventListener("submit", (ev) => ev.preventDefault());
@@ -186,8 +173,9 @@ function mount(root, { deck, toast }) {
     const name = presetPicker.value;
     if (name in presets) show(presets[name], name);
   });
+  // Delete asks to be pressed twice; choosing another preset takes the question back.
+  const disarm = confirmButton(deleteBtn, () => `Delete “${presetPicker.value}”?`, deletePreset);
   presetPicker.addEventListener("change", disarm);
-  deleteBtn.addEventListener("click", deletePreset);
   saveBtn.addEventListener("click", savePreset);
   nameBox.addEventListener("keydown", (ev) => ev.key === "Enter" && savePreset());
 
@@ -199,7 +187,7 @@ function mount(root, { deck, toast }) {
 // -- the form -----------------------------------------------------------------------
 
 /** Inputs for the keys of `value` into `container`; tables nest, "advanced" folds. */
-function fill(container, value, path) {
+function fillForm(container, value, path) {
   const keys = Object.keys(value);
   // Plain values first, then groups, the advanced fold last: how a person reads a form.
   const order = (key) => (isTable(value[key]) ? (key === "advanced" ? 2 : 1) : 0);
@@ -214,7 +202,7 @@ function fill(container, value, path) {
 
 function group(key, value, path) {
   const body = el("div", "settings-group-body");
-  fill(body, value, path);
+  fillForm(body, value, path);
   if (key === "advanced") {
     const details = el("details", "settings-group settings-advanced");
     details.dataset.testid = `settings-group-${path.join(".")}`;
