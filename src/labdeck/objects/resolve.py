@@ -161,15 +161,17 @@ def _kind(cls: type) -> int:
 
 def class_member(cls: type, key: str) -> tuple[Any, bool]:
     """``(definition, hidden)`` of member ``key`` of class ``cls``, as the class body
-    and its bases define it (:data:`MISSING` if none). Looked up once per class and name."""
+    and its bases define it (:data:`MISSING` if none). Members a standard-library base
+    class defines count as hidden. Looked up once per class and name."""
     cached = _class_members.get((cls, key))
     if cached is None:
-        static = MISSING
+        static, owner = MISSING, cls
         for klass in cls.__mro__:
             if key in vars(klass):
-                static = vars(klass)[key]
+                static, owner = vars(klass)[key], klass
                 break
-        cached = (static, is_hidden(cls, key, static))
+        # what a standard-library base defines (Thread.start, Thread.daemon) is not the lab's
+        cached = (static, is_hidden(cls, key, static) or (owner is not cls and in_stdlib(owner.__module__)))
         if len(_class_members) < _CACHE_LIMIT:
             _class_members[(cls, key)] = cached
     return cached
