@@ -92,6 +92,8 @@ def forbidden(value: Any) -> str | None:
 
     Whether a mapping's type is allowed is the policy's to say (:func:`mapping_refusal`).
     """
+    if type(value) is dict:  # the value met most often, inside results too: its one check
+        return "a namespace" if any(k in value for k in _NAMESPACE_KEYS) else None
     if isinstance(value, types.ModuleType):
         return "a module"
     if isinstance(value, type):
