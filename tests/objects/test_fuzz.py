@@ -1,5 +1,5 @@
-"""Random paths and ops against a rich object: nothing private is ever reached, every
-request gets a well-formed reply, and the server keeps serving."""
+"""Random paths and ops against a rich object and a hostile one: nothing private is ever
+reached or sent, every request gets a well-formed reply, and the server keeps serving."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from labdeck import Deck
 from tests.conftest import ws_url
 from tests.helpers import WireClient, scaled
+from tests.objects.hostile import CANARY, Hostile
 from tests.objects.samples import REACHED, Sample
 
 NAMES = [
@@ -24,6 +25,12 @@ NAMES = [
     "quick", "slow", "hold", "queued", "touched", "names", "temperature", "serial", "reset_firmware",
     "_secret", "_private", "__class__", "__dict__", "__globals__", "__func__", "__self__", "__code__",
     "__init__", "__module__", "__builtins__", "_calibration", "real", "upper", "mro", "__subclasses__",
+    # the hostile object's
+    "hostile", "d", "public", "nested", "items", "deep", "l1", "l2", "keyed", "env", "holder", "chain",
+    "class_vars", "namespace", "CANARY", "forwarder", "environ", "getcwd", "rm", "part", "func", "gen",
+    "gi_frame", "f_globals", "f_back", "worker", "start", "daemon", "measure", "live", "module", "give_env",
+    "give_private", "connect", "configure", "take", "_key", "_secret", "\uff3fwide", "\uff3fsecret", "-1", "1e9",
+    "LABDECK_TEST_CANARY", "__wrapped__", "__self__",
 ]
 KNOWN_ERRORS = {
     "AccessDenied", "NotFound", "BadRequest", "InvalidArguments", "NotSerializable", "Busy", "Timeout",
@@ -32,7 +39,8 @@ KNOWN_ERRORS = {
 
 segments = st.one_of(st.sampled_from(NAMES), st.text(max_size=12))
 paths = st.one_of(
-    st.builds(lambda rest: ["sample", *rest], st.lists(segments, max_size=5)),  # mostly inside the object
+    st.builds(lambda rest: ["sample", *rest], st.lists(segments, max_size=5)),  # mostly inside the objects
+    st.builds(lambda rest: ["hostile", *rest], st.lists(segments, max_size=5)),
     st.lists(segments, max_size=6),
 )
 json_values = st.recursive(
@@ -78,11 +86,13 @@ class Session:
 
 
 @pytest.fixture
-def session(make_deck: Callable[..., Deck]) -> Iterator[tuple[Session, Sample]]:
+def session(make_deck: Callable[..., Deck], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Session, Sample]]:
+    monkeypatch.setenv("LABDECK_TEST_CANARY", CANARY)
     obj = Sample()
     obj.release.set()  # blocking methods return at once
     deck = make_deck()
     deck.expose("sample", obj)
+    deck.expose("hostile", Hostile())
     deck.run_in_thread(timeout=scaled(10))
     s = Session(deck)
     REACHED.clear()
@@ -103,6 +113,7 @@ def test_random_requests_never_reach_private_members(
     for request in batch:
         event(f"{request['op']} -> {'ok' if (r := s.send(request))['ok'] else r['error']['type']}")
         reply = s.send(request)
+        assert CANARY not in json.dumps(reply, ensure_ascii=False), reply
         if not reply["ok"]:
             error = reply["error"]
             assert error["type"] in KNOWN_ERRORS, error

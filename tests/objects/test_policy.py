@@ -127,7 +127,9 @@ async def test_read_only_covers_everything_under_it() -> None:
 
 async def test_depth_counts_the_exposed_name() -> None:
     objects, _, _ = space(Policy(max_depth=2))
-    assert await objects.get(["sample", "settings"], ADMIN) == {
+    with pytest.raises(AccessDenied, match="the value nests deeper"):
+        await objects.get(["sample", "settings"], ADMIN)  # its fields' paths would be 3 long
+    assert await space(Policy(max_depth=3))[0].get(["sample", "settings"], ADMIN) == {
         "gain": 1.0, "contrast": 0.5, "label": "default", "enabled": True,
     }
     listing = await objects.dir(["sample", "settings"], ADMIN)

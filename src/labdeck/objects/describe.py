@@ -29,13 +29,13 @@ from typing import Any
 
 import msgspec
 
-from labdeck.exceptions import LabdeckError
+from labdeck.exceptions import AccessDenied, LabdeckError
 from labdeck.objects.calls import signature_of
-from labdeck.objects.convert import to_wire, type_name
+from labdeck.objects.convert import public_value, type_name
 from labdeck.objects.markers import call_options
 from labdeck.objects.observe import TrackedDict, observed, observed_names
-from labdeck.objects.policy import Policy, check_name
-from labdeck.objects.resolve import MISSING, Member, is_callable_member, is_walkable, lookup
+from labdeck.objects.policy import Policy, check_name, is_private
+from labdeck.objects.resolve import MISSING, Member, in_stdlib, is_callable_member, is_walkable, lookup
 
 __all__ = ["describe", "describe_member", "describe_method", "kind_of"]
 
@@ -56,21 +56,33 @@ def _annotation(a: Any) -> str | None:
 
 
 def describe_method(fn: Callable[..., Any], policy: Policy) -> dict[str, Any]:
-    """The ``dir`` entry of a method, without its name."""
+    """The ``dir`` entry of a method, without its name.
+
+    Parameters with private names (``_token="..."``) are left out of both the parameters
+    and the signature: a browser cannot pass them. Defaults are shown in their wire form,
+    under the same rules as any value read; one that has none shows as ``<TypeName>``,
+    never as its ``repr`` (which would show a dataclass's private fields, a mapping's
+    every key).
+    """
     sig = signature_of(fn).sig
+    shown = []
     params = []
     for p in sig.parameters.values():
+        if is_private(p.name):
+            continue
         entry: dict[str, Any] = {"name": p.name, "kind": p.kind.name.lower(), "required": p.default is p.empty}
         if (t := _annotation(p.annotation)) is not None:
             entry["type"] = t
         if p.default is not p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            try:
-                entry["default"] = to_wire(p.default)
-            except LabdeckError:
-                entry["default"] = repr(p.default)[:100]
+            default = _Default(p.default, policy)
+            if default.wire is not MISSING:
+                entry["default"] = default.wire
+            p = p.replace(default=default)
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             entry["required"] = False
         params.append(entry)
+        shown.append(p)
+    sig = sig.replace(parameters=shown)
     opts = call_options(fn)
     out: dict[str, Any] = {
         "kind": "method",
@@ -87,11 +99,48 @@ def describe_method(fn: Callable[..., Any], policy: Policy) -> dict[str, Any]:
     return out
 
 
+class _Default:
+    """A parameter's default as ``dir`` shows it: its wire form, or ``<TypeName>``."""
+
+    def __init__(self, value: Any, policy: Policy) -> None:
+        self.type = type_name(value)
+        try:
+            self.wire: Any = public_value(value, policy.allowed_mappings)
+        except LabdeckError:
+            self.wire = MISSING
+
+    def __repr__(self) -> str:
+        # the wire form holds only JSON types, whose repr shows nothing more
+        return f"<{self.type}>" if self.wire is MISSING else repr(self.wire)
+
+
 def _docs(out: dict[str, Any], thing: Any, policy: Policy) -> None:
     if policy.docs:
         doc = inspect.getdoc(thing)
         if doc:
             out["doc"] = doc
+
+
+def _class_docs(out: dict[str, Any], cls: type, policy: Policy) -> None:
+    """The docstring a lab wrote for ``cls`` or a base class of its own, never one Python
+    generated: a dataclass without a docstring gets ``Name(field: type = default, ...)``,
+    a namedtuple ``Name(x, y)``, which would show private fields and their defaults."""
+    if not policy.docs:
+        return
+    for klass in cls.__mro__:
+        if in_stdlib(klass.__module__):
+            return  # object, dict, Thread...: not the lab's words
+        doc = vars(klass).get("__doc__")
+        if isinstance(doc, str) and doc.strip():
+            if not _generated(klass, doc):
+                out["doc"] = inspect.cleandoc(doc)
+            return
+
+
+def _generated(cls: type, doc: str) -> bool:
+    """Whether ``doc`` is the signature-like docstring a class factory writes."""
+    text = doc.strip()
+    return "\n" not in text and text.startswith(f"{cls.__name__}(") and text.endswith(")")
 
 
 def _writable(member: Member) -> bool:
@@ -120,7 +169,9 @@ def describe_member(member: Member, policy: Policy, can_set: bool, channel_prefi
     out: dict[str, Any] = {"name": member.key, "kind": kind, "type": type_name(value)}
     if kind == "attribute":
         try:
-            out["value"] = to_wire(value)
+            if policy.withholds_below(member.rel):
+                raise AccessDenied("it cannot be read whole: part of it is not exposed")
+            out["value"] = public_value(value, policy.allowed_mappings, policy.max_depth - len(member.path))
         except LabdeckError as exc:
             out["error"] = f"{exc.wire_type}: {exc.message}"
         out["writable"] = can_set and policy.writable(member.rel) and _writable(member)
@@ -152,7 +203,7 @@ def describe(
     live = set(observed_names(value)) if prefix is not None else set()
     out: dict[str, Any] = {"path": path, "kind": "object", "type": type_name(value)}
     if not isinstance(value, (dict, TrackedDict)):
-        _docs(out, type(value), policy)
+        _class_docs(out, type(value), policy)
     members = []
     if len(path) < policy.max_depth:
         for name in _names(value):
@@ -161,7 +212,7 @@ def describe(
                 check_name(name, child_path)
                 if not policy.visible(tuple(child_path[1:])):
                     continue
-                member = lookup(value, name, child_path)
+                member = lookup(value, name, child_path, mappings=policy.allowed_mappings)
             except LabdeckError:
                 continue  # hidden, forbidden or gone: not listed
             entry = describe_member(member, policy, can_set, prefix if name in live else None)

@@ -43,12 +43,12 @@ from labdeck.exceptions import (
     Timeout,
 )
 from labdeck.objects.calls import Caller, signature_of, usable_annotation
-from labdeck.objects.convert import from_wire, to_wire, type_name
+from labdeck.objects.convert import check_incoming, from_wire, public_value, type_name
 from labdeck.objects.describe import describe, kind_of
 from labdeck.objects.markers import CallOptions, call_options
 from labdeck.objects.observe import IdentityMap, observed, observed_names, watch
-from labdeck.objects.policy import Policy, check_name, dotted, role_allows
-from labdeck.objects.resolve import Member, forbidden, is_walkable, resolve
+from labdeck.objects.policy import Policy, check_name, dotted, is_private, role_allows
+from labdeck.objects.resolve import Member, forbidden, is_walkable, mapping_refusal, resolve
 from labdeck.protocol import wire
 from labdeck.types import Client
 
@@ -103,9 +103,11 @@ class Objects:
             raise ValueError(f"cannot expose as {name!r}: {exc.message}") from None
         if name in self.exposed:
             raise ValueError(f"an object is already exposed as {name!r}")
-        if (what := forbidden(obj)) is not None or not is_walkable(obj):
-            raise ValueError(f"cannot expose {what or type_name(obj)} as {name!r}: expose an instance or a mapping")
         policy = policy or Policy()
+        if (what := forbidden(obj) or mapping_refusal(obj, policy.allowed_mappings)) is not None:
+            raise ValueError(f"cannot expose {what} as {name!r}: expose an instance or a dict")
+        if not is_walkable(obj, policy.allowed_mappings):
+            raise ValueError(f"cannot expose {type_name(obj)} as {name!r}: expose an instance or a dict")
         self.exposed[name] = Exposed(name, obj, policy)
         self._watch_tree(obj, [name], policy, set())
 
@@ -139,9 +141,9 @@ class Objects:
             return
         children = obj.items() if isinstance(obj, Mapping) else getattr(obj, "__dict__", {}).items()
         for key, child in list(children):
-            if not isinstance(key, str) or key.startswith("_") or not policy.visible((*path[1:], key)):
+            if not isinstance(key, str) or is_private(key) or not policy.visible((*path[1:], key)):
                 continue
-            if is_walkable(child) and not isinstance(child, dict):
+            if is_walkable(child, policy.allowed_mappings) and not isinstance(child, dict) and not forbidden(child):
                 self._watch_tree(child, [*path, key], policy, seen)
 
     def _observed_prefix(self, obj: Any, path: list[str], policy: Policy) -> str | None:
@@ -159,10 +161,18 @@ class Objects:
             return prefix
         seen.add(prefix)
         rel = tuple(path[1:])
+        levels = policy.max_depth - len(path) - 1
+        readable: dict[str, bool] = {}  # per attribute: the policy's answer never changes
 
         def publish(attr: str, value: Any) -> None:
-            if policy.exposed((*rel, attr)) and not attr.startswith("_"):
-                self._publish(f"{prefix}/{attr}", to_wire(value))
+            ok = readable.get(attr)
+            if ok is None:
+                sub = (*rel, attr)
+                ok = readable[attr] = (
+                    not is_private(attr) and policy.exposed(sub) and not policy.withholds_below(sub)
+                )
+            if ok:
+                self._publish(f"{prefix}/{attr}", public_value(value, policy.allowed_mappings, levels))
 
         watch(obj, publish)
         for attr in names:
@@ -233,13 +243,15 @@ class Objects:
         return self._dir(path, client)
 
     def _get(self, path: list[str], client: Client) -> Any:
-        member, _ = self._target("get", path, client)
+        member, policy = self._target("get", path, client)
         if kind_of(member.value) == "method":
             raise BadRequest(f"{dotted(path)!r} is a method: call it")
         try:
-            return to_wire(member.value)
+            return public_value(member.value, policy.allowed_mappings, policy.max_depth - len(path))
         except NotSerializable as exc:
             raise NotSerializable(f"{dotted(path)!r}: {exc.message}; list its members with dir") from None
+        except AccessDenied as exc:
+            raise AccessDenied(f"{dotted(path)!r}: {exc.message}") from None
 
     def _set(self, path: list[str], value: Any, client: Client) -> Any:
         member, policy = self._target("set", path, client)
@@ -279,15 +291,15 @@ class Objects:
         if kind_of(fn) != "method":
             raise BadRequest(f"{dotted(path)!r} is not a method")
         for key in kwargs:
-            if key.startswith("_"):
+            if is_private(key):
                 raise InvalidArguments(f"{dotted(path)}: keyword {key!r} is not accepted")
         label = dotted(path)
         options = call_options(fn)
         if options.inline and not options.exclusive and not signature_of(fn).is_async:
             result = self._caller.call_inline(fn, label, args, kwargs)
             if inspect.isawaitable(result):  # an inline method that handed back a coroutine
-                return _awaited(label, result, options.timeout or policy.timeout)
-            return _done(_result(label, result))
+                return _awaited(label, result, options.timeout or policy.timeout, policy)
+            return _done(_result(label, result, policy))
         return self._call(fn, label, args, kwargs, options, policy)
 
     async def _call(
@@ -302,7 +314,7 @@ class Objects:
         result = await self._caller.call(
             fn, label, args, kwargs, options, timeout=policy.timeout, max_wait=policy.max_wait, lock_key=label
         )
-        return _result(label, result)
+        return _result(label, result, policy)
 
     def _dir(self, path: list[str], client: Client) -> Any:
         if not path:
@@ -342,6 +354,7 @@ class Objects:
         try:
             if annotation is not Any:
                 return from_wire(value, annotation)
+            check_incoming(value)
         except TypeError as exc:
             raise InvalidArguments(f"{where!r}: {exc}") from None
         old = member.value
@@ -375,7 +388,7 @@ def _done(result: Any) -> asyncio.Future[Any]:
     return fut
 
 
-async def _awaited(label: str, pending: Awaitable[Any], timeout: float | None) -> Any:
+async def _awaited(label: str, pending: Awaitable[Any], timeout: float | None, policy: Policy) -> Any:
     try:
         value = await asyncio.wait_for(pending, timeout)
     except TimeoutError:
@@ -384,14 +397,18 @@ async def _awaited(label: str, pending: Awaitable[Any], timeout: float | None) -
         raise
     except Exception as exc:
         raise CallFailed(exc) from None
-    return _result(label, value)
+    return _result(label, value, policy)
 
 
-def _result(label: str, value: Any) -> Any:
+def _result(label: str, value: Any, policy: Policy) -> Any:
+    """A call's result as it goes out: a path does not reach into it, so the depth limit
+    does not apply; private keys and disallowed mappings do."""
     try:
-        return to_wire(value)
+        return public_value(value, policy.allowed_mappings)
     except NotSerializable as exc:
         raise NotSerializable(f"the result of {label}: {exc.message}") from None
+    except AccessDenied as exc:
+        raise AccessDenied(f"the result of {label}: {exc.message}") from None
 
 
 def import_reference(ref: str, where: str) -> Any:

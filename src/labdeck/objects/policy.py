@@ -9,9 +9,14 @@ The rules, in the order they are applied:
    ``operator`` may also ``set`` and ``call``; ``admin`` may also ``del``. A policy can
    raise the role an op needs (``Policy(roles={"call": "admin"})``) but never lower it
    below these defaults. An unknown role may do nothing.
-2. **Names.** A segment must be a non-empty printable name of at most 100 characters
-   that does not start with ``_``: private names and dunders (``__class__``,
-   ``__globals__``, ``__dict__``...) are never reachable.
+2. **Names.** A segment must be a non-empty printable name of at most 100 characters,
+   in Unicode normal form NFKC, that does not start with ``_``: private names and
+   dunders (``__class__``, ``__globals__``, ``__dict__``...) are never reachable. Python
+   normalises identifiers (U+FF3F FULLWIDTH LOW LINE + ``secret`` in source *is*
+   ``_secret``) but ``getattr`` and
+   mapping keys do not, so a name that is not already normalised is refused rather than
+   compared in two forms. Mapping keys that are private (:func:`is_private`) are also
+   left out of every value sent to a browser.
 3. **Depth.** A path has at most ``max_depth`` segments, the exposed name included
    (default 4: ``sample.device.laser.power``).
 4. **Deny-list, allow-list.** Entries are dotted paths relative to the exposed object.
@@ -21,12 +26,16 @@ The rules, in the order they are applied:
 5. **Read-only.** ``set`` and ``del`` are refused at or under a ``read_only`` entry.
 6. **Markers** on the objects themselves (see :mod:`labdeck.objects.markers`): members
    marked hidden are refused as if they did not exist.
+7. **Mappings.** Plain ``dict`` values (and :class:`~labdeck.objects.TrackedDict`) may
+   be walked into and read; any other mapping type only when listed in ``mappings``.
+   ``os.environ`` and module namespaces never (:mod:`labdeck.objects.resolve`).
 
 Every refusal is :class:`AccessDenied` naming the path.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -38,6 +47,7 @@ __all__ = [
     "Policy",
     "check_name",
     "dotted",
+    "is_private",
     "role_allows",
 ]
 
@@ -66,16 +76,28 @@ def role_allows(role: str, op: str, extra: Mapping[str, str] | None = None) -> b
     return rank >= need
 
 
+def is_private(name: str) -> bool:
+    """Whether ``name`` starts with ``_``, counting look-alikes that Python normalises to
+    it (U+FF3F FULLWIDTH LOW LINE, U+FE4D DASHED LOW LINE...)."""
+    if name[:1] == "_":
+        return True
+    return not name.isascii() and unicodedata.normalize("NFKC", name[:1])[:1] == "_"
+
+
 def check_name(segment: str, path: list[str]) -> None:
-    """Refuse a segment that is empty, too long, unprintable or private.
+    """Refuse a segment that is empty, too long, unprintable, not NFKC-normal or private.
 
     Raises:
         AccessDenied: naming the whole path.
     """
     if not segment or len(segment) > MAX_NAME or not segment.isprintable() or "." in segment or "/" in segment:
         raise AccessDenied(f"{dotted(path)!r}: {segment[:MAX_NAME]!r} is not a usable name")
-    if segment.startswith("_"):
+    if is_private(segment):
         raise AccessDenied(f"{dotted(path)!r}: names starting with '_' are never exposed")
+    if not segment.isascii() and not unicodedata.is_normalized("NFKC", segment):
+        # getattr compares code points: a look-alike would dodge deny-lists by naming what
+        # the list names in another form, so only the one form Python itself uses is accepted
+        raise AccessDenied(f"{dotted(path)!r}: {segment!r} is not in Unicode normal form NFKC")
 
 
 def _under(path: tuple[str, ...], entries: frozenset[tuple[str, ...]]) -> bool:
@@ -103,6 +125,9 @@ class Policy:
             limit); a method's own ``timeout`` option overrides it.
         max_wait: seconds a call to an exclusive method waits for the one running before
             its reply is ``Busy``; a method's own ``max_wait`` option overrides it.
+        mappings: mapping types beyond ``dict`` and ``TrackedDict`` that may be walked
+            into and read (``collections.ChainMap``...), matched by exact type;
+            ``os.environ`` is refused whatever this says.
     """
 
     allow: Iterable[str] | None = None
@@ -114,10 +139,13 @@ class Policy:
     source: bool = False
     timeout: float | None = 60.0
     max_wait: float = 10.0
+    mappings: Iterable[type] = ()
     _allow: frozenset[tuple[str, ...]] | None = field(init=False, repr=False, compare=False)
     _deny: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _read_only: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _checked: dict[tuple[str, ...], None] = field(init=False, repr=False, compare=False)
+    allowed_mappings: frozenset[type] = field(init=False, repr=False, compare=False)
+    """``mappings`` as a set, for the per-segment check."""
 
     def __post_init__(self) -> None:
         if self.max_depth < 1:
@@ -125,10 +153,15 @@ class Policy:
         for op, role in self.roles.items():
             if op not in OP_ROLES or role not in ROLES:
                 raise ValueError(f"roles: {op!r}: {role!r} is not an op and a role")
+        mappings = frozenset(self.mappings)
+        for kind in mappings:
+            if not isinstance(kind, type) or not issubclass(kind, Mapping):
+                raise ValueError(f"mappings: {kind!r} is not a mapping type")
         set_ = object.__setattr__  # frozen: normalise once, here
         set_(self, "_allow", None if self.allow is None else _split(self.allow))
         set_(self, "_deny", _split(self.deny))
         set_(self, "_read_only", _split(self.read_only))
+        set_(self, "allowed_mappings", mappings)
         set_(self, "_checked", {})  # paths that passed check_path: the check is pure
 
     def check_role(self, role: str, op: str, path: list[str]) -> None:

@@ -4,15 +4,21 @@ Walking is where the policy is enforced. For every segment, before anything is r
 the name is checked (no ``_``), the depth, the allow/deny lists and the hidden markers.
 Then the container the segment is read from must be *walkable*:
 
-* a mapping (segments are its string keys), or
+* a ``dict`` (or a subclass) or a :class:`~labdeck.objects.TrackedDict` (segments are
+  its string keys); another mapping type only when the policy lists it in ``mappings``
+  (``ChainMap``, ``MappingProxyType``, a lab's own ``Mapping`` class...), or
 * an instance of a class outside the standard library that is not a value type
   (number, string, sequence, set, bytes, enum, date/time, numpy value).
 
 Never walkable, whatever the policy: modules, classes, functions and methods (their
 ``__globals__``, ``__code__``...), builtins and bound builtins, interpreter internals
-(code, frames, generators). A segment that would read from one of them is refused with
-``AccessDenied``. Modules, classes and builtins are not reachable as values either, so
-they can be neither read, called nor listed.
+(code, frames, generators), ``os.environ`` and namespaces (a module's ``__dict__``, a
+function's ``__globals__``, a class's ``vars()``: any mapping holding ``__doc__`` or
+``__builtins__``). A segment that would read from one of them is refused with
+``AccessDenied``. These are not reachable as values either, so they can be neither read,
+called nor listed; nor can a mapping of a type the policy does not allow, nor a function
+of the standard library (``shutil.rmtree`` held by an attribute, ``Thread.start``
+inherited by a lab's class).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import datetime
 import enum
 import inspect
+import os
 import sys
 import types
 from collections.abc import Mapping, MutableMapping
@@ -28,6 +35,7 @@ from typing import Any
 
 from labdeck.exceptions import AccessDenied, CallFailed, NotFound
 from labdeck.objects.markers import HIDDEN_ATTR, is_hidden
+from labdeck.objects.observe import TrackedDict
 from labdeck.objects.policy import Policy, dotted
 
 __all__ = [
@@ -35,9 +43,12 @@ __all__ = [
     "Member",
     "class_member",
     "forbidden",
+    "from_stdlib",
+    "in_stdlib",
     "is_callable_member",
     "is_walkable",
     "lookup",
+    "mapping_refusal",
     "resolve",
 ]
 
@@ -61,14 +72,28 @@ _INTERNALS = (
     types.CoroutineType,
     types.AsyncGeneratorType,
     types.CellType,
-    types.MappingProxyType,
 )
 _VALUES = (str, bytes, bytearray, memoryview, int, float, complex, list, tuple, set, frozenset, range,
            enum.Enum, datetime.date, datetime.time, datetime.timedelta)
 
 
+_ENVIRON = type(os.environ)  # os.environ and os.environb
+_NAMESPACE_KEYS = ("__doc__", "__builtins__")
+"""Keys every module, class and exec namespace holds and no lab's data does."""
+_STDLIB = frozenset(sys.stdlib_module_names) | {"builtins"}
+
+# What a type is, for walking: cached per type, as only the type decides (a mapping's
+# allowance is then one set lookup in the policy's own set).
+_NO, _YES, _DICT, _MAPPING = range(4)
+
+
 def forbidden(value: Any) -> str | None:
-    """What makes ``value`` unreachable (``"a module"``...), or ``None`` if it is not."""
+    """What makes ``value`` unreachable (``"a module"``...), or ``None`` if it is not.
+
+    Whether a mapping's type is allowed is the policy's to say (:func:`mapping_refusal`).
+    """
+    if type(value) is dict:  # the value met most often, inside results too: its one check
+        return "a namespace" if any(k in value for k in _NAMESPACE_KEYS) else None
     if isinstance(value, types.ModuleType):
         return "a module"
     if isinstance(value, type):
@@ -77,7 +102,30 @@ def forbidden(value: Any) -> str | None:
         return "a builtin"
     if isinstance(value, _INTERNALS):
         return "interpreter internals"
+    if isinstance(value, (dict, types.MappingProxyType)):
+        if any(k in value for k in _NAMESPACE_KEYS):
+            return "a namespace"
+    elif isinstance(value, _ENVIRON):
+        return "the process environment"
     return None
+
+
+def mapping_refusal(value: Any, allowed: frozenset[type]) -> str | None:
+    """Why ``value``, a mapping whose type the policy may not allow, cannot be walked or
+    read (``"a ChainMap, a mapping type the policy does not allow"``), or ``None``."""
+    if _kind(type(value)) != _MAPPING or type(value) in allowed:
+        return None
+    return f"a {type(value).__name__}, a mapping type the policy does not allow"
+
+
+def in_stdlib(module: str | None) -> bool:
+    """Whether the module named ``module`` (a ``__module__``) is part of the standard library."""
+    return (module or "").partition(".")[0] in _STDLIB
+
+
+def from_stdlib(fn: Any) -> bool:
+    """Whether function or method ``fn`` is defined in the standard library."""
+    return in_stdlib(getattr(getattr(fn, "__func__", fn), "__module__", None))
 
 
 def is_callable_member(value: Any) -> bool:
@@ -88,49 +136,62 @@ def is_callable_member(value: Any) -> bool:
 
 
 _CACHE_LIMIT = 65536
-_walkable: dict[type, bool] = {}
+_kinds: dict[type, int] = {}
 _class_members: dict[tuple[type, str], tuple[Any, bool]] = {}
 
 
-def is_walkable(value: Any) -> bool:
+def is_walkable(value: Any, mappings: frozenset[type] = frozenset()) -> bool:
     """Whether path segments may be read from ``value`` (see module doc).
 
-    The answer depends on the type only, so it is computed once per type.
+    Args:
+        mappings: the mapping types the policy allows beyond ``dict`` and ``TrackedDict``.
     """
-    cls = type(value)
-    known = _walkable.get(cls)
+    kind = _kind(type(value))
+    if kind == _MAPPING:
+        return type(value) in mappings
+    return kind != _NO
+
+
+def _kind(cls: type) -> int:
+    known = _kinds.get(cls)
     if known is None:
-        known = _type_walkable(value)
-        if len(_walkable) < _CACHE_LIMIT:
-            _walkable[cls] = known
+        known = _classify(cls)
+        if len(_kinds) < _CACHE_LIMIT:
+            _kinds[cls] = known
     return known
 
 
 def class_member(cls: type, key: str) -> tuple[Any, bool]:
     """``(definition, hidden)`` of member ``key`` of class ``cls``, as the class body
-    and its bases define it (:data:`MISSING` if none). Looked up once per class and name."""
+    and its bases define it (:data:`MISSING` if none). Members a standard-library base
+    class defines count as hidden. Looked up once per class and name."""
     cached = _class_members.get((cls, key))
     if cached is None:
-        static = MISSING
+        static, owner = MISSING, cls
         for klass in cls.__mro__:
             if key in vars(klass):
-                static = vars(klass)[key]
+                static, owner = vars(klass)[key], klass
                 break
-        cached = (static, is_hidden(cls, key, static))
+        # what a standard-library base defines (Thread.start, Thread.daemon) is not the lab's
+        cached = (static, is_hidden(cls, key, static) or (owner is not cls and in_stdlib(owner.__module__)))
         if len(_class_members) < _CACHE_LIMIT:
             _class_members[(cls, key)] = cached
     return cached
 
 
-def _type_walkable(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return True
-    if forbidden(value) or isinstance(value, _VALUES) or value is None or isinstance(value, bool):
-        return False
-    if callable(value) and (inspect.isfunction(value) or inspect.ismethod(value)):
-        return False
-    module = (type(value).__module__ or "").partition(".")[0]
-    return module not in sys.stdlib_module_names and module not in ("builtins", "numpy")
+def _classify(cls: type) -> int:
+    # by the type, never `value.__class__`, which an object may claim to be anything
+    if issubclass(cls, (dict, TrackedDict)):
+        return _DICT
+    if issubclass(cls, _ENVIRON):
+        return _NO
+    if issubclass(cls, Mapping):
+        return _MAPPING
+    if issubclass(cls, (types.ModuleType, type, *_BUILTINS, *_INTERNALS, *_VALUES, type(None), bool)):
+        return _NO
+    if issubclass(cls, (types.FunctionType, types.MethodType)):
+        return _NO
+    return _NO if in_stdlib(cls.__module__) or cls.__module__.partition(".")[0] == "numpy" else _YES
 
 
 @dataclass
@@ -164,18 +225,27 @@ class Member:
         return self.mapping and isinstance(self.parent, MutableMapping)
 
 
-def lookup(parent: Any, key: str, path: list[str], *, must_exist: bool = True) -> Member:
+def lookup(
+    parent: Any, key: str, path: list[str], *, must_exist: bool = True, mappings: frozenset[type] = frozenset()
+) -> Member:
     """Read segment ``key`` from ``parent``, refusing hidden members.
+
+    Args:
+        mappings: the mapping types the policy allows beyond ``dict`` and ``TrackedDict``.
 
     Raises:
         AccessDenied: ``parent`` is not walkable, or the member is hidden or forbidden.
         NotFound: no such member (unless ``must_exist`` is false).
     """
-    if not is_walkable(parent):
+    if not is_walkable(parent, mappings):
         where = dotted(path)
-        what = forbidden(parent) or ("a function" if callable(parent) else f"a {type(parent).__name__} value")
+        what = (
+            forbidden(parent)
+            or mapping_refusal(parent, mappings)
+            or ("a function" if callable(parent) else f"a {type(parent).__name__} value")
+        )
         raise AccessDenied(f"{where!r}: cannot look inside {what}")
-    if isinstance(parent, Mapping):
+    if _kind(type(parent)) != _YES:
         value = parent.get(key, MISSING)
         member = Member(path, parent, key, value, mapping=True)
     else:
@@ -193,10 +263,16 @@ def lookup(parent: Any, key: str, path: list[str], *, must_exist: bool = True) -
         if must_exist:
             raise NotFound(f"{dotted(path)!r} does not exist")
         return member
-    if (reason := forbidden(member.value)) is not None:
+    value = member.value
+    if (reason := forbidden(value)) is not None:
         raise AccessDenied(f"{dotted(path)!r} is {reason}, which is never exposed")
-    if is_callable_member(member.value) and getattr(member.value, HIDDEN_ATTR, False) is True:
-        raise AccessDenied(f"{dotted(path)!r} is not exposed")
+    if (reason := mapping_refusal(value, mappings)) is not None:
+        raise AccessDenied(f"{dotted(path)!r} is {reason}")
+    if is_callable_member(value):
+        if getattr(value, HIDDEN_ATTR, False) is True:
+            raise AccessDenied(f"{dotted(path)!r} is not exposed")
+        if from_stdlib(value):
+            raise AccessDenied(f"{dotted(path)!r} is a function of the standard library, which is never exposed")
     return member
 
 
@@ -212,8 +288,9 @@ def resolve(root: Any, policy: Policy, path: list[str], *, must_exist: bool = Tr
     """
     policy.check_path(path)
     member = Member(path[:1], None, path[0], root)
+    mappings = policy.allowed_mappings
     for i in range(1, len(path)):
         last = i == len(path) - 1
-        member = lookup(member.value, path[i], path[: i + 1], must_exist=must_exist or not last)
+        member = lookup(member.value, path[i], path[: i + 1], must_exist=must_exist or not last, mappings=mappings)
     member.path = path
     return member
