@@ -9,6 +9,7 @@
     │   ├── BadRequest              malformed frame, missing id, wrong field types
     │   ├── UnknownOp               an ``op`` the protocol does not define
     │   ├── FrameTooLarge           a frame over the size limit (close code 1009)
+    │   ├── Unauthenticated         login mode, and the request carries no valid session or token
     │   ├── AccessDenied            the path or op is not allowed for this client
     │   ├── NotFound                no such object, attribute, channel, run or file
     │   ├── InvalidArguments        wrong argument count or types for a call
@@ -49,6 +50,7 @@ __all__ = [
     "StoreError",
     "Timeout",
     "TooLarge",
+    "Unauthenticated",
     "UnknownOp",
 ]
 
@@ -107,6 +109,12 @@ class FrameTooLarge(RemoteError):
 
     http_status = 413
     close_code = 1009
+
+
+class Unauthenticated(RemoteError):
+    """Login mode, and the request has no valid session cookie or API token (HTTP 401)."""
+
+    http_status = 401
 
 
 class AccessDenied(RemoteError):

@@ -36,14 +36,20 @@ class Client:
     """Who is on the other end of a connection or request, for access decisions.
 
     Attributes:
-        role: what the client may do (one of :data:`ROLES`).
-        user: the user name, ``None`` for an anonymous client.
+        role: what the client may do (one of :data:`ROLES`; ``""`` may do nothing).
+        user: the user name (a token's name for a token), ``None`` in open mode.
         peer: the address the client came from.
+        via: how it was recognised: ``"open"`` (open mode), ``"session"``, ``"token"``,
+            or ``"anonymous"`` (login mode, not logged in).
+        session: the digest-free session id of a logged-in browser, to end its
+            connections when the session ends; never sent anywhere.
     """
 
     role: str = "admin"
     user: str | None = None
     peer: str = ""
+    via: str = "open"
+    session: str | None = None
 
 
 current_client: contextvars.ContextVar[Client | None] = contextvars.ContextVar("labdeck_client", default=None)

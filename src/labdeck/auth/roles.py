@@ -7,14 +7,11 @@ and the server. Each role can do everything the roles below it can.
 
 from __future__ import annotations
 
-from typing import Final
-
 from labdeck.exceptions import InvalidArguments
+from labdeck.types import ROLES
 
 __all__ = ["ROLES", "parse_role", "role_at_least"]
 
-ROLES: Final = ("viewer", "operator", "admin")
-"""Every role, lowest first."""
 
 
 def parse_role(text: str) -> str:
