@@ -250,7 +250,9 @@ def decode_request(frame: bytes | str, *, max_depth: int = MAX_DEPTH) -> Request
         UnknownOp: the object's ``op`` is missing or not one of :data:`OPS`.
     """
     raw = frame if isinstance(frame, bytes) else frame.encode("utf-8", "surrogatepass")
-    if raw.count(b"[") + raw.count(b"{") > max_depth and nests_deeper_than(raw, max_depth):
+    # Each level takes an opener and a closer: a frame this short cannot nest too deep,
+    # which spares the usual small request even the two counts.
+    if len(raw) > 2 * max_depth and nests_deeper_than(raw, max_depth):
         raise _with_id(BadRequest(f"frame nests deeper than {max_depth} levels"), raw)
     try:
         request: Request = _request_decoder.decode(frame)
