@@ -56,6 +56,14 @@ class ServerConfig(_Section):
     """Bytes of message data each channel keeps at most (the oldest messages go first)."""
     send_queue_bytes: int = 4 << 20
     """Per-connection send-queue bound; a client that falls further behind is dropped."""
+    max_depth: int = 64
+    """How deeply arrays and objects may nest in a websocket frame (the request is level 1)."""
+    max_channels: int = 10_000
+    """Channels the server keeps at once; past it, idle ones are dropped or new ones refused."""
+    max_retained_bytes: int = 256 << 20
+    """Bytes of message data all channels retain together (last values and history)."""
+    channel_idle: float = 60.0
+    """Seconds without a publish before a channel nobody subscribes to may be dropped."""
     allowed_origins: list[str] = msgspec.field(default_factory=list)
     """Extra websocket Origins accepted beside the server's own."""
     debug: bool = False
@@ -285,9 +293,15 @@ def _check(config: Config, where: str) -> None:
         if not s.base_path.startswith("/") or "//" in s.base_path or ".." in s.base_path:
             raise ConfigError(f"{where}: `server.base_path`: {s.base_path!r} must look like '/lab'")
         s.base_path = s.base_path.rstrip("/")
-    for key in ("max_frame", "history", "history_bytes", "send_queue_bytes"):
+    for key in ("max_frame", "history", "history_bytes", "send_queue_bytes", "max_depth", "max_channels",
+                "max_retained_bytes"):
         if getattr(s, key) < 1:
             raise ConfigError(f"{where}: `server.{key}` must be at least 1")
+    if s.max_depth > 512:
+        # msgspec decodes on the interpreter's stack; deeper than this risks RecursionError.
+        raise ConfigError(f"{where}: `server.max_depth` must be at most 512")
+    if s.channel_idle < 0:
+        raise ConfigError(f"{where}: `server.channel_idle` must not be negative")
     _check_run(config, where)
     if not is_loopback(s.host):
         raise ConfigError(

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from labdeck import capabilities as registry
-from labdeck.broker import open_broker
+from labdeck.broker import Budget, open_broker
 from labdeck.capability import Capability, Context, Route
 from labdeck.config import Config, load_config
 from labdeck.eventloop import loop_factory
@@ -94,9 +94,11 @@ class Deck:
         elif overrides:
             raise TypeError("overrides go with a config path, not with a Config object")
         self.config = config
-        self.broker = open_broker(config.broker.url, config.server.history, config.server.history_bytes)
+        server = config.server
+        budget = Budget(server.max_channels, server.max_retained_bytes, idle=server.channel_idle)
+        self.broker = open_broker(config.broker.url, server.history, server.history_bytes, budget)
         self.objects = Objects(self.publish)
-        self.hub = Hub(self.broker, self.objects, debug=config.server.debug)
+        self.hub = Hub(self.broker, self.objects, debug=server.debug, max_depth=server.max_depth)
         self.services: list[Service] = []
         self.routes: list[Callable[[web.Application], None]] = []
         self.capabilities: dict[str, Capability] = {}

@@ -17,6 +17,7 @@
     │   └── TooLarge                an upload over the size limit
     └── LocalError                  labdeck could not do what was asked
         ├── Busy                    the resource is taken (a running script, an exclusive call)
+        ├── OverBudget              the server's channel or retained-bytes budget is full
         ├── IllegalTransition       a state machine was asked for a step its table does not allow
         ├── Timeout                 the operation did not finish in time
         ├── NotSerializable         a value JSON cannot carry
@@ -46,6 +47,7 @@ __all__ = [
     "LocalError",
     "NotFound",
     "NotSerializable",
+    "OverBudget",
     "RemoteError",
     "StoreError",
     "Timeout",
@@ -153,6 +155,13 @@ class Busy(LocalError):
     """The resource is taken; the message names by whom."""
 
     http_status = 409
+
+
+class OverBudget(LocalError):
+    """A new channel would pass the server's budget of channels or retained bytes, and
+    no idle channel can be dropped to make room; the message names the setting."""
+
+    http_status = 503
 
 
 class IllegalTransition(LocalError):

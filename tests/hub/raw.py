@@ -55,3 +55,40 @@ async def open_raw(host: str, port: int, path: str, *, rcvbuf: int = 4096) -> so
 
 async def send_text(sock: socket.socket, payload: bytes) -> None:
     await asyncio.get_running_loop().sock_sendall(sock, text_frame(payload))
+
+
+async def read_until_close(sock: socket.socket) -> tuple[int, list[bytes]]:
+    """Read server frames until a CLOSE frame; returns its code and the TEXT payloads before it.
+
+    Raises:
+        ConnectionError: the connection ended without a close frame (what a client sees as 1006).
+    """
+    loop = asyncio.get_running_loop()
+    buf = b""
+    texts: list[bytes] = []
+
+    async def more() -> None:
+        nonlocal buf
+        chunk = await asyncio.wait_for(loop.sock_recv(sock, 1 << 16), scaled(5))
+        if not chunk:
+            raise ConnectionError(f"connection ended without a close frame after {len(texts)} frames")
+        buf += chunk
+
+    while True:
+        while len(buf) < 2:
+            await more()
+        opcode, n = buf[0] & 0x0F, buf[1] & 0x7F
+        head = 2 + {126: 2, 127: 8}.get(n, 0)
+        while len(buf) < head:
+            await more()
+        if n == 126:
+            n = struct.unpack("!H", buf[2:4])[0]
+        elif n == 127:
+            n = struct.unpack("!Q", buf[2:10])[0]
+        while len(buf) < head + n:
+            await more()
+        payload, buf = buf[head : head + n], buf[head + n :]
+        if opcode == 0x8:
+            return struct.unpack("!H", payload[:2])[0], texts
+        if opcode == 0x1:
+            texts.append(payload)

@@ -238,9 +238,9 @@ async def test_invalid_utf8_in_a_text_frame_is_a_bad_request(deck: Deck) -> None
     async with WireClient(ws_url(deck)) as client:
         assert client.ws is not None
         # aiohttp's client only sends str; the raw payload goes out as a TEXT frame here.
-        await client.ws.send_frame(b'{"id":1,"op":"sub","ch":"\xc3"}', aiohttp.WSMsgType.TEXT)
         fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        client.replies[None] = fut
+        client.replies[1] = fut  # the id is readable, so the reply echoes it
+        await client.ws.send_frame(b'{"id":1,"op":"sub","ch":"\xc3"}', aiohttp.WSMsgType.TEXT)
         reply = await asyncio.wait_for(fut, scaled(5))
-        assert reply["error"]["type"] == "BadRequest"
+        assert reply["error"] == {"type": "BadRequest", "message": "frame is not valid UTF-8"}
         assert "a" not in await client.request("channels")

@@ -10,7 +10,7 @@ from labdeck import Deck
 from labdeck.hub import Connection
 from tests.conftest import ws_url
 from tests.helpers import WireClient, scaled
-from tests.hub.raw import open_raw, send_text
+from tests.hub.raw import open_raw, read_until_close, send_text
 
 BOUND = 64 * 1024
 PAD = "x" * 16 * 1024
@@ -66,6 +66,31 @@ async def test_a_stalled_client_is_dropped_without_holding_up_the_others(make_de
     finally:
         if stalled_sock is not None:
             stalled_sock.close()
+        await deck.stop()
+
+
+async def test_a_stalled_client_that_reads_again_finds_the_1013_close_frame(make_deck: Callable[..., Deck]) -> None:
+    deck = make_deck(server_send_queue_bytes=BOUND, server_history=5)
+    await deck.start()
+    sock = None
+    try:
+        sock = await open_raw("127.0.0.1", deck.port or 0, "/ws")
+        await send_text(sock, b'{"id":1,"op":"sub","ch":"lab/big"}')
+        await until(lambda: "lab/big" in deck.hub.subscribers, "subscribed")
+        (conn,) = deck.hub.subscribers["lab/big"]
+        for i in range(MAX_MESSAGES):
+            if conn.dropped_slow:
+                break
+            await deck.hub.publish("lab/big", {"i": i, "pad": PAD})
+            await asyncio.sleep(0)
+        assert conn.dropped_slow
+        code, texts = await read_until_close(sock)  # the client wakes up and reads what it was sent
+        assert code == 1013
+        assert texts and texts[0].startswith(b'{"id":1,"ok":true')
+        await until(lambda: not deck.hub.connections, "the connection is gone")
+    finally:
+        if sock is not None:
+            sock.close()
         await deck.stop()
 
 

@@ -214,10 +214,99 @@ def test_a_frame_that_is_not_an_object_is_a_bad_request(frame: bytes, kind: str)
     assert err.message == f"frame must be a JSON object, got {kind}"
 
 
-@pytest.mark.parametrize("frame", [b"", b"   ", b"{", b"{'id': 1}", b"\xff\xfe{}", b'{"id":1,"op":"sub","ch":"\xc3"}'])
+@pytest.mark.parametrize("frame", [b"", b"   ", b"{", b"{'id': 1}", b"\xff\xfe{}"])
 def test_not_json_or_invalid_utf8_is_a_bad_request(frame: bytes) -> None:
     err = rejected(frame)
     assert type(err) is BadRequest and err.request_id is None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b'{"id":1,"op":"sub","ch":"\xc3"}',
+        b'{"id":1,"op":"pub","ch":"lab/a","data":"\xff\xfe"}',  # data is forwarded as sent: checked too
+        b'{"id":1,"op":"pub","ch":"lab/a","data":{"k\xc3":1}}',  # in a key
+        b'{"id":1,"op":"pub","ch":"lab/a","data":["ok","\xed\xa0\x80"]}',  # an encoded surrogate
+        b'{"id":1,"op":"call","path":["s","f"],"args":["\xff"]}',
+        b'{"id":1,"op":"set","path":["s","a"],"value":{"\xff":0}}',
+    ],
+)
+def test_invalid_utf8_anywhere_is_a_bad_request_that_echoes_the_id(frame: bytes) -> None:
+    err = rejected(frame)
+    assert type(err) is BadRequest and err.message == "frame is not valid UTF-8"
+    assert err.request_id == 1
+
+
+def test_pub_data_in_utf8_beyond_ascii_is_kept_as_sent() -> None:
+    req = wire.decode_request('{"id":1,"op":"pub","ch":"lab/a","data":"é µ 🧪"}'.encode())
+    assert isinstance(req, wire.Pub) and bytes(req.data) == '"é µ 🧪"'.encode()
+
+
+def nested(depth: int) -> str:
+    """``depth`` levels of arrays; the request object around them is one more."""
+    return "[" * depth + "]" * depth
+
+
+PUB = '{"id":1,"op":"pub","ch":"lab/a","data":'
+CALL = '{"id":1,"op":"call","path":["s","f"],"args":['
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        PUB + nested(63) + "}",
+        CALL + '{"a":' * 62 + "1" + "}" * 62 + "]}",
+    ],
+    ids=["data-64", "args-64"],
+)
+def test_nesting_up_to_the_limit_is_accepted(frame: str) -> None:
+    assert wire.nests_deeper_than(frame.encode(), wire.MAX_DEPTH) is False
+    wire.decode_request(frame.encode())
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        PUB + nested(64) + "}",
+        PUB + nested(1000) + "}",  # deeper than the interpreter's stack
+        CALL + '{"a":' * 70 + "1" + "}" * 70 + "]}",
+        '{"id":1,"op":"set","path":["s","a"],"value":' + nested(100_000) + "}",
+    ],
+    ids=["data-65", "data-1001", "args-objects", "value-100k"],
+)
+def test_nesting_past_the_limit_is_a_bad_request(frame: str) -> None:
+    err = rejected(frame.encode())
+    assert type(err) is BadRequest and err.message == "frame nests deeper than 64 levels"
+
+
+def test_the_nesting_limit_is_the_callers() -> None:
+    frame = b'{"id":1,"op":"pub","ch":"lab/a","data":[[[1]]]}'
+    wire.decode_request(frame, max_depth=4)
+    with pytest.raises(BadRequest, match="deeper than 3 levels") as info:
+        wire.decode_request(frame, max_depth=3)
+    assert info.value.request_id == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '["[[[[[[[[[[", "]]]]", {"[": "{{{{{"}]',
+        r'["\\", "[[[[[[[[", "\\\"[[[[[[", "\\\\"]',
+        '[[], [], [], [], [], [], [], [], [], [], [[]], [[[]]]]',
+        r'{"a": [{"b": [{"c": []}]}], "d": "\"]]]]]]]]]]]]"}',
+    ],
+)
+def test_brackets_inside_strings_do_not_count_as_nesting(text: str) -> None:
+    import json
+
+    def depth(value: Any) -> int:
+        if isinstance(value, dict):
+            value = list(value.values())
+        return 1 + max(map(depth, value), default=0) if isinstance(value, list) else 0
+
+    value = json.loads(text)
+    for limit in range(6):
+        assert wire.nests_deeper_than(text.encode(), limit) is (depth(value) > limit), limit
 
 
 def test_a_str_frame_with_a_lone_surrogate_is_a_bad_request() -> None:

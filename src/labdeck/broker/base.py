@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import abc
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from labdeck.broker.budget import Budget
 from labdeck.protocol.wire import encode_push
 
 __all__ = ["Broker", "Message", "Replay"]
@@ -70,15 +72,35 @@ class Broker(abc.ABC):
     * every published message, from this process or another sharing the broker, is
       handed to the ``deliver`` callback exactly once, in seq order per channel.
     * ``replay(ch, since)`` returns every retained message with ``seq > since``.
+    * every channel counts against :attr:`budget` (see :mod:`labdeck.broker.budget`):
+      after storing a message the broker reports it with ``budget.stored`` and drops
+      or trims what the answer names; :meth:`admit` drops with :meth:`drop`.
     """
 
     epoch: str
     """Names this broker's numbering: seqs of one channel are comparable only within one epoch."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Budget | None = None) -> None:
         self._deliver: Deliver = lambda msg: None
         self.epoch = secrets.token_hex(6)
+        self.budget = budget if budget is not None else Budget()
 
+    def admit(self, ch: str, size: int) -> None:
+        """Make room for a client's message of ``size`` bytes on ``ch``, dropping idle
+        channels if needed; call it just before publishing that message.
+
+        Raises:
+            OverBudget: ``ch`` is new and the budget has no room for it.
+        """
+        for victim in self.budget.admit(ch, size, time.time()):
+            self.drop(victim)
+
+    def drop(self, ch: str) -> None:  # noqa: B027 - a broker that keeps nothing drops nothing
+        """Forget channel ``ch`` and everything it retains (the budget evicted it).
+
+        A channel published on again later continues its seqs where they stopped
+        when the broker can, so a client that saw them gets a ``gap``, never a repeat.
+        """
     def bind(self, deliver: Deliver) -> None:
         """Set the callback that receives every message; the hub calls this once."""
         self._deliver = deliver

@@ -6,6 +6,7 @@ import time
 from collections import deque
 
 from labdeck.broker.base import Broker, Message, Replay
+from labdeck.broker.budget import Budget
 
 __all__ = ["ChannelLog", "MemoryBroker"]
 
@@ -20,9 +21,9 @@ class ChannelLog:
 
     __slots__ = ("bytes", "history", "limit", "max_bytes", "name", "seq")
 
-    def __init__(self, name: str, history: int, max_bytes: int = 64 << 20) -> None:
+    def __init__(self, name: str, history: int, max_bytes: int = 64 << 20, seq: int = 0) -> None:
         self.name = name
-        self.seq = 0
+        self.seq = seq
         self.limit = max(1, history)
         self.max_bytes = max_bytes
         self.bytes = 0
@@ -37,6 +38,12 @@ class ChannelLog:
         while len(hist) > self.limit or (self.bytes > self.max_bytes and len(hist) > 1):
             self.bytes -= len(hist.popleft().data)
         return msg
+
+    def trim(self, excess: int) -> None:
+        """Give up at least ``excess`` bytes of the oldest history, keeping the last message."""
+        hist, goal = self.history, self.bytes - excess
+        while self.bytes > goal and len(hist) > 1:
+            self.bytes -= len(hist.popleft().data)
 
     def since(self, since: int | None) -> Replay:
         """Messages with ``seq > since``, or the gap when history starts later."""
@@ -60,31 +67,61 @@ class MemoryBroker(Broker):
     Args:
         history: how many messages each channel keeps for replay.
         history_bytes: how many bytes of message data each channel keeps at most.
+        budget: the bounds across all channels; by default :class:`Budget`'s.
     """
 
-    def __init__(self, history: int = 10_000, history_bytes: int = 64 << 20) -> None:
-        super().__init__()
+    def __init__(self, history: int = 10_000, history_bytes: int = 64 << 20, budget: Budget | None = None) -> None:
+        super().__init__(budget)
         self._history = history
         self._history_bytes = history_bytes
         self._logs: dict[str, ChannelLog] = {}
+        # The last seq of each dropped channel, so that seqs continue if it comes back
+        # (bounded like the channels themselves, the oldest forgotten first).
+        self._dropped: dict[str, int] = {}
 
     def _log(self, ch: str) -> ChannelLog:
         log = self._logs.get(ch)
         if log is None:
-            log = self._logs[ch] = ChannelLog(ch, self._history, self._history_bytes)
+            log = self._logs[ch] = ChannelLog(ch, self._history, self._history_bytes, self._dropped.pop(ch, 0))
         return log
 
+    def _append(self, ch: str, data: bytes) -> Message:
+        log = self._log(ch)
+        msg = log.append(data, time.time())
+        victims, excess = self.budget.stored(ch, log.bytes, msg.t)
+        for victim in victims:
+            self.drop(victim)
+        if excess:
+            log.trim(excess)
+            self.budget.trimmed(ch, log.bytes)
+        return msg
+
     def publish_nowait(self, ch: str, data: bytes) -> None:
-        self._deliver(self._log(ch).append(data, time.time()))
+        self._deliver(self._append(ch, data))
 
     async def publish(self, ch: str, data: bytes) -> Message:
-        msg = self._log(ch).append(data, time.time())
+        msg = self._append(ch, data)
         self._deliver(msg)
         return msg
 
+    def drop(self, ch: str) -> None:
+        log = self._logs.pop(ch, None)
+        self.budget.forget(ch)
+        if log is None:
+            return
+        dropped = self._dropped
+        dropped[ch] = log.seq
+        while len(dropped) > max(self.budget.max_channels, 1024):
+            del dropped[next(iter(dropped))]
+
     async def replay(self, ch: str, since: int | None) -> Replay:
         log = self._logs.get(ch)
-        return log.since(since) if log else Replay()
+        if log is not None:
+            return log.since(since)
+        last = self._dropped.get(ch, 0)
+        if since is not None and 0 <= since < last:
+            return Replay([], (since + 1, last), last)  # dropped: what it held is gone
+        return Replay(last_seq=last)
 
     async def channels(self) -> dict[str, int]:
         return {name: log.seq for name, log in self._logs.items()}

@@ -62,6 +62,10 @@ class Hub:
         reserved: channel prefixes only the server publishes on; a client's ``pub``
             there is ``AccessDenied``.
         debug: put exception details of internal errors in replies.
+        max_depth: how deeply a frame may nest (see :func:`wire.decode_request`).
+
+    The broker's budget keeps (never evicts) channels someone here subscribes to and
+    channels under ``reserved``, which the server itself publishes on.
     """
 
     def __init__(
@@ -71,11 +75,13 @@ class Hub:
         *,
         reserved: tuple[str, ...] = ("hub/", "run/", "files/", "dicom/", "rigs/", "obj/"),
         debug: bool = False,
+        max_depth: int = wire.MAX_DEPTH,
     ) -> None:
         self.broker = broker
         self.objects: ObjectSpace = objects or NoObjects()
         self.reserved = reserved
         self.debug = debug
+        self.max_depth = max_depth
         self.connections: set[Connection] = set()
         self.subscribers: dict[str, set[Connection]] = {}
         self.messages_in: Counter[str] = Counter()
@@ -83,6 +89,10 @@ class Hub:
         self.slow_disconnects = 0
         self._tasks: set[asyncio.Task[None]] = set()
         broker.bind(self._deliver)
+        broker.budget.keep = self._keeps
+
+    def _keeps(self, ch: str) -> bool:
+        return ch in self.subscribers or ch.startswith(self.reserved)
 
     async def start(self) -> None:
         await self.broker.start()
@@ -142,7 +152,7 @@ class Hub:
     async def handle(self, conn: Connection, frame: bytes | str) -> None:
         """Act on one text frame from ``conn``; every outcome is a reply on ``conn``."""
         try:
-            req = wire.decode_request(frame)
+            req = wire.decode_request(frame, max_depth=self.max_depth)
         except LabdeckError as exc:
             conn.send(wire.encode_error(exc.request_id, exc.wire_type, exc.message))
             return
@@ -198,16 +208,30 @@ class Hub:
 
     async def _simple(self, conn: Connection, req: wire.Unsub | wire.Pub | wire.Channels) -> Any:
         if isinstance(req, wire.Channels):
-            return await self.broker.channels()
+            return await self._channels(conn, req)
         ch = check_channel_name(req.ch)
         if isinstance(req, wire.Unsub):
             self._unsubscribe(conn, ch)
             return None
         if ch.startswith(self.reserved) and conn.client.role != "server":
             raise AccessDenied(f"channel {ch!r} is published by the server only")
+        data = bytes(req.data)
+        self.broker.admit(ch, len(data))
         self.messages_in[channel_group(ch)] += 1
-        msg = await self.broker.publish(ch, bytes(req.data))
+        msg = await self.broker.publish(ch, data)
         return msg.seq
+
+    async def _channels(self, conn: Connection, req: wire.Channels) -> object:
+        """Reply with one page of the channel list, in name order, saying when it is cut."""
+        every = await self.broker.channels()
+        prefix, after = req.prefix, req.after
+        names = sorted(n for n in every if n.startswith(prefix) and (after is None or n > after))
+        page = {name: every[name] for name in names[: req.limit]}
+        if len(names) > req.limit:
+            conn.send(wire.encode_truncated_reply(req.id, page))
+        else:
+            conn.send(wire.encode_reply(req.id, page))
+        return _REPLIED
 
     async def _sub(self, conn: Connection, req: wire.Sub) -> object:
         """Subscribe, reply, replay what was missed, then hand over to live delivery."""

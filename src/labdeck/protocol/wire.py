@@ -17,13 +17,17 @@ The full description, message by message, is ``docs/topics/protocol.md``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import array
+import itertools
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from labdeck.exceptions import BadRequest, LabdeckError, NotSerializable, UnknownOp
 
 __all__ = [
+    "MAX_CHANNELS_LIMIT",
+    "MAX_DEPTH",
     "OPS",
     "Call",
     "Channels",
@@ -43,6 +47,8 @@ __all__ = [
     "encode_gap",
     "encode_push",
     "encode_reply",
+    "encode_truncated_reply",
+    "nests_deeper_than",
 ]
 
 RequestId = int | str
@@ -79,8 +85,21 @@ class Pub(_Request, tag="pub"):
     data: msgspec.Raw = msgspec.Raw(b"null")
 
 
+MAX_CHANNELS_LIMIT = 10_000
+"""The most channels one ``channels`` reply lists."""
+
+
 class Channels(_Request, tag="channels"):
-    """List every channel with its last seq."""
+    """List channels with their last seq: those whose name starts with ``prefix`` and
+    sorts after ``after``, in name order, at most ``limit`` of them.
+
+    A reply that stops at ``limit`` says so (see :func:`encode_truncated_reply`); the
+    client asks again with ``after`` = the last name it got for the next page.
+    """
+
+    prefix: str = ""
+    after: str | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_CHANNELS_LIMIT)] = 1000
 
 
 class Call(_Request, tag="call"):
@@ -131,6 +150,13 @@ class _Reply(msgspec.Struct):
     result: Any
 
 
+class _TruncatedReply(msgspec.Struct):
+    id: RequestId | None
+    ok: Literal[True]
+    result: Any
+    truncated: Literal[True]
+
+
 class _ErrorReply(msgspec.Struct):
     id: RequestId | None
     ok: Literal[False]
@@ -171,32 +197,110 @@ def _enc_hook(obj: Any) -> Any:
 _encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 
 
-def decode_request(frame: bytes | str) -> Request:
+MAX_DEPTH = 64
+"""How deeply a frame's arrays and objects may nest by default (``[server] max_depth``)."""
+
+# Structure is what lies outside strings. To find it without a parser: drop the escapes
+# that could end a string early or late (backslash pairs first, as JSON reads them left
+# to right, then backslash-quote), keep only quotes and brackets, then every other piece
+# between quotes is outside a string. Openers all become "[" and closers "]": nesting
+# depth does not depend on the kind of bracket, and one kind lets one replace peel a level.
+_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_STEPS = bytes.maketrans(b"[]", b"\x01\xff")  # +1 and -1 as signed bytes
+_PEELS = 4
+
+
+def nests_deeper_than(frame: bytes, limit: int) -> bool:
+    """Whether the arrays and objects of the JSON text ``frame`` nest more than ``limit`` deep.
+
+    Cheap for the usual frame: one with no more than ``limit`` brackets cannot nest
+    deeper, and that is two counts in C. Otherwise strings are cut out, a few passes
+    of ``bytes.replace`` peel the innermost levels (all of them, in most real data),
+    and what is left is measured by a running sum: linear time, never recursion.
+    The answer is exact for valid JSON; for text that is not, it is only a hint.
+    """
+    if frame.count(b"[") + frame.count(b"{") <= limit:
+        return False
+    kept = frame.replace(b"\\\\", b"").replace(b'\\"', b"").translate(_BRACKETS, _NOT_STRUCTURE)
+    brackets = b"".join(kept.split(b'"')[::2])
+    for peeled in range(_PEELS):
+        if not brackets:
+            return False
+        if peeled == limit:
+            return True
+        brackets = brackets.replace(b"[]", b"")
+    if not brackets:
+        return False
+    steps = array.array("b", brackets.translate(_STEPS))
+    return max(itertools.accumulate(steps)) > limit - _PEELS
+
+
+def decode_request(frame: bytes | str, *, max_depth: int = MAX_DEPTH) -> Request:
     """Decode one text frame into a request.
 
+    Every string of the frame is valid UTF-8 once decoded, ``pub`` data included (it is
+    forwarded as the bytes sent, so it is checked here: a browser closes a connection
+    that pushes it invalid UTF-8). No array or object nests deeper than ``max_depth``.
+
     Raises:
-        BadRequest: the frame is not JSON, not an object, lacks a valid ``id`` or has a
-            field of the wrong type. ``exc.request_id`` holds the id when one was readable,
-            so the reply can echo it.
+        BadRequest: the frame is not UTF-8, not JSON, not an object, nests too deep,
+            lacks a valid ``id`` or has a field of the wrong type. ``exc.request_id``
+            holds the id when one was readable, so the reply can echo it.
         UnknownOp: the object's ``op`` is missing or not one of :data:`OPS`.
     """
+    raw = frame if isinstance(frame, bytes) else frame.encode("utf-8", "surrogatepass")
+    # Each level takes an opener and a closer: a frame this short cannot nest too deep,
+    # which spares the usual small request even the two counts.
+    if len(raw) > 2 * max_depth and nests_deeper_than(raw, max_depth):
+        raise _with_id(BadRequest(f"frame nests deeper than {max_depth} levels"), raw)
     try:
         request: Request = _request_decoder.decode(frame)
-        return request
     # msgspec reports invalid UTF-8 inside a string (or a lone surrogate in a str frame)
-    # as a UnicodeError, not a DecodeError.
-    except (msgspec.DecodeError, UnicodeError) as exc:
+    # as a UnicodeError, not a DecodeError; RecursionError is the safety net should
+    # max_depth be set above what the interpreter's stack allows.
+    except (msgspec.DecodeError, UnicodeError, RecursionError) as exc:
         raise _classify(frame, exc) from None
+    # msgspec.Raw is kept as sent, unchecked. A frame all ASCII, the usual case, is valid UTF-8.
+    if type(request) is Pub and not raw.isascii() and not _is_utf8(request.data):
+        raise _with_id(BadRequest("frame is not valid UTF-8"), raw)
+    return request
+
+
+def _is_utf8(data: msgspec.Raw) -> bool:
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _with_id(err: LabdeckError, frame: bytes) -> LabdeckError:
+    """Give ``err`` the frame's id when one is readable, for the reply to echo."""
+    try:
+        # A frame nested deeper than the interpreter's stack allows has no readable id.
+        obj = _any_decoder.decode(frame.decode("utf-8", "replace"))
+    except (msgspec.DecodeError, RecursionError):
+        return err
+    rid = obj.get("id") if isinstance(obj, dict) else None
+    if isinstance(rid, (int, str)) and not isinstance(rid, bool):
+        err.request_id = rid
+    return err
 
 
 def _classify(frame: bytes | str, exc: Exception) -> LabdeckError:
     """Turn msgspec's error for a rejected frame into the protocol's error type."""
     try:
-        obj = _any_decoder.decode(frame)
+        text = frame.decode("utf-8") if isinstance(frame, bytes) else frame.encode("utf-8").decode("utf-8")
     except UnicodeError:
-        return BadRequest("frame is not valid UTF-8")
+        raw = frame if isinstance(frame, bytes) else frame.encode("utf-8", "surrogatepass")
+        return _with_id(BadRequest("frame is not valid UTF-8"), raw)
+    try:
+        obj = _any_decoder.decode(text)
     except msgspec.DecodeError:
         return BadRequest("frame is not valid JSON")
+    except RecursionError:
+        return BadRequest("frame nests too deep")
     if not isinstance(obj, dict):
         return BadRequest(f"frame must be a JSON object, got {type(obj).__name__}")
     rid = obj.get("id")
@@ -226,6 +330,12 @@ def encode_data(data: Any) -> bytes:
 def encode_reply(rid: RequestId | None, result: Any) -> bytes:
     """``{"id": rid, "ok": true, "result": result}``."""
     return encode_data(_Reply(rid, True, result))
+
+
+def encode_truncated_reply(rid: RequestId | None, result: Any) -> bytes:
+    """``{"id": rid, "ok": true, "result": result, "truncated": true}``: a list reply
+    that stopped at the request's ``limit``."""
+    return encode_data(_TruncatedReply(rid, True, result, True))
 
 
 def encode_error(rid: RequestId | None, type_: str, message: str) -> bytes:

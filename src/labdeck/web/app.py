@@ -28,8 +28,10 @@ from aiohttp import WSMsgType, web
 from labdeck import __version__
 from labdeck.capability import Capability, Handler, Panel, Route
 from labdeck.exceptions import BadRequest, FrameTooLarge
+from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
 from labdeck.protocol import wire
 from labdeck.types import Client, has_role
+from labdeck.web.closing import close_stalled
 from labdeck.web.metrics import RequestStats, render_metrics
 from labdeck.web.openapi import add_openapi_paths, error_response
 
@@ -55,6 +57,8 @@ log = logging.getLogger(__name__)
 
 DECK_KEY: web.AppKey[Deck] = web.AppKey("deck")
 STATS_KEY = web.AppKey("stats", RequestStats)
+_STALLED_CLOSE_TIMEOUT = 1.0
+"""Seconds a stalled client has to read up to its close frame before the connection is cut."""
 STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
 CLIENT_KEY = web.RequestKey("labdeck.client", Client)
 """Where the request's :class:`Client` is kept once known (``request[CLIENT_KEY]``)."""
@@ -214,10 +218,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     send = functools.partial(ws.send_frame, opcode=WSMsgType.TEXT)
 
     async def close(code: int, reason: str) -> None:
-        # A client that stopped reading cannot take a close frame. Its sender was then
-        # cancelled mid-drain, which leaves aiohttp's drain waiter cancelled, so ws.close()
-        # raises CancelledError at once: abort the transport instead, re-raising only a
-        # cancellation aimed at this task.
+        transport = request.transport
+        if transport is not None and (code == SLOW_CLIENT_CLOSE_CODE or transport.get_write_buffer_size()):
+            # A client that stopped reading: its close frame must not wait behind what it
+            # has not read, and aiohttp's close cannot send once the sender was cancelled.
+            close_stalled(transport, code, reason, _STALLED_CLOSE_TIMEOUT)
+            return
+        # Should ws.close() still fail (CancelledError from a drain waiter cancelled
+        # mid-write), abort the transport, re-raising only a cancellation aimed at this task.
         try:
             await asyncio.wait_for(ws.close(code=code, message=reason.encode()), 2.0)
         except (TimeoutError, ConnectionError, asyncio.CancelledError):

@@ -26,7 +26,7 @@
  *     first; with since, every message after seq `since` that history still holds.
  *     onGap({ from, to }) is called when history no longer holds messages asked for.
  *     The returned function has .ready: a Promise of the first sub reply { seq, epoch }.
- * deck.publish(ch, data) → Promise<seq>;   deck.channels() → Promise<{ ch: lastSeq }>
+ * deck.publish(ch, data) → Promise<seq>;   deck.channels({prefix, after, limit}) → Promise<{ ch: lastSeq }>
  * deck.call(path, args = [], kwargs = {}), deck.get(path), deck.set(path, value),
  * deck.del(path), deck.dir(path = []) → Promise; a path is ["sample", "a"] or "sample.a".
  * deck.obj — a Proxy over exposed objects: await deck.obj.sample.test_sum(4, 5);
@@ -149,8 +149,9 @@ export class Deck {
     return this.request("pub", { ch, data: data === undefined ? null : data });
   }
 
-  channels() {
-    return this.request("channels");
+  // options: { prefix, after, limit }, as the protocol's `channels` request takes them.
+  channels(options = {}) {
+    return this.request("channels", options);
   }
 
   call(path, args = [], kwargs = {}) {
