@@ -22,6 +22,8 @@ from typing import Any
 
 import msgspec
 
+from labdeck.auth.config import AuthConfig, TlsConfig
+from labdeck.auth.config import check as check_auth
 from labdeck.exceptions import ConfigError
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "RunConfig",
     "ScriptConfig",
     "ServerConfig",
+    "check_listen",
     "command_words",
     "is_loopback",
     "load_config",
@@ -109,6 +112,8 @@ class Config(_Section):
     scripts: dict[str, str | ScriptConfig] = msgspec.field(default_factory=dict)
     run: RunConfig = msgspec.field(default_factory=RunConfig)
     objects: dict[str, str] = msgspec.field(default_factory=dict)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
     sections: dict[str, Any] = msgspec.field(default_factory=dict)
     """The capabilities' own sections, decoded, by capability name (see :mod:`labdeck.capability`)."""
     path: str | None = None
@@ -303,10 +308,25 @@ def _check(config: Config, where: str) -> None:
     if s.channel_idle < 0:
         raise ConfigError(f"{where}: `server.channel_idle` must not be negative")
     _check_run(config, where)
-    if not is_loopback(s.host):
+    check_auth(config.auth, config.tls, where)
+    check_listen(config, where)
+
+
+def check_listen(config: Config, where: str = "config") -> None:
+    """Listening beyond loopback needs ``[auth] mode = "login"``: open mode makes everyone admin.
+
+    :class:`~labdeck.deck.Deck` checks this again at start, for a :class:`Config` built in
+    Python without :func:`load_config`.
+
+    Raises:
+        ConfigError: a non-loopback ``server.host`` in open mode; the message says what to do.
+    """
+    host = config.server.host
+    if not is_loopback(host) and config.auth.mode != "login":
         raise ConfigError(
-            f"{where}: `server.host`: refusing to listen on non-loopback address {s.host!r} "
-            "without authentication, which this labdeck has no [auth] for yet"
+            f"{where}: `server.host`: refusing to listen on non-loopback address {host!r} in [auth] mode "
+            "\"open\", where anyone who reaches the server is admin; set [auth] mode = \"login\" and add "
+            "a user with `labdeck user add NAME --role admin`"
         )
 
 

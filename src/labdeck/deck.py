@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,12 +31,14 @@ from aiohttp import web
 from labdeck import capabilities as registry
 from labdeck.broker import Budget, open_broker
 from labdeck.capability import Capability, Context, Route
-from labdeck.config import Config, load_config
+from labdeck.config import Config, check_listen, load_config
 from labdeck.eventloop import loop_factory
+from labdeck.exceptions import ConfigError
 from labdeck.hub import Hub, check_channel_name
 from labdeck.objects import Objects, Policy
 from labdeck.protocol.wire import encode_data
 from labdeck.store import Store
+from labdeck.web.auth import Gate
 
 __all__ = ["Deck", "Service"]
 
@@ -51,9 +54,9 @@ class Service(Protocol):
 
 
 class _Started:
-    """A started capability, stopped like a service."""
+    """A started capability (or the gate), stopped like a service."""
 
-    def __init__(self, cap: Capability) -> None:
+    def __init__(self, cap: Capability | Gate) -> None:
         self.cap = cap
 
     async def start(self, deck: Deck) -> None:
@@ -105,6 +108,8 @@ class Deck:
         """The enabled capabilities by name, in start order."""
         self.cap_routes: list[tuple[Capability, Route]] = []
         self.store: Store | None = None
+        self.gate: Gate | None = None
+        """Users, tokens and sessions, once started."""
         self.started_at = time.time()
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -175,7 +180,26 @@ class Deck:
         """The dashboard's address, once started."""
         s = self.config.server
         host = f"[{s.host}]" if ":" in s.host else s.host
-        return f"http://{host}:{self.port}{s.base_path}/"
+        scheme = "https" if self.config.tls.enabled else "http"
+        return f"{scheme}://{host}:{self.port}{s.base_path}/"
+
+    def _tls(self) -> ssl.SSLContext | None:
+        """The server's TLS context from ``[tls]``, or ``None`` for plain HTTP.
+
+        Raises:
+            ConfigError: the certificate or key cannot be read or do not match.
+        """
+        tls = self.config.tls
+        if tls.cert is None or tls.key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        cert, key = self.config.resolve(tls.cert), self.config.resolve(tls.key)
+        try:
+            context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"{self.config.path or 'config'}: `tls`: cannot use {cert} and {key}: {exc}") from None
+        return context
 
     def add_service(self, service: Service) -> None:
         """Start ``service`` with the server; services are added before it starts."""
@@ -190,7 +214,9 @@ class Deck:
         self.objects.load(self.config.objects, self.config.path or "config")  # before _loop: publishes wait
         self.started_at = time.time()
         data = self.config.data_dir
+        check_listen(self.config)  # also for a Config made in Python, without load_config
         self.store = await asyncio.to_thread(Store, data / "labdeck.sqlite")
+        self.gate = Gate(self.config, self.store)
         await self.hub.start()
         # Held messages go out before any later publish: _loop is set only once they are
         # published, under the lock a publishing thread takes while _loop is unset.
@@ -202,12 +228,14 @@ class Deck:
         self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
         await self._runner.setup()
         s = self.config.server
-        site = web.TCPSite(self._runner, s.host, s.port, reuse_address=True)
+        site = web.TCPSite(self._runner, s.host, s.port, reuse_address=True, ssl_context=self._tls())
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else s.port
         loop = asyncio.get_running_loop()
+        await self.gate.start()
+        self._started.append(_Started(self.gate))
         for cap in self.capabilities.values():
             cap.ctx._store, cap.ctx._loop = self.store, loop
             await cap.start()

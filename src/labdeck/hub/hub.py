@@ -19,8 +19,16 @@ from labdeck.exceptions import AccessDenied, BadRequest, InternalError, LabdeckE
 from labdeck.hub.connection import Client, Close, Connection, Send, current_client
 from labdeck.hub.rpc import NoObjects, ObjectSpace
 from labdeck.protocol import wire
+from labdeck.types import has_role
 
-__all__ = ["Hub", "channel_group", "check_channel_name"]
+__all__ = ["CHANNEL_OP_ROLES", "Hub", "channel_group", "check_channel_name"]
+
+
+CHANNEL_OP_ROLES: dict[type[wire.Request], str] = {
+    wire.Sub: "viewer", wire.Unsub: "viewer", wire.Channels: "viewer", wire.Pub: "operator",
+}
+"""The least role of each channel op; the object ops' are :data:`labdeck.objects.policy.OP_ROLES`."""
+
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +163,11 @@ class Hub:
             req = wire.decode_request(frame, max_depth=self.max_depth)
         except LabdeckError as exc:
             conn.send(wire.encode_error(exc.request_id, exc.wire_type, exc.message))
+            return
+        need = CHANNEL_OP_ROLES.get(type(req))
+        if need is not None and not has_role(conn.client.role, need):
+            op = type(req).__struct_config__.tag
+            conn.send(wire.encode_error(req.id, AccessDenied.wire_type, f"{op} needs the {need} role"))
             return
         if isinstance(req, wire.Sub):
             await self._guard(conn, req.id, self._sub(conn, req))

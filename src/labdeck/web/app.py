@@ -30,7 +30,9 @@ from labdeck.capability import Capability, Handler, Panel, Route
 from labdeck.exceptions import BadRequest, FrameTooLarge
 from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
 from labdeck.protocol import wire
-from labdeck.types import Client, has_role
+from labdeck.types import has_role
+from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
+from labdeck.web.auth import middleware as identify
 from labdeck.web.closing import close_stalled
 from labdeck.web.metrics import RequestStats, render_metrics
 from labdeck.web.openapi import add_openapi_paths, error_response
@@ -60,8 +62,6 @@ STATS_KEY = web.AppKey("stats", RequestStats)
 _STALLED_CLOSE_TIMEOUT = 1.0
 """Seconds a stalled client has to read up to its close frame before the connection is cut."""
 STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
-CLIENT_KEY = web.RequestKey("labdeck.client", Client)
-"""Where the request's :class:`Client` is kept once known (``request[CLIENT_KEY]``)."""
 
 CORE_PANELS = (
     Panel("objects", "Objects", "static/panels/objects.js", order=60, css="static/panels/objects.css"),
@@ -73,7 +73,10 @@ CORE_PANELS = (
 def make_app(deck: Deck) -> web.Application:
     """The aiohttp application serving ``deck``, mounted at its base path."""
     stats = RequestStats()
-    inner = web.Application(middlewares=[stats.middleware])
+    gate = deck.gate
+    assert gate is not None, "the app is made once the deck's store is open"
+    inner = web.Application(middlewares=[stats.middleware, identify(gate)])
+    add_auth_routes(inner, gate)
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
     inner.router.add_get("/", index)
@@ -109,14 +112,6 @@ def _redirect_to(location: str) -> Callable[[web.Request], Awaitable[web.StreamR
         raise web.HTTPPermanentRedirect(location)
 
     return redirect
-
-
-def client_of(request: web.Request) -> Client:
-    """Who sent ``request``: the client the auth layer found, else the open-mode client."""
-    client: Client | None = request.get(CLIENT_KEY)
-    if client is None:
-        client = request[CLIENT_KEY] = Client(peer=request.remote or "")
-    return client
 
 
 def _guard(route: Route, handler: Handler) -> Handler:
@@ -235,7 +230,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if task is not None and task.cancelling():
                 raise
 
-    conn = deck.hub.connect(send, close, Client(peer=request.remote or ""), max_bytes=server.send_queue_bytes)
+    conn = deck.hub.connect(send, close, client_of(request), max_bytes=server.send_queue_bytes)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:

@@ -1,0 +1,330 @@
+"""Who each request acts for, and the pages that log a person in and out.
+
+Every request gets a :class:`~labdeck.types.Client` before any handler runs:
+
+* ``Authorization: Bearer TOKEN`` — the API token's role (agents, scripts, Prometheus);
+  a token that is unknown, expired or revoked is a 401, never a fall-back to less;
+* else a valid session cookie — the logged-in user's role;
+* else, in ``[auth] mode = "open"`` (loopback only), the single local user, as admin;
+* else, in ``login`` mode, an anonymous client that may reach only the login page, the
+  health check, ``robots.txt`` and static files: a browser asking for a page is sent to
+  ``/login?next=...``, anything else gets a 401 with the JSON error body.
+
+The session cookie is ``labdeck_session``: HttpOnly, SameSite=Lax, Secure under TLS,
+scoped to the base path, holding the HMAC-signed session id (the store keeps only its
+digest). Login always makes a new session id (no fixation). The login form carries a
+``csrf`` field bound to a cookie of its own, and like every state-changing request it must
+come from the server's own Origin (checked before this layer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from labdeck.auth.sessions import CookieSigner, Sessions, load_secret
+from labdeck.auth.throttle import LoginThrottle
+from labdeck.auth.tokens import Tokens
+from labdeck.auth.users import Users
+from labdeck.exceptions import InvalidArguments, Unauthenticated
+from labdeck.types import Client
+from labdeck.web.openapi import error_response
+
+if TYPE_CHECKING:
+    from labdeck.config import Config
+    from labdeck.store import Store
+
+__all__ = [
+    "CLIENT_KEY",
+    "CSRF_COOKIE",
+    "GATE_KEY",
+    "SESSION_COOKIE",
+    "Gate",
+    "add_auth_routes",
+    "client_of",
+    "login",
+    "login_page",
+    "logout",
+    "middleware",
+    "whoami",
+]
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "labdeck_session"
+CSRF_COOKIE = "labdeck_csrf"
+PUBLIC = ("/login", "/healthz", "/robots.txt")
+"""Paths (under the base path) an anonymous client may reach, beside ``/static/``."""
+CLEANUP_EVERY = 600.0
+"""Seconds between sweeps of expired sessions and stale throttle counts."""
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CLIENT_KEY = web.RequestKey("labdeck.client", Client)
+"""Where the request's :class:`Client` is kept once known (``request[CLIENT_KEY]``)."""
+
+
+def client_of(request: web.Request) -> Client:
+    """Who sent ``request``: the client the middleware found, else the open-mode client."""
+    client: Client | None = request.get(CLIENT_KEY)
+    if client is None:
+        client = request[CLIENT_KEY] = Client(peer=request.remote or "")
+    return client
+
+
+class Gate:
+    """The identity side of one server: users, tokens, sessions, the login throttle.
+
+    Args:
+        config: the server's configuration (``[auth]``, ``[tls]``, the base path).
+        store: the open store.
+    """
+
+    def __init__(self, config: Config, store: Store) -> None:
+        auth = config.auth
+        self.mode = auth.mode
+        self.users = Users(store)
+        self.tokens = Tokens(store)
+        self.sessions = Sessions(store, lifetime=auth.session_lifetime, idle_timeout=auth.idle_timeout)
+        self.signer = CookieSigner(load_secret(config.data_dir))
+        self.throttle = LoginThrottle.from_config(auth)
+        self.secure = config.tls.enabled
+        self.base = config.server.base_path
+        self.max_age = int(auth.session_lifetime)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Begin the periodic sweep; warn when login mode has nobody who could log in."""
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        if self.mode == "login" and not await self.users.list() and not await self.tokens.list():
+            log.warning("[auth] mode = \"login\" but there are no users yet: add one with "
+                        "`labdeck user add NAME --role admin`")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(CLEANUP_EVERY)
+            try:
+                ended = await self.sessions.cleanup()
+                self.throttle.prune(time.time())
+                if ended:
+                    log.info("%d expired sessions removed", ended)
+            except Exception:
+                log.exception("the session sweep failed; trying again in %.0f s", CLEANUP_EVERY)
+
+    # -- who is asking ----------------------------------------------------------------
+
+    async def identify(self, request: web.Request) -> Client:
+        """The client ``request`` acts for (``via="anonymous"``, no role, when nobody).
+
+        Raises:
+            Unauthenticated: an ``Authorization`` header that is not a valid API token.
+        """
+        peer = request.remote or ""
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("the Authorization header must be `Bearer TOKEN`")
+            found = await self.tokens.verify(token.strip())
+            if found is None:
+                raise Unauthenticated("the API token is unknown, expired or revoked")
+            return Client(role=found.role, user=found.user, peer=peer, via="token")
+        session_id = self.session_id(request)
+        if session_id is not None:
+            found = await self.sessions.lookup(session_id)
+            if found is not None:
+                return Client(role=found.role, user=found.user, peer=peer, via="session", session=session_id)
+        if self.mode == "open":
+            return Client(role="admin", user=None, peer=peer, via="open")
+        return Client(role="", user=None, peer=peer, via="anonymous")
+
+    def session_id(self, request: web.Request) -> str | None:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return self.signer.unsign(cookie) if cookie else None
+
+    def is_public(self, request: web.Request) -> bool:
+        path = request.path.removeprefix(self.base) or "/"
+        return path in PUBLIC or path.startswith("/static/")
+
+    def refuse(self, request: web.Request, exc: Unauthenticated) -> web.StreamResponse:
+        """Send a browser's page request to the login form; anything else gets a 401."""
+        wants_page = request.method == "GET" and "text/html" in request.headers.get("Accept", "")
+        if wants_page and request.path.removeprefix(self.base) in ("", "/", "/admin"):
+            raise web.HTTPSeeOther(self.login_url(request.path_qs))
+        reply = error_response(401, exc.wire_type, exc.message)
+        reply.headers["WWW-Authenticate"] = 'Bearer realm="labdeck"'
+        return reply
+
+    def login_url(self, next_path: str) -> str:
+        from urllib.parse import quote
+
+        return f"{self.base}/login?next={quote(next_path, safe='/')}"
+
+    # -- cookies ------------------------------------------------------------------------
+
+    def set_cookie(self, response: web.StreamResponse, name: str, value: str, max_age: int | None) -> None:
+        response.set_cookie(name, value, max_age=max_age, path=self.base or "/", httponly=True,
+                            secure=self.secure, samesite="Lax")
+
+    def csrf_field(self, request: web.Request, response: web.StreamResponse) -> str:
+        """The login form's hidden ``csrf`` value, bound to a cookie set on ``response``."""
+        nonce = request.cookies.get(CSRF_COOKIE)
+        if not nonce or len(nonce) > 64:
+            nonce = secrets.token_urlsafe(24)
+            self.set_cookie(response, CSRF_COOKIE, nonce, None)
+        return self.signer.sign("csrf:" + nonce)
+
+    def csrf_ok(self, request: web.Request, field: str) -> bool:
+        nonce = request.cookies.get(CSRF_COOKIE)
+        return nonce is not None and self.signer.unsign(field) == "csrf:" + nonce
+
+
+_NOBODY = "log in, or send an API token as `Authorization: Bearer TOKEN`"
+GATE_KEY: web.AppKey[Gate] = web.AppKey("labdeck.gate", Gate)
+
+
+def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The middleware that identifies every request (see the module docstring)."""
+
+    @web.middleware
+    async def identify(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            client = await gate.identify(request)
+        except Unauthenticated as exc:
+            return gate.refuse(request, exc)
+        request[CLIENT_KEY] = client
+        if client.via == "anonymous" and not gate.is_public(request):
+            return gate.refuse(request, Unauthenticated(_NOBODY))
+        response = await handler(request)
+        if gate.secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response
+
+    return identify
+
+
+def add_auth_routes(app: web.Application, gate: Gate) -> None:
+    """``GET``/``POST /login``, ``POST /logout`` and ``GET /api/session``."""
+    app[GATE_KEY] = gate
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/api/session", whoami)
+
+
+def _safe_next(gate: Gate, target: str | None) -> str:
+    """Where to go after login: a path of this server, never another site."""
+    home = f"{gate.base}/"
+    if target is None or not target.startswith(home) or target.startswith("//"):
+        return home
+    return target if "\\" not in target and target.isprintable() else home
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return _login_form(request, request.app[GATE_KEY], request.query.get("next"))
+
+
+def _login_form(request: web.Request, gate: Gate, target: str | None, *, user: str = "", message: str = "",
+                status: int = 200) -> web.Response:
+    response = web.Response(status=status, content_type="text/html", charset="utf-8",
+                            headers={"Cache-Control": "no-store"})
+    csrf = gate.csrf_field(request, response)
+    notice = f'<p class="login-error" role="alert" data-testid="login-error">{html.escape(message)}</p>'
+    response.text = _LOGIN_HTML.format(
+        base=html.escape(gate.base, quote=True), csrf=html.escape(csrf, quote=True),
+        next=html.escape(_safe_next(gate, target), quote=True), user=html.escape(user, quote=True),
+        message=notice if message else "")
+    return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    gate = request.app[GATE_KEY]
+    form = await request.post()
+    user, password = str(form.get("username", "")).strip()[:200], str(form.get("password", ""))
+    target = str(form.get("next", ""))
+
+    def again(message: str, status: int) -> web.Response:
+        return _login_form(request, gate, target, user=user[:64], message=message, status=status)
+
+    if not gate.csrf_ok(request, str(form.get("csrf", ""))):
+        return again("The form had expired. Please try again.", 403)
+    peer, now = request.remote or "", time.time()
+    verdict = gate.throttle.check(user, peer, now)
+    if not verdict.allowed:
+        reply = again(f"Too many failed logins. Try again in {verdict.wait:.0f} s.", 429)
+        reply.headers["Retry-After"] = str(max(1, round(verdict.wait)))
+        return reply
+    try:
+        found = await gate.users.authenticate(user, password) if user and password else None
+    except InvalidArguments:  # a name that cannot be a user's
+        found = None
+    if found is None:
+        gate.throttle.failed(user, peer, now)
+        log.warning("failed login for %r from %s", user[:64], peer)
+        return again("Wrong user name or password.", 401)
+    gate.throttle.succeeded(user, peer, now)
+    session_id = await gate.sessions.create(found, peer=peer, user_agent=request.headers.get("User-Agent", "")[:200],
+                                            replaces=gate.session_id(request))
+    response = web.HTTPSeeOther(_safe_next(gate, target))
+    gate.set_cookie(response, SESSION_COOKIE, gate.signer.sign(session_id), gate.max_age)
+    log.info("%s logged in from %s", found.user, peer)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    gate = request.app[GATE_KEY]
+    session_id = gate.session_id(request)
+    if session_id is not None:
+        await gate.sessions.end(session_id)
+    response = web.HTTPSeeOther(f"{gate.base}/login")
+    response.del_cookie(SESSION_COOKIE, path=gate.base or "/")
+    return response
+
+
+async def whoami(request: web.Request) -> web.StreamResponse:
+    """``{"user", "role", "via", "mode"}`` of the requesting client, for the dashboard's badge."""
+    gate = request.app[GATE_KEY]
+    client = client_of(request)
+    return web.json_response({"user": client.user, "role": client.role, "via": client.via, "mode": gate.mode},
+                             headers={"Cache-Control": "no-store"})
+
+
+_LOGIN_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Log in · labdeck</title>
+<link rel="stylesheet" href="{base}/static/style.css">
+</head>
+<body class="login-page">
+<main class="login-box">
+  <h1 data-testid="brand">labdeck</h1>
+  {message}
+  <form method="post" action="{base}/login" data-testid="login-form">
+    <input type="hidden" name="csrf" value="{csrf}">
+    <input type="hidden" name="next" value="{next}">
+    <label>User name <input name="username" autocomplete="username" required autofocus value="{user}"
+      data-testid="login-user"></label>
+    <label>Password <input name="password" type="password" autocomplete="current-password" required
+      data-testid="login-password"></label>
+    <button type="submit" data-testid="login-submit">Log in</button>
+  </form>
+</main>
+</body>
+</html>
+"""
