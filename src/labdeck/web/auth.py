@@ -279,7 +279,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     gate.throttle.succeeded(user, peer, now)
     session_id = await gate.sessions.create(found, peer=peer, user_agent=request.headers.get("User-Agent", "")[:200],
                                             replaces=gate.session_id(request))
-    response = web.HTTPSeeOther(_safe_next(gate, target))
+    response = _see_other(_safe_next(gate, target))
     gate.set_cookie(response, SESSION_COOKIE, gate.signer.sign(session_id), gate.max_age)
     log.info("%s logged in from %s", found.user, peer)
     return response
@@ -290,9 +290,13 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session_id = gate.session_id(request)
     if session_id is not None:
         await gate.sessions.end(session_id)
-    response = web.HTTPSeeOther(f"{gate.base}/login")
+    response = _see_other(f"{gate.base}/login")
     response.del_cookie(SESSION_COOKIE, path=gate.base or "/")
     return response
+
+
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
 
 
 async def whoami(request: web.Request) -> web.StreamResponse:
