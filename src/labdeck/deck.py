@@ -217,6 +217,7 @@ class Deck:
         check_listen(self.config)  # also for a Config made in Python, without load_config
         self.store = await asyncio.to_thread(Store, data / "labdeck.sqlite")
         self.gate = Gate(self.config, self.store)
+        self.gate.connections = lambda: self.hub.connections
         await self.hub.start()
         # Held messages go out before any later publish: _loop is set only once they are
         # published, under the lock a publishing thread takes while _loop is unset.

@@ -226,3 +226,33 @@ async def test_tls_serves_https_with_hsts_and_secure_cookies(make_deck: Callable
                 await http.get(f"{deck.url}healthz")
     finally:
         await deck.stop()
+
+
+async def test_an_admin_lists_and_ends_sessions_and_their_websockets_close(deck: Deck) -> None:
+    async with browser() as admin, browser() as otto:
+        await log_in(admin, deck, "ada")
+        await log_in(otto, deck, "otto")
+        ws = await otto.ws_connect(ws_url(deck), headers=origin(deck))
+        async with otto.get(f"{deck.url}api/sessions") as reply:
+            assert reply.status == 403
+        async with admin.get(f"{deck.url}api/sessions") as reply:
+            sessions = (await reply.json())["sessions"]
+        assert sorted(s["user"] for s in sessions) == ["ada", "otto"]
+        assert all(set(s) == {"handle", "user", "created", "last_seen", "peer", "user_agent"} for s in sessions)
+        handle = next(s["handle"] for s in sessions if s["user"] == "otto")
+        async with admin.delete(f"{deck.url}api/sessions/{handle}", headers=origin(deck)) as reply:
+            assert (reply.status, await reply.json()) == (200, {"ended": handle, "websockets_closed": 1})
+        closing = await ws.receive()
+        assert (closing.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 1008)
+        assert (await whoami(otto, deck))[0] == 401
+        async with admin.delete(f"{deck.url}api/sessions/{handle}", headers=origin(deck)) as reply:
+            assert reply.status == 404
+
+
+async def test_logging_out_closes_that_sessions_websocket(deck: Deck) -> None:
+    async with browser() as http:
+        await log_in(http, deck, "vera")
+        ws = await http.ws_connect(ws_url(deck), headers=origin(deck))
+        await http.post(f"{deck.url}logout", allow_redirects=False, headers=origin(deck))
+        await ws.receive()
+        assert ws.close_code == 1008

@@ -25,7 +25,7 @@ import html
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -40,6 +40,7 @@ from labdeck.web.openapi import error_response
 
 if TYPE_CHECKING:
     from labdeck.config import Config
+    from labdeck.hub.connection import Connection
     from labdeck.store import Store
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "Gate",
     "add_auth_routes",
     "client_of",
+    "end_session",
+    "list_sessions",
     "login",
     "login_page",
     "logout",
@@ -63,8 +66,10 @@ SESSION_COOKIE = "labdeck_session"
 CSRF_COOKIE = "labdeck_csrf"
 PUBLIC = ("/login", "/healthz", "/robots.txt")
 """Paths (under the base path) an anonymous client may reach, beside ``/static/``."""
-CLEANUP_EVERY = 600.0
-"""Seconds between sweeps of expired sessions and stale throttle counts."""
+SWEEP_EVERY = 60.0
+"""Seconds between two sweeps: websockets of ended sessions are closed, sessions with an
+open websocket count as active, expired sessions and stale throttle counts are removed."""
+SESSION_ENDED_CLOSE_CODE = 1008
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -100,6 +105,9 @@ class Gate:
         self.base = config.server.base_path
         self.max_age = int(auth.session_lifetime)
         self._sweeper: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self.connections: Callable[[], Iterable[Connection]] = tuple
+        """The server's websocket connections, for :meth:`revalidate` (set by the deck)."""
 
     async def start(self) -> None:
         """Begin the periodic sweep; warn when login mode has nobody who could log in."""
@@ -116,14 +124,34 @@ class Gate:
 
     async def _sweep(self) -> None:
         while True:
-            await asyncio.sleep(CLEANUP_EVERY)
+            await asyncio.sleep(SWEEP_EVERY)
             try:
+                await self.revalidate()
                 ended = await self.sessions.cleanup()
                 self.throttle.prune(time.time())
                 if ended:
                     log.info("%d expired sessions removed", ended)
             except Exception:
-                log.exception("the session sweep failed; trying again in %.0f s", CLEANUP_EVERY)
+                log.exception("the session sweep failed; trying again in %.0f s", SWEEP_EVERY)
+
+    async def revalidate(self) -> int:
+        """Close the websockets whose login session has ended; returns how many.
+
+        A session with an open websocket counts as active (a dashboard left open on scan
+        day is in use even when it makes no HTTP request), so this also touches it.
+        """
+        closed = 0
+        for conn in list(self.connections()):
+            session = conn.client.session
+            if session is not None and await self.sessions.lookup(session) is None:
+                # Not awaited: the close handshake needs the client to read, and the client
+                # may be waiting for the very request (a logout) that got here.
+                task = asyncio.get_running_loop().create_task(
+                    conn.close(SESSION_ENDED_CLOSE_CODE, "the login session ended"))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+                closed += 1
+        return closed
 
     # -- who is asking ----------------------------------------------------------------
 
@@ -224,6 +252,8 @@ def add_auth_routes(app: web.Application, gate: Gate) -> None:
     app.router.add_post("/login", login)
     app.router.add_post("/logout", logout)
     app.router.add_get("/api/session", whoami)
+    app.router.add_get("/api/sessions", _admin(list_sessions))
+    app.router.add_delete("/api/sessions/{handle:\\d{1,18}}", _admin(end_session))
 
 
 def _safe_next(gate: Gate, target: str | None) -> str:
@@ -290,9 +320,36 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session_id = gate.session_id(request)
     if session_id is not None:
         await gate.sessions.end(session_id)
+        await gate.revalidate()
     response = _see_other(f"{gate.base}/login")
     response.del_cookie(SESSION_COOKIE, path=gate.base or "/")
     return response
+
+
+def _admin(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if client_of(request).role != "admin":
+            return error_response(403, "AccessDenied", f"{request.method} {request.path} needs the admin role")
+        return await handler(request)
+
+    return guarded
+
+
+async def list_sessions(request: web.Request) -> web.StreamResponse:
+    """Every login session: ``{"sessions": [{handle, user, created, last_seen, peer, user_agent}]}``."""
+    sessions = await request.app[GATE_KEY].sessions.list()
+    return web.json_response({"sessions": [vars(s) for s in sessions]}, headers={"Cache-Control": "no-store"})
+
+
+async def end_session(request: web.Request) -> web.StreamResponse:
+    """End one session (its websockets close with 1008); 404 for an unknown handle."""
+    gate = request.app[GATE_KEY]
+    handle = int(request.match_info["handle"])
+    if handle not in {s.handle for s in await gate.sessions.list()}:
+        return error_response(404, "NotFound", f"no session {handle}")
+    await gate.sessions.end_handle(handle)
+    closed = await gate.revalidate()
+    return web.json_response({"ended": handle, "websockets_closed": closed})
 
 
 def _see_other(location: str) -> web.Response:
