@@ -31,6 +31,7 @@ from labdeck.exceptions import BadRequest, FrameTooLarge
 from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
 from labdeck.protocol import wire
 from labdeck.types import has_role
+from labdeck.web import access
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
 from labdeck.web.auth import middleware as identify
 from labdeck.web.closing import close_stalled
@@ -79,18 +80,18 @@ def make_app(deck: Deck) -> web.Application:
     add_auth_routes(inner, gate)
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
-    inner.router.add_get("/", index)
-    inner.router.add_get("/ws", websocket)
-    inner.router.add_get("/healthz", healthz)
-    inner.router.add_get("/metrics", metrics)
-    inner.router.add_get("/api/panels", panels)
+    access.add(inner, "GET", "/", index, "viewer")
+    access.add(inner, "GET", "/ws", websocket, "viewer")  # and each op its own rule
+    access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
+    access.add(inner, "GET", "/metrics", metrics, "viewer")
+    access.add(inner, "GET", "/api/panels", panels, "viewer")
     for cap in deck.capabilities.values():
         if cap.static is not None:
-            inner.router.add_static(f"/static/cap/{cap.name}/", cap.static, follow_symlinks=False)
-    inner.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+            access.add_static(inner, f"/static/cap/{cap.name}/", cap.static)
+    access.add_static(inner, "/static/", STATIC_DIR)
     add_openapi_paths(inner, {"/api/panels": _PANELS_SPEC})
     for cap, route in deck.cap_routes:
-        inner.router.add_route(route.method, route.path, _guard(route, cap.bind(route)))
+        access.add(inner, route.method, route.path, _guard(route, cap.bind(route)), route.needs)
         if route.openapi:
             add_openapi_paths(inner, {path: {method: {**spec, "x-labdeck-role": route.needs}
                                              for method, spec in item.items()}

@@ -36,6 +36,7 @@ from labdeck.auth.tokens import Tokens
 from labdeck.auth.users import Users
 from labdeck.exceptions import InvalidArguments, Unauthenticated
 from labdeck.types import Client
+from labdeck.web import access
 from labdeck.web.openapi import error_response
 
 if TYPE_CHECKING:
@@ -248,12 +249,12 @@ def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
 def add_auth_routes(app: web.Application, gate: Gate) -> None:
     """``GET``/``POST /login``, ``POST /logout`` and ``GET /api/session``."""
     app[GATE_KEY] = gate
-    app.router.add_get("/login", login_page)
-    app.router.add_post("/login", login)
-    app.router.add_post("/logout", logout)
-    app.router.add_get("/api/session", whoami)
-    app.router.add_get("/api/sessions", _admin(list_sessions))
-    app.router.add_delete("/api/sessions/{handle:\\d{1,18}}", _admin(end_session))
+    access.add(app, "GET", "/login", login_page, access.PUBLIC)
+    access.add(app, "POST", "/login", login, access.PUBLIC)
+    access.add(app, "POST", "/logout", logout, access.PUBLIC)
+    access.add(app, "GET", "/api/session", whoami, "viewer")
+    access.add(app, "GET", "/api/sessions", _admin(list_sessions), "admin")
+    access.add(app, "DELETE", "/api/sessions/{handle:\\d{1,18}}", _admin(end_session), "admin")
 
 
 def _safe_next(gate: Gate, target: str | None) -> str:

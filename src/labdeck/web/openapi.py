@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from labdeck import __version__
+from labdeck.web import access
 
 __all__ = ["OPENAPI_KEY", "add_openapi_paths", "error_response"]
 
@@ -29,7 +30,7 @@ def add_openapi_paths(app: web.Application, paths: dict[str, Any]) -> None:
             "components": {"schemas": {"Error": _ERROR_SCHEMA}},
         }
         app[OPENAPI_KEY] = doc
-        app.router.add_get("/api/openapi.json", _serve)
+        access.add(app, "GET", "/api/openapi.json", _serve, "viewer")
     for path, item in paths.items():
         doc["paths"].setdefault(path, {}).update(item)
 
