@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         inline,
         observable,
         observed,
+        reads,
     )
 
 _EXPORTS: dict[str, str] = {
@@ -53,7 +54,7 @@ _EXPORTS: dict[str, str] = {
         "labdeck.exceptions",
     ),
     **dict.fromkeys(
-        ("Policy", "TrackedDict", "exclusive", "exposed", "hidden", "inline", "observable", "observed"),
+        ("Policy", "TrackedDict", "exclusive", "exposed", "hidden", "inline", "observable", "observed", "reads"),
         "labdeck.objects",
     ),
 }
@@ -82,6 +83,7 @@ __all__ = [
     "load_config",
     "observable",
     "observed",
+    "reads",
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from labdeck import AccessDenied, Policy
+from labdeck import AccessDenied, Policy, reads
 from labdeck.hub.connection import Client
 from labdeck.objects import Objects
 from labdeck.objects.policy import check_name, role_allows
@@ -57,6 +57,31 @@ async def test_a_viewer_may_read_but_not_change() -> None:
         with pytest.raises(AccessDenied, match=f"'sample.*': role 'viewer' may not {op}"):
             await call
     assert obj.a == 1
+
+
+async def test_a_viewer_may_call_what_only_reads() -> None:
+    class Counter:
+        def __init__(self) -> None:
+            self.n = 0
+
+        @reads
+        def peek(self) -> int:
+            return self.n
+
+        def bump(self) -> int:
+            self.n += 1
+            return self.n
+
+    objects = Objects(lambda ch, data: None)
+    objects.expose("counter", Counter())
+    assert await objects.call(["counter", "peek"], [], {}, VIEWER) == 0
+    with pytest.raises(AccessDenied, match="role 'viewer' may not call"):
+        await objects.call(["counter", "bump"], [], {}, VIEWER)
+    with pytest.raises(AccessDenied, match="role 'guest' may not get"):
+        await objects.call(["counter", "peek"], [], {}, Client(role="guest"))
+    objects.expose("strict", Counter(), Policy(roles={"get": "operator"}))
+    with pytest.raises(AccessDenied):  # reading raised to operator: so is calling what reads
+        await objects.call(["strict", "peek"], [], {}, VIEWER)
 
 
 async def test_an_operator_may_set_and_call_but_not_delete() -> None:

@@ -196,6 +196,8 @@ async def test_api_tokens_on_http_and_on_the_websocket(deck: Deck) -> None:
         with pytest.raises(RequestFailed) as caught:
             await client.request("call", path=["runner", "run"], args=["main"])
         assert caught.value.type == "AccessDenied"
+        assert (await client.request("call", path=["runner", "status"]))["state"] == "idle"  # @reads: viewers too
+        assert (await client.request("call", path=["runner", "history"]))["total"] == 0
     async with WireClient(ws_url(deck), headers={"Authorization": f"Bearer {operator}"}) as client:
         assert await client.request("pub", ch="lab/temp", data=21.5) >= 1
     await deck.gate.tokens.revoke("scanner-agent")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from labdeck.objects.convert import to_wire
 from labdeck.objects.expose import Objects
-from labdeck.objects.markers import CallOptions, exclusive, exposed, hidden, inline
+from labdeck.objects.markers import CallOptions, exclusive, exposed, hidden, inline, reads
 from labdeck.objects.observe import TrackedDict, observable, observed
 from labdeck.objects.policy import Policy
 
@@ -23,5 +23,6 @@ __all__ = [
     "inline",
     "observable",
     "observed",
+    "reads",
     "to_wire",
 ]

@@ -195,8 +195,14 @@ class Objects:
         if entry is None:
             raise NotFound(f"no object {path[0]!r} is exposed")
         policy = entry.policy
-        policy.check_role(client.role, op, path)
-        member = resolve(entry.obj, policy, path, must_exist=must_exist)
+        if op == "call" and not role_allows(client.role, "call", policy.roles):
+            policy.check_role(client.role, "get", path)  # who may not even read is refused here
+            member = resolve(entry.obj, policy, path, must_exist=must_exist)
+            if not call_options(member.value).reads:
+                policy.check_role(client.role, op, path)
+        else:
+            policy.check_role(client.role, op, path)
+            member = resolve(entry.obj, policy, path, must_exist=must_exist)
         if op != "dir" and not policy.exposed(member.rel):
             raise AccessDenied(f"{dotted(path)!r} is not exposed")
         if op == "get" and policy.withholds_below(member.rel):

@@ -27,7 +27,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, overload
 
-__all__ = ["HIDDEN_ATTR", "CallOptions", "call_options", "exclusive", "exposed", "hidden", "inline", "is_hidden"]
+__all__ = [
+    "HIDDEN_ATTR",
+    "CallOptions",
+    "call_options",
+    "exclusive",
+    "exposed",
+    "hidden",
+    "inline",
+    "is_hidden",
+    "reads",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,9 +58,12 @@ class CallOptions:
             of the object space using the same name; ``False`` for no lock.
         timeout: seconds before the reply is ``Timeout``; ``None`` uses the policy's.
         max_wait: seconds an exclusive call queues before ``Busy``; ``None`` uses the policy's.
+        reads: the method only reads, so whoever may ``get`` may call it (a viewer), not
+            only those who may ``call``.
     """
 
     inline: bool = False
+    reads: bool = False
     exclusive: bool | str = False
     timeout: float | None = None
     max_wait: float | None = None
@@ -82,6 +95,11 @@ def exposed(fn: Any = None, /, **options: Any) -> Any:
         return _mark(fn)
     CallOptions(**options)  # reject unknown options where the decorator is written
     return lambda f: _mark(f, **options)
+
+
+def reads(fn: F) -> F:
+    """This method only reads (a status, a listing): viewers may call it, like a ``get``."""
+    return _mark(fn, reads=True)
 
 
 def inline(fn: F) -> F:

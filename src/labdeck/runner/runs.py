@@ -38,7 +38,7 @@ from typing import Any
 
 from labdeck.config import Config
 from labdeck.exceptions import Busy, InvalidArguments, NotFound, StoreError
-from labdeck.objects.markers import inline
+from labdeck.objects.markers import inline, reads
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
 from labdeck.protocol.link import Plot, Progress, ScriptMessage
 from labdeck.runner import history, orphans, presets
@@ -228,6 +228,7 @@ class Runner:
         if run.process is not None:
             self._begin_stop(run)
 
+    @reads
     @inline
     def status(self) -> dict[str, Any]:
         """The latest run's status, as published on ``run/status``."""
@@ -238,22 +239,26 @@ class Runner:
         return {"state": run.state.value, "run": run.id, "script": run.script, "started": run.started,
                 "ended": run.ended, "exit_code": run.exit_code, "error": run.error, "user": run.user}
 
+    @reads
     async def history(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         """Runs newest first: ``{"runs": [...], "total": n}``."""
         _check_paging(limit, offset)
         return await self.store.run(lambda db: history.list_runs(db, limit, offset))
 
+    @reads
     @inline
     def scripts(self) -> list[dict[str, str]]:
         """The configured scripts: ``[{"name", "command"}]``."""
         return [{"name": name, "command": script_command(self.config, name).shown} for name in self.config.scripts]
 
+    @reads
     @inline
     def default_config(self) -> dict[str, Any]:
         """The project's default script configuration (``[run] default_config``), or ``{}``."""
         path = self.config.run.default_config
         return presets.load_default(self.config.resolve(path) if path else None)
 
+    @reads
     async def presets(self) -> dict[str, dict[str, Any]]:
         """Saved configurations by name."""
         return await self.store.run(presets.load_presets)
@@ -268,6 +273,7 @@ class Runner:
         """Raises :class:`NotFound` if there is no such preset."""
         await self.store.run(lambda db: presets.delete_preset(db, name))
 
+    @reads
     async def run_info(self, run_id: int) -> dict[str, Any]:
         """The run's row, command, config, results and series names.
 

@@ -121,7 +121,7 @@ def _guard(route: Route, handler: Handler) -> Handler:
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         if not has_role(client_of(request).role, need):
-            return error_response(403, "AccessDenied", f"{route.method} {route.path} needs the {need} role")
+            return error_response(403, "AccessDenied", f"{request.method} {request.path} needs the {need} role")
         return await handler(request)
 
     return guarded

@@ -372,6 +372,7 @@ _LOGIN_HTML = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Log in · labdeck</title>
 <link rel="stylesheet" href="{base}/static/style.css">
+<script type="module" src="{base}/static/login.js"></script>
 </head>
 <body class="login-page">
 <main class="login-box">

@@ -41,6 +41,8 @@ window.addEventListener("pagehide", (ev) => {
 });
 loadPanels();
 showServerInfo();
+showIdentity();
+deck.on("state", (state) => { if (state === "reconnecting") showIdentity(); });
 
 function bindConnectionPill() {
   const pill = document.getElementById("conn");
@@ -313,4 +315,49 @@ async function showServerInfo() {
   } catch {
     // purely informative: the pill already tells whether the server is there
   }
+}
+
+/**
+ * Who is using the dashboard: the open-mode badge, or the user, role and a logout button.
+ * A login session that ended (logout elsewhere, an admin, expiry) sends the page to the
+ * login form, which brings it back here afterwards.
+ */
+async function showIdentity() {
+  const who = document.getElementById("who");
+  let reply;
+  try {
+    reply = await fetch(kit.apiUrl("api/session"), { cache: "no-store" });
+  } catch {
+    return; // the server is away: the connection pill says so
+  }
+  if (reply.status === 401) {
+    const next = location.pathname + location.search + location.hash;
+    location.assign(kit.apiUrl("login", { next }).href);
+    return;
+  }
+  if (!reply.ok) return;
+  const me = await reply.json();
+  who.hidden = false;
+  if (me.via === "open") {
+    who.replaceChildren(kit.el("span", "badge badge-open", "open: anyone on this machine"));
+    who.title = 'no login ([auth] mode = "open"): everyone who can reach this loopback address is admin';
+    return;
+  }
+  const name = kit.el("span", "who-name", me.user ?? "");
+  name.dataset.testid = "who-name";
+  const role = kit.el("span", `badge badge-${me.role}`, me.role);
+  role.dataset.testid = "who-role";
+  const parts = [name, role];
+  if (me.via === "session") {
+    const form = kit.el("form", "logout");
+    form.method = "post";
+    form.action = kit.apiUrl("logout").href;
+    const button = kit.el("button", "link-button", "Log out");
+    button.type = "submit";
+    button.dataset.testid = "logout";
+    form.append(button);
+    parts.push(form);
+  }
+  who.replaceChildren(...parts);
+  who.title = me.via === "token" ? "signed in with an API token" : `logged in as ${me.user}`;
 }
