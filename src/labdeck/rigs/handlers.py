@@ -99,6 +99,6 @@ class SimulatedRig:
         self.calls.append("info")
         return {"rig": self.name, "state": self.state, "exp_ref": self.exp_ref, "started_at": self.started_at}
 
-    def token(self, base_url: str | None = None, token: Any = None) -> list[Any]:
+    def token(self, base_url: str | None = None, token: Any = None) -> tuple[Any, ...]:
         self.calls.append("token")
-        return [base_url, token or {}]
+        return (base_url, token or {})
