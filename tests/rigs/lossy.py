@@ -37,7 +37,7 @@ class LossyRelay(asyncio.DatagramProtocol):
     @property
     def uri(self) -> str:
         assert self.transport is not None
-        return "udp://127.0.0.1:%d" % self.transport.get_extra_info("sockname")[1]
+        return f"udp://127.0.0.1:{self.transport.get_extra_info('sockname')[1]}"
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if addr == self.target:
