@@ -94,3 +94,18 @@ def test_rig_serve_names_bad_handlers() -> None:
     done = subprocess.run([sys.executable, "-m", "labdeck", "rig", "serve", "udp://127.0.0.1:0",
                            "--handlers", "no_such_module:Rig"], capture_output=True, text=True, timeout=scaled(30))
     assert done.returncode == 2 and "no_such_module" in done.stderr
+
+
+async def test_the_demo_has_two_simulated_rigs_one_per_mode(tmp_path: Path) -> None:
+    from labdeck.demo import build_demo
+
+    deck = build_demo(port=0, data=str(tmp_path))
+    await deck.start()
+    try:
+        rigs = deck.capabilities["rigs"].object  # type: ignore[attr-defined]
+        assert {v["rig"]: v["mode"] for v in rigs.rigs()} == {"behaviour": "labdeck", "camera": "iblutil"}
+        answers = await rigs.init()
+        assert {name: a["state"] for name, a in answers.items()} == {"behaviour": "initialised",
+                                                                    "camera": "initialised"}
+    finally:
+        await deck.stop()
