@@ -14,6 +14,7 @@
     │   ├── NotFound                no such object, attribute, channel, run or file
     │   ├── InvalidArguments        wrong argument count or types for a call
     │   ├── AlreadyExists           an upload would replace a file and overwriting is off
+    │   ├── RigFailed               a rig answered a request with an error
     │   └── TooLarge                an upload over the size limit
     └── LocalError                  labdeck could not do what was asked
         ├── Busy                    the resource is taken (a running script, an exclusive call)
@@ -49,6 +50,7 @@ __all__ = [
     "NotSerializable",
     "OverBudget",
     "RemoteError",
+    "RigFailed",
     "StoreError",
     "Timeout",
     "TooLarge",
@@ -145,6 +147,12 @@ class TooLarge(RemoteError):
     """An upload over the configured size limit."""
 
     http_status = 413
+
+
+class RigFailed(RemoteError):
+    """A rig's handler failed; the message names the rig, the request and the rig's reason."""
+
+    http_status = 502
 
 
 class LocalError(LabdeckError):

@@ -15,6 +15,7 @@ from labdeck.config import load_config
 from labdeck.deck import Deck
 from labdeck.demo.lab_objects import DemoObjects
 from labdeck.demo.project import write_demo_project
+from labdeck.demo.rigs import DemoRigs, demo_rig_sections
 from labdeck.demo.sources import DemoSignals
 
 __all__ = ["build_demo", "run_demo"]
@@ -25,11 +26,13 @@ log = logging.getLogger(__name__)
 def build_demo(port: int | None = None, data: str | None = None) -> Deck:
     """A deck with every demo service added, not yet started."""
     folder = Path(data) if data else Path(tempfile.mkdtemp(prefix="labdeck-demo-"))
-    project = write_demo_project(folder)  # the demo's scripts and [run] settings
+    rig_sections, rigs = demo_rig_sections()
+    project = write_demo_project(folder, rig_sections)  # the demo's scripts, [run] settings and rigs
     config = load_config(project, overrides={"server.port": port, "server.data": str(folder.resolve())})
     deck = Deck(config)
     deck.add_service(DemoSignals())
     deck.add_service(DemoObjects())
+    deck.add_service(DemoRigs(rigs))
     return deck
 
 

@@ -32,8 +32,11 @@ upload_patterns = ["*.csv", "*.txt", "*.json", "*.tsv"]
 """
 
 
-def write_demo_project(folder: Path) -> Path:
-    """Write the demo project into ``folder/project``; returns its ``labdeck.toml``."""
+def write_demo_project(folder: Path, extra: str = "") -> Path:
+    """Write the demo project into ``folder/project``; returns its ``labdeck.toml``.
+
+    ``extra`` is appended to the TOML (the demo's ``[rigs.*]`` sections).
+    """
     project = folder / "project"
     scripts = project / "scripts"
     scripts.mkdir(parents=True, exist_ok=True)
@@ -42,5 +45,5 @@ def write_demo_project(folder: Path) -> Path:
         with resources.as_file(source.joinpath(name)) as path:
             shutil.copyfile(path, scripts / name)
     toml = project / "labdeck.toml"
-    toml.write_text(_TOML, encoding="utf-8")
+    toml.write_text(_TOML + extra, encoding="utf-8")
     return toml

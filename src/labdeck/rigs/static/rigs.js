@@ -1,0 +1,98 @@
+/**
+ * Rigs: every rig of [rigs.<name>] with its state, last message and round trip, live from
+ * rigs/<name>; Init, Start (experiment reference yyyy-mm-dd_n_subject), Stop, Stop now and
+ * Cleanup for the whole group or one rig. The buttons call the `rigs` object, which needs
+ * the operator role; the server's refusal is shown as a toast.
+ */
+
+export default { mount };
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+function mount(root, { deck, toast }) {
+  root.innerHTML = `
+    <div class="card">
+      <header><h2>Rigs</h2><span class="muted" data-testid="rigs-count"></span></header>
+      <div class="toolbar rigs-controls">
+        <label class="muted">Experiment <input data-testid="rigs-exp-ref" size="14"></label>
+        <label class="muted">Subject <input data-testid="rigs-subject" size="12" placeholder="subject"></label>
+        <span class="spacer"></span>
+        ${buttons("all")}
+      </div>
+      <p class="muted" data-testid="rigs-empty" hidden>No rigs: add [rigs.NAME] sections with a uri to labdeck.toml.</p>
+      <div class="table-wrap"><table class="data compact">
+        <thead><tr><th>Rig</th><th>State</th><th>Last message</th><th>Round trip</th><th></th></tr></thead>
+        <tbody data-testid="rigs-table"></tbody>
+      </table></div>
+    </div>`;
+  const $ = (id) => root.querySelector(`[data-testid="${id}"]`);
+  $("rigs-exp-ref").value = `${today()}_1_`;
+  const rows = new Map();
+
+  const expRef = () => {
+    const ref = $("rigs-exp-ref").value.trim();
+    const subject = $("rigs-subject").value.trim();
+    return ref.endsWith("_") ? ref + subject : ref;
+  };
+
+  async function act(action, rig) {
+    const rigs = rig === "all" ? null : [rig];
+    const calls = {
+      init: () => deck.call(["rigs", "init"], [], { rigs }),
+      start: () => deck.call(["rigs", "start"], [expRef()], { rigs }),
+      stop: () => deck.call(["rigs", "stop"], [], { rigs }),
+      interrupt: () => deck.call(["rigs", "stop"], [], { immediately: true, rigs }),
+      cleanup: () => deck.call(["rigs", "cleanup"], [], { rigs }),
+    };
+    try {
+      const answers = await calls[action]();
+      const failed = Object.entries(answers).filter(([, a]) => a && typeof a === "object" && a.error);
+      for (const [name, a] of failed) toast(`${name}: ${a.error.message}`, "err");
+    } catch (err) {
+      toast(`${err.type}: ${err.message}`, "err");
+    }
+  }
+
+  root.addEventListener("click", (ev) => {
+    const btn = ev.target.closest("button[data-action]");
+    if (btn) act(btn.dataset.action, btn.dataset.rig);
+  });
+
+  function show(view) {
+    let tr = rows.get(view.rig);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.testid = `rig-${view.rig}`;
+      tr.innerHTML = `<td class="mono"></td><td><span class="badge" data-testid="rig-state"></span></td>
+        <td data-testid="rig-last"></td><td class="mono" data-testid="rig-rtt"></td><td>${buttons(view.rig)}</td>`;
+      tr.cells[0].textContent = `${view.rig} (${view.mode}, ${view.uri})`;
+      $("rigs-table").append(tr);
+      rows.set(view.rig, tr);
+    }
+    const state = tr.querySelector('[data-testid="rig-state"]');
+    state.textContent = view.state;
+    state.className = `badge rig-${view.state}`;
+    const last = view.last;
+    tr.querySelector('[data-testid="rig-last"]').textContent = last
+      ? `${last.event}: ${last.outcome}${last.error ? ` (${last.error})` : ""} at ${new Date(last.t * 1000).toLocaleTimeString()}`
+      : "–";
+    tr.querySelector('[data-testid="rig-rtt"]').textContent = view.rtt_ms == null ? "–" : `${view.rtt_ms.toFixed(2)} ms`;
+  }
+
+  deck.call(["rigs", "rigs"]).then((views) => {
+    $("rigs-count").textContent = `${views.length} rig${views.length === 1 ? "" : "s"}`;
+    $("rigs-empty").hidden = views.length > 0;
+    for (const view of views) {
+      show(view);
+      deck.subscribe(`rigs/${view.rig}`, show, { since: 0 });
+    }
+  }, (err) => toast(`rigs: ${err.message}`, "err"));
+}
+
+function buttons(rig) {
+  const b = (action, label, cls = "") =>
+    `<button type="button" class="btn ${cls}" data-action="${action}" data-rig="${rig}"
+      data-testid="rig-${action}-${rig}">${label}</button>`;
+  return b("init", "Init") + b("start", "Start", "primary") + b("stop", "Stop") +
+    b("interrupt", "Stop now", "danger") + b("cleanup", "Cleanup");
+}
