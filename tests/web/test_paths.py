@@ -75,7 +75,7 @@ async def test_upload_folder_names_hold(deck: Deck, escape: str) -> None:
             assert SECRET not in body
 
 
-@pytest.mark.parametrize("run", ["1.0", "-1", "0x1", "１", "1%00", "9" * 30, "1e3", "%31", "..%2f1"])
+@pytest.mark.parametrize("run", ["1.0", "-1", "0x1", "\uff11", "1%00", "9" * 30, "1e3", "%31", "..%2f1"])
 async def test_run_ids_hold(deck: Deck, run: str) -> None:
     async with aiohttp.ClientSession() as http:
         for tail in ("", "/log", "/data.csv"):
