@@ -57,6 +57,8 @@ class ServerConfig(_Section):
     """Per-connection send-queue bound; a client that falls further behind is dropped."""
     allowed_origins: list[str] = msgspec.field(default_factory=list)
     """Extra websocket Origins accepted beside the server's own."""
+    hostnames: list[str] = msgspec.field(default_factory=list)
+    """Names the server answers to beyond loopback and its bound address (the Host check)."""
     debug: bool = False
 
 
@@ -242,12 +244,32 @@ def _check(config: Config, where: str) -> None:
     for key in ("max_frame", "history", "history_bytes", "send_queue_bytes"):
         if getattr(s, key) < 1:
             raise ConfigError(f"{where}: `server.{key}` must be at least 1")
+    s.hostnames = [_hostname(name, where) for name in s.hostnames]
     _check_run(config, where)
     if not is_loopback(s.host):
         raise ConfigError(
             f"{where}: `server.host`: refusing to listen on non-loopback address {s.host!r} "
             "without authentication, which this labdeck has no [auth] for yet"
         )
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def _hostname(name: str, where: str) -> str:
+    """A ``server.hostnames`` entry as the Host check compares it: lower case, IPv6 in brackets."""
+    lowered = name.strip().lower()
+    try:
+        address = ipaddress.ip_address(lowered.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        if _HOSTNAME.fullmatch(lowered):
+            return lowered.removesuffix(".")
+        raise ConfigError(
+            f"{where}: `server.hostnames`: {name!r} is not a host name or address "
+            "(a name like 'lab.example.org' or an IP address, without scheme, port or path)"
+        ) from None
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def command_words(command: str | list[str]) -> list[str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from labdeck.exceptions import BadRequest, LabdeckError, TooLarge
+from labdeck.exceptions import BadRequest, LabdeckError, NotFound, TooLarge
 from labdeck.runner import history
 from labdeck.runner.uploads import upload_folder, upload_folders
 from labdeck.web.app import DECK_KEY
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from labdeck.runner.runs import Runner
 
 __all__ = [
+    "MAX_RUN_ID",
     "OPENAPI_PATHS",
     "add_runner_routes",
     "delete_run",
@@ -76,9 +77,18 @@ def _runner(request: web.Request) -> Runner:
     return request.app[DECK_KEY].runner
 
 
-def _int(request: web.Request, name: str, default: int, low: int = 0, high: int = 1 << 62) -> int:
+MAX_RUN_ID = (1 << 63) - 1
+"""The largest id SQLite can store; a larger one names no run."""
+
+
+def _int(request: web.Request, name: str, default: int | None, low: int = 0, high: int = 1 << 62) -> int:
+    """Query parameter ``name`` as a whole number in ``low..high``; ``default`` when it is
+    absent, and :class:`BadRequest` when it is absent and ``default`` is None, empty, not a
+    number, or out of range."""
     text = request.query.get(name)
-    if text is None or text == "":
+    if text is None:
+        if default is None:
+            raise BadRequest(f"query parameter {name} is required")
         return default
     try:
         value = int(text)
@@ -90,7 +100,12 @@ def _int(request: web.Request, name: str, default: int, low: int = 0, high: int 
 
 
 def _run_id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    """The ``{id}`` of the path (the route admits digits only); :class:`NotFound` past
+    :data:`MAX_RUN_ID`, where no run can be."""
+    text = request.match_info["id"]
+    if len(text) > 19 or int(text) > MAX_RUN_ID:
+        raise NotFound(f"no run {text[:24]}{'...' if len(text) > 24 else ''}")
+    return int(text)
 
 
 async def list_runs(request: web.Request) -> web.StreamResponse:
@@ -108,9 +123,8 @@ async def delete_run(request: web.Request) -> web.StreamResponse:
 
 
 async def prune_runs(request: web.Request) -> web.StreamResponse:
-    if "keep" not in request.query:
-        raise BadRequest("query parameter keep (how many of the newest runs to keep) is required")
-    return web.json_response({"deleted": await _runner(request).prune(_int(request, "keep", 0))})
+    keep = _int(request, "keep", None)  # how many of the newest runs to keep: no default, it deletes
+    return web.json_response({"deleted": await _runner(request).prune(keep)})
 
 
 async def run_log(request: web.Request) -> web.StreamResponse:

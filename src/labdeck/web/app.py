@@ -6,6 +6,9 @@ Routes (all under the optional ``[server] base_path``):
 * ``/ws`` — the websocket of the wire protocol
 * ``/healthz`` — JSON, 200 while serving
 * ``/metrics`` — Prometheus text format
+
+Every request first passes the checks of :mod:`labdeck.web.guard` (Host, Origin,
+security headers), installed on the outermost application.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -26,6 +28,7 @@ from labdeck import __version__
 from labdeck.exceptions import BadRequest, FrameTooLarge
 from labdeck.hub.connection import Client
 from labdeck.protocol import wire
+from labdeck.web.guard import Guard, add_security_headers, same_server
 from labdeck.web.metrics import RequestStats, render_metrics
 
 if TYPE_CHECKING:
@@ -43,7 +46,9 @@ STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
 def make_app(deck: Deck) -> web.Application:
     """The aiohttp application serving ``deck``, mounted at its base path."""
     stats = RequestStats()
-    inner = web.Application(middlewares=[stats.middleware])
+    base = deck.config.server.base_path
+    guard = Guard(deck.config.server)
+    inner = web.Application(middlewares=[stats.middleware] if base else [guard.middleware, stats.middleware])
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
     inner.router.add_get("/", index)
@@ -53,10 +58,11 @@ def make_app(deck: Deck) -> web.Application:
     inner.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     for extend in deck.routes:
         extend(inner)
-    base = deck.config.server.base_path
     if not base:
+        inner.on_response_prepare.append(add_security_headers)
         return inner
-    outer = web.Application()
+    outer = web.Application(middlewares=[guard.middleware])
+    outer.on_response_prepare.append(add_security_headers)
     outer[DECK_KEY] = deck
     outer.router.add_get(base, _redirect_to(base + "/"))
     outer.add_subapp(base, inner)
@@ -92,18 +98,16 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 def origin_allowed(request: web.Request, extra: list[str]) -> bool:
-    """A browser's websocket Origin must be this server itself or explicitly allowed.
+    """A browser's websocket Origin must be this server itself (:func:`same_server`: any
+    loopback name of the same port counts when the Host is loopback) or be in ``extra``.
 
     Clients that send no Origin (scripts, agents, other servers) are not browsers and
     are not subject to the cross-site check.
     """
     origin = request.headers.get("Origin")
-    if origin is None:
+    if origin is None or origin in extra:
         return True
-    if origin in extra:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
+    return same_server(origin, request.headers.get("Host", ""), request.scheme)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
