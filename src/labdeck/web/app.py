@@ -30,6 +30,7 @@ from labdeck.hub.connection import Client
 from labdeck.protocol import wire
 from labdeck.web.guard import Guard, add_security_headers, same_server
 from labdeck.web.metrics import RequestStats, render_metrics
+from labdeck.web.openapi import api_error_middleware
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
@@ -48,7 +49,8 @@ def make_app(deck: Deck) -> web.Application:
     stats = RequestStats()
     base = deck.config.server.base_path
     guard = Guard(deck.config.server)
-    inner = web.Application(middlewares=[stats.middleware] if base else [guard.middleware, stats.middleware])
+    own = [stats.middleware, api_error_middleware(base + "/api/")]
+    inner = web.Application(middlewares=own if base else [guard.middleware, *own])
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
     inner.router.add_get("/", index)
