@@ -32,7 +32,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import istr
 
 from labdeck.config import ServerConfig
 from labdeck.exceptions import AccessDenied
@@ -55,6 +56,8 @@ CONTENT_SECURITY_POLICY: Final = (
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _WILDCARDS: Final = frozenset({"", "0.0.0.0", "::", "[::]"})
 _DEFAULT_PORTS: Final = {"http": "80", "https": "443"}
+_REFERRER_POLICY: Final = istr("Referrer-Policy")
+_SEC_FETCH_SITE: Final = istr("Sec-Fetch-Site")
 
 
 def split_host(host: str) -> tuple[str, str]:
@@ -138,16 +141,16 @@ class Guard:
     def may_change_state(request: web.Request, host: str) -> bool:
         """Whether a POST, PUT, PATCH or DELETE comes from this server's pages or carries a token."""
         headers = request.headers
-        if headers.get("Authorization", "")[:7].lower() == "bearer ":
+        if headers.get(hdrs.AUTHORIZATION, "")[:7].lower() == "bearer ":
             return True
-        origin = headers.get("Origin")
+        origin = headers.get(hdrs.ORIGIN)
         if origin is None:
-            return headers.get("Sec-Fetch-Site") == "same-origin"
+            return headers.get(_SEC_FETCH_SITE) == "same-origin"
         return same_server(origin, host, request.scheme)
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        host = request.headers.get("Host")
+        host = request.headers.get(hdrs.HOST)
         if not host:
             return web.Response(status=400, text="a request needs a Host header\n")
         name, _ = split_host(host)
@@ -170,10 +173,11 @@ async def add_security_headers(request: web.Request, response: web.StreamRespons
     """``on_response_prepare`` hook: the headers every response carries, and for HTML the
     Content-Security-Policy and the framing rule. A handler's own value wins."""
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    if response.content_type == "text/html":
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault(hdrs.X_CONTENT_TYPE_OPTIONS, "nosniff")
+    headers.setdefault(_REFERRER_POLICY, "same-origin")
+    # the header, not response.content_type, which parses it on every call
+    if headers.get(hdrs.CONTENT_TYPE, "").startswith("text/html"):
+        headers.setdefault(hdrs.CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY)
         # frame-ancestors 'self' rules where CSP is understood; a browser too old for it
         # gets the stricter DENY.
-        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault(hdrs.X_FRAME_OPTIONS, "DENY")
