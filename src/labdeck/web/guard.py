@@ -21,8 +21,9 @@ Every response then gets ``X-Content-Type-Options: nosniff`` and ``Referrer-Poli
 same-origin``; HTML also gets a Content-Security-Policy that the dashboard's own files
 satisfy (no inline script or style) and refuses framing by other sites.
 
-The checks are string comparisons and one set lookup: the common request pays no
-regular expression and no address parsing.
+The common request pays one set lookup (of its Host value, once found good), a length
+check and a method check: no regular expression, no address parsing. Only a Host seen
+for the first time is split and compared with the names.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 STATE_CHANGING: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_ANSWERED: Final = 64
+"""How many distinct good Host values :class:`Guard` remembers."""
 MAX_SEGMENT: Final = 255
 """The longest file name Linux file systems allow; a longer path segment names nothing."""
 CONTENT_SECURITY_POLICY: Final = (
@@ -127,6 +130,9 @@ class Guard:
         bound = _bracketed(server.host.lower())
         self.wildcard = bound in _WILDCARDS
         self.names: frozenset[str] = _LOOPBACK_NAMES | ({bound, *server.hostnames} - _WILDCARDS)
+        self.answered: set[str] = set()
+        """Host header values already found good, as sent: the common request pays one
+        set lookup. Bounded by :data:`MAX_ANSWERED`, so refused or varied names cannot grow it."""
 
     def host_allowed(self, name: str, request: web.Request) -> bool:
         """Whether the server answers to the Host name ``name`` (from :func:`split_host`)."""
@@ -153,15 +159,17 @@ class Guard:
         host = request.headers.get(hdrs.HOST)
         if not host:
             return web.Response(status=400, text="a request needs a Host header\n")
-        name, _ = split_host(host)
-        if not self.host_allowed(name, request):
-            log.info("request from %s refused: Host %r is not a name this server answers to", request.remote, host)
-            return web.Response(status=421, text="this server does not answer to that Host name\n")
+        if host not in self.answered:
+            if not self.host_allowed(split_host(host)[0], request):
+                log.info("request from %s refused: Host %r is not a name this server answers to", request.remote, host)
+                return web.Response(status=421, text="this server does not answer to that Host name\n")
+            if len(self.answered) < MAX_ANSWERED:
+                self.answered.add(host)
         path = request.raw_path
         if len(path) > MAX_SEGMENT and max(map(len, path.split("/"))) > MAX_SEGMENT:
             return web.Response(status=414, text=f"a path segment is longer than {MAX_SEGMENT} characters\n")
         if request.method in STATE_CHANGING and not self.may_change_state(request, host):
-            origin = request.headers.get("Origin")
+            origin = request.headers.get(hdrs.ORIGIN)
             log.info("%s %s from %s refused: Origin %r", request.method, request.rel_url, request.remote, origin)
             why = "no Origin header" if origin is None else f"Origin {origin!r} is not this server"
             return error_response(403, AccessDenied.wire_type,
