@@ -225,3 +225,16 @@ def test_loopback_hosts(host: str) -> None:
 
 def test_a_config_object_is_what_load_config_returns() -> None:
     assert isinstance(load_config(None, env={}), Config)
+
+
+def test_hostnames_are_normalised_for_the_host_check(tmp_path: Path) -> None:
+    path = write(tmp_path, '[server]\nhostnames = ["Lab.Example.org", "scanner-pc.", "192.168.1.10", "fe80::1"]\n')
+    assert load_config(path, env={}).server.hostnames == ["lab.example.org", "scanner-pc", "192.168.1.10", "[fe80::1]"]
+
+
+@pytest.mark.parametrize("name", ["", "http://lab.example.org", "lab.example.org:8888", "lab.example.org/x",
+                                  "*.example.org", "lab_pc", "-lab", "a..b", "x" * 64])
+def test_a_hostname_that_is_not_a_name_is_refused(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, f'[server]\nhostnames = ["{name}"]\n')
+    message = error(path, env={})
+    assert message.startswith(f"{path}: `server.hostnames`: {name!r} is not a host name"), message

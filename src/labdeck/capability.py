@@ -202,6 +202,8 @@ class Capability:
     * ``channels``: channel-name prefixes it publishes on (``"run/"``).
     * ``panels``, ``static``: its dashboard panels and the folder they are served from.
     * ``commands``: its CLI sub-commands.
+    * ``openapi_schemas``: OpenAPI component schemas its routes' descriptions refer to
+      (``{"$ref": "#/components/schemas/Run"}``).
     """
 
     name: ClassVar[str] = ""
@@ -211,6 +213,7 @@ class Capability:
     panels: ClassVar[tuple[Panel, ...]] = ()
     static: ClassVar[Path | None] = None
     commands: ClassVar[tuple[Command, ...]] = ()
+    openapi_schemas: ClassVar[Mapping[str, Any]] = {}
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

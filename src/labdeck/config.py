@@ -69,6 +69,8 @@ class ServerConfig(_Section):
     """Seconds without a publish before a channel nobody subscribes to may be dropped."""
     allowed_origins: list[str] = msgspec.field(default_factory=list)
     """Extra websocket Origins accepted beside the server's own."""
+    hostnames: list[str] = msgspec.field(default_factory=list)
+    """Names the server answers to beyond loopback and its bound address (the Host check)."""
     debug: bool = False
 
 
@@ -307,6 +309,7 @@ def _check(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: `server.max_depth` must be at most 512")
     if s.channel_idle < 0:
         raise ConfigError(f"{where}: `server.channel_idle` must not be negative")
+    s.hostnames = [_hostname(name, where) for name in s.hostnames]
     _check_run(config, where)
     check_auth(config.auth, config.tls, where)
     check_listen(config, where)
@@ -328,6 +331,25 @@ def check_listen(config: Config, where: str = "config") -> None:
             "\"open\", where anyone who reaches the server is admin; set [auth] mode = \"login\" and add "
             "a user with `labdeck user add NAME --role admin`"
         )
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def _hostname(name: str, where: str) -> str:
+    """A ``server.hostnames`` entry as the Host check compares it: lower case, IPv6 in brackets."""
+    lowered = name.strip().lower()
+    try:
+        address = ipaddress.ip_address(lowered.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        if _HOSTNAME.fullmatch(lowered):
+            return lowered.removesuffix(".")
+        raise ConfigError(
+            f"{where}: `server.hostnames`: {name!r} is not a host name or address "
+            "(a name like 'lab.example.org' or an IP address, without scheme, port or path)"
+        ) from None
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def command_words(command: str | list[str]) -> list[str]:

@@ -8,6 +8,7 @@ skips them).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -55,17 +56,30 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page; an uncaught JavaScript error in it fails the test."""
+    """A fresh page; an uncaught JavaScript error in it, or anything its Content-Security-Policy
+    blocked, fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     context.set_default_timeout(scaled(10) * 1000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None)
     try:
         yield page
     finally:
         context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def wait_until(page: Page, expression: str, timeout: float) -> None:
+    """Poll ``expression`` (awaited when it is a promise) until it is truthy, at most
+    ``timeout`` seconds. Playwright's own ``wait_for_function`` compiles its predicate
+    with ``eval``, which the dashboard's Content-Security-Policy rightly forbids."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {expression}")
+        page.wait_for_timeout(20)
 
 
 class ServerFactory:

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page
 
 from labdeck import Deck
-from tests.browser.conftest import open_dashboard
+from tests.browser.conftest import open_dashboard, wait_until
 from tests.helpers import scaled
 
 pytestmark = pytest.mark.browser
@@ -36,7 +36,7 @@ ERROR_OF = """async ([op, fields, options]) => {
 def client_page(page: Page, server: Deck) -> Page:
     open_dashboard(page, server)
     page.evaluate(OPEN_CLIENT, None)
-    page.wait_for_function("window.client.state === 'open'", timeout=scaled(10) * 1000)
+    wait_until(page, "window.client.state === 'open'", scaled(10))
     return page
 
 
@@ -65,13 +65,14 @@ def test_request_rejects_with_disconnected_when_the_socket_drops(client_page: Pa
         try { await pending; return null; } catch (err) { return err.type; }
     }""")
     assert error == "Disconnected"
-    client_page.wait_for_function("window.client.state === 'open'", timeout=scaled(10) * 1000)
+    wait_until(client_page, "window.client.state === 'open'", scaled(10))
     assert client_page.evaluate("window.states") == ["open", "reconnecting", "open"]
 
 
 def test_request_times_out_without_a_server(page: Page, server: Deck) -> None:
     open_dashboard(page, server)
-    page.evaluate(OPEN_CLIENT, "ws://127.0.0.1:9/ws")  # discard port: nothing answers
+    # no socket answers there (another port would be one the page's CSP may not reach)
+    page.evaluate(OPEN_CLIENT, f"ws://127.0.0.1:{server.port}/no-socket-here")
     assert error_of(page, "channels", timeout=300) == {
         "type": "Timeout",
         "message": "no reply to channels within 300 ms",
@@ -96,10 +97,10 @@ def test_subscription_resumes_after_a_drop_without_loss_or_duplicates(client_pag
     assert ready["seq"] == 0
     for i in range(1, 51):
         server.publish("lab/counter", i)
-    client_page.wait_for_function("window.states.includes('reconnecting')", timeout=scaled(10) * 1000)
+    wait_until(client_page, "window.states.includes('reconnecting')", scaled(10))
     for i in range(51, 101):
         server.publish("lab/counter", i)
-    client_page.wait_for_function("window.seen.includes(100)", timeout=scaled(20) * 1000)
+    wait_until(client_page, "window.seen.includes(100)", scaled(20))
     assert client_page.evaluate("window.seen") == list(range(1, 101))
     assert client_page.evaluate("window.gaps") == []
 
@@ -127,7 +128,7 @@ def test_a_second_handler_on_a_channel_gets_the_current_value(client_page: Page,
         await window.client.subscribe("lab/temp", (d) => window.first.push(d)).ready;
     }""")
     server.publish("lab/temp", 20.5)
-    client_page.wait_for_function("window.first.length === 1", timeout=scaled(10) * 1000)
+    wait_until(client_page, "window.first.length === 1", scaled(10))
     second = client_page.evaluate("""() => new Promise((resolve) => {
         window.client.subscribe("lab/temp", (d, push) => resolve([d, push.seq]));
     })""")
@@ -142,7 +143,7 @@ def test_a_second_handler_on_a_channel_gets_the_current_value(client_page: Page,
         }, { since: 0 });
     })""")
     assert replayed == [1, 2]
-    client_page.wait_for_function("window.first.length >= 2", timeout=scaled(10) * 1000)
+    wait_until(client_page, "window.first.length >= 2", scaled(10))
     assert client_page.evaluate("window.first") == [20.5, 20.75]
 
 
@@ -166,14 +167,11 @@ def test_obj_proxy_gets_sets_calls_and_deletes(page: Page, servers: Any) -> None
     assert page.evaluate("window.client.obj.sample.test_sum(4, 5)") == 9
     assert page.evaluate("(async () => await window.client.obj.sample.a)()") == 1
     page.evaluate("window.client.obj.sample.a = 2")
-    page.wait_for_function("window.client.obj.sample.a.then((v) => v === 2)", timeout=scaled(10) * 1000)
+    wait_until(page, "window.client.obj.sample.a.then((v) => v === 2)", scaled(10))
     assert page.evaluate("(async () => await window.client.obj.sample.a)()") == 2
     assert sample.a == 2
     page.evaluate("delete window.client.obj.sample.b")
-    page.wait_for_function(
-        "window.client.get('sample.b').then(() => false, (err) => err.type === 'NotFound')",
-        timeout=scaled(10) * 1000,
-    )
+    wait_until(page, "window.client.get('sample.b').then(() => false, (err) => err.type === 'NotFound')", scaled(10))
     assert not hasattr(sample, "b")
     missing = page.evaluate("window.client.obj.sample.nothing_here.then(() => null, (err) => err.type)")
     assert missing == "NotFound"
@@ -198,7 +196,7 @@ def test_subscription_resumes_after_the_server_drops_a_slow_client(client_page: 
     }""")
     for i in range(1, 11):
         server.publish("lab/counter", i)
-    client_page.wait_for_function("window.seen.length === 10", timeout=scaled(10) * 1000)
+    wait_until(client_page, "window.seen.length === 10", scaled(10))
     loop = server._loop
     assert loop is not None
     conns = list(server.hub.connections)
@@ -206,7 +204,7 @@ def test_subscription_resumes_after_the_server_drops_a_slow_client(client_page: 
         asyncio.run_coroutine_threadsafe(conn.close(1013, "slow consumer"), loop).result(scaled(10))
     for i in range(11, 21):
         server.publish("lab/counter", i)
-    client_page.wait_for_function("window.seen.length >= 20", timeout=scaled(20) * 1000)
+    wait_until(client_page, "window.seen.length >= 20", scaled(20))
     assert client_page.evaluate("window.seen") == list(range(1, 21))
     assert client_page.evaluate("window.states").count("reconnecting") == 1
 
@@ -225,8 +223,6 @@ def test_late_handler_with_since_joins_mid_stream_without_loss_or_duplicates(cli
     }""")
     for i in range(1, 201):
         server.publish("lab/counter", i)
-    client_page.wait_for_function(
-        "window.first.includes(200) && window.late.includes(200)", timeout=scaled(20) * 1000
-    )
+    wait_until(client_page, "window.first.includes(200) && window.late.includes(200)", scaled(20))
     assert client_page.evaluate("window.first") == list(range(1, 201))
     assert client_page.evaluate("window.late") == list(range(1, 201))

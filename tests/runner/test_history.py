@@ -10,10 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from labdeck.store import Store
-from tests.helpers import until
+from tests.helpers import http_session, until
 from tests.runner.conftest import Project, connect, log_lines, runner_of
 
 SCRIPT = """
@@ -40,7 +38,7 @@ async def test_history_paging_log_and_data(project: Project, start_deck: Callabl
     async with start_deck(project(scripts={"main": SCRIPT})) as deck:
         ids = await _runs(deck, 5)
         base = deck.url + "api"
-        async with aiohttp.ClientSession() as http:
+        async with http_session(deck.url) as http:
             page = await (await http.get(f"{base}/runs?limit=2&offset=1")).json()
             assert page["total"] == 5 and [r["id"] for r in page["runs"]] == [ids[3], ids[2]]
             assert set(page["runs"][0]) == {"id", "script", "user", "state", "started", "ended", "exit_code", "error"}
@@ -67,7 +65,7 @@ async def test_history_paging_log_and_data(project: Project, start_deck: Callabl
 async def test_csv_and_jsonl_exports_are_exact(project: Project, start_deck: Callable[..., Any]) -> None:
     async with start_deck(project(scripts={"main": SCRIPT})) as deck:
         (run,) = await _runs(deck, 1)
-        async with aiohttp.ClientSession() as http:
+        async with http_session(deck.url) as http:
             resp = await http.get(f"{deck.url}api/runs/{run}/data.csv")
             assert resp.content_type == "text/csv"
             assert f'filename="run-{run}-data.csv"' in resp.headers["Content-Disposition"]
@@ -85,7 +83,7 @@ async def test_deleting_and_pruning_runs(project: Project, start_deck: Callable[
     toml = project(scripts={"main": SCRIPT, "slow": "import time\ntime.sleep(60)"})
     async with start_deck(toml) as deck:
         ids = await _runs(deck, 4)
-        async with aiohttp.ClientSession() as http:
+        async with http_session(deck.url) as http:
             resp = await http.delete(f"{deck.url}api/runs/{ids[1]}")
             assert resp.status == 200
             assert (await http.get(f"{deck.url}api/runs/{ids[1]}")).status == 404

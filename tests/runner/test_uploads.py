@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 
+from tests.helpers import http_session
 from tests.runner.conftest import Project
 
 RULES = {"upload_dirs": {"data": "incoming", "open": "anything"}, "upload_max": 1000,
@@ -26,7 +27,7 @@ async def _post(http: aiohttp.ClientSession, url: str, name: str, content: bytes
 
 async def test_upload_then_list(project: Project, start_deck: Callable[..., Any]) -> None:
     toml = project(run=RULES)
-    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+    async with start_deck(toml) as deck, http_session(deck.url) as http:
         url = f"{deck.url}api/uploads/data"
         status, body = await _post(http, url, "events.csv", b"a,b\n1,2\n")
         assert (status, body) == (201, {"path": "events.csv", "size": 8})
@@ -38,7 +39,7 @@ async def test_upload_then_list(project: Project, start_deck: Callable[..., Any]
 
 async def test_size_limit_patterns_and_no_overwrite(project: Project, start_deck: Callable[..., Any]) -> None:
     toml = project(run=RULES)
-    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+    async with start_deck(toml) as deck, http_session(deck.url) as http:
         url = f"{deck.url}api/uploads/data"
         status, body = await _post(http, url, "big.csv", b"x" * 1001)
         assert status == 413 and body["error"]["type"] == "TooLarge"
@@ -56,7 +57,7 @@ async def test_size_limit_patterns_and_no_overwrite(project: Project, start_deck
 
 async def test_overwrite_when_allowed(project: Project, start_deck: Callable[..., Any]) -> None:
     toml = project(run={**RULES, "upload_overwrite": True})
-    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+    async with start_deck(toml) as deck, http_session(deck.url) as http:
         url = f"{deck.url}api/uploads/data"
         assert (await _post(http, url, "a.txt", b"one"))[0] == 201
         assert (await _post(http, url, "a.txt", b"two!"))[1] == {"path": "a.txt", "size": 4}
@@ -71,7 +72,7 @@ async def test_hostile_names_are_rejected(project: Project, start_deck: Callable
     outside.mkdir()
     (incoming / "escape").symlink_to(outside)
     (incoming / "victim.txt").symlink_to(outside / "victim.txt")
-    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+    async with start_deck(toml) as deck, http_session(deck.url) as http:
         url = f"{deck.url}api/uploads/data"
         for name in ("../x.csv", "/etc/passwd", "..", "sub/x.csv", "escape/x.csv", "..\\x.csv", ".hidden", "a\x01b"):
             status, body = await _post(http, url, name, b"evil")
@@ -87,7 +88,7 @@ async def test_hostile_names_are_rejected(project: Project, start_deck: Callable
 async def test_folders_are_listed_with_their_rules_but_not_their_paths(
         project: Project, start_deck: Callable[..., Any]) -> None:
     toml = project(run=RULES)
-    async with start_deck(toml) as deck, aiohttp.ClientSession() as http:
+    async with start_deck(toml) as deck, http_session(deck.url) as http:
         resp = await http.get(f"{deck.url}api/uploads")
         assert resp.status == 200
         body = await resp.json()
@@ -99,5 +100,5 @@ async def test_folders_are_listed_with_their_rules_but_not_their_paths(
 
 
 async def test_no_folders_configured_is_an_empty_list(project: Project, start_deck: Callable[..., Any]) -> None:
-    async with start_deck(project()) as deck, aiohttp.ClientSession() as http:
+    async with start_deck(project()) as deck, http_session(deck.url) as http:
         assert await (await http.get(f"{deck.url}api/uploads")).json() == {"dirs": []}

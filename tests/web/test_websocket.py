@@ -92,8 +92,8 @@ async def connect_status(deck: Deck, origin: str | None) -> int:
 
 
 async def test_a_foreign_origin_is_refused_with_403(deck: Deck) -> None:
-    for origin in ("http://evil.example", f"http://localhost:{deck.port}", f"http://127.0.0.1:{(deck.port or 0) + 1}",
-                   f"ftp://127.0.0.1:{deck.port}", "null"):
+    for origin in ("http://evil.example", f"http://127.0.0.1:{(deck.port or 0) + 1}", f"http://localhost:{deck.port}0",
+                   f"ftp://127.0.0.1:{deck.port}", "null", f"http://evil.example:{deck.port}"):
         assert await connect_status(deck, origin) == 403, origin
     assert not deck.hub.connections
 
@@ -101,6 +101,9 @@ async def test_a_foreign_origin_is_refused_with_403(deck: Deck) -> None:
 async def test_the_same_host_origin_and_no_origin_are_accepted(deck: Deck) -> None:
     assert await connect_status(deck, f"http://127.0.0.1:{deck.port}") == 101
     assert await connect_status(deck, f"https://127.0.0.1:{deck.port}") == 101
+    # a page the same server serves under another loopback name is the same server
+    for name in ("localhost", "LOCALHOST", "lab.localhost", "127.0.0.2", "[::1]"):
+        assert await connect_status(deck, f"http://{name}:{deck.port}") == 101, name
     assert await connect_status(deck, None) == 101
 
 

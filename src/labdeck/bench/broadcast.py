@@ -105,7 +105,9 @@ class Fanout:
                        count: int) -> None:
         if self.server.kind == "labdeck":
             body = {"ch": self.channel, "count": count, "size": DATA_SIZE}
-            async with session.post(self.server.http_url + "/bench/burst", json=body) as resp:
+            # the bench is a page of the server it measures: state changes need its Origin
+            headers = {"Origin": self.server.http_url}
+            async with session.post(self.server.http_url + "/bench/burst", json=body, headers=headers) as resp:
                 if resp.status != 200:
                     raise BenchmarkFailed(f"labdeck burst failed: HTTP {resp.status}")
             return

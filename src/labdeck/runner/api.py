@@ -16,18 +16,21 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from labdeck.capability import Route, capability_of
-from labdeck.exceptions import BadRequest, LabdeckError, TooLarge
+from labdeck.exceptions import BadRequest, LabdeckError, NotFound, TooLarge
+from labdeck.protocol.lifecycle import RunState
 from labdeck.runner import history
 from labdeck.runner.uploads import upload_folder, upload_folders
-from labdeck.web.openapi import error_response
+from labdeck.web.openapi import error_response, error_responses
 
 if TYPE_CHECKING:
     from labdeck.runner.capability import RunnerCapability
     from labdeck.runner.runs import Runner
 
 __all__ = [
+    "MAX_RUN_ID",
     "OPENAPI_PATHS",
     "ROUTES",
+    "SCHEMAS",
     "delete_run",
     "list_runs",
     "list_upload_dirs",
@@ -65,9 +68,18 @@ def _runner(request: web.Request) -> Runner:
     return _capability(request).runner
 
 
-def _int(request: web.Request, name: str, default: int, low: int = 0, high: int = 1 << 62) -> int:
+MAX_RUN_ID = (1 << 63) - 1
+"""The largest id SQLite can store; a larger one names no run."""
+
+
+def _int(request: web.Request, name: str, default: int | None, low: int = 0, high: int = 1 << 62) -> int:
+    """Query parameter ``name`` as a whole number in ``low..high``; ``default`` when it is
+    absent, and :class:`BadRequest` when it is absent and ``default`` is None, empty, not a
+    number, or out of range."""
     text = request.query.get(name)
-    if text is None or text == "":
+    if text is None:
+        if default is None:
+            raise BadRequest(f"query parameter {name} is required")
         return default
     try:
         value = int(text)
@@ -79,7 +91,11 @@ def _int(request: web.Request, name: str, default: int, low: int = 0, high: int 
 
 
 def _run_id(request: web.Request) -> int:
-    return int(request.match_info["id"])
+    """The ``{id}`` of the path; :class:`NotFound` past :data:`MAX_RUN_ID`, where no run can be."""
+    run = int(request.match_info["id"])  # digits only, and at most 255 of them (see web.guard)
+    if run > MAX_RUN_ID:
+        raise NotFound(f"no run {run}")
+    return run
 
 
 async def list_runs(request: web.Request) -> web.StreamResponse:
@@ -97,9 +113,8 @@ async def delete_run(request: web.Request) -> web.StreamResponse:
 
 
 async def prune_runs(request: web.Request) -> web.StreamResponse:
-    if "keep" not in request.query:
-        raise BadRequest("query parameter keep (how many of the newest runs to keep) is required")
-    return web.json_response({"deleted": await _runner(request).prune(_int(request, "keep", 0))})
+    keep = _int(request, "keep", None)  # how many of the newest runs to keep: no default, it deletes
+    return web.json_response({"deleted": await _runner(request).prune(keep)})
 
 
 async def run_log(request: web.Request) -> web.StreamResponse:
@@ -187,47 +202,101 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _op(summary: str, params: list[dict[str, Any]] | None = None, ok: str = "200",
-        content: str = "application/json") -> dict[str, Any]:
-    return {
-        "summary": summary,
-        "parameters": params or [],
-        "responses": {ok: {"description": "success", "content": {content: {}}},
-                      "default": {"description": "error",
-                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
-    }
+def _op(summary: str, params: list[dict[str, Any]], ok: dict[str, Any], errors: tuple[int, ...],
+        ok_status: str = "200") -> dict[str, Any]:
+    return {"summary": summary, "parameters": params,
+            "responses": {ok_status: {"description": "success", "content": ok}, **error_responses(*errors)}}
 
 
-def _q(name: str, kind: str = "integer", doc: str = "") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": doc}
+def _json(schema: str) -> dict[str, Any]:
+    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
 
 
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-_DIR = {"name": "dir", "in": "path", "required": True, "schema": {"type": "string"},
-        "description": "an upload folder named in [run] upload_dirs"}
+def _text(media_type: str) -> dict[str, Any]:
+    return {media_type: {"schema": {"type": "string"}}}
+
+
+def _q(name: str, doc: str, low: int = 0, high: int = 1 << 62, default: int | None = 0,
+       required: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
+    if default is not None:
+        schema["default"] = default
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": doc}
+
+
+_ID = {"name": "id", "in": "path", "required": True, "description": "a run id (ids count from 1, never reused)",
+       "schema": {"type": "integer", "minimum": 0, "maximum": MAX_RUN_ID}}
+_DIR = {"name": "dir", "in": "path", "required": True, "description": "an upload folder named in [run] upload_dirs",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^/.][^/]*$"}}
+_SERIES = {"name": "series", "in": "query", "required": False, "description": "only this series",
+           "schema": {"type": "string"}}
+_NUMBER = {"type": ["number", "null"]}
+_TIME = {"type": "number", "description": "seconds since the epoch"}
+
+SCHEMAS: dict[str, Any] = {
+    "Run": {"type": "object", "required": list(history.RUN_FIELDS), "properties": {
+        "id": {"type": "integer", "minimum": 1}, "script": {"type": "string"}, "user": {"type": ["string", "null"]},
+        "state": {"type": "string", "enum": [s.value for s in RunState if s is not RunState.IDLE]},
+        "started": _TIME, "ended": {"type": ["number", "null"]}, "exit_code": {"type": ["integer", "null"]},
+        "error": {"type": ["string", "null"]}}},
+    "RunPage": {"type": "object", "required": ["runs", "total"], "properties": {
+        "runs": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}},
+        "total": {"type": "integer", "minimum": 0}}},
+    "RunInfo": {"allOf": [{"$ref": "#/components/schemas/Run"}, {
+        "type": "object", "required": ["command", "config", "results", "series", "lines"], "properties": {
+            "command": {"type": "array", "items": {"type": "string"}}, "config": {"type": "object"},
+            "results": {"type": "object"}, "series": {"type": "array", "items": {"type": "string"}},
+            "lines": {"type": "integer", "minimum": 0}}}]},
+    "LogLines": {"type": "object", "required": ["lines"], "properties": {"lines": {"type": "array", "items": {
+        "type": "object", "required": ["n", "t", "stream", "text"], "properties": {
+            "n": {"type": "integer", "minimum": 1}, "t": _TIME, "stream": {"type": "string"},
+            "text": {"type": "string"}}}}}},
+    "Points": {"type": "object", "required": ["series"], "properties": {"series": {
+        "type": "object", "additionalProperties": {"type": "object", "required": ["x", "y"], "properties": {
+            "x": {"type": "array", "items": _NUMBER}, "y": {"type": "array", "items": _NUMBER}}}}}},
+    "Deleted": {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}},
+    "Pruned": {"type": "object", "required": ["deleted"], "properties": {
+        "deleted": {"type": "array", "items": {"type": "integer"}, "description": "the ids deleted"}}},
+    "UploadDirs": {"type": "object", "required": ["dirs"], "properties": {"dirs": {"type": "array", "items": {
+        "type": "object", "required": ["name", "max_bytes", "patterns", "overwrite"], "properties": {
+            "name": {"type": "string"}, "max_bytes": {"type": "integer", "minimum": 1},
+            "patterns": {"type": "array", "items": {"type": "string"}}, "overwrite": {"type": "boolean"}}}}}},
+    "UploadFiles": {"type": "object", "required": ["files"], "properties": {"files": {"type": "array", "items": {
+        "type": "object", "required": ["name", "size", "mtime"], "properties": {
+            "name": {"type": "string"}, "size": {"type": "integer", "minimum": 0}, "mtime": _TIME}}}}},
+    "Saved": {"type": "object", "required": ["path", "size"], "properties": {
+        "path": {"type": "string"}, "size": {"type": "integer", "minimum": 0}}},
+}
+"""The success bodies of :data:`OPENAPI_PATHS`, under ``components.schemas``."""
 
 OPENAPI_PATHS: dict[str, Any] = {
-    "/api/runs": {"get": _op("Runs, newest first: {runs: [...], total}",
-                             [_q("limit", doc="1-1000, default 50"), _q("offset", doc="default 0")])},
-    "/api/runs/prune": {"post": _op("Delete all but the newest `keep` runs (never the live one)",
-                                    [{**_q("keep"), "required": True}])},
-    "/api/runs/{id}": {"get": _op("One run: its row, command, config, results, series names", [_ID]),
-                       "delete": _op("Delete a run with its log, points and results", [_ID])},
-    "/api/runs/{id}/log": {"get": _op("Log lines with n > after: {lines: [{n, t, stream, text}]}",
-                                      [_ID, _q("after"), _q("limit", doc="1-10000, default 1000")])},
-    "/api/runs/{id}/data": {"get": _op("Points by series: {series: {name: {x: [...], y: [...]}}}",
-                                       [_ID, _q("series", "string")])},
-    "/api/runs/{id}/data.csv": {"get": _op("Points as CSV (series,x,y)", [_ID, _q("series", "string")],
-                                           content="text/csv")},
-    "/api/runs/{id}/data.jsonl": {"get": _op("Points as JSON lines ({series, x, y} per line)",
-                                             [_ID, _q("series", "string")], content="application/x-ndjson")},
-    "/api/uploads": {"get": _op("The upload folders and their rules (never their paths): "
-                                "{dirs: [{name, max_bytes, patterns, overwrite}]}")},
+    "/api/runs": {"get": _op("Runs, newest first", [
+        _q("limit", "how many runs", 1, 1000, 50), _q("offset", "how many of the newest to skip")],
+        _json("RunPage"), (400,))},
+    "/api/runs/prune": {"post": _op("Delete all but the newest `keep` runs (never the live one)", [
+        _q("keep", "how many of the newest runs to keep", default=None, required=True)],
+        _json("Pruned"), (400, 403))},
+    "/api/runs/{id}": {
+        "get": _op("One run: its row, command, config, results, series names and line count", [_ID],
+                   _json("RunInfo"), (404,)),
+        "delete": _op("Delete a run with its log, points and results", [_ID], _json("Deleted"), (403, 404, 409))},
+    "/api/runs/{id}/log": {"get": _op("Log lines with n > after, in order", [
+        _ID, _q("after", "the last line number already seen"), _q("limit", "how many lines", 1, 10_000, 1000)],
+        _json("LogLines"), (400, 404))},
+    "/api/runs/{id}/data": {"get": _op("Points by series", [_ID, _SERIES], _json("Points"), (404,))},
+    "/api/runs/{id}/data.csv": {"get": _op("Points as CSV (series,x,y), a download", [_ID, _SERIES],
+                                           _text("text/csv"), (404,))},
+    "/api/runs/{id}/data.jsonl": {"get": _op("Points as JSON lines ({series, x, y} per line), a download",
+                                             [_ID, _SERIES], _text("application/x-ndjson"), (404,))},
+    "/api/uploads": {"get": _op("The upload folders and their rules (never their paths)", [],
+                                _json("UploadDirs"), ())},
     "/api/uploads/{dir}": {
-        "get": _op("Files in an upload folder: {files: [{name, size, mtime}]}", [_DIR]),
-        "post": {**_op("Upload one file (multipart/form-data, field `file`): {path, size}", [_DIR], ok="201"),
-                 "requestBody": {"content": {"multipart/form-data": {"schema": {
-                     "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}},
+        "get": _op("Files in an upload folder", [_DIR], _json("UploadFiles"), (404,)),
+        "post": {**_op("Upload one file (multipart/form-data, field `file` with a file name)", [_DIR],
+                       _json("Saved"), (400, 403, 404, 409, 413), ok_status="201"),
+                 "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                     "type": "object", "required": ["file"],
+                     "properties": {"file": {"type": "string", "format": "binary"}}}}}}},
     },
 }
 

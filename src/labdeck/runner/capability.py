@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from labdeck.capability import Capability, Context, Exposed, Panel, Route
 from labdeck.objects import Policy
-from labdeck.runner.api import ROUTES
+from labdeck.runner.api import ROUTES, SCHEMAS
 from labdeck.runner.runs import RUNNER_METHODS, Runner
 
 __all__ = ["RunnerCapability"]
@@ -22,6 +22,7 @@ class RunnerCapability(Capability):
     name = "runner"
     always = True
     channels = ("run/",)
+    openapi_schemas = SCHEMAS
     panels = (
         Panel("run", "Run", "static/panels/run.js", order=10, css="static/panels/run.css"),
         Panel("log", "Log", "static/panels/log.js", order=20, css="static/panels/log.css"),

@@ -9,6 +9,9 @@ Routes (all under the optional ``[server] base_path``):
 * ``/api/panels`` — the dashboard panels this client may see, from every capability
 * every capability's routes, each behind the role it declares, and its static folder
   at ``/static/cap/<name>/``
+
+Every request first passes the checks of :mod:`labdeck.web.guard` (Host, Origin,
+security headers), installed on the outermost application.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -35,8 +37,9 @@ from labdeck.web import access
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
 from labdeck.web.auth import middleware as identify
 from labdeck.web.closing import close_stalled
+from labdeck.web.guard import Guard, add_security_headers, same_server
 from labdeck.web.metrics import RequestStats, render_metrics
-from labdeck.web.openapi import add_openapi_paths, error_response
+from labdeck.web.openapi import add_openapi_paths, api_error_middleware, error_response
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
@@ -76,7 +79,10 @@ def make_app(deck: Deck) -> web.Application:
     stats = RequestStats()
     gate = deck.gate
     assert gate is not None, "the app is made once the deck's store is open"
-    inner = web.Application(middlewares=[stats.middleware, identify(gate)])
+    base = deck.config.server.base_path
+    guard = Guard(deck.config.server)
+    own = [stats.middleware, api_error_middleware(base + "/api/"), identify(gate)]
+    inner = web.Application(middlewares=own if base else [guard.middleware, *own])
     add_auth_routes(inner, gate)
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
@@ -88,6 +94,7 @@ def make_app(deck: Deck) -> web.Application:
     for cap in deck.capabilities.values():
         if cap.static is not None:
             access.add_static(inner, f"/static/cap/{cap.name}/", cap.static)
+        add_openapi_paths(inner, {}, dict(cap.openapi_schemas))
     access.add_static(inner, "/static/", STATIC_DIR)
     add_openapi_paths(inner, {"/api/panels": _PANELS_SPEC})
     for cap, route in deck.cap_routes:
@@ -98,10 +105,11 @@ def make_app(deck: Deck) -> web.Application:
                                       for path, item in route.openapi.items()})
     for extend in deck.routes:
         extend(inner)
-    base = deck.config.server.base_path
     if not base:
+        inner.on_response_prepare.append(add_security_headers)
         return inner
-    outer = web.Application()
+    outer = web.Application(middlewares=[guard.middleware])
+    outer.on_response_prepare.append(add_security_headers)
     outer[DECK_KEY] = deck
     outer.router.add_get(base, _redirect_to(base + "/"))
     outer.add_subapp(base, inner)
@@ -185,18 +193,16 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 
 
 def origin_allowed(request: web.Request, extra: list[str]) -> bool:
-    """A browser's websocket Origin must be this server itself or explicitly allowed.
+    """A browser's websocket Origin must be this server itself (:func:`same_server`: any
+    loopback name of the same port counts when the Host is loopback) or be in ``extra``.
 
     Clients that send no Origin (scripts, agents, other servers) are not browsers and
     are not subject to the cross-site check.
     """
     origin = request.headers.get("Origin")
-    if origin is None:
+    if origin is None or origin in extra:
         return True
-    if origin in extra:
-        return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.host.lower()
+    return same_server(origin, request.headers.get("Host", ""), request.scheme)
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
