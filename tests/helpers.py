@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from labdeck import Deck
+from labdeck.runner.runs import Runner
+
 TIMEOUT_FACTOR = float(os.environ.get("LABDECK_TEST_TIMEOUT_FACTOR", "1"))
 
 
@@ -136,3 +139,9 @@ class WireClient:
                 await asyncio.wait_for(self._reader, scaled(5))
         if self._session is not None:
             await self._session.close()
+
+
+def runner_of(deck: Deck) -> Runner:
+    """The deck's script runner, reached through its capability."""
+    runner: Runner = deck.capabilities["runner"].runner  # type: ignore[attr-defined]
+    return runner

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from labdeck import Deck
-from labdeck.runner.runs import Runner
 from tests.conftest import ws_url
 from tests.helpers import WireClient
 
@@ -71,12 +70,6 @@ def start_deck(make_deck: Callable[..., Deck]) -> Callable[..., Any]:
             await deck.stop()
 
     return start
-
-
-def runner_of(deck: Deck) -> Runner:
-    """The deck's script runner, reached through its capability."""
-    runner: Runner = deck.capabilities["runner"].runner  # type: ignore[attr-defined]
-    return runner
 
 
 async def connect(deck: Deck, *channels: str) -> WireClient:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from labdeck.demo import build_demo
-from tests.runner.conftest import connect, runner_of
+from tests.helpers import runner_of
+from tests.runner.conftest import connect
 
 
 async def test_demo_init_main_finalize(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from labdeck.store import Store
-from tests.helpers import http_session, until
-from tests.runner.conftest import Project, connect, log_lines, runner_of
+from tests.helpers import http_session, runner_of, until
+from tests.runner.conftest import Project, connect, log_lines
 
 SCRIPT = """
 import os

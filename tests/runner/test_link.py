@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.helpers import until
-from tests.runner.conftest import Project, connect, log_lines, runner_of
+from tests.helpers import runner_of, until
+from tests.runner.conftest import Project, connect, log_lines
 
 RAW_SCRIPT = r"""
 import os, socket

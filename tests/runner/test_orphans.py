@@ -23,8 +23,8 @@ import pytest
 from labdeck.runner import proc
 from labdeck.runner.orphans import ORPHAN_ERROR
 from labdeck.store import Store
-from tests.helpers import RequestFailed, WireClient, scaled, until
-from tests.runner.conftest import Project, connect, log_lines, runner_of
+from tests.helpers import RequestFailed, WireClient, runner_of, scaled, until
+from tests.runner.conftest import Project, connect, log_lines
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal and /proc are Linux's")
 

@@ -12,8 +12,8 @@ from labdeck import load_config
 from labdeck.exceptions import ConfigError, IllegalTransition
 from labdeck.protocol.lifecycle import END_STATES, TRANSITIONS, RunEvent, RunState, next_state
 from labdeck.runner.runs import RUNNER_METHODS
-from tests.helpers import RequestFailed
-from tests.runner.conftest import Project, connect, runner_of
+from tests.helpers import RequestFailed, runner_of
+from tests.runner.conftest import Project, connect
 
 
 async def test_runner_over_the_wire(project: Project, start_deck: Callable[..., Any]) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from labdeck.exceptions import Busy, NotFound
-from tests.helpers import until
-from tests.runner.conftest import Project, connect, log_lines, runner_of, states
+from tests.helpers import runner_of, until
+from tests.runner.conftest import Project, connect, log_lines, states
 
 
 async def test_lines_arrive_as_printed_not_at_exit(project: Project, start_deck: Callable[..., Any],

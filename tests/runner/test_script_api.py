@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import scaled, until
-from tests.runner.conftest import Project, connect, runner_of
+from tests.helpers import runner_of, scaled, until
+from tests.runner.conftest import Project, connect
 
 DEFAULTS = """
 subject = "sub-01"

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from labdeck.runner.process import CONTINUED, MAX_LINE
-from tests.helpers import scaled, until
-from tests.runner.conftest import Project, connect, log_lines, runner_of
+from tests.helpers import runner_of, scaled, until
+from tests.runner.conftest import Project, connect, log_lines
 
 
 def _alive(pid: int) -> bool:

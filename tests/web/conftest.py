@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from labdeck import Deck
+from tests.helpers import runner_of
 
 RUNS = 3
 
@@ -29,8 +30,8 @@ async def run_history(deck: Deck, count: int = RUNS) -> list[int]:
     """Run the lab's script ``count`` times to the end; the ids of the runs."""
     ids = []
     for _ in range(count):
-        ids.append(await deck.runner.run("main"))
-        assert (await deck.runner.wait())["state"] == "finished"
+        ids.append(await runner_of(deck).run("main"))
+        assert (await runner_of(deck).wait())["state"] == "finished"
     return ids
 
 

@@ -42,7 +42,7 @@ def add_openapi_paths(app: web.Application, paths: dict[str, Any], schemas: dict
         app[OPENAPI_KEY] = doc
         access.add(app, "GET", "/api/openapi.json", _serve, "viewer")
     for path, item in paths.items():
-        doc["paths"].setdefault(path, {}).update(item)
+        doc["paths"].setdefault(path, {}).update({method: _complete(op) for method, op in item.items()})
     doc["components"]["schemas"].update(schemas or {})
 
 
@@ -55,10 +55,16 @@ def error_response(status: int, type_: str, message: str) -> web.Response:
     return web.json_response({"error": {"type": type_, "message": message}}, status=status)
 
 
+def _complete(op: dict[str, Any]) -> dict[str, Any]:
+    """An operation with what every one has: a parameter list, and the errors any request
+    can get (a role too low is a 403), beside the ones it states itself."""
+    return {"parameters": [], **op, "responses": {**error_responses(403), **op.get("responses", {})}}
+
+
 def error_responses(*statuses: int) -> dict[str, Any]:
     """OpenAPI ``responses`` entries for ``statuses`` and for the errors any request can get
-    (``414`` and ``421`` from the Host check, ``503`` in maintenance mode)."""
-    codes = sorted({*statuses, 414, 421, 503})
+    (``401`` in login mode, ``414`` and ``421`` from the Host check, ``503`` in maintenance mode)."""
+    codes = sorted({*statuses, 401, 414, 421, 503})
     return {str(code): {"$ref": f"#/components/responses/{_ERRORS[code][0]}"} for code in codes}
 
 
@@ -96,6 +102,7 @@ _ERROR_SCHEMA = {
 
 _ERRORS: dict[int, tuple[str, str, str]] = {
     400: ("BadRequest", "BadRequest", "a parameter or the body is missing, malformed or out of range"),
+    401: ("Unauthenticated", "Unauthenticated", "login mode: no valid session cookie or API token"),
     403: ("AccessDenied", "AccessDenied",
           "not allowed: a POST, PUT, PATCH or DELETE without this server's Origin or a token, "
           "or an upload name no pattern allows"),
