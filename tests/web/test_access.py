@@ -90,3 +90,16 @@ async def test_each_rule_above_viewer_refuses_a_viewer_and_public_admits_anybody
                 async with http.request(method, url, headers=origin) as reply:
                     assert reply.status == 401, (method, path)  # nobody: login mode
     assert checked >= 4  # prune, delete run, upload, the admin's session routes
+
+
+async def test_every_state_changing_route_refuses_another_sites_form(deck: Deck) -> None:
+    assert deck.gate is not None
+    await deck.gate.users.add("ada", "admin", "correct horse battery")
+    changing = [(m, p) for (m, p) in access.rules(app_of(deck)) if m not in ("GET", "HEAD")]
+    assert {("POST", "/login"), ("POST", "/logout"), ("DELETE", "/api/runs/{id}")} <= set(changing)
+    async with aiohttp.ClientSession() as http:
+        for method, path in changing:
+            url = deck.url.rstrip("/") + concrete(path)
+            for headers in ({"Origin": "http://evil.example"}, {"Origin": "null"}, {}):
+                async with http.request(method, url, headers=headers, data={"username": "ada"}) as reply:
+                    assert reply.status == 403, (method, path, headers, reply.status)
