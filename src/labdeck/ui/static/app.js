@@ -339,7 +339,9 @@ async function showIdentity() {
   const me = await reply.json();
   who.hidden = false;
   if (me.via === "open") {
-    who.replaceChildren(kit.el("span", "badge badge-open", "open: anyone on this machine"));
+    const badge = kit.el("span", "badge badge-open", "open");
+    badge.append(kit.el("span", "badge-more", ": anyone on this machine"));
+    who.replaceChildren(badge);
     who.title = 'no login ([auth] mode = "open"): everyone who can reach this loopback address is admin';
     return;
   }
