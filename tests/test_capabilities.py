@@ -165,7 +165,7 @@ def test_an_entry_point_that_is_not_a_capability_is_refused(stage_project: Path,
 
 def test_without_its_section_it_stays_off(make_deck: Callable[..., Deck], site: Path) -> None:
     deck = make_deck()
-    assert list(deck.capabilities) == ["runner"]
+    assert list(deck.capabilities) == ["runner", "watch"]
     assert "stage" not in deck.objects.exposed
 
 
@@ -175,7 +175,7 @@ async def test_it_appears_in_objects_rest_api_openapi_and_panels(
     deck = make_deck(stage_project)
     await deck.start()
     try:
-        assert list(deck.capabilities) == ["runner", "stage"]
+        assert list(deck.capabilities) == ["runner", "watch", "stage"]
         async with WireClient(ws_url(deck)) as client:
             await client.request("sub", ch="obj/stage/position_mm")
             assert await client.request("call", path=["stage", "move_to"], args=[0.5]) == 0.5

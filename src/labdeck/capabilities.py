@@ -27,7 +27,7 @@ __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "builtin", "commands", "installed", "
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "labdeck.capabilities"
-BUILTIN = ("labdeck.runner.capability:RunnerCapability",)
+BUILTIN = ("labdeck.runner.capability:RunnerCapability", "labdeck.watch.capability:WatchCapability")
 """The capabilities every server has, in the order they start."""
 
 
