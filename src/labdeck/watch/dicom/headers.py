@@ -57,7 +57,8 @@ class Header(msgspec.Struct, frozen=True, kw_only=True):
 _TAGS = [
     0x00081010, 0x00081030, 0x0008103E, 0x00181030, 0x00200011, 0x0020000E, 0x00180080, 0x00180081,
     0x00181314, 0x00181310, 0x00280030, 0x00180050, 0x00180095, 0x00181312, 0x00180024, 0x00280010,
-    0x00280011, 0x00290010, 0x00291010, 0x00291020, 0x00510010, 0x00511011, 0x0051100C,
+    0x00280011, 0x00280002, 0x00280100, 0x00280008, 0x00290010, 0x00291010, 0x00291020, 0x00510010,
+    0x00511011, 0x0051100C,
 ]
 _SEQ_FILE = re.compile(r'tSequenceFileName\s*=\s*"+([^"]*)"+')
 
@@ -75,7 +76,9 @@ def read_header(path: Path) -> Header:
     try:
         if path.stat().st_size == 0:
             raise UnreadableFile("empty file (0 bytes)")
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_TAGS)
+        with path.open("rb") as fp:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=_TAGS)
+            _check_complete(ds, fp.tell(), path.stat().st_size)
     except InvalidDicomError:
         raise UnreadableFile("not a DICOM file") from None
     except PermissionError:
@@ -85,6 +88,26 @@ def read_header(path: Path) -> Header:
     except (OSError, EOFError, ValueError, struct.error, KeyError, TypeError) as exc:
         raise UnreadableFile(f"truncated or corrupt DICOM: {type(exc).__name__}") from None
     return from_dataset(ds)
+
+
+def _check_complete(ds: Any, pixels_at: int, size: int) -> None:
+    """A file cut short (a copy interrupted) ends before its pixel data does.
+
+    Reading stops where the pixel data element begins; uncompressed, its length is
+    known from the image's shape (12 bytes of element header, then the pixels).
+    """
+    if pixels_at >= size:  # an MR image without pixels is one whose copy stopped early
+        raise UnreadableFile("truncated DICOM: the file ends before its pixel data")
+    rows, cols = ds.get("Rows"), ds.get("Columns")
+    if not rows or not cols:
+        return
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_compressed:
+        return
+    frames = int(ds.get("NumberOfFrames") or 1)
+    pixels = int(rows) * int(cols) * int(ds.get("SamplesPerPixel") or 1) * (int(ds.get("BitsAllocated") or 16) // 8)
+    if size < pixels_at + 12 * (not syntax.is_implicit_VR) + 8 * syntax.is_implicit_VR + pixels * frames:
+        raise UnreadableFile("truncated DICOM: the pixel data is cut short")
 
 
 def from_dataset(ds: Any) -> Header:
