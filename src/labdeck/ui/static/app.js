@@ -62,7 +62,7 @@ function mountPanels() {
       continue;
     }
     seen.add(panel.id);
-    if (panel.css) loadCss(`static/panels/${panel.id}.css`);
+    if (panel.css) loadCss(typeof panel.css === "string" ? panel.css : `static/panels/${panel.id}.css`);
     const link = document.createElement("a");
     link.href = `#${panel.id}`;
     link.textContent = panel.title ?? panel.id;
@@ -94,7 +94,8 @@ function mountFailed(panel, section, err) {
 }
 
 function route() {
-  const wanted = decodeURIComponent(location.hash.slice(1));
+  // "#stations/AWP167046": the panel is the first segment; the panel reads the rest itself.
+  const wanted = decodeURIComponent(location.hash.slice(1)).split("/")[0];
   const id = sections.has(wanted) ? wanted : sections.keys().next().value;
   for (const [key, { section, link }] of sections) {
     const current = key === id;

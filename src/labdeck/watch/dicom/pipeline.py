@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,20 +23,12 @@ from labdeck.exceptions import UnreadableFile
 from labdeck.types import Publish
 from labdeck.watch.dicom import protocols
 from labdeck.watch.dicom.headers import Header, read_header
-from labdeck.watch.dicom.stations import Reference, Stations
+from labdeck.watch.dicom.stations import Reference, Stations, station_channel
 
 if TYPE_CHECKING:
     from labdeck.store import Store
 
 __all__ = ["DicomPipeline", "station_channel"]
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
-
-
-def station_channel(station: str) -> str:
-    """``dicom/<station>``, the station's name made a single channel segment."""
-    return "dicom/" + (_UNSAFE.sub("_", station).strip("_") or "unknown")
-
 
 class DicomPipeline:
     """Reads, checks and publishes the DICOM files of every ``dicom`` watch.

@@ -10,6 +10,7 @@ A finding's ``conforms`` is ``True`` (green), ``False`` (red, with ``errors``) o
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -18,7 +19,14 @@ import msgspec
 
 from labdeck.watch.dicom.headers import UNITS, Header
 
-__all__ = ["Finding", "Reference", "StationState", "Stations", "compare", "describe"]
+__all__ = ["Finding", "Reference", "StationState", "Stations", "compare", "describe", "station_channel"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def station_channel(station: str) -> str:
+    """``dicom/<station>``, the station's name made a single channel segment."""
+    return "dicom/" + (_UNSAFE.sub("_", station).strip("_") or "unknown")
 
 
 class Reference(msgspec.Struct, frozen=True, kw_only=True):
@@ -187,6 +195,7 @@ class Stations:
         return self.stations.get(station)
 
     def state(self) -> dict[str, Any]:
-        """Every station's state, by station name, with the parameters' units."""
-        return {"stations": {name: msgspec.to_builtins(s) for name, s in sorted(self.stations.items())},
+        """Every station's state (and its ``channel``), by station name, with the parameters' units."""
+        return {"stations": {name: {**msgspec.to_builtins(s), "channel": station_channel(name)}
+                             for name, s in sorted(self.stations.items())},
                 "units": UNITS}

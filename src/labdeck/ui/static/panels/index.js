@@ -13,7 +13,25 @@ const panels = await Promise.all([
   load("./history.js"),
 ]);
 
-export default panels;
+// Panels of capabilities (the watch's, a lab's own) come from GET api/panels; those the
+// list above already has are skipped. Their module and stylesheet URLs are the server's.
+const extra = await capabilityPanels(new Set(panels.map((p) => p?.id)));
+
+export default [...panels, ...extra];
+
+async function capabilityPanels(have) {
+  let listed = [];
+  try {
+    const reply = await fetch(new URL("api/panels", document.baseURI), { cache: "no-store" });
+    if (reply.ok) listed = (await reply.json()).panels ?? [];
+  } catch (err) {
+    console.error("labdeck: the capabilities' panels could not be listed", err);
+  }
+  const url = (path) => new URL(path, document.baseURI).href;
+  return Promise.all(listed.filter((p) => p.capability && !have.has(p.id)).map((p) =>
+    load(url(p.module)).then((panel) => ({ ...panel, id: p.id, title: p.title, order: p.order,
+                                           css: p.css ? url(p.css) : false }))));
+}
 
 function load(path) {
   return import(path).then(
