@@ -154,3 +154,30 @@ async def test_no_patient_field_reaches_a_channel_the_api_or_the_log(
     for value in PATIENT.values():
         assert value not in text
     assert "Doe" not in text and "SECRET" not in text
+
+
+def test_dicom_import_learns_references_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from labdeck.cli import main
+    from labdeck.store import Store
+
+    past = tmp_path / "past"
+    for n in range(3):
+        series = SeriesWriter(past, BOLD, series=n + 1)
+        series.write()
+        series.write()
+    SeriesWriter(past, BOLD.changed(tr=2000.0), series=9).write()
+    (past / "README.txt").write_text("not dicom")
+    config = tmp_path / "labdeck.toml"
+    config.write_text('[server]\ndata = "data"\n')
+    assert main(["dicom", "import", "--config", str(config), str(past)]) == 0
+    out = capsys.readouterr()
+    assert "imported 7 files (0 already imported, 1 not DICOM or unreadable)" in out.out
+    assert "8/8 files" in out.err
+    assert main(["dicom", "import", "--config", str(config), str(past)]) == 0
+    assert "imported 0 files (8 already imported" in capsys.readouterr().out
+    store = Store(tmp_path / "data" / "labdeck.sqlite")
+    try:
+        rows = store.query_sync("SELECT count, json_extract(params, '$.TR') FROM dicom_history ORDER BY count DESC")
+    finally:
+        store.close()
+    assert [tuple(r) for r in rows] == [(3, 1300.0), (1, 2000.0)]

@@ -13,6 +13,7 @@ from typing import Any
 
 from labdeck.capability import Capability, Context, Exposed, Panel, Route
 from labdeck.objects import Policy
+from labdeck.watch.cli import COMMANDS
 from labdeck.watch.config import DEFAULT_TOLERANCES, WatchConfig
 from labdeck.watch.dicom.pipeline import DicomPipeline
 from labdeck.watch.dicom.stations import Stations
@@ -42,6 +43,7 @@ class WatchCapability(Capability):
     config_type = dict[str, WatchConfig]
     channels = ("files/", "dicom/")
     static = Path(__file__).parent / "static"
+    commands = COMMANDS
     panels = (
         Panel("incoming", "Incoming", "incoming.js", order=46, css="incoming.css"),
         Panel("stations", "Stations", "stations.js", order=47, css="stations.css"),
