@@ -56,6 +56,7 @@ class DicomPipeline:
         self._queue.put_nowait((watch, path, abs_path))
 
     def start(self) -> None:
+        self._pool.submit(_warm_up)  # importing pydicom takes ~0.1 s: not on the first file's clock
         self._task = asyncio.get_running_loop().create_task(self._run(), name="dicom-pipeline")
 
     async def stop(self) -> None:
@@ -120,3 +121,7 @@ class DicomPipeline:
         params: dict[str, Any] = header.params
         await self.store().run(lambda db: protocols.count_series(db, header.project, header.sequence,
                                                                   header.series_uid, params))
+
+
+def _warm_up() -> None:
+    import pydicom  # noqa: F401
