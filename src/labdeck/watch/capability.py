@@ -7,7 +7,7 @@ Built in, so that ``stations`` and the panels are always there; without any
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,7 @@ class WatchCapability(Capability):
             if config.kind == "dicom":
                 tolerances.update(config.tolerances)
         self.stations = Stations(tolerances)
-        learn = all(c.learn for c in self.configs.values() if c.kind == "dicom")
-        self.dicom = DicomPipeline(self.stations, ctx.publish, lambda: self.ctx.store, learn, ctx.log)
+        self.dicom = DicomPipeline(self.stations, ctx.publish, lambda: self.ctx.store, ctx.log)
         self.watchers: dict[str, Watcher] = {}
 
     def objects(self) -> Mapping[str, Exposed]:
@@ -70,17 +69,21 @@ class WatchCapability(Capability):
         return ROUTES
 
     async def start(self) -> None:
+        if any(c.kind == "dicom" for c in self.configs.values()):
+            # Imported here, once, rather than by the first file on the reader thread: it takes
+            # ~0.1 s, and pydicom imported from two threads at once can fail half-initialised.
+            import pydicom  # noqa: F401
         self.dicom.start()
         for name, config in self.configs.items():
             root = self.ctx.project.resolve(config.path)
-            landed = self._dicom_landed(name) if config.kind == "dicom" else None
+            landed = self._dicom_landed(name, config.learn) if config.kind == "dicom" else None
             watcher = Watcher(name, config, root, Ledger(self.ctx.store, name), self.ctx.publish, landed, self.ctx.log)
             self.watchers[name] = watcher
             watcher.start()
 
-    def _dicom_landed(self, name: str) -> Any:
+    def _dicom_landed(self, name: str, learn: bool) -> Callable[[Landed], None]:
         def landed(file: Landed) -> None:
-            self.dicom.landed(name, file.path, file.abs)
+            self.dicom.landed(name, file.path, file.abs, learn)
 
         return landed
 

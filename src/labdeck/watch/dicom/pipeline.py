@@ -37,26 +37,25 @@ class DicomPipeline:
         stations: the station state, updated by every file.
         publish: the server's publish.
         store: returns the open store (it opens only once the server starts).
-        learn: count every series into the learned references.
     """
 
-    def __init__(self, stations: Stations, publish: Publish, store: Callable[[], Store], learn: bool = True,
+    def __init__(self, stations: Stations, publish: Publish, store: Callable[[], Store],
                  log: logging.Logger | None = None) -> None:
-        self.stations, self.publish, self.store, self.learn = stations, publish, store, learn
+        self.stations, self.publish, self.store = stations, publish, store
         self.log = log or logging.getLogger(__name__)
-        self._queue: asyncio.Queue[tuple[str, str, Path]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, str, Path, bool]] = asyncio.Queue()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labdeck-dicom")
         self._refs: OrderedDict[str, Reference | None] = OrderedDict()
         self._counted: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
         self.checked = 0
 
-    def landed(self, watch: str, path: str, abs_path: Path) -> None:
-        """Queue one landed file of ``watch`` (``path`` relative to its root)."""
-        self._queue.put_nowait((watch, path, abs_path))
+    def landed(self, watch: str, path: str, abs_path: Path, learn: bool = True) -> None:
+        """Queue one landed file of ``watch`` (``path`` relative to its root); ``learn``:
+        count its series into the learned references."""
+        self._queue.put_nowait((watch, path, abs_path, learn))
 
     def start(self) -> None:
-        self._pool.submit(_warm_up)  # importing pydicom takes ~0.1 s: not on the first file's clock
         self._task = asyncio.get_running_loop().create_task(self._run(), name="dicom-pipeline")
 
     async def stop(self) -> None:
@@ -69,7 +68,7 @@ class DicomPipeline:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            watch, path, abs_path = await self._queue.get()
+            watch, path, abs_path, learn = await self._queue.get()
             try:
                 header = await loop.run_in_executor(self._pool, read_header, abs_path)
             except UnreadableFile as exc:
@@ -78,16 +77,16 @@ class DicomPipeline:
                                                 "reason": exc.message})
                 continue
             try:
-                await self._check(path, header)
+                await self._check(path, header, learn)
             except Exception:  # one bad file must never end the pipeline: logged, next file
                 self.log.exception("watch %s: checking %s failed", watch, path)
 
-    async def _check(self, path: str, header: Header) -> None:
+    async def _check(self, path: str, header: Header, learn: bool) -> None:
         reference = await self.reference_for(header)
         finding = self.stations.check(header, path, reference)
         self.checked += 1
         self.publish(station_channel(header.station), msgspec.to_builtins(finding))
-        if self.learn:
+        if learn:
             await self._count(header)
 
     async def reference_for(self, header: Header) -> Reference | None:
@@ -122,6 +121,3 @@ class DicomPipeline:
         await self.store().run(lambda db: protocols.count_series(db, header.project, header.sequence,
                                                                   header.series_uid, params))
 
-
-def _warm_up() -> None:
-    import pydicom  # noqa: F401
