@@ -19,13 +19,14 @@ async def test_the_demo_scanner_shows_green_red_and_grey(tmp_path: Path) -> None
         async with WireClient(ws_url(deck)) as client:
             await client.request("sub", ch="dicom/AWP167046")
 
-            def verdicts() -> list[tuple[str, bool | None]]:
-                return [(p["data"]["sequence"], p["data"]["conforms"]) for p in client.pushes["dicom/AWP167046"]]
+            def series(n: int) -> list[tuple[str, bool | None]]:
+                return sorted((p["data"]["sequence"], p["data"]["conforms"]) for p in client.pushes["dicom/AWP167046"]
+                              if p["data"]["series"] == n)
 
-            await until(lambda: len(verdicts()) >= 18, 30, "three series")
-            seen = verdicts()[:18]
-            assert seen[:6] == [("t1_mprage", True)] * 6
-            assert seen[6:12] == [("bold_rest", True)] * 3 + [("bold_rest", False)] * 3
-            assert seen[12:18] == [("dwi_experimental", None)] * 6
+            # A series' first file lands in a new folder and waits out `settle`: compare per series.
+            await until(lambda: all(len(series(n)) == 6 for n in (1, 2, 3)), 30, "three series")
+            assert series(1) == [("t1_mprage", True)] * 6
+            assert series(2) == [("bold_rest", False)] * 3 + [("bold_rest", True)] * 3
+            assert series(3) == [("dwi_experimental", None)] * 6
     finally:
         await deck.stop()

@@ -92,6 +92,9 @@ def test_every_file_is_checked_so_a_mid_series_change_is_a_finding(tmp_path: Pat
     state = stations.state()["stations"]["AWP167046"]
     assert (state["files"], state["bad_files"], state["conforms"]) == (5, 2, False)
     assert state["messages"] == ["TR should be 1300 ms but is 2000 ms"]
+    assert stations.check(read_header(writer.write()), "h", ref).conforms is True  # back to normal...
+    state = stations.state()["stations"]["AWP167046"]
+    assert (state["conforms"], state["messages"]) == (False, ["TR should be 1300 ms but is 2000 ms"])  # ...not hidden
 
 
 def test_no_reference_is_grey_never_green(tmp_path: Path) -> None:

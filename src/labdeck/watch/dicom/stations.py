@@ -56,7 +56,11 @@ class Finding(msgspec.Struct, kw_only=True):
 
 
 class StationState(msgspec.Struct, kw_only=True):
-    """What a late browser needs to draw one station's card."""
+    """What a late browser needs to draw one station's card.
+
+    ``conforms`` is the *series'* verdict: ``False`` once any of its files did not conform
+    (``errors`` and ``messages`` are the latest mismatch), ``None`` without a reference.
+    """
 
     station: str
     project: str
@@ -154,12 +158,14 @@ class Stations:
         conforms = None if reference is None else not errors
         state = self._state_for(header)
         state.files += 1
-        state.conforms, state.errors, state.messages = conforms, errors, describe(errors)
         state.bad_files += conforms is False
+        if errors:  # a later conforming file does not hide what went wrong in this series
+            state.errors, state.messages = errors, describe(errors)
         self._merge(state, header.params, reference)
-        state.session[-1].update(files=state.files, conforms=self._series_verdict(state), bad_files=state.bad_files)
+        state.conforms = self._series_verdict(state)
+        state.session[-1].update(files=state.files, conforms=state.conforms, bad_files=state.bad_files)
         return Finding(station=header.station, path=path, project=header.project, sequence=header.sequence,
-                       series=header.series, conforms=conforms, errors=errors, messages=state.messages,
+                       series=header.series, conforms=conforms, errors=errors, messages=describe(errors),
                        reference=reference.source if reference else None, file=state.files, t=state.updated)
 
     @staticmethod
