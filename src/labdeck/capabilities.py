@@ -27,7 +27,11 @@ __all__ = ["BUILTIN", "ENTRY_POINT_GROUP", "builtin", "commands", "installed", "
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "labdeck.capabilities"
-BUILTIN = ("labdeck.runner.capability:RunnerCapability", "labdeck.rigs.capability:RigsCapability")
+BUILTIN = (
+    "labdeck.runner.capability:RunnerCapability",
+    "labdeck.watch.capability:WatchCapability",
+    "labdeck.rigs.capability:RigsCapability",
+)
 """The capabilities shipped with labdeck, in the order they start. Those marked ``always``
 run in every server; the others when the configuration has their section."""
 

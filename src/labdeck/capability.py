@@ -232,6 +232,15 @@ class Capability:
     async def stop(self) -> None:
         """End work and release everything :meth:`start` took; must not raise."""
 
+    def health(self) -> Mapping[str, Any]:
+        """What ``/healthz`` shows for this capability; empty (the default) shows nothing.
+
+        A capability that can fail while the server keeps serving (a watcher, a rig
+        link) reports it here; ``"ok": False`` makes the server's status ``degraded``
+        (still 200: the server serves).
+        """
+        return {}
+
     def __repr__(self) -> str:
         return f"<capability {self.name}>"
 

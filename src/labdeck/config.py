@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import tomllib
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -233,8 +234,22 @@ def _capability_sections(raw: dict[str, Any], where: str) -> dict[str, Any]:
     try:
         decoded = msgspec.convert(raw, shape, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{where}: {_explain(exc)}") from None
+        raise ConfigError(f"{where}: {_explain_table(raw, fields) or _explain(exc)}") from None
     return {name: getattr(decoded, name) for name, _ in fields}
+
+
+def _explain_table(raw: dict[str, Any], fields: list[tuple[str, Any]]) -> str | None:
+    """The error inside a ``[section.<name>]`` table, naming the table (msgspec writes ``*``)."""
+    for name, kind in fields:
+        if typing.get_origin(kind) is not dict or not isinstance(raw.get(name), dict):
+            continue
+        _, item = typing.get_args(kind)
+        for key, value in raw[name].items():
+            try:
+                msgspec.convert(value, item, strict=True)
+            except msgspec.ValidationError as exc:
+                return _explain(exc, prefix=f"{name}.{key}")
+    return None
 
 
 def _env_value(var: str, text: str, key: str) -> Any:
@@ -262,24 +277,26 @@ _MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`(?: - at
 _WRONG = re.compile(r"(?P<what>.+?)(?: - at `\$(?P<at>[^`]*)`)?$")
 
 
-def _key(at: str | None, field: str | None = None) -> str:
+def _key(at: str | None, field: str | None = None, prefix: str = "") -> str:
     # msgspec writes a dict key it does not name as `[...]`: keep it as one `*` segment.
     parts = [p for p in re.split(r"\.|\[|\]", (at or "").replace("[...]", ".*")) if p]
     parts = [p.strip("'\"") for p in parts]
+    if prefix:
+        parts.insert(0, prefix)
     if field:
         parts.append(field)
     return ".".join(parts) or "(top level)"
 
 
-def _explain(exc: msgspec.ValidationError) -> str:
+def _explain(exc: msgspec.ValidationError, prefix: str = "") -> str:
     text = str(exc)
     if m := _UNKNOWN.match(text):
-        return f"unknown key `{_key(m['at'], m['field'])}`"
+        return f"unknown key `{_key(m['at'], m['field'], prefix)}`"
     if m := _MISSING.match(text):
-        return f"missing required key `{_key(m['at'], m['field'])}`"
+        return f"missing required key `{_key(m['at'], m['field'], prefix)}`"
     m = _WRONG.match(text)
     assert m is not None
-    return f"`{_key(m['at'])}`: {m['what'].rstrip('.')}"
+    return f"`{_key(m['at'], None, prefix)}`: {m['what'].rstrip('.')}"
 
 
 def is_loopback(host: str) -> bool:

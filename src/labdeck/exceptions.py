@@ -24,6 +24,8 @@
         ├── NotSerializable         a value JSON cannot carry
         ├── CallFailed              the exposed callable raised; carries its type and message
         ├── BenchmarkFailed         ``labdeck bench`` could not measure: a server failed, a message was lost
+        ├── WatchError              a watched folder cannot be watched: gone, not a folder, a kernel limit
+        ├── UnreadableFile          a landed file is not what its watch expects (not DICOM, truncated)
         └── InternalError           a bug: the detail is logged, never sent
 
 Each class carries the ``type`` string the wire reply uses, so a browser sees
@@ -56,6 +58,8 @@ __all__ = [
     "TooLarge",
     "Unauthenticated",
     "UnknownOp",
+    "UnreadableFile",
+    "WatchError",
 ]
 
 
@@ -203,6 +207,16 @@ class CallFailed(LocalError):
 class BenchmarkFailed(LocalError):
     """``labdeck bench`` could not produce a figure: a server did not start or died, a
     message was lost or arrived out of order, or a round ran past its time limit."""
+
+
+class WatchError(LocalError):
+    """A watched folder cannot be watched (gone, not a folder, no permission, a kernel limit);
+    the watcher is restarted with backoff and says so on its channel and on ``/healthz``."""
+
+
+class UnreadableFile(LocalError):
+    """A landed file is not what its watch expects: not DICOM, empty, truncated, unreadable.
+    It is reported on the watch's channel and the watch goes on."""
 
 
 class InternalError(LocalError):

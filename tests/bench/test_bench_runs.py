@@ -134,3 +134,17 @@ def test_servers_exit_when_the_benchmark_is_killed() -> None:
     with proc:
         proc.kill()  # no chance to clean up: the servers must notice on their own
     assert _wait_gone(servers, 10) == set()
+
+
+def test_quick_watch_reports_labdeck_beside_raw_inotify_and_watchfiles() -> None:
+    result = run_bench("--quick", "--only", "watch", timeout=240)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for section, rows in (("watch-file", ["labdeck", "raw", "watchfiles"]), ("watch-dicom", ["labdeck", "raw"])):
+        start = next(i for i, line in enumerate(lines) if line.startswith(section))
+        found = lines[start + 1:start + 1 + len(rows)]
+        assert [r.split()[0] for r in found] == rows, found
+        assert all(RATIO.search(r) for r in found[1:]), found
+    assert any(line.startswith("watch-burst: 1,000 DICOM files") for line in lines), result.stdout
+    assert sum("target ≤" in line and line.startswith("watch-") for line in lines) == 2, result.stdout

@@ -7,7 +7,7 @@ ratio and, where the design sets one, the target. ``bench/README.md`` in the sou
 tree explains each figure.
 
 Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``, ``memory``,
-``script-latency``.
+``script-latency``, ``watch``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
 
-BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency")
+BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency", "watch")
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,8 @@ async def _run(names: list[str], counts: Counts, report: Report) -> None:
                     await _memory(servers, counts, report)
             if "script-latency" in names:
                 await _script_latency(counts, report)
+            if "watch" in names:
+                await _watch(counts, report)
     except TimeoutError:
         raise BenchmarkFailed(f"the benchmarks ran past their {counts.overall_timeout:g} s limit") from None
 
@@ -125,6 +127,23 @@ async def _script_latency(counts: Counts, report: Report) -> None:
     _progress(f"script-latency: {samples} lines, {samples} points, then a flood of {flood:,} points")
     report.add(f"script-latency: print and plot from a script to a websocket client (target p99 <= 5 ms), "
                f"and a flood of {flood:,} points none lost", await run_script_latency(samples, flood))
+
+
+async def _watch(counts: Counts, report: Report) -> None:
+    from labdeck.bench.watch import run_watch
+
+    samples = 100 if counts.rpc_requests < Counts().rpc_requests else 500
+    limits = {"watch-file": 2000.0, "watch-dicom": 5000.0}  # µs, the design's medians
+    for title, figures in await run_watch(samples, 1000, _progress):
+        report.add(title, figures)
+        ours = figures[0]
+        if ours.bench in limits:
+            verdict = "met" if ours.median <= limits[ours.bench] else "MISSED"
+            report.notes.append(f"{ours.bench}: labdeck median {ours.median / 1000:.2f} ms, "
+                                f"target ≤ {limits[ours.bench] / 1000:g} ms  {verdict}")
+        else:
+            verdict = "met" if ours.median >= 500 else "MISSED"
+            report.notes.append(f"watch-burst: {ours.median:.0f} files/s, target ≥ 500 files/s  {verdict}")
 
 
 async def _memory(servers: dict[str, Server], counts: Counts, report: Report) -> None:

@@ -16,6 +16,7 @@ from labdeck.deck import Deck
 from labdeck.demo.lab_objects import DemoObjects
 from labdeck.demo.project import write_demo_project
 from labdeck.demo.rigs import DemoRigs, demo_rig_sections
+from labdeck.demo.scanner import SimulatedScanner
 from labdeck.demo.sources import DemoSignals
 
 __all__ = ["build_demo", "run_demo"]
@@ -33,6 +34,7 @@ def build_demo(port: int | None = None, data: str | None = None) -> Deck:
     deck.add_service(DemoSignals())
     deck.add_service(DemoObjects())
     deck.add_service(DemoRigs(rigs))
+    deck.add_service(SimulatedScanner(folder.resolve() / "scanner"))
     return deck
 
 

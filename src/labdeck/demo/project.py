@@ -29,6 +29,13 @@ grace_term = 2.0
 upload_dirs = { data = "uploads" }
 upload_max = 10485760
 upload_patterns = ["*.csv", "*.txt", "*.json", "*.tsv"]
+
+# The simulated scanners write here (see labdeck.demo.scanner).
+[watch.scanner]
+path = "../scanner"
+kind = "dicom"
+patterns = ["*.dcm"]
+learn = false  # references are the ones pinned at start: the unknown sequence stays unknown
 """
 
 

@@ -176,12 +176,14 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 async def healthz(request: web.Request) -> web.StreamResponse:
     deck = request.app[DECK_KEY]
+    checks = {name: dict(found) for name, cap in deck.capabilities.items() if (found := cap.health())}
     return web.json_response({
-        "status": "ok",
+        "status": "degraded" if any(c.get("ok") is False for c in checks.values()) else "ok",
         "version": __version__,
         "uptime": round(time.time() - deck.started_at, 3),
         "connections": len(deck.hub.connections),
         "capabilities": list(deck.capabilities),
+        "checks": checks,
     })
 
 

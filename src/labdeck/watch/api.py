@@ -1,0 +1,213 @@
+"""The REST routes of watches and stations, with their OpenAPI description.
+
+Every error is ``{"error": {"type", "message"}}``: 400 for a bad parameter or body,
+403 for a role too low, 404 for an unknown watch, station or reference. No route ever
+returns a patient-identifying field: labdeck never reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from labdeck.capability import Route, capability_of
+from labdeck.exceptions import BadRequest, LabdeckError, NotFound
+from labdeck.watch.dicom import protocols
+from labdeck.web.openapi import error_response
+
+if TYPE_CHECKING:
+    from labdeck.watch.capability import WatchCapability
+
+__all__ = ["ROUTES", "delete_ref", "get_station", "list_files", "list_refs", "list_stations", "list_watches",
+           "pin_ref"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_NAME = 256
+
+
+def _rest(fn: Handler) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            return await fn(request)
+        except LabdeckError as exc:
+            return error_response(exc.http_status, exc.wire_type, exc.message)
+
+    return handle
+
+
+def _cap(request: web.Request) -> WatchCapability:
+    cap: WatchCapability = capability_of(request)  # type: ignore[assignment]
+    return cap
+
+
+def _text(request: web.Request, name: str, *, required: bool = False) -> str | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        if required:
+            raise BadRequest(f"query parameter {name} is required")
+        return None
+    if len(value) > MAX_NAME or not value.isprintable():
+        raise BadRequest(f"query parameter {name} must be 1 to {MAX_NAME} printable characters")
+    return value
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"query parameter {name}={text!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise BadRequest(f"query parameter {name}={value} is outside {low}..{high}")
+    return value
+
+
+async def list_watches(request: web.Request) -> web.StreamResponse:
+    cap = _cap(request)
+    return web.json_response({"watches": {name: {"kind": cap.configs[name].kind, **w.health()}
+                                          for name, w in cap.watchers.items()}})
+
+
+async def list_files(request: web.Request) -> web.StreamResponse:
+    cap, name = _cap(request), request.match_info["watch"]
+    if name not in cap.watchers:
+        raise NotFound(f"no watch named {name!r}")
+    limit, before = _int(request, "limit", 100, 1, 1000), _int(request, "before", 1 << 62, 1, 1 << 62)
+    rows = await cap.ctx.store.query(
+        "SELECT id, path, size, mtime_ns, t FROM file_events WHERE watch = ? AND id < ? ORDER BY id DESC LIMIT ?",
+        (name, before, limit))
+    return web.json_response({"files": [{"id": r[0], "path": r[1], "size": r[2], "mtime": r[3] / 1e9, "t": r[4]}
+                                        for r in rows]})
+
+
+async def list_stations(request: web.Request) -> web.StreamResponse:
+    return web.json_response(_cap(request).stations.state())
+
+
+async def get_station(request: web.Request) -> web.StreamResponse:
+    cap, name = _cap(request), request.match_info["station"]
+    state = cap.stations.state()
+    if name not in state["stations"]:
+        raise NotFound(f"no station named {name!r} has sent a file")
+    return web.json_response({"station": state["stations"][name], "units": state["units"]})
+
+
+async def list_refs(request: web.Request) -> web.StreamResponse:
+    project = _text(request, "project")
+    refs = await _cap(request).ctx.store.run(lambda db: protocols.list_refs(db, project))
+    return web.json_response({"references": refs})
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _name(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME:
+        raise BadRequest(f"{key!r} must be a string of 1 to {MAX_NAME} characters")
+    return value
+
+
+async def pin_ref(request: web.Request) -> web.StreamResponse:
+    cap, body = _cap(request), await _body(request)
+    if "station" in body:
+        state = cap.stations.current(_name(body, "station"))
+        if state is None:
+            raise NotFound(f"no station named {body['station']!r} has sent a file")
+        project, sequence, params = state.project, state.sequence, dict(state.params)
+    else:
+        project, sequence = _name(body, "project"), _name(body, "sequence")
+        given = body.get("params")
+        if not isinstance(given, dict) or not given:
+            raise BadRequest("'params' must be a non-empty object of parameters")
+        params = given
+    user = request.get("user") if isinstance(request.get("user"), str) else None
+    await cap.ctx.store.run(lambda db: protocols.pin(db, project, sequence, params, user))
+    cap.dicom.forget_references()
+    cap.ctx.log.info("reference pinned for %s / %s", project, sequence)
+    return web.json_response({"project": project, "sequence": sequence, "source": "pinned", "params": params})
+
+
+async def delete_ref(request: web.Request) -> web.StreamResponse:
+    cap = _cap(request)
+    project, sequence = _text(request, "project", required=True), _text(request, "sequence", required=True)
+    assert project is not None and sequence is not None
+    if not await cap.ctx.store.run(lambda db: protocols.unpin(db, project, sequence)):
+        raise NotFound(f"no pinned reference for {project!r} / {sequence!r}")
+    cap.dicom.forget_references()
+    return web.json_response({"project": project, "sequence": sequence, "unpinned": True})
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    why = {400: "a parameter or the body is invalid", 403: "the client's role is too low",
+           404: "no such watch, station or reference"}
+    return {str(c): {"description": why[c], "content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/Error"}}}} for c in codes}
+
+
+def _ok(schema: dict[str, Any], summary: str, *codes: int, **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, **extra, "responses": {
+        "200": {"description": "success", "content": {"application/json": {"schema": schema}}}, **_errors(*codes)}}
+
+
+def _query(name: str, schema: dict[str, Any], doc: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": doc, "schema": schema}
+
+
+_NAME = {"type": "string", "minLength": 1, "maxLength": MAX_NAME}
+_OBJ = {"type": "object"}
+_STATION_PATH = {"name": "station", "in": "path", "required": True, "schema": _NAME,
+                 "description": "the station name, (0008,1010)"}
+_WATCH_PATH = {"name": "watch", "in": "path", "required": True, "description": "the [watch.<name>] table's name",
+               "schema": {"type": "string", "minLength": 1, "maxLength": MAX_NAME}}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/watches": {"get": _ok(_OBJ, "Every watch: kind, state, root, backend, error, restarts, files", 403)},
+    "/api/files/{watch}": {"get": _ok(_OBJ, "A watch's files, newest first: {files: [{id, path, size, mtime, t}]}",
+                                      400, 403, 404, parameters=[
+        _WATCH_PATH,
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}, "files at most"),
+        _query("before", {"type": "integer", "minimum": 1}, "only files with a smaller id (paging)")])},
+    "/api/stations": {"get": _ok(_OBJ, "Every scanner station's state: {stations: {name: state}, units}", 403)},
+    "/api/stations/{station}": {"get": _ok(_OBJ, "One station's state: {station, units}", 403, 404,
+                                           parameters=[_STATION_PATH])},
+    "/api/dicom/refs": {
+        "get": _ok(_OBJ, "The reference protocols: {references: [{project, sequence, source, count, params}]}",
+                   400, 403, parameters=[_query("project", _NAME, "only this project")]),
+        "post": _ok(_OBJ, "Pin a reference: the current series of a station, or explicit parameters", 400, 403, 404,
+                    requestBody={"required": True, "content": {"application/json": {"schema": {"oneOf": [
+                        {"type": "object", "required": ["station"], "properties": {"station": _NAME}},
+                        {"type": "object", "required": ["project", "sequence", "params"],
+                         "properties": {"project": _NAME, "sequence": _NAME, "params": {"type": "object",
+                                                                                        "minProperties": 1}}},
+                    ]}}}}),
+        "delete": _ok(_OBJ, "Unpin a reference (the learned one applies again)", 400, 403, 404, parameters=[
+            _query("project", _NAME, "the project", True), _query("sequence", _NAME, "the sequence", True)]),
+    },
+}
+
+ROUTES = [
+    Route("GET", "/api/watches", _rest(list_watches), openapi={"/api/watches": OPENAPI_PATHS["/api/watches"]}),
+    Route("GET", "/api/files/{watch}", _rest(list_files),
+          openapi={"/api/files/{watch}": OPENAPI_PATHS["/api/files/{watch}"]}),
+    Route("GET", "/api/stations", _rest(list_stations), openapi={"/api/stations": OPENAPI_PATHS["/api/stations"]}),
+    Route("GET", "/api/stations/{station}", _rest(get_station),
+          openapi={"/api/stations/{station}": OPENAPI_PATHS["/api/stations/{station}"]}),
+    Route("GET", "/api/dicom/refs", _rest(list_refs),
+          openapi={"/api/dicom/refs": {"get": OPENAPI_PATHS["/api/dicom/refs"]["get"]}}),
+    Route("POST", "/api/dicom/refs", _rest(pin_ref), role="operator",
+          openapi={"/api/dicom/refs": {"post": OPENAPI_PATHS["/api/dicom/refs"]["post"]}}),
+    Route("DELETE", "/api/dicom/refs", _rest(delete_ref), role="operator",
+          openapi={"/api/dicom/refs": {"delete": OPENAPI_PATHS["/api/dicom/refs"]["delete"]}}),
+]
