@@ -173,7 +173,7 @@ async def test_it_appears_in_objects_rest_api_openapi_and_panels(
     deck = make_deck(stage_project)
     await deck.start()
     try:
-        assert list(deck.capabilities) == ["runner", "watch", "stage"]
+        assert list(deck.capabilities) == ["runner", "stage"]
         async with WireClient(ws_url(deck)) as client:
             await client.request("sub", ch="obj/stage/position_mm")
             assert await client.request("call", path=["stage", "move_to"], args=[0.5]) == 0.5

@@ -25,10 +25,10 @@ def project(tmp_path: Path, body: str) -> Path:
     return path
 
 
-def test_without_a_watch_section_the_capability_watches_nothing(make_deck: Callable[..., Deck]) -> None:
+def test_without_a_watch_section_the_capability_stays_off(make_deck: Callable[..., Deck]) -> None:
     deck = make_deck()
-    assert deck.capabilities["watch"].health() == {}
-    assert "stations" in deck.objects.exposed
+    assert "watch" not in deck.capabilities
+    assert "stations" not in deck.objects.exposed
 
 
 def test_a_watch_section_is_checked_like_any_other(tmp_path: Path) -> None:

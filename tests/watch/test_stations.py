@@ -16,7 +16,7 @@ from labdeck import Deck
 from labdeck.demo.dicom_series import PATIENT, Protocol, SeriesWriter
 from labdeck.watch import inotify
 from tests.conftest import ws_url
-from tests.helpers import WireClient, until
+from tests.helpers import WireClient, http_session, until
 
 pytestmark = pytest.mark.skipif(not inotify.available(), reason="inotify is Linux only")
 
@@ -46,7 +46,7 @@ def findings(client: WireClient) -> list[dict[str, Any]]:
 
 
 async def post(deck: Deck, body: Any) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as http, http.post(f"{deck.url}api/dicom/refs", json=body) as reply:
+    async with http_session(deck.url) as http, http.post(f"{deck.url}api/dicom/refs", json=body) as reply:
         return reply.status, await reply.json()
 
 
@@ -111,7 +111,7 @@ async def test_pin_the_current_series_as_reference(scanner: tuple[Deck, WireClie
     assert (await post(deck, {"station": "nowhere"}))[0] == 404
     assert (await post(deck, {"project": "p"}))[0] == 400
     assert (await post(deck, [1, 2]))[0] == 400
-    async with aiohttp.ClientSession() as http:
+    async with http_session(deck.url) as http:
         url = f"{deck.url}api/dicom/refs?project=Brain%5EStudy&sequence=t1"
         async with http.delete(url) as reply:
             assert reply.status == 200
