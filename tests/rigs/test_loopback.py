@@ -122,3 +122,16 @@ async def test_a_group_keeps_the_answers_of_the_rigs_that_answered_and_names_the
     states = {ch: data["state"] for ch, data in published}
     assert states == {"rigs/a": "stopped", "rigs/b": "stopped", "rigs/gone": "lost"}
     assert all(d["rtt_ms"] is not None for ch, d in published if ch != "rigs/gone")
+
+
+@pytest.mark.parametrize(("mode", "scheme"), CASES)
+def test_both_sides_work_on_uvloop_as_the_server_runs(mode: Mode, scheme: str) -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def exchange() -> Any:
+        async with RigEndpoint(f"{scheme}://127.0.0.1:0", SimulatedRig("bench"), mode=mode) as rig_side, \
+                Rig(rig_side.uri, "bench", mode=mode, timeout=scaled(3)) as rig:
+            return (await rig.init({"subject": "algernon"}))["state"]
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(exchange()) == "initialised"
