@@ -83,15 +83,16 @@ def demo(venv: Path, tmp_path: Path) -> Iterator[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
-        url = None
+        url, seen = None, []
         for _ in range(500):
             line = proc.stderr.readline()
             if not line:
                 break
+            seen.append(line)
             if m := re.search(r"labdeck serving (http://\S+)", line):
                 url = m[1]
                 break
-        assert url, "the installed labdeck demo did not start"
+        assert url, "the installed labdeck demo did not start:\n" + "".join(seen[-30:])
         yield url
     finally:
         proc.terminate()
