@@ -9,18 +9,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from labdeck.capability import Route, capability_of
-from labdeck.exceptions import BadRequest, LabdeckError, NotFound, TooLarge
+from labdeck.capability import Handler, Route, capability_of
+from labdeck.exceptions import BadRequest, NotFound, TooLarge
 from labdeck.protocol.lifecycle import RunState
 from labdeck.runner import history
 from labdeck.runner.uploads import upload_folder, upload_folders
-from labdeck.web.openapi import error_response, error_responses
+from labdeck.web.openapi import error_responses
 
 if TYPE_CHECKING:
     from labdeck.runner.capability import RunnerCapability
@@ -46,17 +46,6 @@ __all__ = [
     "upload",
 ]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _rest(fn: Handler) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        try:
-            return await fn(request)
-        except LabdeckError as exc:
-            return error_response(exc.http_status, exc.wire_type, exc.message)
-
-    return handle
 
 
 def _capability(request: web.Request) -> RunnerCapability:
@@ -303,16 +292,16 @@ OPENAPI_PATHS: dict[str, Any] = {
 
 def _route(method: str, path: str, handler: Handler, spec_path: str) -> Route:
     op = method.lower()
-    return Route(method, path, _rest(handler), openapi={spec_path: {op: OPENAPI_PATHS[spec_path][op]}})
+    return Route(method, path, handler, openapi={spec_path: {op: OPENAPI_PATHS[spec_path][op]}})
 
 
 _RUN = "/api/runs/{id:\\d+}"
 ROUTES: tuple[Route, ...] = (
     _route("GET", "/api/runs", list_runs, "/api/runs"),
-    Route("POST", "/api/runs/prune", _rest(prune_runs), role="admin",
+    Route("POST", "/api/runs/prune", prune_runs, role="admin",
           openapi={"/api/runs/prune": OPENAPI_PATHS["/api/runs/prune"]}),
     _route("GET", _RUN, run_info, "/api/runs/{id}"),
-    Route("DELETE", _RUN, _rest(delete_run), role="admin",
+    Route("DELETE", _RUN, delete_run, role="admin",
           openapi={"/api/runs/{id}": {"delete": OPENAPI_PATHS["/api/runs/{id}"]["delete"]}}),
     _route("GET", _RUN + "/log", run_log, "/api/runs/{id}/log"),
     _route("GET", _RUN + "/data", run_data, "/api/runs/{id}/data"),

@@ -8,15 +8,13 @@ returns a patient-identifying field: labdeck never reads them.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from labdeck.capability import Route, capability_of
-from labdeck.exceptions import BadRequest, LabdeckError, NotFound
+from labdeck.exceptions import BadRequest, NotFound
 from labdeck.watch.dicom import protocols
-from labdeck.web.openapi import error_response
 
 if TYPE_CHECKING:
     from labdeck.watch.capability import WatchCapability
@@ -24,18 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["ROUTES", "delete_ref", "get_station", "list_files", "list_refs", "list_stations", "list_watches",
            "pin_ref"]
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_NAME = 256
-
-
-def _rest(fn: Handler) -> Handler:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        try:
-            return await fn(request)
-        except LabdeckError as exc:
-            return error_response(exc.http_status, exc.wire_type, exc.message)
-
-    return handle
 
 
 def _cap(request: web.Request) -> WatchCapability:
@@ -198,16 +185,16 @@ OPENAPI_PATHS: dict[str, Any] = {
 }
 
 ROUTES = [
-    Route("GET", "/api/watches", _rest(list_watches), openapi={"/api/watches": OPENAPI_PATHS["/api/watches"]}),
-    Route("GET", "/api/files/{watch}", _rest(list_files),
+    Route("GET", "/api/watches", list_watches, openapi={"/api/watches": OPENAPI_PATHS["/api/watches"]}),
+    Route("GET", "/api/files/{watch}", list_files,
           openapi={"/api/files/{watch}": OPENAPI_PATHS["/api/files/{watch}"]}),
-    Route("GET", "/api/stations", _rest(list_stations), openapi={"/api/stations": OPENAPI_PATHS["/api/stations"]}),
-    Route("GET", "/api/stations/{station}", _rest(get_station),
+    Route("GET", "/api/stations", list_stations, openapi={"/api/stations": OPENAPI_PATHS["/api/stations"]}),
+    Route("GET", "/api/stations/{station}", get_station,
           openapi={"/api/stations/{station}": OPENAPI_PATHS["/api/stations/{station}"]}),
-    Route("GET", "/api/dicom/refs", _rest(list_refs),
+    Route("GET", "/api/dicom/refs", list_refs,
           openapi={"/api/dicom/refs": {"get": OPENAPI_PATHS["/api/dicom/refs"]["get"]}}),
-    Route("POST", "/api/dicom/refs", _rest(pin_ref), role="operator",
+    Route("POST", "/api/dicom/refs", pin_ref, role="operator",
           openapi={"/api/dicom/refs": {"post": OPENAPI_PATHS["/api/dicom/refs"]["post"]}}),
-    Route("DELETE", "/api/dicom/refs", _rest(delete_ref), role="operator",
+    Route("DELETE", "/api/dicom/refs", delete_ref, role="operator",
           openapi={"/api/dicom/refs": {"delete": OPENAPI_PATHS["/api/dicom/refs"]["delete"]}}),
 ]

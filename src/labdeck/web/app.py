@@ -29,7 +29,7 @@ from aiohttp import WSMsgType, web
 
 from labdeck import __version__
 from labdeck.capability import Capability, Handler, Panel, Route
-from labdeck.exceptions import BadRequest, FrameTooLarge
+from labdeck.exceptions import BadRequest, FrameTooLarge, LabdeckError
 from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
 from labdeck.protocol import wire
 from labdeck.types import has_role
@@ -124,13 +124,20 @@ def _redirect_to(location: str) -> Callable[[web.Request], Awaitable[web.StreamR
 
 
 def _guard(route: Route, handler: Handler) -> Handler:
-    """``handler`` behind the role ``route`` needs: 403 with the JSON error body otherwise."""
+    """``handler`` behind the role ``route`` needs: 403 with the JSON error body otherwise.
+
+    A :class:`LabdeckError` the handler raises becomes the JSON error body with the status
+    the error carries, so a capability's handlers just raise.
+    """
     need = route.needs
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         if not has_role(client_of(request).role, need):
             return error_response(403, "AccessDenied", f"{request.method} {request.path} needs the {need} role")
-        return await handler(request)
+        try:
+            return await handler(request)
+        except LabdeckError as exc:
+            return error_response(exc.http_status, exc.wire_type, exc.message)
 
     return guarded
 
