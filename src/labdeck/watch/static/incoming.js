@@ -4,28 +4,19 @@
  * The list starts from GET api/files/{watch} (what landed before this page opened) and
  * grows from the watch's channel files/{watch}; a file seen both ways is shown once.
  * The watch's state (watching, or failed and retrying) and its problems are shown too.
- * Self-contained on purpose: it uses nothing of the dashboard but ctx.deck.
+ * It uses the dashboard's panel kit for its DOM and time helpers.
  */
+
+import { formatTime, el as node } from "../../kit.js";
 
 const KEEP = 500; // rows per watch: older ones leave the page, not the database
 
 export default { mount };
 
-function node(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
 function size(bytes) {
   if (bytes < 1024) return `${bytes} B`;
   if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)} KB`;
   return `${(bytes / (1 << 20)).toFixed(1)} MB`;
-}
-
-function when(epoch) {
-  return new Date(epoch * 1000).toLocaleTimeString();
 }
 
 function mount(section, ctx) {
@@ -82,7 +73,7 @@ function watchCard(name, info, ctx) {
     const row = node("li");
     row.dataset.path = file.path;
     row.append(node("span", "path", file.path), node("span", "size", size(file.size)),
-               node("span", "time", when(file.mtime)));
+               node("span", "time", formatTime(file.mtime)));
     row.hidden = query !== "" && !file.path.toLowerCase().includes(query);
     if (top) list.prepend(row); else list.append(row);
     while (list.children.length > KEEP) list.lastElementChild.remove();

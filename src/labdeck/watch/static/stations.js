@@ -6,19 +6,14 @@
  * `#stations/<name>` shows one station alone, large, for a screen beside the console.
  * The state comes from the `stations` object (state()); every finding on a station's
  * channel dicom/<station> refreshes it, and a slow poll finds stations that are new.
- * Self-contained on purpose: it uses nothing of the dashboard but ctx.deck and ctx.toast.
+ * Beside ctx.deck and ctx.toast it uses the dashboard's panel kit for its DOM helper.
  */
+
+import { el as node } from "../../kit.js";
 
 export default { mount };
 
 const VERDICT = { true: ["ok", "conforms"], false: ["bad", "mismatch"], null: ["none", "no reference"] };
-
-function node(tag, className, text) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 
 function show(value, unit) {
   if (value === null || value === undefined) return "—";
@@ -93,7 +88,7 @@ function card(s, units, ctx, refresh) {
   for (const message of s.messages) errors.append(node("li", "", message));
   if (s.conforms === null) errors.append(node("li", "grey", "No reference protocol for this project and sequence yet."));
   article.append(head, where, errors, table(s, units), session(s));
-  const pin = node("button", "", "Pin as reference");
+  const pin = node("button", "btn", "Pin as reference");
   pin.dataset.testid = "station-pin";
   pin.title = "make the current series the reference for this project and sequence";
   pin.addEventListener("click", async () => {
