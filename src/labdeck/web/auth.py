@@ -79,10 +79,11 @@ CLIENT_KEY = web.RequestKey("labdeck.client", Client)
 
 
 def client_of(request: web.Request) -> Client:
-    """Who sent ``request``: the client the middleware found, else the open-mode client."""
+    """Who sent ``request``, as the identity middleware found; nobody (no role) for a request
+    it never saw, so a route added outside it can never grant by default."""
     client: Client | None = request.get(CLIENT_KEY)
     if client is None:
-        client = request[CLIENT_KEY] = Client(peer=request.remote or "")
+        client = request[CLIENT_KEY] = Client(role="", peer=request.remote or "", via="anonymous")
     return client
 
 
@@ -231,13 +232,17 @@ def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
 
     @web.middleware
     async def identify(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            client = await gate.identify(request)
-        except Unauthenticated as exc:
-            return gate.refuse(request, exc)
-        request[CLIENT_KEY] = client
-        if client.via == "anonymous" and not gate.is_public(request):
-            return gate.refuse(request, Unauthenticated(_NOBODY))
+        if gate.is_public(request):
+            # Anyone may have these (static files, the login page, /healthz): no store lookup.
+            request[CLIENT_KEY] = Client(role="", peer=request.remote or "", via="anonymous")
+        else:
+            try:
+                client = await gate.identify(request)
+            except Unauthenticated as exc:
+                return gate.refuse(request, exc)
+            if client.via == "anonymous":
+                return gate.refuse(request, Unauthenticated(_NOBODY))
+            request[CLIENT_KEY] = client
         response = await handler(request)
         if gate.secure:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
