@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Hashable
+from typing import cast
 
 __all__ = ["Receive", "UdpWire", "open_udp"]
 
@@ -27,8 +28,8 @@ class UdpWire(asyncio.DatagramProtocol):
         self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # uvloop's transports are not subclasses of asyncio's: a cast, not an isinstance check
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.receive(data, addr[:2])
