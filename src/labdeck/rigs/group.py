@@ -220,3 +220,9 @@ class RigGroup:
     async def close(self) -> None:
         for rig in self.rigs.values():
             await rig.close()
+
+    async def __aenter__(self) -> RigGroup:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
