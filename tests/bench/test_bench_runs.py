@@ -68,6 +68,7 @@ def test_unknown_benchmark_is_a_usage_error() -> None:
     assert result.returncode == 2
     assert "unknown benchmark 'nonsense'" in result.stderr
     assert "rpc, rpc-call, broadcast" in result.stderr
+    assert "rigs" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -148,3 +149,22 @@ def test_quick_watch_reports_labdeck_beside_raw_inotify_and_watchfiles() -> None
         assert all(RATIO.search(r) for r in found[1:]), found
     assert any(line.startswith("watch-burst: 1,000 DICOM files") for line in lines), result.stdout
     assert sum("target ≤" in line and line.startswith("watch-") for line in lines) == 2, result.stdout
+
+
+def test_quick_rigs_prints_round_trips_beside_the_echo_and_iblutil(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = run_bench("--quick", "--only", "rigs", "--json", str(out))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for baseline in ("bare UDP echo", "iblutil confirmed_send"):
+        rows = [line for line in lines if line.lstrip().startswith(baseline)]
+        assert len(rows) == 2 and all(RATIO.search(r) and "target ≤" in r for r in rows), result.stdout
+    for section in ("rig-group-1", "rig-group-2", "rig-group-8", "rig-loss-5", "rig-loss-20"):
+        assert any(line.startswith(section) for line in lines), result.stdout
+    assert "rigs: 20 % loss: 100 of 100 delivered, each handled once" in lines
+
+    figures = json.loads(out.read_text(encoding="utf-8"))["figures"]
+    udp = {f["server"]: f for f in figures if f["bench"] == "rig-rtt-udp"}
+    assert set(udp) == {"labdeck", "udp-echo", "iblutil"}
+    assert all(f["samples"] == 500 and f["median"] > 0 for f in udp.values())

@@ -7,7 +7,8 @@ ratio and, where the design sets one, the target. ``bench/README.md`` in the sou
 tree explains each figure.
 
 Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``, ``memory``,
-``script-latency``, ``watch``.
+``script-latency``, ``watch``, ``rigs`` (rig messaging beside a bare UDP echo and iblutil, with
+rig processes of its own instead of the three servers).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
 
-BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency", "watch")
+BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency", "watch", "rigs")
+_ON_SERVERS = ("rpc", "rpc-call", "broadcast", "memory")
 
 
 @dataclass(frozen=True)
@@ -89,20 +91,37 @@ def _progress(text: str) -> None:
 async def _run(names: list[str], counts: Counts, report: Report) -> None:
     try:
         async with asyncio.timeout(counts.overall_timeout):
-            _progress("starting servers: " + ", ".join(KINDS))
-            async with running_servers(KINDS) as servers:
-                if "rpc" in names or "rpc-call" in names:
-                    await _rpc(names, servers, counts, report)
-                if "broadcast" in names:
-                    await _broadcast(servers, counts, report)
-                if "memory" in names:
-                    await _memory(servers, counts, report)
+            if any(n in _ON_SERVERS for n in names):
+                await _on_servers(names, counts, report)
             if "script-latency" in names:
                 await _script_latency(counts, report)
             if "watch" in names:
                 await _watch(counts, report)
+            if "rigs" in names:
+                await _rigs(counts, report)
     except TimeoutError:
         raise BenchmarkFailed(f"the benchmarks ran past their {counts.overall_timeout:g} s limit") from None
+
+
+async def _on_servers(names: list[str], counts: Counts, report: Report) -> None:
+    _progress("starting servers: " + ", ".join(KINDS))
+    async with running_servers(KINDS) as servers:
+        if "rpc" in names or "rpc-call" in names:
+            await _rpc(names, servers, counts, report)
+        if "broadcast" in names:
+            await _broadcast(servers, counts, report)
+        if "memory" in names:
+            await _memory(servers, counts, report)
+
+
+async def _rigs(counts: Counts, report: Report) -> None:
+    from labdeck.bench.rigs import RigCounts, run_rig_benchmarks
+
+    quick = counts.rpc_requests < Counts().rpc_requests
+    sections, notes = await run_rig_benchmarks(RigCounts.quick() if quick else RigCounts(), _progress)
+    for title, figures in sections:
+        report.add(title, figures)
+    report.notes.extend(notes)
 
 
 async def _rpc(names: list[str], servers: dict[str, Server], counts: Counts, report: Report) -> None:

@@ -64,6 +64,10 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("rpc-call-inline", "tornado"): Target("<=", 0.75),
     ("broadcast-100", "aiohttp"): Target(">=", 0.8),
     ("broadcast-100", "tornado"): Target(">=", 2.5),
+    ("rig-rtt-udp", "udp-echo"): Target("<=", 1.3),
+    ("rig-rtt-udp", "iblutil"): Target("<=", 0.7),
+    ("rig-rtt-tcp", "udp-echo"): Target("<=", 1.3),
+    ("rig-rtt-tcp", "iblutil"): Target("<=", 0.7),
 }
 """From the design's performance targets, keyed by (benchmark, baseline)."""
 

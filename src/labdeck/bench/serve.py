@@ -6,7 +6,8 @@ serves until its stdin ends (the benchmark closes it, or dies) or it gets SIGINT
 SIGTERM. labdeck and aiohttp run on uvloop when it is installed; Tornado on the
 standard asyncio loop, its default.
 
-This module is only ever run, never imported by the rest of the package.
+This module is run, and imported only by the rig benchmark's own server process
+(:mod:`labdeck.bench.rig_side`) for :func:`until_stopped`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from labdeck.eventloop import loop_factory
 
-__all__ = ["main"]
+__all__ = ["main", "until_stopped"]
 
 Serve = Callable[[], contextlib.AbstractAsyncContextManager[tuple[int, frozenset[str]]]]
 
@@ -50,7 +51,8 @@ def _watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _until_stopped() -> AsyncIterator[asyncio.Event]:
+async def until_stopped() -> AsyncIterator[asyncio.Event]:
+    """An event set when stdin ends or on SIGINT/SIGTERM: serve until it is set."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -64,7 +66,7 @@ async def _until_stopped() -> AsyncIterator[asyncio.Event]:
 
 
 async def _serve(serve: Serve, out: Any) -> None:
-    async with _until_stopped() as stop, serve() as (port, features):
+    async with until_stopped() as stop, serve() as (port, features):
         out.write(json.dumps({"port": port, "features": sorted(features)}) + "\n")
         out.flush()
         await stop.wait()

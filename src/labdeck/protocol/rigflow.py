@@ -215,6 +215,11 @@ class Inbox:
             return Seen.RUNNING, None
         return Seen.ANSWERED, known[1]
 
+    def is_answered(self, peer: Hashable, rid: int) -> bool:
+        """Whether ``rid`` from ``peer`` has its answer cached (an ack for it would be redundant)."""
+        known = self._seen.get((peer, rid))
+        return known is not None and known[1] is not None
+
     def answered(self, peer: Hashable, rid: int, payload: bytes, now: float) -> None:
         """Cache the answer to ``rid`` for repeats of the request."""
         self._seen[peer, rid] = (now, payload)

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,14 @@ from typing import Any
 from aiohttp import web
 
 from labdeck.capability import Capability, Command, Context, Exposed, Panel, Route, capability_of
-from labdeck.exceptions import NotFound
+from labdeck.exceptions import ConfigError, NotFound
 from labdeck.objects import Policy, reads
 from labdeck.protocol.rig import Event
-from labdeck.rigs.address import MODES
+from labdeck.rigs.address import MODES, parse_uri
 from labdeck.rigs.endpoint import RigEndpoint
 from labdeck.rigs.group import RigConfig, RigGroup
 from labdeck.rigs.handlers import SimulatedRig, load_handlers
+from labdeck.rigs.tls import server_context
 
 __all__ = ["RIGS_METHODS", "RigsCapability", "RigsObject", "serve_rig"]
 
@@ -89,16 +91,20 @@ class RigsObject:
 def _configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="rig_command", metavar="ACTION", required=True)
     serve = sub.add_parser("serve", help="answer rig messages on URI with the given handlers")
-    serve.add_argument("uri", metavar="URI", help="udp://HOST:PORT, tcp://, or ws:// in iblutil mode (port 11001)")
+    serve.add_argument("uri", metavar="URI",
+                       help="udp://HOST:PORT, tcp://, tls:// (with --cert), or ws:// in iblutil mode (port 11001)")
     serve.add_argument("--mode", choices=MODES, default="labdeck", help="wire mode (default labdeck)")
     serve.add_argument("--handlers", metavar="MODULE:OBJ", help="the handlers (default: a simulated rig)")
     serve.add_argument("--key", metavar="KEY", help="labdeck mode's shared key")
+    serve.add_argument("--cert", metavar="FILE", help="for tls://: the rig's certificate (PEM, from labdeck cert)")
+    serve.add_argument("--cert-key", metavar="FILE", help="for tls://: the certificate's private key (PEM)")
 
 
 def serve_rig(args: argparse.Namespace) -> int:
     """``labdeck rig serve``: run one rig endpoint until interrupted."""
     handlers = load_handlers(args.handlers) if args.handlers else SimulatedRig()
-    endpoint = RigEndpoint(args.uri, handlers, mode=args.mode, key=args.key.encode() if args.key else None)
+    endpoint = RigEndpoint(args.uri, handlers, mode=args.mode, key=args.key.encode() if args.key else None,
+                           ssl_context=_serving_context(args))
 
     async def run() -> None:
         await endpoint.start()
@@ -112,6 +118,22 @@ def serve_rig(args: argparse.Namespace) -> int:
         asyncio.run(run())
     return 0
 
+
+def _serving_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context of ``--cert``/``--cert-key``; both or neither, and only for tls://.
+
+    Raises:
+        ConfigError: one without the other, either for a rig that is not tls://, a
+            tls:// rig without them, or files that cannot be loaded.
+    """
+    tls = parse_uri(args.uri, args.mode).tls
+    if bool(args.cert) != bool(args.cert_key):
+        raise ConfigError("--cert and --cert-key go together")
+    if args.cert and not tls:
+        raise ConfigError(f"--cert: only a tls:// rig serves a certificate, not {args.uri}")
+    if tls and not args.cert:
+        raise ConfigError("a tls:// rig needs --cert and --cert-key (make them with `labdeck cert --host NAME`)")
+    return server_context(args.cert, args.cert_key) if tls else None
 
 
 class RigsCapability(Capability):

@@ -1,7 +1,8 @@
 """The rig side: listens on a URI and answers each request with its handler.
 
-labdeck mode: every request is acknowledged at once, its handler runs once per id, and
-a repeated id is answered from the :class:`~labdeck.protocol.rigflow.Inbox` cache.
+labdeck mode: every request is acknowledged on the loop turn it arrives (unless its
+handler answered within that turn: the reply is the acknowledgement), its handler runs
+once per id, and a repeated id is answered from the :class:`~labdeck.protocol.rigflow.Inbox` cache.
 iblutil mode: every message is echoed byte for byte, the handler runs, and its answer
 goes back as the rig's own message of the same event; a copy of a message within the
 de-duplication window is dropped without echo, so neither side can start an echo loop.
@@ -123,9 +124,19 @@ class RigEndpoint:
             assert cached is not None
             self._wire.send(cached, peer)
             return
-        self._wire.send(rig.encode(Ack(msg.id), self.key), peer)
-        if seen is Seen.NEW:
-            self._spawn(self._answer(msg, peer))
+        if seen is Seen.RUNNING:
+            self._ack(msg.id, peer)
+            return
+        self._spawn(self._answer(msg, peer))
+        # The ack goes out on this same loop turn, after the handler's first step: a
+        # handler that answers at once has then sent its reply, which is the better
+        # acknowledgement, and the ack is skipped (one datagram fewer each way; and on a
+        # lossy link a lost reply is resent at the fast pace of an unacknowledged request).
+        asyncio.get_running_loop().call_soon(self._ack, msg.id, peer)
+
+    def _ack(self, rid: int, peer: Hashable) -> None:
+        if not self.inbox.is_answered(peer, rid):
+            self._wire.send(rig.encode(Ack(rid), self.key), peer)
 
     async def _answer(self, msg: Request, peer: Hashable) -> None:
         args = msg.data if isinstance(msg.data, list) else [] if msg.data is None else [msg.data]

@@ -18,11 +18,12 @@ from typing import Any
 
 import msgspec
 
-from labdeck.exceptions import LabdeckError, RigFailed, Timeout
+from labdeck.exceptions import ConfigError, LabdeckError, RigFailed, Timeout
 from labdeck.protocol.rig import Event
 from labdeck.protocol.rigflow import RigState, rig_state_after
 from labdeck.rigs.address import Mode, parse_uri
 from labdeck.rigs.link import Rig
+from labdeck.rigs.tls import client_context
 
 __all__ = ["REVERSED", "GroupResult", "RigConfig", "RigGroup", "RigView"]
 
@@ -42,6 +43,9 @@ class RigConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Seconds each request waits for the rig's answer."""
     key: str | None = None
     """labdeck mode's shared key (HMAC-SHA256 on every message)."""
+    ca: str | None = None
+    """For ``tls://``: a PEM file of the CA, or the rig's self-signed certificate, to trust
+    (absent: the system's CAs). The rig's host must be named in its certificate."""
 
 
 @dataclass
@@ -104,11 +108,15 @@ class RigGroup:
 
     @classmethod
     def from_config(cls, configs: Mapping[str, RigConfig], publish: Publish | None = None) -> RigGroup:
+        """Raises: ConfigError: a bad URI, or ``ca`` on a rig that is not ``tls://`` or unreadable."""
         rigs = []
         for name, c in configs.items():
-            parse_uri(c.uri, c.mode)
+            address = parse_uri(c.uri, c.mode)
+            if c.ca is not None and not address.tls:
+                raise ConfigError(f"[rigs.{name}] ca: only a tls:// rig uses a CA, this one is {address}")
+            context = client_context(c.ca) if address.tls else None
             rigs.append(Rig(c.uri, name, mode=c.mode, timeout=c.timeout,
-                            key=c.key.encode() if c.key else None))
+                            key=c.key.encode() if c.key else None, ssl_context=context))
         return cls(rigs, publish)
 
     def __len__(self) -> int:
@@ -212,3 +220,9 @@ class RigGroup:
     async def close(self) -> None:
         for rig in self.rigs.values():
             await rig.close()
+
+    async def __aenter__(self) -> RigGroup:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

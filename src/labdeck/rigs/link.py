@@ -240,10 +240,12 @@ class Rig:
                 fut.set_exception(RigFailed(f"rig {self.name!r}: {event.value} failed: {msg.error}"))
 
     def _schedule(self) -> None:
+        wake = self.outbox.next_wakeup()
         if self._timer is not None:
+            if wake is not None and self._timer.when() <= wake:
+                return  # the timer already set wakes early enough: _tick schedules again
             self._timer.cancel()
             self._timer = None
-        wake = self.outbox.next_wakeup()
         if wake is not None:
             self._timer = asyncio.get_running_loop().call_at(wake, self._tick)
 

@@ -28,7 +28,7 @@ class UdpWire(asyncio.DatagramProtocol):
         self.closed = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports do not derive from asyncio's classes: no isinstance check.
+        # uvloop's transports are not subclasses of asyncio's: a cast, not an isinstance check
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:

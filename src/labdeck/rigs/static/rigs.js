@@ -2,25 +2,36 @@
  * Rigs: every rig of [rigs.<name>] with its state, last message and round trip, live from
  * rigs/<name>; Init, Start (experiment reference yyyy-mm-dd_n_subject), Stop, Stop now and
  * Cleanup for the whole group or one rig. The buttons call the `rigs` object, which needs
- * the operator role; the server's refusal is shown as a toast.
+ * the operator role: for a viewer they are disabled with a note saying so (and should one
+ * be pressed anyway, the server's refusal is shown as a toast).
  */
 
 export default { mount };
 
-const today = () => new Date().toISOString().slice(0, 10);
+// The local date: a session started just after midnight belongs to the new day.
+const today = () => {
+  const d = new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+};
+const CAN_DRIVE = new Set(["operator", "admin"]);
 
 function mount(root, { deck, toast }) {
   root.innerHTML = `
     <div class="card">
       <header><h2>Rigs</h2><span class="muted" data-testid="rigs-count"></span></header>
       <div class="toolbar rigs-controls">
-        <label class="muted">Experiment <input data-testid="rigs-exp-ref" size="14"></label>
+        <label class="muted">Experiment <input data-testid="rigs-exp-ref" size="14"
+          title="yyyy-mm-dd_n_subject: the date, the session number of the day, the subject"></label>
         <label class="muted">Subject <input data-testid="rigs-subject" size="12" placeholder="subject"></label>
+        <span class="muted rigs-ref" data-testid="rigs-ref-preview"></span>
         <span class="spacer"></span>
-        ${buttons("all")}
+        <span class="rig-actions rigs-all"><span class="muted">All rigs:</span>${buttons("all")}</span>
       </div>
+      <p class="rigs-readonly" data-testid="rigs-readonly" hidden>You are signed in as a viewer: you see
+        the rigs' states, but driving them (Init, Start, Stop, Cleanup) needs the operator role.</p>
       <p class="muted" data-testid="rigs-empty" hidden>No rigs: add [rigs.NAME] sections with a uri to labdeck.toml.</p>
-      <div class="table-wrap"><table class="data compact">
+      <div class="table-wrap"><table class="data compact rigs-table">
         <thead><tr><th>Rig</th><th>State</th><th>Last message</th><th>Round trip</th><th></th></tr></thead>
         <tbody data-testid="rigs-table"></tbody>
       </table></div>
@@ -28,6 +39,7 @@ function mount(root, { deck, toast }) {
   const $ = (id) => root.querySelector(`[data-testid="${id}"]`);
   $("rigs-exp-ref").value = `${today()}_1_`;
   const rows = new Map();
+  let readOnly = false;
 
   const expRef = () => {
     const ref = $("rigs-exp-ref").value.trim();
@@ -35,7 +47,32 @@ function mount(root, { deck, toast }) {
     return ref.endsWith("_") ? ref + subject : ref;
   };
 
+  const preview = () => {
+    $("rigs-ref-preview").textContent = `starts ${expRef() || "…"}`;
+  };
+  root.addEventListener("input", preview);
+  preview();
+
+  const lockButtons = () => {
+    for (const btn of root.querySelectorAll("button[data-action]")) {
+      btn.disabled = readOnly;
+      btn.title = readOnly ? "needs the operator role" : "";
+    }
+  };
+
+  fetch(new URL("api/session", document.baseURI), { cache: "no-store" })
+    .then((reply) => (reply.ok ? reply.json() : null))
+    .then((me) => {
+      readOnly = Boolean(me && me.via !== "open" && !CAN_DRIVE.has(me.role));
+      $("rigs-readonly").hidden = !readOnly;
+      lockButtons();
+    }, () => {}); // the server is away: the connection pill says so, the server still checks roles
+
   async function act(action, rig) {
+    if (action === "start" && !/^\d{4}-\d{2}-\d{2}_\d+_.+/.test(expRef())) {
+      toast("Start: the experiment reference needs a subject (yyyy-mm-dd_n_subject)", "err");
+      return;
+    }
     const rigs = rig === "all" ? null : [rig];
     const calls = {
       init: () => deck.call(["rigs", "init"], [], { rigs }),
@@ -63,11 +100,17 @@ function mount(root, { deck, toast }) {
     if (!tr) {
       tr = document.createElement("tr");
       tr.dataset.testid = `rig-${view.rig}`;
-      tr.innerHTML = `<td class="mono"></td><td><span class="badge" data-testid="rig-state"></span></td>
-        <td data-testid="rig-last"></td><td class="mono" data-testid="rig-rtt"></td><td>${buttons(view.rig)}</td>`;
-      tr.cells[0].textContent = `${view.rig} (${view.mode}, ${view.uri})`;
+      tr.innerHTML = `<td class="mono rig-name"></td>
+        <td data-label="State"><span class="badge" data-testid="rig-state"></span></td>
+        <td data-label="Last" data-testid="rig-last"></td>
+        <td data-label="Round trip" class="mono rig-rtt" data-testid="rig-rtt"></td>
+        <td class="rig-buttons"><div class="rig-actions">${buttons(view.rig)}</div></td>`;
+      tr.cells[0].replaceChildren(document.createTextNode(view.rig), Object.assign(document.createElement("div"), {
+        className: "muted rig-where", textContent: `${view.mode} · ${view.uri}`,
+      }));
       $("rigs-table").append(tr);
       rows.set(view.rig, tr);
+      lockButtons();
     }
     const state = tr.querySelector('[data-testid="rig-state"]');
     state.textContent = view.state;
