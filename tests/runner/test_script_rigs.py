@@ -12,8 +12,8 @@ import pytest
 from labdeck.exceptions import ConfigError
 from labdeck.rigs import RigEndpoint, SimulatedRig
 from labdeck.script import rigs
-from tests.helpers import scaled
-from tests.runner.conftest import Project, runner_of
+from tests.helpers import runner_of, scaled
+from tests.runner.conftest import Project
 
 MAIN = """
     import asyncio
