@@ -34,7 +34,7 @@ from labdeck.bench.serve import until_stopped
 from labdeck.eventloop import loop_factory
 from labdeck.rigs.endpoint import RigEndpoint
 
-__all__ = ["LOSSES", "BenchRig", "LossyRelay", "main"]
+__all__ = ["GROUP_SIZE", "LOSSES", "BenchRig", "LossyRelay", "main", "rigs"]
 
 LOSSES = (5, 20)
 """Percent of datagrams the relays drop, each way."""
