@@ -20,7 +20,7 @@ from labdeck.exceptions import BadRequest, NotFound, TooLarge
 from labdeck.protocol.lifecycle import RunState
 from labdeck.runner import history
 from labdeck.runner.uploads import upload_folder, upload_folders
-from labdeck.web.openapi import error_responses
+from labdeck.web.openapi import error_responses, query_int
 
 if TYPE_CHECKING:
     from labdeck.runner.capability import RunnerCapability
@@ -61,22 +61,6 @@ MAX_RUN_ID = (1 << 63) - 1
 """The largest id SQLite can store; a larger one names no run."""
 
 
-def _int(request: web.Request, name: str, default: int | None, low: int = 0, high: int = 1 << 62) -> int:
-    """Query parameter ``name`` as a whole number in ``low..high``; ``default`` when it is
-    absent, and :class:`BadRequest` when it is absent and ``default`` is None, empty, not a
-    number, or out of range."""
-    text = request.query.get(name)
-    if text is None:
-        if default is None:
-            raise BadRequest(f"query parameter {name} is required")
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(f"query parameter {name}={text!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise BadRequest(f"query parameter {name}={value} is outside {low}..{high}")
-    return value
 
 
 def _run_id(request: web.Request) -> int:
@@ -88,7 +72,7 @@ def _run_id(request: web.Request) -> int:
 
 
 async def list_runs(request: web.Request) -> web.StreamResponse:
-    limit, offset = _int(request, "limit", 50, 1, 1000), _int(request, "offset", 0)
+    limit, offset = query_int(request, "limit", 50, 1, 1000), query_int(request, "offset", 0)
     return web.json_response(await _runner(request).history(limit, offset))
 
 
@@ -102,13 +86,13 @@ async def delete_run(request: web.Request) -> web.StreamResponse:
 
 
 async def prune_runs(request: web.Request) -> web.StreamResponse:
-    keep = _int(request, "keep", None)  # how many of the newest runs to keep: no default, it deletes
+    keep = query_int(request, "keep", None)  # how many of the newest runs to keep: no default, it deletes
     return web.json_response({"deleted": await _runner(request).prune(keep)})
 
 
 async def run_log(request: web.Request) -> web.StreamResponse:
     runner, run = _runner(request), _run_id(request)
-    after, limit = _int(request, "after", 0), _int(request, "limit", 1000, 1, 10_000)
+    after, limit = query_int(request, "after", 0), query_int(request, "limit", 1000, 1, 10_000)
     await runner.run_info(run)  # NotFound for an unknown run
     lines = await runner.store.run(lambda db: history.log_lines(db, run, after, limit))
     return web.json_response({"lines": lines})

@@ -15,6 +15,7 @@ from aiohttp import web
 from labdeck.capability import Route, capability_of
 from labdeck.exceptions import BadRequest, NotFound
 from labdeck.watch.dicom import protocols
+from labdeck.web.openapi import query_int
 
 if TYPE_CHECKING:
     from labdeck.watch.capability import WatchCapability
@@ -41,17 +42,6 @@ def _text(request: web.Request, name: str, *, required: bool = False) -> str | N
     return value
 
 
-def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    text = request.query.get(name)
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(f"query parameter {name}={text!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise BadRequest(f"query parameter {name}={value} is outside {low}..{high}")
-    return value
 
 
 async def list_watches(request: web.Request) -> web.StreamResponse:
@@ -64,7 +54,7 @@ async def list_files(request: web.Request) -> web.StreamResponse:
     cap, name = _cap(request), request.match_info["watch"]
     if name not in cap.watchers:
         raise NotFound(f"no watch named {name!r}")
-    limit, before = _int(request, "limit", 100, 1, 1000), _int(request, "before", 1 << 62, 1, 1 << 62)
+    limit, before = query_int(request, "limit", 100, 1, 1000), query_int(request, "before", 1 << 62, 1, 1 << 62)
     rows = await cap.ctx.store.query(
         "SELECT id, path, size, mtime_ns, t FROM file_events WHERE watch = ? AND id < ? ORDER BY id DESC LIMIT ?",
         (name, before, limit))

@@ -20,9 +20,10 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from labdeck import __version__
+from labdeck.exceptions import BadRequest
 from labdeck.web import access
 
-__all__ = ["OPENAPI_KEY", "add_openapi_paths", "api_error_middleware", "error_response", "error_responses"]
+__all__ = ["OPENAPI_KEY", "add_openapi_paths", "api_error_middleware", "error_response", "error_responses", "query_int"]
 
 OPENAPI_KEY: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 
@@ -121,3 +122,21 @@ _RESPONSES = {
     name: {"description": description, "content": _JSON_ERROR if type_ else _TEXT_ERROR}
     for name, type_, description in _ERRORS.values()
 }
+
+
+def query_int(request: web.Request, name: str, default: int | None, low: int = 0, high: int = 1 << 62) -> int:
+    """Query parameter ``name`` as a whole number in ``low..high``; ``default`` when it is
+    absent, and :class:`BadRequest` when it is absent and ``default`` is None, empty, not a
+    number, or out of range."""
+    text = request.query.get(name)
+    if text is None:
+        if default is None:
+            raise BadRequest(f"query parameter {name} is required")
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"query parameter {name}={text!r} is not a whole number") from None
+    if not low <= value <= high:
+        raise BadRequest(f"query parameter {name}={value} is outside {low}..{high}")
+    return value
