@@ -1,7 +1,7 @@
 """The hub: channels, subscriptions and request dispatch for every connected client.
 
 The hub is transport-free: the web layer hands it each text frame of a connection
-(:meth:`Hub.handle`) and gives each connection a ``send`` and a ``close``. Publishing
+(:meth:`Hub.handle`) and gives each connection an :class:`Outlet` and a ``close``. Publishing
 goes through the broker, which assigns seqs and keeps history; the broker hands every
 message back to :meth:`Hub._deliver`, which queues it on each subscribed connection.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from labdeck.broker.base import Broker, Message
 from labdeck.exceptions import AccessDenied, BadRequest, InternalError, LabdeckError
-from labdeck.hub.connection import Client, Close, Connection, Send, current_client
+from labdeck.hub.connection import Client, Close, Connection, Outlet, current_client
 from labdeck.hub.rpc import NoObjects, ObjectSpace
 from labdeck.protocol import wire
 from labdeck.types import has_role
@@ -118,10 +118,10 @@ class Hub:
     # -- connections ----------------------------------------------------------------
 
     def connect(
-        self, send: Send, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20
+        self, outlet: Outlet, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20
     ) -> Connection:
         """Register a new connection; the caller feeds its frames to :meth:`handle`."""
-        conn = Connection(send, close, client, max_bytes=max_bytes)
+        conn = Connection(outlet, close, client, max_bytes=max_bytes)
         self.connections.add(conn)
         return conn
 

@@ -17,7 +17,6 @@ security headers), installed on the outermost application.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +39,7 @@ from labdeck.web.closing import close_stalled
 from labdeck.web.guard import Guard, add_security_headers, same_server
 from labdeck.web.metrics import RequestStats, render_metrics
 from labdeck.web.openapi import add_openapi_paths, api_error_middleware, error_response
+from labdeck.web.outlet import WebSocketOutlet
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
@@ -222,11 +222,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="websocket Origin not allowed\n")
     # aiohttp refuses a message of exactly max_msg_size bytes; max_frame is the largest accepted.
     ws = web.WebSocketResponse(compress=False, max_msg_size=server.max_frame + 1, heartbeat=30.0, decode_text=False)
-    await ws.prepare(request)
-
-    # The connection's sender awaits this once per frame: the bound method itself, with
-    # no coroutine of our own around it.
-    send = functools.partial(ws.send_frame, opcode=WSMsgType.TEXT)
+    writer = await ws.prepare(request)
+    assert request.transport is not None  # prepared: the connection is up
+    outlet = WebSocketOutlet(ws, request.transport, writer)
 
     async def close(code: int, reason: str) -> None:
         transport = request.transport
@@ -246,15 +244,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if task is not None and task.cancelling():
                 raise
 
-    conn = deck.hub.connect(send, close, client_of(request), max_bytes=server.send_queue_bytes)
+    conn = deck.hub.connect(outlet, close, client_of(request), max_bytes=server.send_queue_bytes)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                conn.direct = True  # the reply is written below, by this task
-                try:
-                    await deck.hub.handle(conn, msg.data)
-                finally:
-                    await conn.flush()
+                await deck.hub.handle(conn, msg.data)  # a reply is written as it is sent
             elif msg.type is WSMsgType.BINARY:
                 conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))
             elif msg.type is WSMsgType.ERROR:
