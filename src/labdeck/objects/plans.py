@@ -13,8 +13,8 @@ while
 * every object along the path has exactly the type it had (a segment's hidden marker,
   whether it is read as an attribute or a key, whether it may be walked, all hang on
   the type), and a plain ``dict`` along it is still not a namespace;
-* the last segment names the same function (its markers and signature are the
-  function's).
+* the last segment names the same function, still with the markers it had (its
+  signature is the function's own).
 
 Otherwise the call takes the full checks again, which answer it (or refuse it) and
 leave a new plan. A call needs no allocation per segment on the planned path.
@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from labdeck.objects.markers import CallOptions
+from labdeck.objects.markers import HIDDEN_ATTR, CallOptions, call_options
 from labdeck.objects.policy import Policy
 from labdeck.objects.resolve import MISSING, forbidden
 
@@ -91,6 +91,8 @@ def walk(plan: CallPlan, root: Any, path: list[str]) -> Any:
                 value = getattr(value, path[i])
             except Exception:
                 return None
-    if getattr(value, "__func__", value) is not plan.func:
+    func = getattr(value, "__func__", value)
+    # A marker applied since (hidden(fn), inline(fn)...) changes the function in place.
+    if func is not plan.func or getattr(func, HIDDEN_ATTR, False) is True or call_options(func) is not plan.options:
         return None
     return value
