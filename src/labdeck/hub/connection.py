@@ -2,13 +2,15 @@
 
 Delivery
 --------
-A connection writes complete websocket frames to its :class:`Outlet` (the transport).
+A connection hands complete websocket frames to its :class:`Outlet` (the transport).
 While nothing waits in its queue and the transport's write buffer is under its bound,
-a frame is written at once, from the code that published or answered: no task wakes up
-and nothing is copied per subscriber (a push's frame is built once and shared, see
-:attr:`labdeck.broker.base.Message.ws_frame`). Only under back-pressure do frames wait
-in the connection's queue; a sender task, started for the occasion, waits for the
-transport to drain and hands it what waits in one ``writelines`` (up to
+the outlet takes a frame at once, from the code that published or answered: no task
+wakes up and nothing is copied per subscriber (a push's frame is built once and shared,
+see :attr:`labdeck.broker.base.Message.ws_frame`). The outlet may gather the pushes of
+one loop turn and write them together at its end, one system call for a burst; a reply
+goes out at once, after whatever was gathered before it. Only under back-pressure do
+frames wait in the connection's queue; a sender task, started for the occasion, waits
+for the transport to drain and hands it what waits in one ``writelines`` (up to
 :data:`WRITE_CHUNK` bytes at a time), then ends when the queue is empty.
 
 Slow-client policy
@@ -67,9 +69,10 @@ class Outlet(Protocol):
     the connection then stops sending.
     """
 
-    def offer(self, frame: bytes) -> bool:
-        """Write ``frame`` now if the write buffer is under its bound; ``False``: nothing
-        was written, and the caller queues it."""
+    def offer(self, frame: bytes, now: bool = False) -> bool:
+        """Take ``frame`` if the write buffer is under its bound; ``False``: it was not
+        taken, and the caller queues it. Taken frames may wait until the end of the
+        loop turn, to leave together; ``now`` writes it, and any before it, at once."""
         ...
 
     def write_all(self, frames: list[bytes]) -> None:
@@ -122,15 +125,15 @@ class Connection:
         Written at once when nothing waits before it and the transport has room, else
         queued; a queue over its bound disconnects the client (see module doc).
         """
-        self._push(text_frame(frame))
+        self._push(text_frame(frame), True)
 
-    def _push(self, framed: bytes) -> None:
+    def _push(self, framed: bytes, now: bool = False) -> None:
         if self.closed:
             return
         queue = self._queue
         if not queue:
             try:
-                if self._outlet.offer(framed):
+                if self._outlet.offer(framed, now):
                     return
             except ConnectionError:
                 self.closed = True

@@ -22,6 +22,7 @@ MAX_SHORT = 125
 _FIN_TEXT = 0x81  # FIN set, RSV1-3 clear, opcode 0x1 (text)
 _LEN16 = struct.Struct("!BBH").pack
 _LEN64 = struct.Struct("!BBQ").pack
+_SHORT = tuple(bytes((_FIN_TEXT, n)) for n in range(MAX_SHORT + 1))  # a lookup, not a bytes() per frame
 
 
 def header_size(payload_length: int) -> int:
@@ -44,7 +45,7 @@ def text_frame(payload: bytes) -> bytes:
     """
     n = len(payload)
     if n <= MAX_SHORT:
-        return bytes((_FIN_TEXT, n)) + payload
+        return _SHORT[n] + payload
     if n < 1 << 16:
         return _LEN16(_FIN_TEXT, 126, n) + payload
     return _LEN64(_FIN_TEXT, 127, n) + payload

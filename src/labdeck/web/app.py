@@ -39,7 +39,7 @@ from labdeck.web.closing import close_stalled
 from labdeck.web.guard import Guard, add_security_headers, same_server
 from labdeck.web.metrics import RequestStats, render_metrics
 from labdeck.web.openapi import add_openapi_paths, api_error_middleware, error_response
-from labdeck.web.outlet import WebSocketOutlet
+from labdeck.web.outlet import Flusher, WebSocketOutlet
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 
 DECK_KEY: web.AppKey[Deck] = web.AppKey("deck")
 STATS_KEY = web.AppKey("stats", RequestStats)
+FLUSHER_KEY = web.AppKey("flusher", Flusher)
 _STALLED_CLOSE_TIMEOUT = 1.0
 """Seconds a stalled client has to read up to its close frame before the connection is cut."""
 STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
@@ -86,6 +87,7 @@ def make_app(deck: Deck) -> web.Application:
     add_auth_routes(inner, gate)
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
+    inner[FLUSHER_KEY] = Flusher()
     access.add(inner, "GET", "/", index, "viewer")
     access.add(inner, "GET", "/ws", websocket, "viewer")  # and each op its own rule
     access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
@@ -224,7 +226,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(compress=False, max_msg_size=server.max_frame + 1, heartbeat=30.0, decode_text=False)
     writer = await ws.prepare(request)
     assert request.transport is not None  # prepared: the connection is up
-    outlet = WebSocketOutlet(ws, request.transport, writer)
+    outlet = WebSocketOutlet(ws, request.transport, writer, request.app[FLUSHER_KEY])
 
     async def close(code: int, reason: str) -> None:
         transport = request.transport
