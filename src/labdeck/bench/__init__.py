@@ -50,14 +50,14 @@ class Counts:
     thread_rounds: int = 5
     memory_clients: int = 1000
     round_timeout: float = 30.0
-    overall_timeout: float = 240.0
+    overall_timeout: float = 600.0
 
     @classmethod
     def quick(cls) -> Counts:
         return cls(rpc_warmup=200, rpc_requests=2_000, broadcast_rounds=2,
                    broadcast_messages=((1, 5_000), (10, 1_000), (100, 200)),
                    broadcast_turn_messages=((1, 2_000), (10, 400), (100, 80)),
-                   thread_messages=20_000, thread_rounds=2, memory_clients=100, overall_timeout=90.0)
+                   thread_messages=20_000, thread_rounds=2, memory_clients=100, overall_timeout=180.0)
 
 
 def run_benchmarks(quick: bool = False, only: Sequence[str] | None = None, json_path: str | None = None) -> int:
