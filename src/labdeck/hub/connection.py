@@ -110,8 +110,9 @@ class Connection:
         self.peak_bytes = 0
         self._outlet = outlet
         self._close = close
-        self._queue: deque[bytes] = deque()  # complete frames waiting for the transport to drain
-        self._backlog: deque[Message | str] = deque()  # replay messages; a str releases that channel
+        # Both made when first needed: an idle connection keeps neither (a deque is ~600 bytes).
+        self._queue: deque[bytes] | None = None  # complete frames waiting for the transport to drain
+        self._backlog: deque[Message | str] | None = None  # replay messages; a str releases that channel
         self._sender: asyncio.Task[None] | None = None  # only while frames wait
 
     def __repr__(self) -> str:
@@ -138,6 +139,8 @@ class Connection:
             except ConnectionError:
                 self.closed = True
                 return
+            if queue is None:
+                queue = self._queue = deque()
         queue.append(framed)
         self.queued_bytes += len(framed)
         if self.queued_bytes > self.peak_bytes:
@@ -178,12 +181,16 @@ class Connection:
 
     def replay(self, ch: str, messages: list[Message]) -> None:
         """Queue ``messages`` of ``ch`` at the sender's pace, then its held live messages."""
+        if self._backlog is None:
+            self._backlog = deque()
         self._backlog.extend(messages)
         self._backlog.append(ch)
         self._refill()
 
     def _refill(self) -> None:
         backlog, low_water = self._backlog, self.max_bytes // 2
+        if backlog is None:
+            return
         while backlog and self.queued_bytes < low_water and not self.closed:
             item = backlog.popleft()
             if isinstance(item, str):
@@ -195,6 +202,7 @@ class Connection:
     async def _drain(self) -> None:
         """Hand the queue to the transport as it drains; ends when the queue is empty."""
         queue, outlet = self._queue, self._outlet
+        assert queue is not None  # the sender starts once a frame is queued
         try:
             while queue:
                 await outlet.drain()
@@ -225,8 +233,9 @@ class Connection:
         )
         self.dropped_slow = True
         self.closed = True
-        self._queue.clear()
-        self._backlog.clear()
+        if self._queue is not None:
+            self._queue.clear()  # the sender may hold it
+        self._queue = self._backlog = None
         self.pending.clear()
         self.queued_bytes = self.held_bytes = 0
         if self._sender is not None:
