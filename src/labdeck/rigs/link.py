@@ -21,6 +21,7 @@ import ssl
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable
+from functools import partial
 from typing import Any
 
 from labdeck.exceptions import BadRequest, RigFailed, Timeout
@@ -66,6 +67,7 @@ class Rig:
         self._waiting: dict[int, tuple[Event, asyncio.Future[Any]]] = {}
         self._callbacks: dict[Event, list[Callback | asyncio.Future[Any]]] = defaultdict(list)
         self._wire: Any = None
+        self._send: Callable[[bytes], None] = _not_connected
         self._timer: asyncio.TimerHandle | None = None
         self._connecting: asyncio.Lock | None = None
         # iblutil mode
@@ -73,7 +75,8 @@ class Rig:
         self._answers: dict[IblEvent, tuple[bytes, asyncio.Future[list[Any]]]] = {}
         self._held: dict[IblEvent, asyncio.TimerHandle] = {}
         self._event_locks: dict[IblEvent, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._recent = RecentMessages()
+        # A stream never repeats a message: the same bytes twice on ws are two messages
+        self._recent = RecentMessages(window=0.0 if self.address.stream else 0.5)
 
     def __repr__(self) -> str:
         return f"<Rig {self.name} {self.address} {self.mode}>"
@@ -136,32 +139,46 @@ class Rig:
             OSError: the rig cannot be reached over TCP.
         """
         timeout = self.timeout if timeout is None else timeout
-        await self._connect()
+        if self._wire is None or not self._wire.is_open:
+            await self._connect()
         if self.mode == "iblutil":
             return await self._request_ibl(IblEvent.of(event), args, timeout)
-        return await self._request_labdeck(event, args, timeout)
+        # labdeck mode, here rather than in a coroutine of its own: one frame fewer a request
+        loop = asyncio.get_running_loop()
+        rid = next(self._ids)
+        payload = rig.encode(Request(rid, event, time.time(), args), self.key)
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._waiting[rid] = (event, fut)
+        entry = self.outbox.add(rid, payload, loop.time(), timeout)
+        try:
+            self._send(payload)
+            self._wake_at(min(entry.next_send, entry.deadline))
+            return await fut
+        finally:
+            del self._waiting[rid]
+            self.outbox.cancel(rid)
+
+    def _is_open(self) -> bool:
+        return self._wire is not None and bool(self._wire.is_open)
 
     async def _connect(self) -> None:
-        if self._wire is not None and getattr(self._wire, "is_open", True):
+        if self._is_open():
             return
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
-            if self._wire is not None and getattr(self._wire, "is_open", True):
+            if self._is_open():
                 return
             a = self.address
+            receive = self._received_ibl if self.mode == "iblutil" else self._received_labdeck
             if a.stream:
                 framing = tcp.IBLUTIL if self.mode == "iblutil" else tcp.LABDECK
                 context = self.ssl_context or (ssl.create_default_context() if a.tls else None)
-                self._wire = await tcp.open_tcp(self._received, framing, a.host, a.port, context)
+                self._wire = await tcp.open_tcp(receive, framing, a.host, a.port, context)
+                self._send = self._wire.write
             else:
-                self._wire = await open_udp(self._received, remote=(a.host, a.port))
-
-    def _send(self, data: bytes) -> None:
-        if self.address.stream:
-            self._wire.write(data)
-        else:
-            self._wire.send(data, None)
+                self._wire = await open_udp(receive, remote=(a.host, a.port))
+                self._send = partial(self._wire.send, peer=None)
 
     async def close(self) -> None:
         """Close the socket; requests still waiting end with :class:`Timeout`."""
@@ -183,15 +200,12 @@ class Rig:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _received(self, data: bytes, peer: Hashable) -> None:
-        if self.mode == "iblutil":
-            self._received_ibl(data)
-        else:
-            self._received_labdeck(data)
-
     def _notify(self, event: Event, data: Any) -> None:
+        callbacks = self._callbacks.get(event)
+        if not callbacks:
+            return
         keep: list[Callback | asyncio.Future[Any]] = []
-        for cb in self._callbacks.get(event, []):
+        for cb in callbacks:
             if isinstance(cb, asyncio.Future):
                 if not cb.done():
                     cb.set_result(data)
@@ -201,35 +215,21 @@ class Rig:
                 cb(data, event)
             except Exception:
                 log.exception("rig %r: a callback for %s failed", self.name, event.value)
-        if event in self._callbacks:
-            self._callbacks[event] = keep
+        self._callbacks[event] = keep
 
     # -- labdeck mode ------------------------------------------------------------------
 
-    async def _request_labdeck(self, event: Event, args: list[Any], timeout: float) -> Any:
-        loop = asyncio.get_running_loop()
-        rid = next(self._ids)
-        payload = rig.encode(Request(rid, event, time.time(), args), self.key)
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._waiting[rid] = (event, fut)
-        self.outbox.add(rid, payload, loop.time(), timeout)
+    def _received_labdeck(self, data: bytes, peer: Hashable) -> None:
         try:
-            self._send(payload)
-            self._schedule()
-            return await fut
-        finally:
-            self._waiting.pop(rid, None)
-            self.outbox.cancel(rid)
-
-    def _received_labdeck(self, data: bytes) -> None:
-        try:
-            msg = rig.decode(data, self.key, now=time.time())
+            msg = rig.decode(data, self.key, now=time.time() if self.key is not None else None)
         except BadRequest as exc:
             log.warning("rig %r: dropped a message: %s", self.name, exc.message)
             return
-        if isinstance(msg, Ack):
-            self.outbox.ack(msg.id)
-        elif isinstance(msg, Reply) and self.outbox.answer(msg.id) is not None:
+        kind = type(msg)
+        if kind is Reply:
+            assert isinstance(msg, Reply)
+            if self.outbox.answer(msg.id) is None:
+                return  # a duplicate, or an answer after the deadline
             event, fut = self._waiting[msg.id]
             if fut.done():
                 return
@@ -238,6 +238,17 @@ class Rig:
                 self._notify(event, msg.data)
             else:
                 fut.set_exception(RigFailed(f"rig {self.name!r}: {event.value} failed: {msg.error}"))
+        elif kind is Ack:
+            self.outbox.ack(msg.id)
+
+    def _wake_at(self, when: float) -> None:
+        """Have :meth:`_tick` run by ``when`` (a request's first resend); an earlier timer stays."""
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(when, self._tick)
 
     def _schedule(self) -> None:
         wake = self.outbox.next_wakeup()
@@ -294,7 +305,7 @@ class Rig:
                     held.cancel()
         return result[0] if len(result) == 1 else result
 
-    def _received_ibl(self, data: bytes) -> None:
+    def _received_ibl(self, data: bytes, peer: Hashable) -> None:
         now = time.monotonic()
         for payload, fut in self._echoes:
             if payload == data and not fut.done():
@@ -351,6 +362,10 @@ class Rig:
             waiting[1].set_exception(RigFailed(f"rig {self.name!r}: {event.name if event else '?'} failed: {text}"))
         else:
             log.warning("rig %r reports: %s", self.name, text)
+
+
+def _not_connected(data: bytes) -> None:
+    raise RuntimeError("rig link: not connected")
 
 
 def _event(event: Event | str | int) -> Event:
