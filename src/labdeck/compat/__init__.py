@@ -3,3 +3,5 @@ imports changed: ``labdeck.compat.awe`` (the research web server's templates and
 more to come (``wispy``, ``iblutil``, ``rtcloud``). Each maps the original's documented names
 onto labdeck's own API; see the migration guides in ``docs/howto/``.
 """
+
+__all__: list[str] = []
