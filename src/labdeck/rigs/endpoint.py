@@ -27,7 +27,7 @@ from labdeck.protocol.rig import Ack, Event, Reply, Request
 from labdeck.protocol.rigflow import Inbox, RecentMessages, Seen
 from labdeck.rigs import tcp
 from labdeck.rigs.address import Mode, parse_uri
-from labdeck.rigs.handlers import SimulatedRig, handler_lookup, start_handler
+from labdeck.rigs.handlers import Done, SimulatedRig, handler_lookup, start_handler
 from labdeck.rigs.udp import open_udp
 
 __all__ = ["RigEndpoint", "answer_args"]
@@ -111,15 +111,20 @@ class RigEndpoint:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _start(self, event: Event, args: list[Any], done: Any) -> bool:
+    def _start(self, event: Event, args: list[Any], done: Done, peer: Hashable) -> bool:
         """Run the handler for ``event``; ``True`` when it has answered already."""
         self.handled += 1
-        running = start_handler(self._handler(event), args, done)
+        running = self._handle(event, args, done, peer)
         if running is None:
             return True
         self._running.add(running)
         running.add_done_callback(self._running.discard)
         return False
+
+    def _handle(self, event: Event, args: list[Any], done: Done, peer: Hashable) -> asyncio.Future[Any] | None:
+        """Start answering ``event`` from ``peer`` (see :func:`~labdeck.rigs.handlers.start_handler`);
+        a subclass that answers otherwise (iblutil's callbacks) overrides this."""
+        return start_handler(self._handler(event), args, done)
 
     # -- labdeck mode --------------------------------------------------------------
 
@@ -140,7 +145,7 @@ class RigEndpoint:
             return
         data_ = msg.data
         args = data_ if type(data_) is list else [] if data_ is None else [data_]
-        if not self._start(msg.ev, args, partial(self._answer, msg, peer)):
+        if not self._start(msg.ev, args, partial(self._answer, msg, peer), peer):
             # The ack goes out on this same loop turn, after a task's first step: a
             # handler that answers at once has then sent its reply, which is the better
             # acknowledgement, and the ack is skipped (one datagram fewer each way; and on a
@@ -185,7 +190,7 @@ class RigEndpoint:
             return  # errors are never echoed
         self._send(data, peer)
         event = rigibl.IblEvent(msg.event)
-        self._start(event.event, msg.args, partial(self._answer_ibl, event, peer, now))
+        self._start(event.event, msg.args, partial(self._answer_ibl, event, peer, now), peer)
 
     def _answer_ibl(self, event: rigibl.IblEvent, peer: Hashable, echoed_at: float, result: Any,
                     error: Exception | None) -> None:

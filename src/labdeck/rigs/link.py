@@ -33,7 +33,7 @@ from labdeck.rigs import tcp
 from labdeck.rigs.address import Mode, parse_uri
 from labdeck.rigs.udp import open_udp
 
-__all__ = ["ECHO_TIMEOUT", "Callback", "Rig"]
+__all__ = ["ECHO_TIMEOUT", "Callback", "Rig", "event_of"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class Rig:
         self.outbox = Outbox(retransmit=mode == "labdeck", first_retry=0.2 if self.address.stream else 0.02)
         self._ids = itertools.count(random.randrange(1 << 30))
         self._waiting: dict[int, tuple[Event, asyncio.Future[Any]]] = {}
+        self._confirming: dict[int, asyncio.Future[None]] = {}
         self._callbacks: dict[Event, list[Callback | asyncio.Future[Any]]] = defaultdict(list)
         self._wire: Any = None
         self._send: Callable[[bytes], None] = _not_connected
@@ -112,11 +113,11 @@ class Rig:
 
     def assign_callback(self, event: Event | str | int, callback: Callback | asyncio.Future[Any]) -> None:
         """Call ``callback(data, event)`` (or resolve a future, once) on each message of ``event``."""
-        self._callbacks[_event(event)].append(callback)
+        self._callbacks[event_of(event)].append(callback)
 
     def clear_callbacks(self, event: Event | str | int) -> int:
         """Remove the callbacks of ``event``; returns how many there were."""
-        return len(self._callbacks.pop(_event(event), []))
+        return len(self._callbacks.pop(event_of(event), []))
 
     async def on_event(self, event: Event | str | int) -> Any:
         """Wait for the rig's next message of ``event``; returns its data."""
@@ -126,12 +127,20 @@ class Rig:
 
     # -- requests ----------------------------------------------------------------------
 
-    async def request(self, event: Event, args: list[Any], timeout: float | None = None) -> Any:
+    async def request(self, event: Event, args: list[Any], timeout: float | None = None, *,
+                      confirmed: asyncio.Future[None] | None = None, as_args: bool = False) -> Any:
         """Send ``event`` with ``args`` and wait for the answer.
+
+        Args:
+            confirmed: resolved as soon as the rig has the request (labdeck mode: its ack
+                or its answer; iblutil mode: its echo), for callers that go on before the
+                answer, as iblutil's own sends do.
+            as_args: in iblutil mode, return the answer's arguments as a list even when
+                there is one (labdeck mode answers with one value either way).
 
         Returns:
             The rig's answer: its handler's return value (in iblutil mode, the answer's
-            arguments; a single one is given bare).
+            arguments; a single one is given bare unless ``as_args``).
 
         Raises:
             Timeout: no answer within ``timeout`` (the rig's default); names the rig.
@@ -142,13 +151,16 @@ class Rig:
         if self._wire is None or not self._wire.is_open:
             await self._connect()
         if self.mode == "iblutil":
-            return await self._request_ibl(IblEvent.of(event), args, timeout)
+            result = await self._request_ibl(IblEvent.of(event), args, timeout, confirmed)
+            return result if as_args or len(result) != 1 else result[0]
         # labdeck mode, here rather than in a coroutine of its own: one frame fewer a request
         loop = asyncio.get_running_loop()
         rid = next(self._ids)
         payload = rig.encode(Request(rid, event, time.time(), args), self.key)
         fut: asyncio.Future[Any] = loop.create_future()
         self._waiting[rid] = (event, fut)
+        if confirmed is not None:
+            self._confirming[rid] = confirmed
         entry = self.outbox.add(rid, payload, loop.time(), timeout)
         try:
             self._send(payload)
@@ -157,6 +169,8 @@ class Rig:
         finally:
             del self._waiting[rid]
             self.outbox.cancel(rid)
+            if confirmed is not None:
+                del self._confirming[rid]
 
     def _is_open(self) -> bool:
         return self._wire is not None and bool(self._wire.is_open)
@@ -182,6 +196,10 @@ class Rig:
 
     async def close(self) -> None:
         """Close the socket; requests still waiting end with :class:`Timeout`."""
+        self.close_now()
+
+    def close_now(self) -> None:
+        """:meth:`close`, for callers that cannot await (iblutil's ``close()`` is plain)."""
         if self._timer is not None:
             self._timer.cancel()
         for event, fut in self._waiting.values():
@@ -226,6 +244,8 @@ class Rig:
             log.warning("rig %r: dropped a message: %s", self.name, exc.message)
             return
         kind = type(msg)
+        if self._confirming:
+            _resolve(self._confirming.get(msg.id))
         if kind is Reply:
             assert isinstance(msg, Reply)
             if self.outbox.answer(msg.id) is None:
@@ -275,7 +295,8 @@ class Rig:
 
     # -- iblutil mode ------------------------------------------------------------------
 
-    async def _request_ibl(self, event: IblEvent, args: list[Any], timeout: float) -> Any:
+    async def _request_ibl(self, event: IblEvent, args: list[Any], timeout: float,
+                           confirmed: asyncio.Future[None] | None) -> list[Any]:
         loop = asyncio.get_running_loop()
         payload = rigibl.encode_ibl(event, args)
         # Answers carry no id: one request per event in flight, others of it wait their turn.
@@ -292,6 +313,7 @@ class Rig:
                 except TimeoutError:
                     raise Timeout(f"rig {self.name!r} did not echo {event.name} within "
                                   f"{min(ECHO_TIMEOUT, timeout):g} s") from None
+                _resolve(confirmed)
                 try:
                     result = await asyncio.wait_for(answer, max(timeout - (loop.time() - started), 0.001))
                 except TimeoutError:
@@ -303,7 +325,7 @@ class Rig:
                 held = self._held.pop(event, None)
                 if held is not None:
                     held.cancel()
-        return result[0] if len(result) == 1 else result
+        return result
 
     def _received_ibl(self, data: bytes, peer: Hashable) -> None:
         now = time.monotonic()
@@ -364,11 +386,16 @@ class Rig:
             log.warning("rig %r reports: %s", self.name, text)
 
 
+def _resolve(fut: asyncio.Future[None] | None) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(None)
+
+
 def _not_connected(data: bytes) -> None:
     raise RuntimeError("rig link: not connected")
 
 
-def _event(event: Event | str | int) -> Event:
+def event_of(event: Event | str | int) -> Event:
     """An event from labdeck's name, iblutil's name (``"EXPSTART"``) or number."""
     if isinstance(event, Event):
         return event
