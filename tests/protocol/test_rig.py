@@ -147,6 +147,14 @@ def test_the_inbox_runs_a_request_once_and_answers_repeats_from_its_cache() -> N
     assert inbox.receive("a", 1, 20.0) == (Seen.NEW, None)  # forgotten long after any deadline
 
 
+def test_the_inbox_keeps_at_most_its_limit_forgetting_the_oldest_first() -> None:
+    inbox = Inbox(limit=2)
+    for rid in (1, 2, 3):
+        assert inbox.receive("a", rid, 0.0) == (Seen.NEW, None)
+    assert inbox.receive("a", 3, 0.1) == (Seen.RUNNING, None)
+    assert inbox.receive("a", 1, 0.1) == (Seen.NEW, None)  # 1 went to make room for 3
+
+
 def test_recent_messages_drop_a_copy_within_the_window_only() -> None:
     recent = rigflow.RecentMessages(window=0.5)
     assert not recent.repeated("a", b"[1, null]", 0.0)

@@ -207,7 +207,9 @@ class Inbox:
 
     def receive(self, peer: Hashable, rid: int, now: float) -> tuple[Seen, bytes | None]:
         """Classify request ``rid`` from ``peer``; with :attr:`Seen.ANSWERED`, its cached answer."""
-        if now >= self._next_sweep or len(self._seen) > self.limit:
+        if len(self._seen) >= self.limit:
+            self._seen.popitem(last=False)  # the oldest: at the limit, one in, one out
+        if now >= self._next_sweep:
             self._forget(now)
         known = self._seen.get((peer, rid))
         if known is None:
