@@ -35,9 +35,9 @@ __all__ = ["RigEndpoint", "answer_args"]
 log = logging.getLogger(__name__)
 
 _STREAM_GAP = 0.005
-"""iblutil mode over ws: seconds between the echo and the answer. iblutil reads one
-message per read of its stream, so an answer that catches up with the echo in the peer's
-buffer would be taken for a wrong echo; an answer from an inline handler would."""
+"""iblutil mode over ws: the least seconds between an echo and the answer after it.
+iblutil reads one message per read of its stream, so an answer that reaches its buffer
+with the echo (as an inline handler's would) is taken for a wrong echo."""
 
 
 def answer_args(result: Any) -> list[Any]:
@@ -143,8 +143,8 @@ class RigEndpoint:
         if seen is Seen.RUNNING:
             self._ack(msg.id, peer)
             return
-        data_ = msg.data
-        args = data_ if type(data_) is list else [] if data_ is None else [data_]
+        given = msg.data
+        args = given if type(given) is list else [] if given is None else [given]
         if not self._start(msg.ev, args, partial(self._answer, msg, peer), peer):
             # The ack goes out on this same loop turn, after a task's first step: a
             # handler that answers at once has then sent its reply, which is the better
