@@ -26,6 +26,7 @@ import logging
 import queue
 import threading
 import typing
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -366,47 +367,57 @@ class _Pending:
 
 
 class Workers:
-    """The threads plain methods run on: a queue and ``count`` threads, started with the
-    first call.
+    """The threads plain methods run on: ``count`` threads, started with the first call.
 
     Cheaper than :class:`concurrent.futures.ThreadPoolExecutor` behind
     ``asyncio.wrap_future``: no ``concurrent.futures.Future`` with its lock and
     condition, no chained future, one ``call_soon_threadsafe`` per call to hand the
-    result back, and nothing else crossing threads.
+    result back, and nothing else crossing threads. A call goes to the thread that
+    became idle last (its caches are warm; one after another, calls keep to one
+    thread), or waits in order until a thread is free.
     """
 
     def __init__(self, count: int) -> None:
-        self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], Arguments, _Pending] | None] = queue.SimpleQueue()
-        self._threads = [
-            threading.Thread(target=self._work, name=f"labdeck-call-{i}", daemon=True) for i in range(max(1, count))
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._lock = threading.Lock()  # guards _idle and _waiting together
+        self._idle: list[queue.SimpleQueue[_Job | None]] = []  # inboxes of idle threads, last idle on top
+        self._waiting: deque[_Job] = deque()  # calls no thread was free for, oldest first
+        self._inboxes = [queue.SimpleQueue[_Job | None]() for _ in range(max(1, count))]
+        for i, inbox in enumerate(self._inboxes):
+            threading.Thread(target=self._work, args=(inbox,), name=f"labdeck-call-{i}", daemon=True).start()
 
     def put(self, fn: Callable[..., Any], bound: Arguments, pending: _Pending) -> None:
         """Run ``fn(*bound)`` on a thread; ``pending.settle`` gets the outcome on its loop."""
-        self._jobs.put((fn, bound, pending))
+        job = (fn, bound, pending)
+        with self._lock:
+            if not self._idle:
+                self._waiting.append(job)
+                return
+            inbox = self._idle.pop()
+        inbox.put(job)
 
     def close(self) -> None:
         """Cancel what no thread has started (on the loop's thread); threads end when idle."""
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                pending = job[2]
-                if pending.timer is not None:
-                    pending.timer.cancel()
-                if pending.release is not None:
-                    pending.release()
-                pending.future.cancel()
-        for _ in self._threads:
-            self._jobs.put(None)
+        with self._lock:
+            waiting, self._waiting = list(self._waiting), deque()
+        for _, _, pending in waiting:
+            if pending.timer is not None:
+                pending.timer.cancel()
+            if pending.release is not None:
+                pending.release()
+            pending.future.cancel()
+        for inbox in self._inboxes:
+            inbox.put(None)
 
-    def _work(self) -> None:
-        jobs = self._jobs
-        while (job := jobs.get()) is not None:
+    def _work(self, inbox: queue.SimpleQueue[_Job | None]) -> None:
+        while True:
+            with self._lock:
+                job = self._waiting.popleft() if self._waiting else None
+                if job is None:
+                    self._idle.append(inbox)
+            if job is None:
+                job = inbox.get()
+                if job is None:
+                    return
             fn, (args, kwargs), pending = job
             del job
             try:
@@ -416,6 +427,9 @@ class Workers:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                 pending.loop.call_soon_threadsafe(pending.settle, *outcome)
             del fn, args, kwargs, pending, outcome
+
+
+_Job = tuple[Callable[..., Any], "Arguments", _Pending]
 
 
 def _failed(label: str, exc: BaseException) -> CallFailed:
