@@ -21,7 +21,7 @@ import asyncio
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-__all__ = ["WebSocketOutlet"]
+__all__ = ["Flusher", "WebSocketOutlet"]
 
 
 class Flusher:
