@@ -26,6 +26,7 @@ import msgspec
 from labdeck.auth.config import AuthConfig, TlsConfig
 from labdeck.auth.config import check as check_auth
 from labdeck.exceptions import ConfigError
+from labdeck.pages.config import PageSite, check_pages
 
 __all__ = [
     "BrokerConfig",
@@ -72,6 +73,11 @@ class ServerConfig(_Section):
     """Extra websocket Origins accepted beside the server's own."""
     hostnames: list[str] = msgspec.field(default_factory=list)
     """Names the server answers to beyond loopback and its bound address (the Host check)."""
+    robots: str = "User-agent: *\nDisallow: /\n"
+    """The text of ``/robots.txt``: by default every crawler is asked to stay away."""
+    rate_limit: int = 60
+    """Requests per minute one address may make to the login form and the expensive routes
+    (page templates, directory listings, uploads); past it, 429 with ``Retry-After``. 0: no limit."""
     debug: bool = False
 
 
@@ -117,6 +123,8 @@ class Config(_Section):
     objects: dict[str, str] = msgspec.field(default_factory=dict)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
+    pages: dict[str, PageSite] = msgspec.field(default_factory=dict)
+    """The lab's own pages, by site name (see :mod:`labdeck.pages.config`)."""
     sections: dict[str, Any] = msgspec.field(default_factory=dict)
     """The capabilities' own sections, decoded, by capability name (see :mod:`labdeck.capability`)."""
     path: str | None = None
@@ -326,8 +334,11 @@ def _check(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: `server.max_depth` must be at most 512")
     if s.channel_idle < 0:
         raise ConfigError(f"{where}: `server.channel_idle` must not be negative")
+    if s.rate_limit < 0:
+        raise ConfigError(f"{where}: `server.rate_limit` must not be negative")
     s.hostnames = [_hostname(name, where) for name in s.hostnames]
     _check_run(config, where)
+    check_pages(config.pages, Path(config.base_dir).resolve(), config.resolve, where)
     check_auth(config.auth, config.tls, where)
     check_listen(config, where)
 

@@ -33,7 +33,8 @@ from labdeck.exceptions import BadRequest, FrameTooLarge, LabdeckError
 from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
 from labdeck.protocol import wire
 from labdeck.types import has_role
-from labdeck.web import access
+from labdeck.pages.site import add_pages
+from labdeck.web import access, crawlers, ratelimit
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
 from labdeck.web.auth import middleware as identify
 from labdeck.web.closing import close_stalled
@@ -81,9 +82,14 @@ def make_app(deck: Deck) -> web.Application:
     assert gate is not None, "the app is made once the deck's store is open"
     base = deck.config.server.base_path
     guard = Guard(deck.config.server)
-    own = [stats.middleware, api_error_middleware(base + "/api/"), identify(gate)]
-    inner = web.Application(middlewares=own if base else [guard.middleware, *own])
+    inner = web.Application()
+    limit = ratelimit.RateLimit(deck.config.server.rate_limit)
+    own = [stats.middleware, api_error_middleware(base + "/api/"), crawlers.middleware(inner.setdefault(access.RULES_KEY, {})),
+           ratelimit.middleware(inner, limit, base + "/api/"), identify(gate)]
+    inner.middlewares.extend(own if base else [guard.middleware, *own])
     add_auth_routes(inner, gate)
+    ratelimit.expensive(inner, "POST", "/login")
+    ratelimit.expensive(inner, "POST", "/api/uploads/{dir}")
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
     access.add(inner, "GET", "/", index, "viewer")
@@ -91,6 +97,8 @@ def make_app(deck: Deck) -> web.Application:
     access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
     access.add(inner, "GET", "/metrics", metrics, "viewer")
     access.add(inner, "GET", "/api/panels", panels, "viewer")
+    access.add(inner, "GET", crawlers.ROBOTS_PATH, crawlers.robots(deck.config.server.robots), access.PUBLIC)
+    add_pages(inner, deck.config)
     for cap in deck.capabilities.values():
         if cap.static is not None:
             access.add_static(inner, f"/static/cap/{cap.name}/", cap.static)
