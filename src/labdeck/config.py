@@ -34,6 +34,7 @@ __all__ = [
     "RunConfig",
     "ScriptConfig",
     "ServerConfig",
+    "UploadDir",
     "check_listen",
     "command_words",
     "is_loopback",
@@ -94,6 +95,24 @@ class ScriptConfig(_Section):
     cwd: str | None = None
 
 
+class UploadDir(_Section):
+    """A ``[run.upload_dirs.<name>]`` table: one upload folder with rules of its own.
+
+    Unset rules take the ``[run]`` defaults (``upload_max``, ``upload_patterns``,
+    ``upload_overwrite``).
+    """
+
+    path: str
+    create: list[str] | None = None
+    """Shell patterns a new file's name must match (one of them)."""
+    overwrite: list[str] | None = None
+    """Shell patterns of the names an upload may replace; ``[]`` replaces nothing."""
+    listable: bool = True
+    """Whether the folder's files may be listed (``GET /api/uploads/<name>``)."""
+    max_bytes: int | None = None
+    """Largest upload into this folder, in bytes."""
+
+
 class RunConfig(_Section):
     """``[run]``: how scripts are run and what they may be given."""
 
@@ -103,8 +122,9 @@ class RunConfig(_Section):
     """Seconds a stopped script has after SIGINT before it gets SIGTERM."""
     grace_term: float = 5.0
     """Seconds after SIGTERM before SIGKILL."""
-    upload_dirs: dict[str, str] = msgspec.field(default_factory=dict)
-    """Folders uploads may go to, by the name the browser uses."""
+    upload_dirs: dict[str, str | UploadDir] = msgspec.field(default_factory=dict)
+    """Folders uploads may go to, by the name the browser uses: a path, or a table of
+    rules (:class:`UploadDir`)."""
     upload_max: int = 100 << 20
     """Largest upload in bytes."""
     upload_patterns: list[str] = msgspec.field(default_factory=lambda: ["*"])
@@ -427,4 +447,9 @@ def _check_run(config: Config, where: str) -> None:
     for name, folder in r.upload_dirs.items():
         if not name or "/" in name or name.startswith("."):
             raise ConfigError(f"{where}: `run.upload_dirs.{name}`: not a usable name")
-        inside(f"run.upload_dirs.{name}", folder)
+        if isinstance(folder, UploadDir):
+            inside(f"run.upload_dirs.{name}.path", folder.path)
+            if folder.max_bytes is not None and folder.max_bytes < 1:
+                raise ConfigError(f"{where}: `run.upload_dirs.{name}.max_bytes` must be at least 1")
+        else:
+            inside(f"run.upload_dirs.{name}", folder)
