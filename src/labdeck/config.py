@@ -222,7 +222,8 @@ def load_config(
     try:
         config = msgspec.convert(raw, Config, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{where}: {_explain(exc)}") from None
+        why = _explain_table(raw, [("pages", dict[str, PageSite])]) or _explain(exc)
+        raise ConfigError(f"{where}: {why}") from None
     config.sections = _capability_sections(raw_sections, where)
     _check(config, where)
     return config

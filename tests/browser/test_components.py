@@ -18,6 +18,8 @@ from tests.helpers import scaled
 
 pytestmark = pytest.mark.browser
 
+Lab = tuple[Deck, SimulatedDevice, StimulusSettings]
+
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -35,9 +37,10 @@ PAGE = """<!doctype html>
 <p><input id="a" type="number" value="4"> + <input id="b" type="number" value="5">
    <deck-button call="device.test_sum" inputs="a b" data-testid="sum">Add</deck-button></p>
 <p><deck-button call="device.set_power" args="[80]" data-testid="power">Full power</deck-button></p>
-<template id="row"><p class="row" title="{{label}}"><b>{{label}}</b>: <deck-value attr="{{attr}}"></deck-value>
-  <a href="{{link}}" data-testid="row-link">more</a></p></template>
-<deck-template use="row" label="Pattern" attr="stimulus.pattern" link="help.html" data-testid="row-pattern"></deck-template>
+<template id="row"><p class="row" title="{{label}}"><b>{{label}}</b>:
+  <deck-value attr="{{attr}}"></deck-value> <a href="{{link}}" data-testid="row-link">more</a></p></template>
+<deck-template use="row" label="Pattern" attr="stimulus.pattern" link="help.html"
+  data-testid="row-pattern"></deck-template>
 <deck-template use="row" label="<img src=x onerror=alert(1)>" attr="stimulus.enabled" link="javascript:alert(2)"
   data-testid="row-hostile"></deck-template>
 </body>
@@ -55,8 +58,8 @@ def lab_pages(tmp_path: Path, auth: str = "open") -> Path:
 
 
 @pytest.fixture
-def bench(servers: ServerFactory, tmp_path: Path) -> Callable[[str], tuple[Deck, SimulatedDevice, StimulusSettings]]:
-    def start(auth: str = "open") -> tuple[Deck, SimulatedDevice, StimulusSettings]:
+def bench(servers: ServerFactory, tmp_path: Path) -> Callable[..., Lab]:
+    def start(auth: str = "open") -> Lab:
         deck = servers.make_deck(lab_pages(tmp_path, auth))
         device, stimulus = SimulatedDevice(), StimulusSettings()
         deck.expose("device", device)
@@ -68,8 +71,7 @@ def bench(servers: ServerFactory, tmp_path: Path) -> Callable[[str], tuple[Deck,
     return start
 
 
-def test_a_page_of_components_drives_exposed_objects(page: Page, bench: Callable[..., tuple[Deck, SimulatedDevice,
-                                                                                                 StimulusSettings]]) -> None:
+def test_a_page_of_components_drives_exposed_objects(page: Page, bench: Callable[..., Lab]) -> None:
     deck, device, stimulus = bench()
     page.on("dialog", lambda dialog: pytest.fail(f"a template value was run as script: {dialog.message}"))
     page.goto(deck.url + "bench/")
@@ -115,8 +117,7 @@ def test_a_page_of_components_drives_exposed_objects(page: Page, bench: Callable
     screenshot(page, "components-page.png")
 
 
-def test_the_connection_state_shows_on_every_component(page: Page, bench: Callable[..., tuple[Deck, SimulatedDevice,
-                                                                                                  StimulusSettings]],
+def test_the_connection_state_shows_on_every_component(page: Page, bench: Callable[..., Lab],
                                                        servers: ServerFactory) -> None:
     deck, _, _ = bench()
     page.goto(deck.url + "bench/")
@@ -125,14 +126,14 @@ def test_the_connection_state_shows_on_every_component(page: Page, bench: Callab
     servers.stop(deck)
     expect(page.get_by_test_id("status")).to_have_attribute("data-state", "reconnecting")
     expect(page.get_by_test_id("temp")).to_have_attribute("conn", "reconnecting")
-    expect(page.get_by_test_id("temp")).to_have_attribute("title", "not connected (reconnecting): the value may be stale")
+    expect(page.get_by_test_id("temp")).to_have_attribute("title",
+                                                          "not connected (reconnecting): the value may be stale")
     expect(page.get_by_test_id("sum").get_by_role("button")).to_be_disabled()
     expect(page.get_by_test_id("contrast").locator("input")).to_be_disabled()
 
 
-def test_a_viewer_sees_the_values_and_the_controls_disabled_with_the_reason(
-    page: Page, bench: Callable[..., tuple[Deck, SimulatedDevice, StimulusSettings]]
-) -> None:
+def test_a_viewer_sees_the_values_and_the_controls_disabled_with_the_reason(page: Page,
+                                                                           bench: Callable[..., Lab]) -> None:
     deck, _, stimulus = bench("login")
     assert deck.gate is not None
     on_loop(deck, deck.gate.users.add("vera", "viewer", "correct horse battery"))

@@ -90,6 +90,6 @@ def list_folder(folder: Path, root: Path, sort: str = "name", order: str = "asc"
                                  "folder" if is_dir else content_type(item.name)))
     key = {"name": lambda e: e.name.lower(), "size": lambda e: e.size, "type": lambda e: e.type,
            "mtime": lambda e: e.mtime}[sort]
-    entries.sort(key=key, reverse=order == "desc")  # type: ignore[arg-type]
+    entries.sort(key=key, reverse=order == "desc")
     entries.sort(key=lambda e: not e.folder)  # stable: folders first, each group in order
     return entries

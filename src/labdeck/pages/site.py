@@ -80,8 +80,9 @@ class Site:
         self.folder = config.resolve(site.folder) if site.folder is not None else None
         self.template_root = config.resolve(site.templates) if site.templates is not None else None
         self.templates = Templates(self.template_root)
+        pages = {n: {"route": f"{self.base}{p.route}/"} for n, p in config.pages.items()}
         self.project = {"version": __version__, "scripts": list(config.scripts), "config": _project_config(config),
-                        "pages": {n: {"route": config.server.base_path + p.route + "/"} for n, p in config.pages.items()}}
+                        "pages": pages}
         self.others: list[Site] = []
 
     def visible_to(self, role: str) -> bool:
@@ -165,5 +166,5 @@ class Site:
         nav += [{"title": s.name, "href": f"{self.base}{s.route}/", "current": s is self}
                 for s in self.others if s.visible_to(client.role)]
         return {"values": self.config.values, "project": self.project, "user": client.user, "role": client.role,
-                "via": client.via, "mode": gate.mode, "base": self.base, "site": {"name": self.name, "route": self.route},
-                "nav": nav, "path": request.path, "query": dict(request.query)}
+                "via": client.via, "mode": gate.mode, "base": self.base, "nav": nav, "path": request.path,
+                "site": {"name": self.name, "route": self.route}, "query": dict(request.query)}

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labdeck.config import Config, UploadDir
+from labdeck.config import Config
 from labdeck.exceptions import AccessDenied, AlreadyExists, BadRequest, NotFound, TooLarge
 
 __all__ = ["UploadFolder", "check_file_name", "upload_folder", "upload_folders"]

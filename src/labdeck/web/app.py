@@ -31,9 +31,9 @@ from labdeck import __version__
 from labdeck.capability import Capability, Handler, Panel, Route
 from labdeck.exceptions import BadRequest, FrameTooLarge, LabdeckError
 from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
+from labdeck.pages.site import add_pages
 from labdeck.protocol import wire
 from labdeck.types import has_role
-from labdeck.pages.site import add_pages
 from labdeck.web import access, crawlers, ratelimit
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
 from labdeck.web.auth import middleware as identify
@@ -84,7 +84,8 @@ def make_app(deck: Deck) -> web.Application:
     guard = Guard(deck.config.server)
     inner = web.Application()
     limit = ratelimit.RateLimit(deck.config.server.rate_limit)
-    own = [stats.middleware, api_error_middleware(base + "/api/"), crawlers.middleware(inner.setdefault(access.RULES_KEY, {})),
+    own = [stats.middleware, api_error_middleware(base + "/api/"),
+           crawlers.middleware(inner.setdefault(access.RULES_KEY, {})),
            ratelimit.middleware(inner, limit, base + "/api/"), identify(gate)]
     inner.middlewares.extend(own if base else [guard.middleware, *own])
     add_auth_routes(inner, gate)
