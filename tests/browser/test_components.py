@@ -37,8 +37,8 @@ PAGE = """<!doctype html>
 <p><input id="a" type="number" value="4"> + <input id="b" type="number" value="5">
    <deck-button call="device.test_sum" inputs="a b" data-testid="sum">Add</deck-button></p>
 <p><deck-button call="device.set_power" args="[80]" data-testid="power">Full power</deck-button></p>
-<template id="row"><p class="row" title="{{label}}"><b>{{label}}</b>:
-  <deck-value attr="{{attr}}"></deck-value> <a href="{{link}}" data-testid="row-link">more</a></p></template>
+<template id="row"><p class="row" title="[[label]]"><b>[[label]]</b>:
+  <deck-value attr="[[attr]]"></deck-value> <a href="[[link]]" data-testid="row-link">more</a></p></template>
 <deck-template use="row" label="Pattern" attr="stimulus.pattern" link="help.html"
   data-testid="row-pattern"></deck-template>
 <deck-template use="row" label="<img src=x onerror=alert(1)>" attr="stimulus.enabled" link="javascript:alert(2)"

@@ -2,15 +2,17 @@
  * <deck-template>: a reusable chunk of HTML with parameters, filled in safely.
  *
  *   <template id="setting">
- *     <div class="card"><h2>{{title}}</h2>
- *       <deck-input attr="{{attr}}" type="number" label="{{title}}"></deck-input></div>
+ *     <div class="card"><h2>[[title]]</h2>
+ *       <deck-input attr="[[attr]]" type="number" label="[[title]]"></deck-input></div>
  *   </template>
  *   <deck-template use="setting" title="Contrast" attr="stimulus.contrast"></deck-template>
  *   <deck-template src="fragments/setting.html" title="Gain" attr="stimulus.gain"></deck-template>
  *
- * Every attribute of the element (but `use` and `src`) is a parameter; `{{name}}` in the
- * template's text and attribute values is replaced by it. A value is always text: it is
- * put into a text node or an attribute value, never parsed as HTML and never run, so a
+ * Every attribute of the element (but `use`, `src`, `id`, `class`, `style`, `hidden` and `slot`)
+ * is a parameter; `[[name]]` in the template's text and attribute values is replaced by it
+ * (not `{{name}}`, so that a Jinja2 template of a [pages] site can hold a <template> as it
+ * is). A value is always text: it is put into a text node or an attribute value, never
+ * parsed as HTML and never run, so a
  * value like `<img onerror=...>` shows as those characters. On top of that the copy loses
  * every `<script>` and every `on...` attribute, and a URL attribute (href, src, action...)
  * that a parameter turned into anything but an http(s), mailto or relative URL is dropped.
@@ -19,7 +21,7 @@
 
 import { el } from "./base.js";
 
-const PLACEHOLDER = /\{\{\s*([A-Za-z_][\w-]*)\s*\}\}/g;
+const PLACEHOLDER = /\[\[\s*([A-Za-z_][\w-]*)\s*\]\]/g;
 const URL_ATTRS = new Set(["href", "src", "action", "formaction", "xlink:href", "poster", "data", "srcset"]);
 const SAFE_URL = /^(?:https?:|mailto:|[^:]*$|[^:]*[/?#])/i;
 const RESERVED = new Set(["use", "src", "class", "id", "style", "hidden", "slot"]);
@@ -34,7 +36,7 @@ export function instantiate(root, params) {
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT);
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     if (node.nodeType === Node.TEXT_NODE) {
-      if (node.data.includes("{{")) node.data = fill(node.data, params);
+      if (node.data.includes("[[")) node.data = fill(node.data, params);
       continue;
     }
     for (const attr of [...node.attributes]) {
@@ -43,7 +45,7 @@ export function instantiate(root, params) {
         node.removeAttribute(attr.name);
         continue;
       }
-      if (!attr.value.includes("{{")) continue;
+      if (!attr.value.includes("[[")) continue;
       const value = fill(attr.value, params);
       if (URL_ATTRS.has(name) && !SAFE_URL.test(value.trim())) node.removeAttribute(attr.name);
       else node.setAttribute(attr.name, value);
