@@ -25,7 +25,7 @@ import msgspec
 
 from labdeck.exceptions import ConfigError
 
-__all__ = ["RESERVED_ROUTES", "PageSite", "check_pages"]
+__all__ = ["RESERVED_ROUTES", "ROLES", "PageSite", "check_pages"]
 
 _ROUTE = re.compile(r"(/[A-Za-z0-9][A-Za-z0-9._-]{0,63}){1,8}")
 RESERVED_ROUTES = frozenset({"ws", "api", "static", "login", "logout", "admin", "metrics", "healthz",

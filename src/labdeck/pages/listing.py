@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from labdeck.exceptions import BadRequest
 
-__all__ = ["COLUMNS", "Entry", "human_size", "list_folder"]
+__all__ = ["COLUMNS", "Entry", "content_type", "human_size", "list_folder"]
 
 COLUMNS = (("name", "Name"), ("size", "Size"), ("type", "Type"), ("mtime", "Modified"))
 _UNITS = ("KB", "MB", "GB", "TB", "PB")
