@@ -360,8 +360,27 @@ def _check(config: Config, where: str) -> None:
     s.hostnames = [_hostname(name, where) for name in s.hostnames]
     _check_run(config, where)
     check_pages(config.pages, Path(config.base_dir).resolve(), config.resolve, where)
+    _check_uploads_outside_pages(config, where)
     check_auth(config.auth, config.tls, where)
     check_listen(config, where)
+
+
+def _check_uploads_outside_pages(config: Config, where: str) -> None:
+    """An upload folder must not lie in a site's files or templates: what a browser uploads
+    would be served, or rendered, as one of the server's own pages (a listing's files are
+    served sandboxed, so a listing root may hold uploads)."""
+    for site_name, site in config.pages.items():
+        roots = [("templates", site.templates)] + ([] if site.listing else [("folder", site.folder)])
+        for key, root in roots:
+            if root is None:
+                continue
+            for name, entry in config.run.upload_dirs.items():
+                path = config.resolve(entry if isinstance(entry, str) else entry.path)
+                if path.is_relative_to(config.resolve(root)):
+                    raise ConfigError(
+                        f"{where}: `run.upload_dirs.{name}`: inside `pages.{site_name}.{key}`, so an upload would "
+                        "be served as one of the server's own pages; use a folder outside it (a site with "
+                        "`listing = true` may list an upload folder)")
 
 
 def check_listen(config: Config, where: str = "config") -> None:

@@ -188,6 +188,9 @@ async def test_the_rate_limit_answers_429_with_retry_after(make_deck: Callable[.
     ('[pages.x]\nfolder = "."\nhome = "../x.html"', "`pages.x.home`"),
     ('[pages.x]\nfolder = "."\n[pages.y]\nroute = "/x"\nfolder = "."', "is also the route of pages.x"),
     ('[pages.x]\nfolder = "."\nroutes = 1', "unknown key `pages.x.routes`"),
+    ('[run]\nupload_dirs = { up = "site/up" }\n[pages.x]\nfolder = "site"',
+     "`run.upload_dirs.up`: inside `pages.x.folder`, so an upload would be served"),
+    ('[run.upload_dirs.up]\npath = "t"\n[pages.x]\ntemplates = "t"', "inside `pages.x.templates`"),
 ])
 def test_a_bad_pages_table_is_one_clear_error(tmp_path: Path, table: str, error: str) -> None:
     toml = tmp_path / "labdeck.toml"
@@ -202,3 +205,43 @@ def test_the_example_tables_load(tmp_path: Path) -> None:
     toml.write_text(PAGES)
     pages = load_config(toml, env={}).pages
     assert pages["data"].route == "/files/data" and pages["stimulus"].route == "/stimulus"
+
+
+def test_an_upload_folder_may_be_a_listing_root(tmp_path: Path) -> None:
+    toml = tmp_path / "labdeck.toml"
+    toml.write_text('[run]\nupload_dirs = { up = "up" }\n[pages.x]\nfolder = "up"\nlisting = true\n')
+    assert load_config(toml, env={}).pages["x"].listing
+
+
+async def test_a_file_of_a_listing_is_served_sandboxed(make_deck: Callable[..., Deck], tmp_path: Path) -> None:
+    toml = write_pages(tmp_path / "lab")
+    (tmp_path / "lab" / "data" / "report.html").write_text("<script src='x.js'></script>")
+    deck = make_deck(toml)
+    await deck.start()
+    try:
+        status, headers, _ = await get(deck, "files/data/report.html")
+        assert status == 200 and headers["Content-Security-Policy"].startswith("sandbox;")
+        _, headers, _ = await get(deck, "stimulus/")  # the lab's own pages are pages of the server
+        assert headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    finally:
+        await deck.stop()
+
+
+async def test_a_public_page_knows_who_is_logged_in(make_deck: Callable[..., Deck], tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    toml = write_pages(lab, '\n[pages.news]\ntemplates = "pages/news"\nrole = "public"\n[auth]\nmode = "login"\n')
+    (lab / "pages" / "news").mkdir()
+    (lab / "pages" / "news" / "index.html").write_text(
+        '{% extends "labdeck/layout.html" %}{% block content %}<p id="me">{{ user or "nobody" }}</p>{% endblock %}')
+    deck = make_deck(toml)
+    await deck.start()
+    try:
+        assert deck.gate is not None
+        token = await deck.gate.tokens.add("wall", "viewer")
+        status, _, body = await get(deck, "news/")
+        assert status == 200 and '<p id="me">nobody</p>' in body and 'data-testid="login-link"' in body
+        assert 'href="/stimulus/"' not in body  # nobody: only the public sites in the navigation
+        _, _, body = await get(deck, "news/", headers={"Authorization": f"Bearer {token}"})
+        assert '<p id="me">wall</p>' in body and 'href="/stimulus/"' in body
+    finally:
+        await deck.stop()

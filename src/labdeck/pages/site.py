@@ -8,7 +8,10 @@ What a request below a site's route gets, first match wins:
 3. a template of the site named ``tail`` or ``tail.html``: rendered in the layout
    (:mod:`labdeck.pages.templates`);
 4. a file of the site's folder (never one inside its template folder): served with its
-   standard content type, ``Last-Modified``, ``ETag`` and range requests;
+   standard content type, ``Last-Modified``, ``ETag`` and range requests; a file of a
+   ``listing`` site is data, not a page of the server, so it is served sandboxed (its
+   own Content-Security-Policy ``sandbox``: an HTML file there runs no script as the
+   server's origin);
 5. a folder without the slash: a redirect to it with the slash;
 6. anything else, and anything that breaks the path rules: 404.
 
@@ -18,6 +21,7 @@ or a listing counts against the per-address rate limit (:mod:`labdeck.web.rateli
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import tomllib
@@ -28,18 +32,23 @@ from aiohttp import web
 
 from labdeck import __version__
 from labdeck.config import Config
-from labdeck.exceptions import BadRequest, NotFound
+from labdeck.exceptions import BadRequest, NotFound, Unauthenticated
 from labdeck.pages.config import PageSite
 from labdeck.pages.listing import COLUMNS, list_folder
 from labdeck.pages.paths import resolve_inside
 from labdeck.pages.templates import Templates
 from labdeck.types import has_role
 from labdeck.web import access, ratelimit
-from labdeck.web.auth import GATE_KEY, client_of
+from labdeck.web.auth import CLIENT_KEY, GATE_KEY, client_of
 
 __all__ = ["Site", "add_pages"]
 
 log = logging.getLogger(__name__)
+
+MAX_LISTED = 5000
+"""Entries a listing shows at most; it says how many more there are."""
+SANDBOXED = "sandbox; default-src 'none'; img-src 'self'; media-src 'self'; style-src 'self'"
+"""The Content-Security-Policy of a file from a listing: shown, never run as the server's page."""
 
 
 def add_pages(app: web.Application, config: Config) -> list[Site]:
@@ -84,6 +93,9 @@ class Site:
         self.project = {"version": __version__, "scripts": list(config.scripts), "config": _project_config(config),
                         "pages": pages}
         self.others: list[Site] = []
+        self.file_headers = {"Cache-Control": "no-cache"}
+        if site.listing:
+            self.file_headers["Content-Security-Policy"] = SANDBOXED
 
     def visible_to(self, role: str) -> bool:
         return self.config.role == "public" or has_role(role, self.config.role)
@@ -108,11 +120,11 @@ class Site:
             return await self._folder(request, tail)
         for name in (tail, tail + ".html"):
             if self.templates.has(name):
-                return self.render(request, name)
+                return await self.render(request, name)
         path = self._file(tail)
         if path.is_dir():
             raise web.HTTPPermanentRedirect(request.path + "/")
-        return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
+        return web.FileResponse(path, headers=self.file_headers)
 
     def _file(self, tail: str) -> Path:
         """The file or folder ``tail`` names in the site's folder, outside its templates."""
@@ -126,27 +138,30 @@ class Site:
     async def _folder(self, request: web.Request, tail: str) -> web.StreamResponse:
         home = self.config.home
         if tail == "" and self.templates.has(home):
-            return self.render(request, home)
+            return await self.render(request, home)
         folder = self._file(tail)
         if not folder.is_dir():
             raise NotFound("no such folder")
         if (folder / home).is_file() and not (folder / home).is_symlink():
-            return web.FileResponse(folder / home, headers={"Cache-Control": "no-cache"})
+            return web.FileResponse(folder / home, headers=self.file_headers)
         if not self.config.listing:
             raise NotFound("no such page")
         ratelimit.charge(request)
         assert self.folder is not None
         sort, order = request.query.get("sort", "name"), request.query.get("order", "asc")
         entries = list_folder(folder, self.folder, sort, order)
-        return self._page(request, "labdeck/listing.html", {
-            "folder": f"{self.route}/{tail}", "entries": entries, "columns": COLUMNS, "sort": sort, "order": order,
-            "parent": tail != ""})
+        return await self._page(request, "labdeck/listing.html", {
+            "folder": f"{self.route}/{tail}", "entries": entries[:MAX_LISTED], "columns": COLUMNS, "sort": sort,
+            "order": order, "parent": tail != "", "more": max(0, len(entries) - MAX_LISTED)})
 
-    def render(self, request: web.Request, name: str) -> web.StreamResponse:
+    async def render(self, request: web.Request, name: str) -> web.StreamResponse:
         ratelimit.charge(request)
-        return self._page(request, name, {})
+        return await self._page(request, name, {})
 
-    def _page(self, request: web.Request, name: str, extra: dict[str, Any]) -> web.StreamResponse:
+    async def _page(self, request: web.Request, name: str, extra: dict[str, Any]) -> web.StreamResponse:
+        if client_of(request).via == "anonymous":  # a public page: who it is, for the top bar
+            with contextlib.suppress(Unauthenticated):
+                request[CLIENT_KEY] = await request.app[GATE_KEY].identify(request)
         try:
             text = self.templates.render(name, {**self.context(request), **extra})
         except NotFound:
