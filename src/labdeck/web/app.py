@@ -7,11 +7,15 @@ Routes (all under the optional ``[server] base_path``):
 * ``/healthz`` — JSON, 200 while serving
 * ``/metrics`` — Prometheus text format
 * ``/api/panels`` — the dashboard panels this client may see, from every capability
+* ``/robots.txt`` — ``[server] robots`` (:mod:`labdeck.web.crawlers`)
+* each ``[pages.<name>]`` site at its route (:mod:`labdeck.pages.site`)
 * every capability's routes, each behind the role it declares, and its static folder
   at ``/static/cap/<name>/``
 
 Every request first passes the checks of :mod:`labdeck.web.guard` (Host, Origin,
-security headers), installed on the outermost application.
+security headers), installed on the outermost application; then, inside, the request
+statistics, the API's JSON errors, the crawler check (:mod:`labdeck.web.crawlers`), the
+rate limit (:mod:`labdeck.web.ratelimit`) and the identity layer (:mod:`labdeck.web.auth`).
 """
 
 from __future__ import annotations
