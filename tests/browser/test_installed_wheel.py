@@ -103,7 +103,8 @@ def demo(venv: Path, tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_installed_wheel_serves_a_dashboard_that_plots(browser: Browser, venv: Path, demo: str) -> None:
-    version = run(venv / "bin" / "labdeck", "--version", cwd=venv).strip()
+    outside = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(venv)}  # no PYTHONPATH to a source tree
+    version = run(venv / "bin" / "labdeck", "--version", cwd=venv, env=outside).strip()
     assert version == "labdeck 0.1.0"  # no git history: the fallback version
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()

@@ -37,7 +37,7 @@ from labdeck.bench.report import Figure, median
 from labdeck.bench.servers import stop_server
 from labdeck.exceptions import BenchmarkFailed
 
-__all__ = ["CONCURRENCY", "FILE_SIZE", "StaticCounts", "main", "run_static"]
+__all__ = ["CONCURRENCY", "FILES", "FILE_SIZE", "KINDS", "PASSWORD", "USER", "StaticCounts", "main", "run_static", "write_files"]
 
 CONCURRENCY = 16
 FILE_SIZE = 10 * 1024
