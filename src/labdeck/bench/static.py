@@ -37,7 +37,8 @@ from labdeck.bench.report import Figure, median
 from labdeck.bench.servers import stop_server
 from labdeck.exceptions import BenchmarkFailed
 
-__all__ = ["CONCURRENCY", "FILES", "FILE_SIZE", "KINDS", "PASSWORD", "USER", "StaticCounts", "main", "run_static", "write_files"]
+__all__ = ["CONCURRENCY", "FILES", "FILE_SIZE", "KINDS", "PASSWORD", "USER", "StaticCounts", "main", "run_static",
+           "write_files"]
 
 CONCURRENCY = 16
 FILE_SIZE = 10 * 1024
