@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 UNSHIPPED = (".git", ".venv", "node_modules", "build", "dist", "*.egg-info", "test-artifacts", "__pycache__",
              ".*_cache", ".hypothesis", "labdeck-data")
 ASSETS = ("labdeck/ui/static/vendor/uPlot.esm.js", "labdeck/ui/static/vendor/uPlot.min.css",
-          "labdeck/ui/static/components/deck-components.js", "labdeck/pages/templates/layout.html")
+          "labdeck/ui/static/components/deck-components.js", "labdeck/pages/templates/layout.html",
+          "labdeck/demo/pages/stimulus/index.html")
 
 
 def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> str:
