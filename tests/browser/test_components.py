@@ -48,19 +48,20 @@ PAGE = """<!doctype html>
 """
 
 
-def lab_pages(tmp_path: Path, auth: str = "open") -> Path:
+def lab_pages(tmp_path: Path, auth: str = "open", base: str = "") -> Path:
     folder = tmp_path / "lab"
     (folder / "bench").mkdir(parents=True)
     (folder / "bench" / "index.html").write_text(PAGE)
     toml = folder / "labdeck.toml"
-    toml.write_text(f'[auth]\nmode = "{auth}"\n[pages.bench]\nfolder = "bench"\nrole = "viewer"\n')
+    toml.write_text(f'[server]\nbase_path = "{base}"\n[auth]\nmode = "{auth}"\n'
+                    '[pages.bench]\nfolder = "bench"\nrole = "viewer"\n')
     return toml
 
 
 @pytest.fixture
 def bench(servers: ServerFactory, tmp_path: Path) -> Callable[..., Lab]:
-    def start(auth: str = "open") -> Lab:
-        deck = servers.make_deck(lab_pages(tmp_path, auth))
+    def start(auth: str = "open", base: str = "") -> Lab:
+        deck = servers.make_deck(lab_pages(tmp_path, auth, base))
         device, stimulus = SimulatedDevice(), StimulusSettings()
         deck.expose("device", device)
         deck.expose("stimulus", stimulus)
@@ -152,3 +153,14 @@ def test_a_viewer_sees_the_values_and_the_controls_disabled_with_the_reason(page
     expect(page.get_by_test_id("contrast").locator("input")).to_have_value("0.5")
     wait_until(page, "document.querySelector('[data-testid=contrast]').hasAttribute('disabled')", scaled(5))
     assert stimulus.contrast == 0.5
+
+
+def test_the_components_work_under_a_base_path(page: Page, bench: Callable[..., Lab]) -> None:
+    deck, device, _ = bench(base="/lab")
+    assert deck.url.endswith("/lab/")
+    page.goto(deck.url + "bench/")
+    expect(page.get_by_test_id("status")).to_have_attribute("data-state", "open")
+    device.temperature = 25.0
+    expect(page.get_by_test_id("temp")).to_have_text("25.0 °C")
+    page.get_by_test_id("sum").get_by_role("button").click()
+    expect(page.get_by_test_id("sum").locator("output")).to_have_text("9")
