@@ -14,7 +14,7 @@ from typing import Any
 from labdeck.capability import Capability, Context, Exposed, Panel, Route
 from labdeck.objects import Policy
 from labdeck.watch.cli import COMMANDS
-from labdeck.watch.config import DEFAULT_TOLERANCES, WatchConfig
+from labdeck.watch.config import WatchConfig, tolerances_of
 from labdeck.watch.dicom.pipeline import DicomPipeline
 from labdeck.watch.dicom.stations import Stations
 from labdeck.watch.folder import Landed
@@ -51,11 +51,8 @@ class WatchCapability(Capability):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.configs: dict[str, WatchConfig] = ctx.config or {}
-        tolerances = dict(DEFAULT_TOLERANCES)
-        for config in self.configs.values():
-            if config.kind == "dicom":
-                tolerances.update(config.tolerances)
-        self.stations = Stations(tolerances)
+        checks = [c for config in self.configs.values() if config.kind == "dicom" for c in config.session_checks]
+        self.stations = Stations(tolerances_of(self.configs), checks)
         self.dicom = DicomPipeline(self.stations, ctx.publish, lambda: self.ctx.store, ctx.log)
         self.watchers: dict[str, Watcher] = {}
 
