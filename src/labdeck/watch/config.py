@@ -10,8 +10,14 @@ from labdeck.watch.dicom.stations import SessionCheck
 
 __all__ = ["DEFAULT_TOLERANCES", "SessionCheck", "WatchConfig", "tolerances_of"]
 
-DEFAULT_TOLERANCES: dict[str, float] = {"TR": 1.0, "TE": 0.1, "FlipAngle": 0.5, "PixelSpacing": 0.005,
-                                        "FoV": 1.0, "Bandwidth": 1.0}
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "TR": 1.0,
+    "TE": 0.1,
+    "FlipAngle": 0.5,
+    "PixelSpacing": 0.005,
+    "FoV": 1.0,
+    "Bandwidth": 1.0,
+}
 """How far a number may stray from its reference, in the parameter's unit."""
 
 

@@ -45,9 +45,19 @@ from labdeck.watch.dicom.csa import parse_csa
 __all__ = ["EXTRA_FIELDS", "PARAMETERS", "UNITS", "Header", "from_dataset", "read_header", "session_of"]
 
 UNITS: dict[str, str | None] = {
-    "TR": "ms", "TE": "ms", "FlipAngle": "deg", "Matrix": None, "PixelSpacing": "mm", "SliceThickness": "mm",
-    "Bandwidth": "Hz/px", "iPAT": None, "PhaseEncoding": None, "FoV": "mm", "SequenceName": None,
-    "SequenceFile": None, "Orientation": None,
+    "TR": "ms",
+    "TE": "ms",
+    "FlipAngle": "deg",
+    "Matrix": None,
+    "PixelSpacing": "mm",
+    "SliceThickness": "mm",
+    "Bandwidth": "Hz/px",
+    "iPAT": None,
+    "PhaseEncoding": None,
+    "FoV": "mm",
+    "SequenceName": None,
+    "SequenceFile": None,
+    "Orientation": None,
 }
 PARAMETERS = tuple(UNITS)
 
@@ -70,23 +80,73 @@ class Header(msgspec.Struct, frozen=True, kw_only=True):
 
 
 EXTRA_FIELDS: tuple[str, ...] = (
-    "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "MagneticFieldStrength", "ImagingFrequency",
-    "ImagedNucleus", "MRAcquisitionType", "ScanningSequence", "SequenceVariant", "ScanOptions", "ImageType",
-    "AngioFlag", "InversionTime", "NumberOfAverages", "EchoTrainLength", "NumberOfPhaseEncodingSteps",
-    "PercentSampling", "PercentPhaseFieldOfView", "ReceiveCoilName", "TransmitCoilName", "ReconstructionDiameter",
-    "ParallelReductionFactorInPlane", "ParallelAcquisitionTechnique", "AcquisitionMatrix", "Rows", "Columns",
-    "NumberOfTemporalPositions", "BodyPartExamined", "DiffusionBValue", "GradientEchoTrainLength",
-    "PartialFourierDirection", "ImageOrientationPatient", "SeriesDescription", "ProtocolName",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "SoftwareVersions",
+    "MagneticFieldStrength",
+    "ImagingFrequency",
+    "ImagedNucleus",
+    "MRAcquisitionType",
+    "ScanningSequence",
+    "SequenceVariant",
+    "ScanOptions",
+    "ImageType",
+    "AngioFlag",
+    "InversionTime",
+    "NumberOfAverages",
+    "EchoTrainLength",
+    "NumberOfPhaseEncodingSteps",
+    "PercentSampling",
+    "PercentPhaseFieldOfView",
+    "ReceiveCoilName",
+    "TransmitCoilName",
+    "ReconstructionDiameter",
+    "ParallelReductionFactorInPlane",
+    "ParallelAcquisitionTechnique",
+    "AcquisitionMatrix",
+    "Rows",
+    "Columns",
+    "NumberOfTemporalPositions",
+    "BodyPartExamined",
+    "DiffusionBValue",
+    "GradientEchoTrainLength",
+    "PartialFourierDirection",
+    "ImageOrientationPatient",
+    "SeriesDescription",
+    "ProtocolName",
 )
 """Acquisition settings read beside :data:`PARAMETERS`, by DICOM keyword: what published
 protocols (dicompare's schemas) check beyond them. None of them identifies a person."""
 
 
 _TAGS = [
-    0x00081010, 0x00081030, 0x0008103E, 0x00181030, 0x00200011, 0x0020000E, 0x00180080, 0x00180081,
-    0x00181314, 0x00181310, 0x00280030, 0x00180050, 0x00180095, 0x00181312, 0x00180024, 0x00280010,
-    0x00280011, 0x00280002, 0x00280100, 0x00280008, 0x00290010, 0x00291010, 0x00291020, 0x00510010,
-    0x00511011, 0x0051100C, 0x0020000D,
+    0x00081010,
+    0x00081030,
+    0x0008103E,
+    0x00181030,
+    0x00200011,
+    0x0020000E,
+    0x00180080,
+    0x00180081,
+    0x00181314,
+    0x00181310,
+    0x00280030,
+    0x00180050,
+    0x00180095,
+    0x00181312,
+    0x00180024,
+    0x00280010,
+    0x00280011,
+    0x00280002,
+    0x00280100,
+    0x00280008,
+    0x00290010,
+    0x00291010,
+    0x00291020,
+    0x00510010,
+    0x00511011,
+    0x0051100C,
+    0x0020000D,
 ]
 _EXTRA_TAGS: dict[str, int] = {}
 
@@ -159,12 +219,17 @@ def from_dataset(ds: Any) -> Header:
         uid = str(ds.get("SeriesInstanceUID") or "")
         if not uid:
             raise UnreadableFile("truncated or incomplete DICOM: no SeriesInstanceUID")
-        return Header(station=_text(ds.get("StationName")) or "unknown",
-                      project=_text(ds.get("StudyDescription")) or "unknown",
-                      sequence=_text(ds.get("ProtocolName")) or _text(ds.get("SeriesDescription")) or "unknown",
-                      series=int(ds.get("SeriesNumber") or 0), series_uid=uid, params=_params(ds),
-                      description=_text(ds.get("SeriesDescription")),
-                      session=session_of(_text(ds.get("StudyInstanceUID")) or uid), extra=_extra(ds))
+        return Header(
+            station=_text(ds.get("StationName")) or "unknown",
+            project=_text(ds.get("StudyDescription")) or "unknown",
+            sequence=_text(ds.get("ProtocolName")) or _text(ds.get("SeriesDescription")) or "unknown",
+            series=int(ds.get("SeriesNumber") or 0),
+            series_uid=uid,
+            params=_params(ds),
+            description=_text(ds.get("SeriesDescription")),
+            session=session_of(_text(ds.get("StudyInstanceUID")) or uid),
+            extra=_extra(ds),
+        )
     except UnreadableFile:
         raise
     except Exception as exc:  # pydicom converts values lazily: a corrupt one fails here

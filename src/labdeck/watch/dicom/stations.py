@@ -34,8 +34,18 @@ import msgspec
 
 from labdeck.watch.dicom.headers import UNITS, Header
 
-__all__ = ["CONSTRAINT_KEYS", "Finding", "Reference", "SessionCheck", "StationState", "Stations", "compare",
-           "describe", "is_constraint", "station_channel"]
+__all__ = [
+    "CONSTRAINT_KEYS",
+    "Finding",
+    "Reference",
+    "SessionCheck",
+    "StationState",
+    "Stations",
+    "compare",
+    "describe",
+    "is_constraint",
+    "station_channel",
+]
 
 CONSTRAINT_KEYS = frozenset({"value", "tolerance", "min", "max", "contains", "contains_any", "contains_all"})
 
@@ -209,8 +219,9 @@ def _phase_unsigned(have: Any, want: Any) -> Any:
     return have
 
 
-def compare(have: Mapping[str, Any], expect: Mapping[str, Any],
-            tolerances: Mapping[str, float]) -> dict[str, dict[str, Any]]:
+def compare(
+    have: Mapping[str, Any], expect: Mapping[str, Any], tolerances: Mapping[str, float]
+) -> dict[str, dict[str, Any]]:
     """The parameters of ``have`` that differ from ``expect``: ``{param: {"expect", "have"}}``.
 
     A parameter the reference lacks (``None``) is not checked. TE is a set: each echo
@@ -312,12 +323,27 @@ class Stations:
         state.conforms = self._series_verdict(state)
         state.session[-1].update(files=state.files, conforms=state.conforms, bad_files=state.bad_files)
         if conforms is False:
-            state.alert = {"series": header.series, "sequence": header.sequence, "path": path,
-                           "messages": messages, "t": state.updated}
-        return Finding(station=header.station, path=path, project=header.project, sequence=header.sequence,
-                       series=header.series, conforms=conforms, errors=errors, messages=messages,
-                       reference=reference.source if reference else None, file=state.files, t=state.updated,
-                       session=header.session)
+            state.alert = {
+                "series": header.series,
+                "sequence": header.sequence,
+                "path": path,
+                "messages": messages,
+                "t": state.updated,
+            }
+        return Finding(
+            station=header.station,
+            path=path,
+            project=header.project,
+            sequence=header.sequence,
+            series=header.series,
+            conforms=conforms,
+            errors=errors,
+            messages=messages,
+            reference=reference.source if reference else None,
+            file=state.files,
+            t=state.updated,
+            session=header.session,
+        )
 
     def acknowledge(self, station: str) -> dict[str, Any] | None:
         """Clear ``station``'s alert; returns it (``None``: there was none)."""
@@ -345,8 +371,11 @@ class Stations:
                 first = seen.setdefault((i, param), (header.series, header.sequence, value))
                 if value is None or first[2] is None or _close(value, first[2], self.tolerances.get(param, 0.0)):
                     continue
-                errors[param] = {"expect": first[2], "have": value,
-                                 "session": {"series": first[0], "sequence": first[1], "check": check.name}}
+                errors[param] = {
+                    "expect": first[2],
+                    "have": value,
+                    "session": {"series": first[0], "sequence": first[1], "check": check.name},
+                }
         return errors
 
     @staticmethod
@@ -360,13 +389,29 @@ class Stations:
         if state is None or state.series_uid != header.series_uid:
             same = state is not None and state.project == header.project and state.session_id == header.session
             session = state.session if state is not None and same else []
-            state = StationState(station=header.station, project=header.project, sequence=header.sequence,
-                                 series=header.series, series_uid=header.series_uid, files=0, conforms=None,
-                                 errors={}, messages=[], params={}, reference=None, reference_source=None,
-                                 reference_count=0, bad_files=0, session=session, updated=time.time(),
-                                 session_id=header.session, alert=state.alert if state is not None else None)
-            session.append({"series": header.series, "sequence": header.sequence, "files": 0, "conforms": None,
-                            "bad_files": 0})
+            state = StationState(
+                station=header.station,
+                project=header.project,
+                sequence=header.sequence,
+                series=header.series,
+                series_uid=header.series_uid,
+                files=0,
+                conforms=None,
+                errors={},
+                messages=[],
+                params={},
+                reference=None,
+                reference_source=None,
+                reference_count=0,
+                bad_files=0,
+                session=session,
+                updated=time.time(),
+                session_id=header.session,
+                alert=state.alert if state is not None else None,
+            )
+            session.append(
+                {"series": header.series, "sequence": header.sequence, "files": 0, "conforms": None, "bad_files": 0}
+            )
             del session[:-SESSION_LENGTH]
             self.stations[header.station] = state
         return state
@@ -388,6 +433,10 @@ class Stations:
 
     def state(self) -> dict[str, Any]:
         """Every station's state (and its ``channel``), by station name, with the parameters' units."""
-        return {"stations": {name: {**msgspec.to_builtins(s), "channel": station_channel(name)}
-                             for name, s in sorted(self.stations.items())},
-                "units": UNITS}
+        return {
+            "stations": {
+                name: {**msgspec.to_builtins(s), "channel": station_channel(name)}
+                for name, s in sorted(self.stations.items())
+            },
+            "units": UNITS,
+        }
