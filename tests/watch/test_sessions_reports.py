@@ -69,10 +69,10 @@ async def call(deck: Deck, method: str, path: str, body: Any = None) -> tuple[in
 
 async def test_a_field_map_with_another_fov_than_the_fmri_runs_is_a_mismatch(
         scanner: tuple[Deck, WireClient, Path]) -> None:
-    deck, client, folder = scanner
+    _, client, folder = scanner
     study = "1.2.3.4.5"
-    for number, proto in enumerate([REST, TASK, FMAP.changed(spacing=(2.0, 2.0)), Protocol("fmri_run2", orientation="coronal")],
-                                   1):
+    runs = [REST, TASK, FMAP.changed(spacing=(2.0, 2.0)), Protocol("fmri_run2", orientation="coronal")]
+    for number, proto in enumerate(runs, 1):
         SeriesWriter(folder, proto, series=number, study_uid=study).write()
     await client.wait_for(CH, 4)
     found = findings(client)

@@ -7,6 +7,7 @@ returns a patient-identifying field: labdeck never reads them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -26,8 +27,10 @@ __all__ = [
     "acknowledge",
     "delete_ref",
     "export_schema",
+    "fetch_file",
     "get_station",
     "import_schema",
+    "list_agents",
     "list_files",
     "list_refs",
     "list_stations",
@@ -64,7 +67,7 @@ async def list_watches(request: web.Request) -> web.StreamResponse:
 
 async def list_files(request: web.Request) -> web.StreamResponse:
     cap, name = _cap(request), request.match_info["watch"]
-    if name not in cap.watchers:
+    if name not in cap.watchers and name not in cap.agents.watch_names():
         raise NotFound(f"no watch named {name!r}")
     limit, before = query_int(request, "limit", 100, 1, 1000), query_int(request, "before", 1 << 62, 1, 1 << 62)
     rows = await cap.ctx.store.query(
@@ -200,11 +203,38 @@ async def acknowledge(request: web.Request) -> web.StreamResponse:
     return web.json_response({"station": name, "acknowledged": alert, "by": by})
 
 
+async def list_agents(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"agents": await _cap(request).agents.overview()})
+
+
+async def fetch_file(request: web.Request) -> web.StreamResponse:
+    cap, name, body = _cap(request), request.match_info["agent"], await _body(request)
+    watch, path = _name(body, "watch"), body.get("path")
+    if not isinstance(path, str):
+        raise BadRequest("'path' must be the file's path relative to the watch's folder")
+    data = await cap.agents.fetch(name, watch, path)
+    who = request.get("user") if isinstance(request.get("user"), str) else "an admin"
+    cap.ctx.log.info("agent %s: %s fetched %s/%s (%d bytes)", name, who, watch, path, len(data))
+    return web.Response(
+        body=data,
+        content_type="application/octet-stream",
+        headers={
+            "X-Content-SHA256": hashlib.sha256(data).hexdigest(),
+            "Content-Disposition": f'attachment; filename="{_filename(path)}"',
+        },
+    )
+
+
+def _filename(path: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in path.rsplit("/", 1)[-1])[:100] or "file"
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     why = {
         400: "a parameter or the body is invalid",
-        403: "the client's role is too low",
-        404: "no such watch, station or reference",
+        403: "the client's role is too low, or the agent refused",
+        404: "no such watch, station, reference or agent",
+        504: "the agent did not answer in time",
     }
     return {
         str(c): {
@@ -360,6 +390,46 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/agents": {
+        "get": _ok(_OBJ, "Every remote agent: {agents: [{name, connected, watches, last_seen, last_seq}]}", 403)
+    },
+    "/api/agents/{agent}/fetch": {
+        "post": {
+            "summary": "A file's contents from a connected agent, within its watched folders (admin: the file "
+            "holds patient data); X-Content-SHA256 is its checksum, checked on the way",
+            "parameters": [
+                {
+                    "name": "agent",
+                    "in": "path",
+                    "required": True,
+                    "description": "the agent's name",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                }
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["watch", "path"],
+                            "properties": {
+                                "watch": _NAME,
+                                "path": {"type": "string", "minLength": 1, "maxLength": 1024},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "the file",
+                    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                **_errors(400, 403, 404, 504),
+            },
+        }
+    },
     "/api/stations/{station}/ack": {
         "post": _ok(
             _OBJ,
@@ -415,6 +485,14 @@ ROUTES = [
         openapi={"/api/dicom/refs/schema": {"post": OPENAPI_PATHS["/api/dicom/refs/schema"]["post"]}},
     ),
     Route("GET", "/api/dicom/report", report, openapi={"/api/dicom/report": OPENAPI_PATHS["/api/dicom/report"]}),
+    Route("GET", "/api/agents", list_agents, openapi={"/api/agents": OPENAPI_PATHS["/api/agents"]}),
+    Route(
+        "POST",
+        "/api/agents/{agent}/fetch",
+        fetch_file,
+        role="admin",
+        openapi={"/api/agents/{agent}/fetch": OPENAPI_PATHS["/api/agents/{agent}/fetch"]},
+    ),
     Route(
         "POST",
         "/api/stations/{station}/ack",
