@@ -41,7 +41,6 @@ def _configure(parser: argparse.ArgumentParser) -> None:
         help="where the agent keeps its queue (default: ./labdeck-agent)",
     )
     parser.add_argument("--ca", metavar="FILE", help="a CA certificate to trust for wss:// (a lab's own)")
-    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _run(args: argparse.Namespace) -> int:
