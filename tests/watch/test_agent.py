@@ -247,3 +247,37 @@ def test_watch_arguments_and_urls() -> None:
     assert ws_url("http://127.0.0.1:8888") == "ws://127.0.0.1:8888/ws"
     with pytest.raises(ConfigError):
         ws_url("ftp://x")
+
+
+async def test_an_agent_connects_over_wss_trusting_the_labs_own_certificate(make_deck: Callable[..., Deck],
+                                                                             tmp_path: Path) -> None:
+    from labdeck.cli import main
+
+    tls = tmp_path / "tls"
+    assert main(["cert", "--host", "127.0.0.1", "--out", str(tls)]) == 0
+    port = free_port()
+    config = tmp_path / "labdeck.toml"
+    config.write_text(f'[tls]\ncert = "{tls / "cert.pem"}"\nkey = "{tls / "key.pem"}"\n\n[watch]\n')
+    deck = make_deck(config, server_port=port, auth_mode="login")
+    await deck.start()
+    try:
+        assert deck.gate is not None
+        token = await deck.gate.tokens.add("pc", "operator")
+        scans = tmp_path / "scans"
+        scans.mkdir()
+        url = ws_url(f"https://127.0.0.1:{port}/")
+        assert url.startswith("wss://")
+        untrusting = Agent(url, token, [AgentWatch("scans", scans, "files")], tmp_path / "a1", name="pc1")
+        async with running(untrusting):
+            await asyncio.sleep(1.0)
+            assert not untrusting.connected  # the lab's certificate is not one the system trusts
+        agent = Agent(url, token, [AgentWatch("scans", scans, "files")], tmp_path / "a2", name="pc2",
+                      ca=tls / "cert.pem")
+        async with running(agent):
+            await until(lambda: agent.connected, what="the agent to connect over wss")
+            (scans / "run1.csv").write_text("1,2,3\n")
+            store = deck.capabilities["watch"].ctx.store
+            await until(lambda: store.query_sync("SELECT COUNT(*) FROM file_events WHERE watch = 'pc2.scans'")[0][0]
+                        == 1, what="the file forwarded")
+    finally:
+        await deck.stop()
