@@ -25,7 +25,7 @@ from labdeck.store import Store
 from labdeck.watch.cli import export_refs, import_refs
 from labdeck.watch.config import DEFAULT_TOLERANCES
 from labdeck.watch.dicom import protocols
-from labdeck.watch.dicom.headers import read_header
+from labdeck.watch.dicom.headers import EXTRA_FIELDS, read_header
 from labdeck.watch.dicom.schema import FIELD_OF, import_schema
 from labdeck.watch.dicom.stations import Stations
 from tests.helpers import scaled
@@ -91,7 +91,7 @@ def labdeck_verdicts(db: sqlite3.Connection, folders: dict[str, Path]) -> dict[s
     for name, folder in folders.items():
         stations, failed = Stations(DEFAULT_TOLERANCES), set()
         for path in sorted(folder.rglob("*.dcm")):
-            header = read_header(path)
+            header = read_header(path, EXTRA_FIELDS)
             reference = protocols.reference(db, header.project, header.sequence, header.description)
             assert reference is not None
             failed |= set(stations.check(header, path.name, reference).errors)

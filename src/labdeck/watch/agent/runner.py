@@ -303,6 +303,6 @@ class Agent:
 
 
 def _read(path: Path) -> Any:
-    from labdeck.watch.dicom.headers import read_header
+    from labdeck.watch.dicom.headers import EXTRA_FIELDS, read_header
 
-    return read_header(path)
+    return read_header(path, EXTRA_FIELDS)  # the server's references may check any of them

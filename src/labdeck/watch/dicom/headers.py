@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -147,23 +148,25 @@ _TAGS = [
     0x00511011,
     0x0051100C,
     0x0020000D,
+    0x00200037,
 ]
 _EXTRA_TAGS: dict[str, int] = {}
 
 
-def _extra_tags() -> list[int]:
+def _extra_tags(extras: Collection[str]) -> dict[str, int]:
     if not _EXTRA_TAGS:
         from pydicom.datadict import tag_for_keyword
 
         _EXTRA_TAGS.update({k: int(tag_for_keyword(k) or 0) for k in EXTRA_FIELDS})
-    return list(_EXTRA_TAGS.values())
+    return {k: _EXTRA_TAGS[k] for k in extras if k in _EXTRA_TAGS}
 
 
 _SEQ_FILE = re.compile(r'tSequenceFileName\s*=\s*"+([^"]*)"+')
 
 
-def read_header(path: Path) -> Header:
-    """The header of the DICOM file at ``path``.
+def read_header(path: Path, extras: Collection[str] = ()) -> Header:
+    """The header of the DICOM file at ``path``, with the :data:`EXTRA_FIELDS` named in
+    ``extras`` (reading each costs time: only those a reference checks).
 
     Raises:
         UnreadableFile: empty, not DICOM, truncated before the fields that place it,
@@ -176,7 +179,7 @@ def read_header(path: Path) -> Header:
         if path.stat().st_size == 0:
             raise UnreadableFile("empty file (0 bytes)")
         with path.open("rb") as fp:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=_TAGS + _extra_tags())
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=_TAGS + list(_extra_tags(extras).values()))
             _check_complete(ds, fp.tell(), path.stat().st_size)
     except InvalidDicomError:
         raise UnreadableFile("not a DICOM file") from None
@@ -186,7 +189,7 @@ def read_header(path: Path) -> Header:
         raise UnreadableFile("vanished before it could be read") from None
     except (OSError, EOFError, ValueError, struct.error, KeyError, TypeError) as exc:
         raise UnreadableFile(f"truncated or corrupt DICOM: {type(exc).__name__}") from None
-    return from_dataset(ds)
+    return from_dataset(ds, extras)
 
 
 def _check_complete(ds: Any, pixels_at: int, size: int) -> None:
@@ -209,8 +212,9 @@ def _check_complete(ds: Any, pixels_at: int, size: int) -> None:
         raise UnreadableFile("truncated DICOM: the pixel data is cut short")
 
 
-def from_dataset(ds: Any) -> Header:
-    """A :class:`Header` from a pydicom dataset (read with or without pixels).
+def from_dataset(ds: Any, extras: Collection[str] = EXTRA_FIELDS) -> Header:
+    """A :class:`Header` from a pydicom dataset (read with or without pixels), with the
+    :data:`EXTRA_FIELDS` named in ``extras`` it has.
 
     Raises:
         UnreadableFile: the series it belongs to cannot be told.
@@ -228,7 +232,7 @@ def from_dataset(ds: Any) -> Header:
             params=_params(ds),
             description=_text(ds.get("SeriesDescription")),
             session=session_of(_text(ds.get("StudyInstanceUID")) or uid),
-            extra=_extra(ds),
+            extra=_extra(ds, extras),
         )
     except UnreadableFile:
         raise
@@ -255,10 +259,9 @@ def _plain(value: Any) -> Any:
         return str(value).strip()
 
 
-def _extra(ds: Any) -> dict[str, Any]:
-    _extra_tags()
+def _extra(ds: Any, extras: Collection[str]) -> dict[str, Any]:
     found = {}
-    for keyword, tag in _EXTRA_TAGS.items():
+    for keyword, tag in _extra_tags(extras).items():
         if tag in ds:
             value = _plain(ds[tag].value)
             if value is not None and value != "" and value != []:

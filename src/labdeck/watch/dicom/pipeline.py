@@ -27,7 +27,7 @@ import msgspec
 from labdeck.exceptions import UnreadableFile
 from labdeck.types import Publish
 from labdeck.watch.dicom import protocols
-from labdeck.watch.dicom.headers import Header, read_header
+from labdeck.watch.dicom.headers import EXTRA_FIELDS, Header, read_header
 from labdeck.watch.dicom.stations import Finding, Reference, Stations, station_channel
 
 if TYPE_CHECKING:
@@ -68,6 +68,8 @@ class DicomPipeline:
         self._unsaved: list[tuple[Any, ...]] = []
         self._saving: asyncio.Task[None] | None = None
         self.checked = 0
+        self.extras: frozenset[str] = frozenset()
+        """The :data:`~labdeck.watch.dicom.headers.EXTRA_FIELDS` a reference has checked: read from every file."""
 
     def landed(self, watch: str, path: str, abs_path: Path, learn: bool = True) -> None:
         """Queue one landed file of ``watch`` (``path`` relative to its root); ``learn``:
@@ -92,7 +94,11 @@ class DicomPipeline:
         while True:
             watch, path, abs_path, learn = await self._queue.get()
             try:
-                header = await loop.run_in_executor(self._pool, read_header, abs_path)
+                header = await loop.run_in_executor(self._pool, read_header, abs_path, self.extras)
+                needed = self._extras_of(await self.reference_for(header))
+                if not needed <= self.extras:  # a reference checks more: read them, from now on
+                    self.extras |= needed
+                    header = await loop.run_in_executor(self._pool, read_header, abs_path, self.extras)
             except UnreadableFile as exc:
                 self.log.info("watch %s: %s: %s", watch, path, exc.message)
                 self.publish(
@@ -103,6 +109,10 @@ class DicomPipeline:
                 await self.check(watch, path, header, learn)
             except Exception:  # one bad file must never end the pipeline: logged, next file
                 self.log.exception("watch %s: checking %s failed", watch, path)
+
+    @staticmethod
+    def _extras_of(reference: Reference | None) -> frozenset[str]:
+        return frozenset(k for k in reference.params if k in EXTRA_FIELDS) if reference else frozenset()
 
     async def check(self, watch: str, path: str, header: Header, learn: bool) -> Finding:
         """Check one file's header, publish and store the finding; returns it."""
