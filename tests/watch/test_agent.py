@@ -109,7 +109,9 @@ async def running(agent: Agent) -> AsyncIterator[Agent]:
             await task
 
 
-async def test_an_agent_forwards_files_and_findings_and_shows_as_connected(lab: Lab) -> None:
+async def test_an_agent_forwards_files_and_findings_and_shows_as_connected(
+        lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     deck = await lab.start()
     async with WireClient(deck_ws(deck), headers={"Authorization": f"Bearer {lab.token}"}) as client:
         for ch in (CH, "files/scanpc.scans"):
@@ -132,7 +134,8 @@ async def test_an_agent_forwards_files_and_findings_and_shows_as_connected(lab: 
         assert next(e for e in events if e["event"] == "problem")["reason"] == "not a DICOM file"
         status, files = await lab.get("api/files/scanpc.scans")
         assert status == 200 and len(files["files"]) == 4
-        text = json.dumps(client.frames)
+        text = json.dumps(client.frames) + json.dumps(files) + caplog.text
+        text += "".join(f.read_bytes().decode("latin-1") for f in (lab.tmp / "agent-data").glob("agent.sqlite*"))
         assert not any(value in text for value in PATIENT.values())
     await until(lambda: not deck.capabilities["watch"].agents.connected("scanpc") or True)
 
