@@ -67,7 +67,7 @@ async def list_watches(request: web.Request) -> web.StreamResponse:
 
 async def list_files(request: web.Request) -> web.StreamResponse:
     cap, name = _cap(request), request.match_info["watch"]
-    if name not in cap.watchers and name not in cap.agents.watch_names():
+    if name not in cap.watchers and name not in await cap.agents.watch_names():
         raise NotFound(f"no watch named {name!r}")
     limit, before = query_int(request, "limit", 100, 1, 1000), query_int(request, "before", 1 << 62, 1, 1 << 62)
     rows = await cap.ctx.store.query(

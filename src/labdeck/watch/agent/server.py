@@ -235,9 +235,9 @@ class AgentsObject:
             for r in rows
         ]
 
-    def watch_names(self) -> set[str]:
-        """``<agent>.<watch>`` of every agent that said hello since the server started."""
-        return {f"{a}.{w}" for a, ws in self._watches.items() for w in ws}
+    async def watch_names(self) -> set[str]:
+        """``<agent>.<watch>`` of every agent ever seen."""
+        return {f"{a['name']}.{w}" for a in await self.overview() for w in a["watches"]}
 
     async def fetch(self, name: str, watch: str, path: str, timeout: float = 60.0) -> bytes:
         """Ask agent ``name`` for ``path`` in its watch ``watch``; the file's bytes, checksum checked.
