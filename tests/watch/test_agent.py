@@ -67,7 +67,7 @@ class Lab:
     def agent(self) -> Agent:
         watch = AgentWatch("scans", self.scans, "dicom")
         return Agent(ws_url(f"http://127.0.0.1:{self.port}/"), self.token, [watch], self.tmp / "agent-data",
-                     name="scanpc")
+                     name="scanpc", retry_max=0.5)
 
     async def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token or self.token}"}

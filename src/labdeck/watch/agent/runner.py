@@ -92,6 +92,7 @@ class Agent:
         name: how the server knows it (default: the host name).
         ca: a CA file to trust for ``wss://``.
         max_fetch: the largest file it sends on request.
+        retry_max: the longest pause between attempts to connect.
     """
 
     def __init__(
@@ -103,8 +104,9 @@ class Agent:
         name: str | None = None,
         ca: Path | None = None,
         max_fetch: int = 256 << 20,
+        retry_max: float = RETRY_MAX,
     ) -> None:
-        self.url, self.token, self.ca, self.max_fetch = url, token, ca, max_fetch
+        self.url, self.token, self.ca, self.max_fetch, self.retry_max = url, token, ca, max_fetch, retry_max
         self.watches = {w.name: w for w in watches}
         self.name = name or re.sub(r"[^A-Za-z0-9_\-]+", "-", socket.gethostname()).strip("-")[:64] or "agent"
         self.store = Store(data / "agent.sqlite")
@@ -204,7 +206,7 @@ class Agent:
             pause = delay * (0.75 + random.random() / 2)
             log.info("agent %s: connecting again in %.1f s", self.name, pause)
             await asyncio.sleep(pause)
-            delay = min(delay * 2, RETRY_MAX)
+            delay = min(delay * 2, self.retry_max)
 
     async def _session(self, link: Link) -> None:
         queue = await self.store.run(outbox.identity)
