@@ -25,6 +25,7 @@ import base64
 import hashlib
 import itertools
 import json
+import logging
 import re
 import sqlite3
 import time
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from labdeck.watch.dicom.pipeline import DicomPipeline
 
 __all__ = ["BEAT", "CONNECTED_FOR", "MAX_FETCH", "AgentsObject", "agent_channel"]
+
+log = logging.getLogger("labdeck.cap.watch.agents")
 
 BEAT = 5.0
 CONNECTED_FOR = 3 * BEAT
@@ -145,9 +148,18 @@ class AgentsObject:
         entries = [self._entry(row, watches) for row in rows]
         taken, last = await self._store().run(lambda db: _take(db, name, outbox, entries))
         self._beats[name] = time.monotonic()
-        for seq, watch, body, header in taken:
-            await self._deliver(f"{name}.{watch}", watches[watch], body, header, seq)
+        # taken is committed: deliver all of it even if this call is cancelled (a timeout)
+        await asyncio.shield(self._deliver_all(name, watches, taken))
         return {"last_seq": last}
+
+    async def _deliver_all(
+        self, name: str, watches: dict[str, str], taken: list[tuple[int, str, dict[str, Any], Header | None]]
+    ) -> None:
+        for seq, watch, body, header in taken:
+            try:
+                await self._deliver(f"{name}.{watch}", watches[watch], body, header, seq)
+            except Exception:  # one entry must not hold back the rest of the batch
+                log.exception("agent %s: delivering entry %d failed", name, seq)
 
     async def chunk(self, name: str, fetch: int, data: str, last: bool, sha256: str = "") -> bool:
         """One part of a file the server asked for; the last carries the SHA-256 of the whole."""
