@@ -151,7 +151,7 @@ async def test_what_happens_while_the_server_is_away_arrives_exactly_once(lab: L
         await asyncio.sleep(0.5)
         assert not agent.connected
         await lab.start()
-        await until(lambda: lab.stored("SELECT COUNT(*) FROM dicom_findings")[0][0] == 5, timeout=20,
+        await until(lambda: lab.stored("SELECT COUNT(*) FROM dicom_findings")[0][0] == 5, timeout=30,
                     what="the queue sent after the server came back")
         await lab.stop()  # away again, with the agent still watching
         second = SeriesWriter(lab.scans, BOLD, series=2)
@@ -159,7 +159,7 @@ async def test_what_happens_while_the_server_is_away_arrives_exactly_once(lab: L
             second.write()
         await asyncio.sleep(0.3)
         await lab.start()
-        await until(lambda: lab.stored("SELECT COUNT(*) FROM dicom_findings")[0][0] == 9, timeout=20,
+        await until(lambda: lab.stored("SELECT COUNT(*) FROM dicom_findings")[0][0] == 9, timeout=30,
                     what="the second absence's files")
         await asyncio.sleep(0.5)
     assert lab.stored("SELECT COUNT(*) FROM file_events WHERE watch = 'scanpc.scans'")[0][0] == 9
@@ -284,3 +284,10 @@ async def test_an_agent_connects_over_wss_trusting_the_labs_own_certificate(make
                         == 1, what="the file forwarded")
     finally:
         await deck.stop()
+
+
+async def test_nobody_but_the_server_asks_an_agent_for_files(lab: Lab) -> None:
+    deck = await lab.start()
+    async with WireClient(deck_ws(deck), headers={"Authorization": f"Bearer {lab.admin}"}) as client:
+        with pytest.raises(Exception, match="AccessDenied"):
+            await client.request("pub", ch="agents/scanpc", data={"fetch": 1, "watch": "scans", "path": "a.dcm"})

@@ -24,6 +24,8 @@ from labdeck.exceptions import ConfigError
 __all__ = ["Link", "LinkError", "ws_url"]
 
 MAX_FRAME = 1 << 20
+CONNECT = 5.0
+"""Seconds to open a connection and upgrade it to a websocket."""
 
 
 class LinkError(Exception):
@@ -69,15 +71,21 @@ class Link:
         self._reader: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        """Connect. Raises ``aiohttp.ClientError`` or ``OSError`` when the server cannot be reached."""
+        """Connect. Raises ``aiohttp.ClientError``, ``OSError`` or ``TimeoutError`` when the
+        server cannot be reached."""
         self._http = aiohttp.ClientSession()
         try:
-            self._ws = await self._http.ws_connect(
-                self.url,
-                headers={"Authorization": f"Bearer {self.token}"},
-                heartbeat=20.0,
-                max_msg_size=MAX_FRAME,
-                ssl=self._ssl if self.url.startswith("wss:") else False,
+            # a server that accepts the connection but never answers the upgrade (one
+            # stopping) must not hold the agent: it tries again
+            self._ws = await asyncio.wait_for(
+                self._http.ws_connect(
+                    self.url,
+                    headers={"Authorization": f"Bearer {self.token}"},
+                    heartbeat=20.0,
+                    max_msg_size=MAX_FRAME,
+                    ssl=self._ssl if self.url.startswith("wss:") else False,
+                ),
+                CONNECT,
             )
         except BaseException:
             await self._http.close()
