@@ -96,7 +96,8 @@ class Hub:
         self.messages_out: Counter[str] = Counter()
         self.slow_disconnects = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        broker.bind(self._deliver)
+        broker.bind(self._deliver, self._deliver_gap)
+        broker.announce = CHANNELS_CHANNEL
         broker.budget.keep = self._keeps
 
     def _keeps(self, ch: str) -> bool:
@@ -152,8 +153,12 @@ class Hub:
             for conn in subs:
                 conn.deliver(msg)
             self.messages_out[channel_group(msg.ch)] += len(subs)
-        if msg.seq == 1 and msg.ch != CHANNELS_CHANNEL:
-            self.publish_nowait(CHANNELS_CHANNEL, {"ch": msg.ch})
+
+    def _deliver_gap(self, ch: str, first: int, last: int) -> None:
+        """Tell every subscriber of ``ch`` that seqs ``first..last`` are lost for good."""
+        frame = wire.encode_gap(ch, first, last)
+        for conn in self.subscribers.get(ch, ()):
+            conn.send(frame)
 
     # -- requests -------------------------------------------------------------------
 
@@ -256,6 +261,7 @@ class Hub:
         if since is not None and req.epoch is not None and req.epoch != self.broker.epoch:
             since = 0  # the client counted in another epoch: everything here is new to it
         try:
+            await self.broker.subscribe(ch)  # before the replay: nothing falls between them
             replay = await self.broker.replay(ch, since)
         except BaseException:
             conn.release(ch)
@@ -274,6 +280,7 @@ class Hub:
             subs.discard(conn)
             if not subs:
                 del self.subscribers[ch]
+                self.broker.unsubscribe(ch)
 
     async def _object_op(self, conn: Connection, req: wire.Request) -> Any:
         objects, client = self.objects, conn.client
