@@ -79,6 +79,9 @@ class BrokerConfig(_Section):
     """``[broker]``: absent ``url`` means the in-process broker."""
 
     url: str | None = None
+    """``redis://host:6379/0`` (or ``rediss://`` for TLS) shares channels between processes."""
+    prefix: str = "labdeck"
+    """The namespace of labdeck's keys in Redis: deployments sharing one Redis differ here."""
 
 
 class ScriptConfig(_Section):
@@ -138,6 +141,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "LABDECK_DATA": ("server", "data"),
     "LABDECK_DEBUG": ("server", "debug"),
     "LABDECK_BROKER_URL": ("broker", "url"),
+    "LABDECK_BROKER_PREFIX": ("broker", "prefix"),
 }
 
 

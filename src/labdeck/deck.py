@@ -99,7 +99,9 @@ class Deck:
         self.config = config
         server = config.server
         budget = Budget(server.max_channels, server.max_retained_bytes, idle=server.channel_idle)
-        self.broker = open_broker(config.broker.url, server.history, server.history_bytes, budget)
+        self.broker = open_broker(
+            config.broker.url, server.history, server.history_bytes, budget, prefix=config.broker.prefix
+        )
         self.objects = Objects(self.publish)
         self.hub = Hub(self.broker, self.objects, debug=server.debug, max_depth=server.max_depth)
         self.services: list[Service] = []
