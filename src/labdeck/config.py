@@ -49,6 +49,9 @@ class ServerConfig(_Section):
 
     host: str = "127.0.0.1"
     port: int = 8888
+    workers: int = 1
+    """Server processes sharing the port (``labdeck serve --workers N``); more than one
+    needs ``[broker] url`` on Redis, through which they share channels."""
     base_path: str = ""
     data: str = "labdeck-data"
     """Folder for the database, run data and uploads."""
@@ -137,6 +140,7 @@ class Config(_Section):
 _ENV: dict[str, tuple[str, str]] = {
     "LABDECK_HOST": ("server", "host"),
     "LABDECK_PORT": ("server", "port"),
+    "LABDECK_WORKERS": ("server", "workers"),
     "LABDECK_BASE_PATH": ("server", "base_path"),
     "LABDECK_DATA": ("server", "data"),
     "LABDECK_DEBUG": ("server", "debug"),
@@ -257,11 +261,11 @@ def _explain_table(raw: dict[str, Any], fields: list[tuple[str, Any]]) -> str | 
 
 
 def _env_value(var: str, text: str, key: str) -> Any:
-    if key == "port":
+    if key in ("port", "workers"):
         try:
             return int(text)
         except ValueError:
-            raise ConfigError(f"environment: {var}={text!r}: `server.port` must be a port number") from None
+            raise ConfigError(f"environment: {var}={text!r}: `server.{key}` must be a whole number") from None
     if key == "debug":
         flag = text.strip().lower()
         if flag not in _TRUE + _FALSE:
@@ -330,10 +334,29 @@ def _check(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: `server.max_depth` must be at most 512")
     if s.channel_idle < 0:
         raise ConfigError(f"{where}: `server.channel_idle` must not be negative")
+    _check_workers(config, where)
     s.hostnames = [_hostname(name, where) for name in s.hostnames]
     _check_run(config, where)
     check_auth(config.auth, config.tls, where)
     check_listen(config, where)
+
+
+def _check_workers(config: Config, where: str) -> None:
+    """Several processes share channels, history and locks only through Redis."""
+    workers = config.server.workers
+    if not 1 <= workers <= 64:
+        raise ConfigError(f"{where}: `server.workers`: {workers} is not between 1 and 64")
+    if workers == 1:
+        return
+    url = config.broker.url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"{where}: `server.workers` = {workers} needs a shared broker: set [broker] url = "
+            "\"redis://127.0.0.1:6379/0\" (or LABDECK_BROKER_URL); with the in-process broker each "
+            "process would have channels of its own"
+        )
+    if config.server.port == 0:
+        raise ConfigError(f"{where}: `server.workers` = {workers} needs a fixed `server.port`, not 0")
 
 
 def check_listen(config: Config, where: str = "config") -> None:

@@ -231,7 +231,8 @@ class Deck:
         self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
         await self._runner.setup()
         s = self.config.server
-        site = web.TCPSite(self._runner, s.host, s.port, reuse_address=True, ssl_context=self._tls())
+        site = web.TCPSite(self._runner, s.host, s.port, reuse_address=True, reuse_port=s.workers > 1 or None,
+                           ssl_context=self._tls())
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []

@@ -121,7 +121,7 @@ async def test_a_broken_subscriber_connection_loses_nothing(redis_prefix: str) -
 async def test_a_wiped_redis_starts_a_new_epoch_and_resets_the_hub(redis_prefix: str) -> None:
     broker = await started(redis_prefix)
     resets: list[str] = []
-    broker.on_reset(lambda: resets.append(broker.epoch))
+    broker.bind(lambda msg: None, reset=lambda: resets.append(broker.epoch))
     try:
         old = broker.epoch
         await broker.publish("lab/x", b"1")

@@ -98,6 +98,7 @@ class Broker(abc.ABC):
     def __init__(self, budget: Budget | None = None) -> None:
         self._deliver: Deliver = lambda msg: None
         self._gap: Gap = lambda ch, first, last: None
+        self._reset: Callable[[], None] = lambda: None
         self.epoch = secrets.token_hex(6)
         self.budget = budget if budget is not None else Budget()
 
@@ -117,13 +118,21 @@ class Broker(abc.ABC):
         A channel published on again later continues its seqs where they stopped
         when the broker can, so a client that saw them gets a ``gap``, never a repeat.
         """
-    def bind(self, deliver: Deliver, gap: Gap | None = None) -> None:
-        """Set the callbacks that receive every message of a subscribed channel, and
-        the seqs ``(ch, first, last)`` lost for good on the live path; the hub calls
-        this once."""
+    def bind(self, deliver: Deliver, gap: Gap | None = None, reset: Callable[[], None] | None = None) -> None:
+        """Set the callbacks the hub gets: every message of a subscribed channel; the
+        seqs ``(ch, first, last)`` lost for good on the live path; and ``reset``, called
+        when the epoch changed under a running server (a shared store wiped), which
+        makes every seq a client holds meaningless. The hub calls this once."""
         self._deliver = deliver
         if gap is not None:
             self._gap = gap
+        if reset is not None:
+            self._reset = reset
+
+    def health(self) -> dict[str, object]:
+        """What ``/healthz`` reports about the broker (``ok`` false when degraded);
+        empty when there is nothing to say, as for a broker in this process."""
+        return {}
 
     def _assigned(self, msg: Message) -> None:
         """Announce ``msg``'s channel if this process just gave it its first seq."""

@@ -43,7 +43,7 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -153,7 +153,7 @@ class RedisBroker(Broker):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ready: asyncio.Future[None] | None = None
         self._closing = False
-        self._reset: Callable[[], None] = lambda: None
+        self._joined = False  # the epoch was read from Redis at least once
         self.healthy = False
         """Whether Redis answered the last command."""
         self.down_since: float | None = None
@@ -168,11 +168,6 @@ class RedisBroker(Broker):
 
     def __repr__(self) -> str:
         return f"RedisBroker({self.url!r}, prefix={self.prefix!r})"
-
-    def on_reset(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` when the epoch changes under a running process (Redis wiped):
-        every seq a client holds is then meaningless and it must subscribe again."""
-        self._reset = callback
 
     # -- keys -------------------------------------------------------------------------
 
@@ -215,8 +210,11 @@ class RedisBroker(Broker):
     async def _prepare(self) -> None:
         r = self._r
         await r.set(self._epoch_key, secrets.token_hex(6), nx=True)
-        epoch: Any = await r.get(self._epoch_key)
-        self.epoch = epoch.decode() if epoch else self.epoch
+        raw: Any = await r.get(self._epoch_key)
+        epoch = raw.decode() if raw else self.epoch
+        if self._joined and epoch != self.epoch:
+            self._epoch_changed(epoch)
+        self.epoch, self._joined = epoch, True
         self._publish_sha = await r.script_load(_PUBLISH)
         self._trim_sha = await r.script_load(_TRIM)
         self._up()
@@ -255,9 +253,8 @@ class RedisBroker(Broker):
             log.warning("Redis at %s is unreachable (%s); retrying", self._safe_url(), exc)
             self.healthy, self.down_since = False, time.time()
 
-    def health(self) -> dict[str, Any]:
-        """What ``/healthz`` says about the broker."""
-        out: dict[str, Any] = {"kind": "redis", "connected": self.healthy, "pending": len(self._outbox)}
+    def health(self) -> dict[str, object]:
+        out: dict[str, object] = {"ok": self.healthy, "kind": "redis", "pending": len(self._outbox)}
         if self.down_since is not None:
             out["down_for"] = round(time.time() - self.down_since, 1)
         if self.lost_pending:
@@ -392,6 +389,21 @@ class RedisBroker(Broker):
         ident, fields = entry
         return self._message(ch, int(ident.split(b"-", 1)[0]), fields[b"t"], fields[b"d"])
 
+    async def _ask(self, work: Awaitable[Any]) -> Any:
+        """Await a read; Redis being away is :class:`BrokerUnavailable`, said at once.
+
+        Raises:
+            BrokerUnavailable: Redis does not answer (the message says so, never the password).
+        """
+        from labdeck.exceptions import BrokerUnavailable
+
+        try:
+            return await work
+        except (*_DOWN, RedisError) as exc:
+            if isinstance(exc, _DOWN):
+                self._down(exc)
+            raise BrokerUnavailable("the shared broker (Redis) is unreachable; try again shortly") from None
+
     async def replay(self, ch: str, since: int | None) -> Replay:
         pipe = self._r.pipeline(transaction=True)
         pipe.hget(self._seq_key, ch)
@@ -400,7 +412,7 @@ class RedisBroker(Broker):
             pipe.xrevrange(stream, count=1)
         else:
             pipe.xrange(stream, f"{max(0, since) + 1}-0", "+")
-        raw_last, entries = await pipe.execute()
+        raw_last, entries = await self._ask(pipe.execute())
         last = int(raw_last or 0)
         messages = [self._entry(ch, e) for e in entries]
         if since is None:
@@ -414,11 +426,11 @@ class RedisBroker(Broker):
         return Replay(messages, (since + 1, first - 1) if since + 1 < first else None, last)
 
     async def channels(self) -> dict[str, int]:
-        raw: Any = await self._r.hgetall(self._live_key)
+        raw: Any = await self._ask(self._r.hgetall(self._live_key))
         return {k.decode(): int(v) for k, v in raw.items()}
 
     async def last(self, ch: str) -> Message | None:
-        entries: Any = await self._r.xrevrange(self._stream(ch), count=1)
+        entries: Any = await self._ask(self._r.xrevrange(self._stream(ch), count=1))
         return self._entry(ch, entries[0]) if entries else None
 
     # -- subscriptions ----------------------------------------------------------------

@@ -96,7 +96,7 @@ class Hub:
         self.messages_out: Counter[str] = Counter()
         self.slow_disconnects = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        broker.bind(self._deliver, self._deliver_gap)
+        broker.bind(self._deliver, self._deliver_gap, self._renumbered)
         broker.announce = CHANNELS_CHANNEL
         broker.budget.keep = self._keeps
 
@@ -159,6 +159,13 @@ class Hub:
         frame = wire.encode_gap(ch, first, last)
         for conn in self.subscribers.get(ch, ()):
             conn.send(frame)
+
+    def _renumbered(self) -> None:
+        """The broker's epoch changed: every client must subscribe again, in the new one."""
+        for conn in list(self.connections):
+            task = asyncio.get_running_loop().create_task(conn.close(1012, "channels renumbered: subscribe again"))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     # -- requests -------------------------------------------------------------------
 
