@@ -57,6 +57,7 @@ from labdeck.exceptions import StoreError
 from labdeck.types import Publish, Role
 
 if TYPE_CHECKING:
+    from labdeck.broker.locks import Leases
     from labdeck.config import Config
     from labdeck.objects import Policy
     from labdeck.store import Store
@@ -162,6 +163,19 @@ class Context:
     log: logging.Logger
     _store: Store | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _leases: Leases | None = field(default=None, repr=False)
+
+    @property
+    def leases(self) -> Leases:
+        """Locks one server process holds at a time among all that share the broker
+        (:mod:`labdeck.broker.locks`); from :meth:`Capability.start` on.
+
+        Raises:
+            RuntimeError: read before the server started.
+        """
+        if self._leases is None:
+            raise RuntimeError(f"capability {self.name!r}: leases exist only once the server has started")
+        return self._leases
 
     @property
     def store(self) -> Store:

@@ -241,7 +241,7 @@ class Deck:
         await self.gate.start()
         self._started.append(_Started(self.gate))
         for cap in self.capabilities.values():
-            cap.ctx._store, cap.ctx._loop = self.store, loop
+            cap.ctx._store, cap.ctx._loop, cap.ctx._leases = self.store, loop, self.broker.leases
             await cap.start()
             self._started.append(_Started(cap))
         for service in self.services:

@@ -66,19 +66,25 @@ class Servers:
         self.prefix = prefix
         self.started: list[Server] = []
 
-    async def start(self, count: int = 1, *, workers: int = 1, port: int | None = None) -> list[Server]:
-        servers = [self._spawn(port or free_port(), workers) for _ in range(count)]
+    async def start(
+        self, count: int = 1, *, workers: int = 1, port: int | None = None, config: Path | None = None,
+        data: Path | None = None,
+    ) -> list[Server]:
+        """Start ``count`` servers; ``config`` is a project's file, ``data`` a data folder
+        they share (as workers on one host do; by default each has its own)."""
+        servers = [self._spawn(port or free_port(), workers, config, data) for _ in range(count)]
         for server in servers:
             await self._wait_listening(server)
         return servers
 
-    def _spawn(self, port: int, workers: int) -> Server:
-        data = self.root / f"data-{port}"
+    def _spawn(self, port: int, workers: int, config: Path | None, data: Path | None) -> Server:
+        data = data or self.root / f"data-{port}"
         log = self.root / f"server-{port}.log"
         env = {**os.environ, "LABDECK_BROKER_URL": self.redis_url, "LABDECK_BROKER_PREFIX": self.prefix,
                "LABDECK_PORT": str(port), "LABDECK_DATA": str(data), "LABDECK_CONFIG": ""}
         env.pop("LABDECK_WORKER", None)
-        cmd = [sys.executable, "-m", "labdeck", "serve", *(["--workers", str(workers)] if workers > 1 else [])]
+        cmd = [sys.executable, "-m", "labdeck", "serve", *(["--workers", str(workers)] if workers > 1 else []),
+               *(["--config", str(config)] if config else [])]
         with log.open("wb") as out:
             proc = subprocess.Popen(cmd, env=env, cwd=self.root, stdout=out, stderr=subprocess.STDOUT)
         server = Server(port, proc, log)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labdeck.broker.budget import Budget
+from labdeck.broker.locks import Leases, LocalLeases
 from labdeck.protocol.wire import encode_data, encode_push
 
 __all__ = ["Broker", "Message", "Replay"]
@@ -99,6 +100,7 @@ class Broker(abc.ABC):
         self._deliver: Deliver = lambda msg: None
         self._gap: Gap = lambda ch, first, last: None
         self._reset: Callable[[], None] = lambda: None
+        self._leases: Leases | None = None
         self.epoch = secrets.token_hex(6)
         self.budget = budget if budget is not None else Budget()
 
@@ -128,6 +130,13 @@ class Broker(abc.ABC):
             self._gap = gap
         if reset is not None:
             self._reset = reset
+
+    @property
+    def leases(self) -> Leases:
+        """Locks held by one process at a time among all sharing this broker (from start on)."""
+        if self._leases is None:
+            self._leases = LocalLeases()
+        return self._leases
 
     def health(self) -> dict[str, object]:
         """What ``/healthz`` reports about the broker (``ok`` false when degraded);

@@ -53,6 +53,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from labdeck.broker.base import Broker, Message, Replay
 from labdeck.broker.budget import Budget
+from labdeck.broker.locks import RedisLeases
 from labdeck.broker.sequence import Sequencer
 
 __all__ = ["RedisBroker"]
@@ -202,6 +203,7 @@ class RedisBroker(Broker):
             await self._redis.aclose()
             self._redis = None
             raise BrokerUnavailable(f"[broker] url {self._safe_url()}: Redis does not answer: {exc}") from None
+        self._leases = RedisLeases(self._redis, self.prefix)
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         self._listener = loop.create_task(self._listen())
