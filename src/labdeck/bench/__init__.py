@@ -8,7 +8,8 @@ tree explains each figure.
 
 Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``, ``memory``,
 ``script-latency``, ``watch``, ``rigs`` (rig messaging beside a bare UDP echo and iblutil, with
-rig processes of its own instead of the three servers).
+rig processes of its own instead of the three servers), ``scaleout`` (Redis with 1, 2 and 4
+server processes beside the in-process broker).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
 
-BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency", "watch", "rigs")
+BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency", "watch", "rigs", "scaleout")
 _ON_SERVERS = ("rpc", "rpc-call", "broadcast", "memory")
 
 
@@ -99,6 +100,8 @@ async def _run(names: list[str], counts: Counts, report: Report) -> None:
                 await _watch(counts, report)
             if "rigs" in names:
                 await _rigs(counts, report)
+            if "scaleout" in names:
+                await _scaleout(counts, report)
     except TimeoutError:
         raise BenchmarkFailed(f"the benchmarks ran past their {counts.overall_timeout:g} s limit") from None
 
@@ -112,6 +115,16 @@ async def _on_servers(names: list[str], counts: Counts, report: Report) -> None:
             await _broadcast(servers, counts, report)
         if "memory" in names:
             await _memory(servers, counts, report)
+
+
+async def _scaleout(counts: Counts, report: Report) -> None:
+    from labdeck.bench.scaleout import ScaleCounts, run_scaleout
+
+    quick = counts.rpc_requests < Counts().rpc_requests
+    sections, notes = await run_scaleout(ScaleCounts.quick() if quick else ScaleCounts(), _progress)
+    for title, figures in sections:
+        report.add(title, figures)
+    report.notes.extend(notes)
 
 
 async def _rigs(counts: Counts, report: Report) -> None:
