@@ -213,6 +213,8 @@ class Capability:
     * ``always``: enabled whatever the configuration says (the runner); any other
       capability, shipped with labdeck or installed, is enabled by the presence of its
       section (``[watch.scanner]`` enables ``watch``).
+    * ``single``: with several server processes sharing a broker, only one runs it at a
+      time (a watch, a rig group: :mod:`labdeck.owner`); the others stand by.
     * ``channels``: channel-name prefixes it publishes on (``"run/"``).
     * ``panels``, ``static``: its dashboard panels and the folder they are served from.
     * ``commands``: its CLI sub-commands.
@@ -223,6 +225,7 @@ class Capability:
     name: ClassVar[str] = ""
     config_type: ClassVar[Any] = None
     always: ClassVar[bool] = False
+    single: ClassVar[bool] = False
     channels: ClassVar[tuple[str, ...]] = ()
     panels: ClassVar[tuple[Panel, ...]] = ()
     static: ClassVar[Path | None] = None

@@ -85,6 +85,9 @@ class BrokerConfig(_Section):
     """``redis://host:6379/0`` (or ``rediss://`` for TLS) shares channels between processes."""
     prefix: str = "labdeck"
     """The namespace of labdeck's keys in Redis: deployments sharing one Redis differ here."""
+    lease_ttl: float = 15.0
+    """Seconds after which a lease held by a server process that died (even by SIGKILL)
+    frees itself: the one-run lock, the ownership of watches and rigs."""
 
 
 class ScriptConfig(_Section):
@@ -103,9 +106,6 @@ class RunConfig(_Section):
     """Seconds a stopped script has after SIGINT before it gets SIGTERM."""
     grace_term: float = 5.0
     """Seconds after SIGTERM before SIGKILL."""
-    lease_ttl: float = 15.0
-    """With several server processes: seconds after which a run's lock held by a process
-    that died (even by SIGKILL) frees itself, so another process may run scripts."""
     upload_dirs: dict[str, str] = msgspec.field(default_factory=dict)
     """Folders uploads may go to, by the name the browser uses."""
     upload_max: int = 100 << 20
@@ -346,6 +346,8 @@ def _check(config: Config, where: str) -> None:
 
 def _check_workers(config: Config, where: str) -> None:
     """Several processes share channels, history and locks only through Redis."""
+    if not 0.1 <= config.broker.lease_ttl <= 3600:
+        raise ConfigError(f"{where}: `broker.lease_ttl` must be between 0.1 and 3600 seconds")
     workers = config.server.workers
     if not 1 <= workers <= 64:
         raise ConfigError(f"{where}: `server.workers`: {workers} is not between 1 and 64")
@@ -443,8 +445,7 @@ def _check_run(config: Config, where: str) -> None:
             raise ConfigError(f"{where}: `run.{key}` must not be negative")
     if r.upload_max < 1:
         raise ConfigError(f"{where}: `run.upload_max` must be at least 1")
-    if not 0.1 <= r.lease_ttl <= 3600:
-        raise ConfigError(f"{where}: `run.lease_ttl` must be between 0.1 and 3600 seconds")
+
     for name, folder in r.upload_dirs.items():
         if not name or "/" in name or name.startswith("."):
             raise ConfigError(f"{where}: `run.upload_dirs.{name}`: not a usable name")

@@ -36,6 +36,7 @@ from labdeck.eventloop import loop_factory
 from labdeck.exceptions import ConfigError
 from labdeck.hub import Hub, check_channel_name
 from labdeck.objects import Objects, Policy
+from labdeck.owner import Owned
 from labdeck.protocol.wire import encode_data
 from labdeck.store import Store
 from labdeck.web.auth import Gate
@@ -112,6 +113,8 @@ class Deck:
         self.store: Store | None = None
         self.gate: Gate | None = None
         """Users, tokens and sessions, once started."""
+        self.owned: dict[str, Owned] = {}
+        """Capabilities one process of the deployment runs (``single``), by name."""
         self.started_at = time.time()
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -178,6 +181,11 @@ class Deck:
     # -- life cycle -----------------------------------------------------------------
 
     @property
+    def shared(self) -> bool:
+        """Whether other server processes share this one's broker (a Redis url)."""
+        return self.config.broker.url not in (None, "", "memory://")
+
+    @property
     def url(self) -> str:
         """The dashboard's address, once started."""
         s = self.config.server
@@ -242,6 +250,12 @@ class Deck:
         self._started.append(_Started(self.gate))
         for cap in self.capabilities.values():
             cap.ctx._store, cap.ctx._loop, cap.ctx._leases = self.store, loop, self.broker.leases
+            if cap.single and self.shared:
+                owned = Owned(cap, self.broker.leases, self.config.broker.lease_ttl)
+                await owned.start()
+                self.owned[cap.name] = owned
+                self._started.append(owned)
+                continue
             await cap.start()
             self._started.append(_Started(cap))
         for service in self.services:

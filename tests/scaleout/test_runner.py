@@ -24,7 +24,7 @@ def project(root: Path) -> Path:
     (root / "slow.py").write_text(SLOW)
     (root / "quick.py").write_text("print('done')\n")
     config = root / "labdeck.toml"
-    config.write_text('[scripts]\nslow = "slow.py"\nquick = "quick.py"\n\n[run]\nlease_ttl = 1.0\n')
+    config.write_text('[scripts]\nslow = "slow.py"\nquick = "quick.py"\n\n[broker]\nlease_ttl = 1.0\n')
     return config
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import aiohttp
 
-from labdeck.bench.report import Figure, median, percentile
+from labdeck.bench.report import TIMES, Figure, median, percentile
 from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["ScaleCounts", "run_scaleout"]
@@ -254,7 +254,7 @@ async def run_scaleout(
             _latency_figure(f"scaleout-latency-{n}", "in-process", "in-process broker", base_lat),
         ]))
     one = results[f"redis-{counts.processes[0]}"][0]
-    growth = ", ".join(f"{n} processes {results[f'redis-{n}'][0] / one:.2f}×" for n in counts.processes[1:])
+    growth = ", ".join(f"{n} processes {results[f'redis-{n}'][0] / one:.2f}{TIMES}" for n in counts.processes[1:])
     notes = [f"scaleout: throughput through Redis against {counts.processes[0]} process: {growth} "
              f"(on {os.cpu_count()} cores, clients and publisher in this process)"]
     return sections, notes

@@ -142,7 +142,7 @@ class Runner:
         self._store = store
         if leases is not None:
             self._leases = leases
-        sweep = await self._leases.acquire(RUNNER_LEASE, self._holder("start-up"), self.config.run.lease_ttl)
+        sweep = await self._leases.acquire(RUNNER_LEASE, self._holder("start-up"), self.config.broker.lease_ttl)
         if sweep is None:
             log.info("another server process runs scripts now (%s)", await self._leases.holder(RUNNER_LEASE))
             return
@@ -263,7 +263,7 @@ class Runner:
         Raises:
             Busy: another server process runs a script, or its leftovers are being killed.
         """
-        lease = await self._leases.acquire(RUNNER_LEASE, self._holder(f"script {name!r}"), self.config.run.lease_ttl)
+        lease = await self._leases.acquire(RUNNER_LEASE, self._holder(f"script {name!r}"), self.config.broker.lease_ttl)
         if lease is None:
             holder = await self._leases.holder(RUNNER_LEASE) or "another server process"
             raise Busy(f"a script is running elsewhere: {holder}; stop it there first")

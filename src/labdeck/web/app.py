@@ -187,6 +187,9 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     checks = {name: dict(found) for name, cap in deck.capabilities.items() if (found := cap.health())}
     if broker := deck.broker.health():
         checks["broker"] = broker
+    for name, owned in deck.owned.items():
+        if owned.standby is not None:
+            checks[name] = {"standby": f"run by {owned.standby}"}
     return web.json_response({
         "status": "degraded" if any(c.get("ok") is False for c in checks.values()) else "ok",
         "version": __version__,
