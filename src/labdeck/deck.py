@@ -29,6 +29,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from labdeck import capabilities as registry
+from labdeck.auth.shared_throttle import SharedThrottle
+from labdeck.auth.throttle import LoginThrottle
 from labdeck.broker import Budget, open_broker
 from labdeck.capability import Capability, Context, Route
 from labdeck.config import Config, check_listen, load_config
@@ -180,6 +182,14 @@ class Deck:
 
     # -- life cycle -----------------------------------------------------------------
 
+    def _shared_throttle(self) -> SharedThrottle | None:
+        """Login failures counted across the deployment, when its broker is Redis."""
+        client = getattr(self.broker, "client", None)
+        if not self.shared or client is None:
+            return None
+        throttle = LoginThrottle.from_config(self.config.auth)
+        return SharedThrottle(throttle, client, self.config.broker.prefix)
+
     @property
     def shared(self) -> bool:
         """Whether other server processes share this one's broker (a Redis url)."""
@@ -226,7 +236,7 @@ class Deck:
         data = self.config.data_dir
         check_listen(self.config)  # also for a Config made in Python, without load_config
         self.store = await asyncio.to_thread(Store, data / "labdeck.sqlite")
-        self.gate = Gate(self.config, self.store)
+        self.gate = Gate(self.config, self.store, self._shared_throttle())
         self.gate.connections = lambda: self.hub.connections
         await self.hub.start()
         # Held messages go out before any later publish: _loop is set only once they are

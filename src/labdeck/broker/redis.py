@@ -178,6 +178,15 @@ class RedisBroker(Broker):
     def _chan(self, ch: str) -> bytes:
         return self._chan_prefix + ch.encode()
 
+    def client(self) -> aioredis.Redis:
+        """The connected Redis client, for state shared beside the channels (sessions'
+        throttle, leases).
+
+        Raises:
+            RuntimeError: before :meth:`start`.
+        """
+        return self._r
+
     @property
     def _r(self) -> aioredis.Redis:
         if self._redis is None:
