@@ -131,6 +131,9 @@ async def test_a_wiped_redis_starts_a_new_epoch_and_resets_the_hub(redis_prefix:
         msg = await broker.publish("lab/x", b"2")
         assert msg.seq == 1  # numbering started again ...
         assert broker.epoch != old and resets == [broker.epoch]  # ... in a new epoch
+        await wipe(redis_prefix)  # and again: another new epoch
+        await broker.publish("lab/x", b"3")
+        assert len(set(resets)) == 2 and old not in resets
     finally:
         await broker.close()
 

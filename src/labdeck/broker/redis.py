@@ -155,6 +155,7 @@ class RedisBroker(Broker):
         self._ready: asyncio.Future[None] | None = None
         self._closing = False
         self._joined = False  # the epoch was read from Redis at least once
+        self._fresh_epoch = secrets.token_hex(6)  # what a publish names the epoch if Redis was wiped
         self.healthy = False
         """Whether Redis answered the last command."""
         self.down_since: float | None = None
@@ -249,6 +250,12 @@ class RedisBroker(Broker):
                 with contextlib.suppress(BaseException):
                     await task
         await self._close_pubsub()
+        from labdeck.exceptions import BrokerUnavailable
+
+        while self._outbox:  # Redis stayed away: a publisher still waiting hears so
+            fut = self._outbox.popleft()[3]
+            if fut is not None and not fut.done():
+                fut.set_exception(BrokerUnavailable("the server stopped before Redis answered again"))
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -328,11 +335,10 @@ class RedisBroker(Broker):
     async def _send(self, batch: list[_Pending]) -> list[Any]:
         pipe = self._r.pipeline(transaction=False)
         keys = (self._seq_key, self._live_key, self._bytes_key)
+        sha, history, history_bytes, epoch = self._publish_sha, self._history, self._history_bytes, self._fresh_epoch
         for ch, data, t, _ in batch:
-            pipe.evalsha(
-                self._publish_sha, 5, *keys, self._stream(ch), self._epoch_key,
-                ch, data, repr(t), self._history, self._history_bytes, self._chan(ch), secrets.token_hex(6),
-            )
+            pipe.evalsha(sha, 5, *keys, self._stream(ch), self._epoch_key,
+                         ch, data, repr(t), history, history_bytes, self._chan(ch), epoch)
         results: list[Any] = await pipe.execute(raise_on_error=False)
         if any(isinstance(r, NoScriptError) for r in results):
             # Redis restarted and forgot the scripts: none of this batch ran.
@@ -384,6 +390,7 @@ class RedisBroker(Broker):
     def _epoch_changed(self, epoch: str) -> None:
         log.warning("Redis epoch changed (%s -> %s): its channels were wiped; clients resubscribe", self.epoch, epoch)
         self.epoch = epoch
+        self._fresh_epoch = secrets.token_hex(6)
         for ch in self._seq.channels():
             self._seq.forget(ch)
             self._seq.track(ch)
