@@ -36,8 +36,27 @@ async def test_a_holder_that_stops_renewing_loses_the_lease_after_its_ttl(make_b
     assert await b.leases.holder("kept") == "alive"  # renewed in the background
     taken = await b.leases.acquire("runner", "successor", ttl=5)
     assert taken is not None and taken.fence > stalled.fence
-    assert not await a.leases._renew(stalled)  # the stalled holder finds it lost
+    assert not (await a.leases._renew(stalled))[0]  # the stalled holder finds it lost
     await stalled.release()  # and its release does not free the successor's
     assert await b.leases.holder("runner") == "successor"
     await taken.release()
     await kept.release()
+
+
+async def test_a_signal_reaches_the_holder_and_nobody_else(make_broker: MakeBroker) -> None:
+    a = await make_broker()
+    b = await make_broker() if kind_of(a) == "redis" else a
+    assert not await b.leases.signal("runner", "stop")  # nobody holds it: nobody to tell
+    lease = await a.leases.acquire("runner", "run 1", ttl=1.5)
+    assert lease is not None
+    heard: list[str] = []
+    lease.on_signal = heard.append
+    assert await b.leases.signal("runner", "stop")
+    for _ in range(100):
+        if heard:
+            break
+        await asyncio.sleep(0.02)
+    assert heard == ["stop"]  # within its renewal, once
+    await asyncio.sleep(0.6)
+    assert heard == ["stop"]
+    await lease.release()

@@ -54,6 +54,22 @@ async def test_a_second_process_is_busy_while_one_runs_and_free_after_it_is_kill
             assert states[run] == "interrupted"  # the killed process's run, swept by the new holder
 
 
+async def test_stop_on_another_process_stops_the_run(servers: Servers, tmp_path: Path) -> None:
+    config = project(tmp_path)
+    a, b = await servers.start(2, config=config, data=tmp_path / "shared-data")
+    async with WireClient(a.ws) as watcher, WireClient(a.ws) as on_a, WireClient(b.ws) as on_b:
+        await watcher.request("sub", ch="run/status")
+        run = await call(on_a, "run", "slow")
+        await until(lambda: states(watcher, run)[-1:] == ["running"], 20, "the run running")
+        await call(on_b, "stop")  # reaches the process that runs it
+        await until(lambda: states(watcher, run)[-1:] == ["stopped"], 20, "the run stopped")
+        assert await run_when_free(on_b, "quick") > run
+
+
+def states(client: WireClient, run: int) -> list[str]:
+    return [p["data"]["state"] for p in client.pushes["run/status"] if p["data"].get("run") == run]
+
+
 async def run_when_free(client: WireClient, script: str) -> int:
     for _ in range(200):
         try:

@@ -8,6 +8,10 @@ that took over). The holder renews the lease in the background; a process that d
 SIGKILL included, stops renewing, and the lease expires ``ttl`` seconds later at most:
 a dead process holds nothing for long.
 
+Another process may *signal* the holder (:meth:`Leases.signal`, e.g. ``"stop"`` for the
+runner's lease): the word waits beside the lease and reaches the holder's ``on_signal``
+at its next renewal, within a second.
+
 :class:`LocalLeases` keeps leases in this process (the in-process broker's; one server
 is the only holder there is). :class:`RedisLeases` keeps them in Redis: ``SET NX PX``
 with a random token, the fence from ``INCR``, renewal and release by Lua scripts that
@@ -22,6 +26,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Lease", "Leases", "LocalLeases", "RedisLeases"]
@@ -40,24 +45,28 @@ class Lease:
         self.fence = fence
         self.ttl = ttl
         self.lost = False
+        self.on_signal: Callable[[str], None] = lambda word: None
+        """Called with what another process signalled (:meth:`Leases.signal`)."""
         self._renewer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"Lease({self.name!r}, fence={self.fence}{', lost' if self.lost else ''})"
 
     def keep(self) -> None:
-        """Renew in the background every third of ``ttl`` until released."""
+        """Renew in the background (every third of ``ttl``, at least every second) until released."""
         if self._renewer is None:
             self._renewer = asyncio.get_running_loop().create_task(self._renew())
 
     async def _renew(self) -> None:
         while True:
-            await asyncio.sleep(self.ttl / 3)
+            await asyncio.sleep(min(self.ttl / 3, 1.0))
             try:
-                held = await self.leases._renew(self)
+                held, word = await self.leases._renew(self)
             except Exception as exc:  # Redis away: keep trying until the lease would have expired
                 log.warning("renewing lease %r failed: %s", self.name, exc)
-                held = True
+                held, word = True, None
+            if word is not None:
+                self.on_signal(word)
             if not held:
                 self.lost = True
                 log.error("lease %r (fence %d) expired and may be held elsewhere", self.name, self.fence)
@@ -86,7 +95,12 @@ class Leases(abc.ABC):
         """Who holds ``name`` now, as they said when acquiring it; ``None`` when free."""
 
     @abc.abstractmethod
-    async def _renew(self, lease: Lease) -> bool: ...
+    async def signal(self, name: str, word: str) -> bool:
+        """Leave ``word`` for the holder of ``name``; ``False`` when nobody holds it."""
+
+    @abc.abstractmethod
+    async def _renew(self, lease: Lease) -> tuple[bool, str | None]:
+        """Extend ``lease``; whether it was still held, and a word signalled meanwhile."""
 
     @abc.abstractmethod
     async def _release(self, lease: Lease) -> None: ...
@@ -98,6 +112,7 @@ class LocalLeases(Leases):
     def __init__(self) -> None:
         self._held: dict[str, tuple[str, str, float]] = {}  # name -> token, holder, expiry
         self._fences: dict[str, int] = {}
+        self._words: dict[str, str] = {}
 
     def _current(self, name: str) -> tuple[str, str, float] | None:
         held = self._held.get(name)
@@ -120,12 +135,18 @@ class LocalLeases(Leases):
         held = self._current(name)
         return None if held is None else held[1]
 
-    async def _renew(self, lease: Lease) -> bool:
+    async def signal(self, name: str, word: str) -> bool:
+        if self._current(name) is None:
+            return False
+        self._words[name] = word
+        return True
+
+    async def _renew(self, lease: Lease) -> tuple[bool, str | None]:
         held = self._current(lease.name)
         if held is None or held[0] != lease.token:
-            return False
+            return False, None
         self._held[lease.name] = (held[0], held[1], time.monotonic() + lease.ttl)
-        return True
+        return True, self._words.pop(lease.name, None)
 
     async def _release(self, lease: Lease) -> None:
         held = self._held.get(lease.name)
@@ -141,11 +162,25 @@ end
 return false
 """
 
-# KEYS: lease key; ARGV: token, ttl ms (0 = release). 1 if the token held the lease.
+# KEYS: lease key, signal key; ARGV: token, ttl ms (0 = release).
+# Returns {1, signalled word or false} if the token held the lease, {0, false} if not.
 _RENEW = """
 local v = redis.call('GET', KEYS[1])
-if not v or string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. ' ' then return 0 end
-if ARGV[2] == '0' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not v or string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. ' ' then return {0, false} end
+if ARGV[2] == '0' then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {1, false}
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local word = redis.call('GET', KEYS[2])
+if word then redis.call('DEL', KEYS[2]) end
+return {1, word}
+"""
+
+# KEYS: lease key, signal key; ARGV: word, ttl ms. 1 if the lease is held.
+_SIGNAL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
@@ -179,8 +214,15 @@ class RedisLeases(Leases):
         raw = await self._redis.get(self._key(name))
         return None if raw is None else raw.decode().split(" ", 1)[1]
 
-    async def _renew(self, lease: Lease) -> bool:
-        return bool(await self._redis.eval(_RENEW, 1, self._key(lease.name), lease.token, int(lease.ttl * 1000)))
+    async def signal(self, name: str, word: str) -> bool:
+        key = self._key(name)
+        return bool(await self._redis.eval(_SIGNAL, 2, key, key + ":signal", word, 60_000))
+
+    async def _renew(self, lease: Lease) -> tuple[bool, str | None]:
+        key = self._key(lease.name)
+        held, word = await self._redis.eval(_RENEW, 2, key, key + ":signal", lease.token, int(lease.ttl * 1000))
+        return bool(held), word.decode() if word else None
 
     async def _release(self, lease: Lease) -> None:
-        await self._redis.eval(_RENEW, 1, self._key(lease.name), lease.token, "0")
+        key = self._key(lease.name)
+        await self._redis.eval(_RENEW, 2, key, key + ":signal", lease.token, "0")

@@ -268,18 +268,29 @@ class Runner:
             holder = await self._leases.holder(RUNNER_LEASE) or "another server process"
             raise Busy(f"a script is running elsewhere: {holder}; stop it there first")
         self._lease = lease
+        lease.on_signal = self._signalled
         await self._sweep()
         if self._reaper is not None and not self._reaper.done():
             raise Busy("a script the previous server left running is being killed; try again in a moment")
 
+    def _signalled(self, word: str) -> None:
+        """Another server process asked for ``word`` (``"stop"``) through the runner's lease."""
+        if word == "stop":
+            task = asyncio.get_running_loop().create_task(self.stop())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     async def stop(self) -> None:
         """Stop the live run: SIGINT, SIGTERM, SIGKILL with the configured grace periods.
 
-        Returns at once; ``run/status`` shows ``stopping``, then ``stopped``. Without a
-        live run, does nothing.
+        Returns at once; ``run/status`` shows ``stopping``, then ``stopped``. A run in
+        another server process of the deployment is asked to stop through its lease (it
+        stops within about a second). Without a live run anywhere, does nothing.
         """
         run = self._run
         if run is None or run.state not in (RunState.STARTING, RunState.RUNNING):
+            if self._lease is None and await self._leases.signal(RUNNER_LEASE, "stop"):
+                log.info("asked %s to stop its run", await self._leases.holder(RUNNER_LEASE))
             return
         self._move(run, RunEvent.STOP)
         if run.process is not None:
