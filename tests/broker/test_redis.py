@@ -147,3 +147,18 @@ async def test_an_unreachable_redis_is_a_clear_error_without_the_password() -> N
         await broker.start()
     assert "hunter2" not in str(caught.value)
     await broker.close()
+
+
+async def test_publishes_before_the_connection_wait_for_it(redis_prefix: str) -> None:
+    broker = RedisBroker(REDIS_URL, prefix=redis_prefix)
+    broker.publish_nowait("lab/x", b"1")
+    early = asyncio.ensure_future(broker.publish("lab/x", b"2"))
+    await asyncio.sleep(0.1)
+    assert not early.done()
+    await broker.start()
+    try:
+        assert (await asyncio.wait_for(early, 10)).seq == 2
+        await broker.publish("lab/x", b"3")  # after the early ones, in call order
+        assert [m.data for m in (await broker.replay("lab/x", 0)).messages] == [b"1", b"2", b"3"]
+    finally:
+        await broker.close()

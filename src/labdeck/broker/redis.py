@@ -328,12 +328,17 @@ class RedisBroker(Broker):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 continue
+            except Exception as exc:  # Redis refused the batch itself: say so, never drop it silently
+                log.exception("publishing %d messages to Redis failed", len(batch))
+                results = [exc] * len(batch)
             delay = 0.05
             self._up()
             self._settle(batch, results)
 
     async def _send(self, batch: list[_Pending]) -> list[Any]:
-        pipe = self._r.pipeline(transaction=False)
+        if self._redis is None:
+            raise ConnectionError("the Redis broker is not connected yet")
+        pipe = self._redis.pipeline(transaction=False)
         keys = (self._seq_key, self._live_key, self._bytes_key)
         sha, history, history_bytes, epoch = self._publish_sha, self._history, self._history_bytes, self._fresh_epoch
         for ch, data, t, _ in batch:
