@@ -143,3 +143,24 @@ async def test_workers_share_one_port_and_their_channels(servers: Servers) -> No
     finally:
         for client in clients:
             await client.close()
+
+
+async def test_during_an_outage_a_subscription_fails_clearly_and_works_after(
+    servers: Servers, redis_server: RedisServer
+) -> None:
+    servers.redis_url = redis_server.url
+    (a,) = await servers.start(1)
+    redis_server.stop()
+    await until_unhealthy(a)
+    async with WireClient(a.ws) as client:
+        with pytest.raises(RequestFailed, match="BrokerUnavailable"):
+            await client.request("sub", ch="lab/new", since=0)
+        redis_server.start()
+        for _ in range(100):
+            try:
+                assert await client.request("sub", ch="lab/new", since=0) is not None
+                break
+            except RequestFailed:
+                await asyncio.sleep(0.1)
+        assert await client.request("pub", ch="lab/new", data=1) == 1
+        await client.wait_for("lab/new", 1)

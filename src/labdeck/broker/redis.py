@@ -165,6 +165,8 @@ class RedisBroker(Broker):
         """Seqs reported lost on the live path (history no longer held them)."""
         self.fetched = 0
         """Messages the live path missed and history supplied."""
+        self.subscribe_timeout = 3.0
+        """Seconds a subscription waits for Redis before it fails (an outage)."""
         self.client_name = f"{prefix}:{os.getpid()}:{secrets.token_hex(3)}"
         """How this process's connections are named in Redis's ``CLIENT LIST``."""
 
@@ -459,12 +461,22 @@ class RedisBroker(Broker):
     # -- subscriptions ----------------------------------------------------------------
 
     async def subscribe(self, ch: str) -> None:
+        """See :meth:`Broker.subscribe`.
+
+        Raises:
+            BrokerUnavailable: Redis did not confirm within ``subscribe_timeout`` seconds.
+        """
+        from labdeck.exceptions import BrokerUnavailable
+
         fut = self._wanted.get(ch)
         if fut is None:
             fut = self._wanted[ch] = asyncio.get_running_loop().create_future()
             self._seq.track(ch)
             self._spawn(self._command("subscribe", ch))
-        await asyncio.shield(fut)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.subscribe_timeout)
+        except TimeoutError:
+            raise BrokerUnavailable("the shared broker (Redis) did not confirm the subscription; try again") from None
 
     def unsubscribe(self, ch: str) -> None:
         fut = self._wanted.pop(ch, None)
