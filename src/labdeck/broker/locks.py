@@ -74,13 +74,14 @@ class Lease:
 
     async def release(self) -> None:
         """Give the lease up (at once, not at expiry); a second call does nothing."""
-        if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+        renewer, self._renewer = self._renewer, None
+        if renewer is not None:
+            renewer.cancel()
         with contextlib.suppress(Exception):
-            await self.leases._release(self)
+            await self.leases._release(self)  # first: the lease is free as soon as it can be
+        if renewer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
 
 
 class Leases(abc.ABC):

@@ -119,6 +119,7 @@ class Runner:
         self._store: Store | None = None
         self._run: _Run | None = None
         self._reaper: asyncio.Task[None] | None = None
+        self._reaping = False
         """Kills the processes a crashed server left running; no run starts until it is done."""
         self._shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -174,6 +175,7 @@ class Runner:
         for run, members in left:
             await self._report_orphan(run, members)
         if left:
+            self._reaping = True
             self._reaper = asyncio.get_running_loop().create_task(self._reap([run for run, _ in left]))
 
     async def close(self) -> None:
@@ -220,7 +222,7 @@ class Runner:
 
     async def start_run(self, name: str, config: dict[str, Any] | None, user: str | None) -> int:
         """:meth:`run`, recording ``user`` as who started it."""
-        if self._reaper is not None and not self._reaper.done():
+        if self._reaping:
             raise Busy("a script the previous server left running is being killed; try again in a moment")
         current = self._run
         if current is not None and current.state not in END_STATES:
@@ -270,7 +272,7 @@ class Runner:
         self._lease = lease
         lease.on_signal = self._signalled
         await self._sweep()
-        if self._reaper is not None and not self._reaper.done():
+        if self._reaping:
             raise Busy("a script the previous server left running is being killed; try again in a moment")
 
     def _signalled(self, word: str) -> None:
@@ -485,15 +487,24 @@ class Runner:
 
     async def _reap(self, left: list[Unfinished]) -> None:
         try:
-            for run in left:
+            for i, run in enumerate(left):
                 await orphans.kill_group(run, self.config.run.grace_term)
                 await self.store.run(functools.partial(history.clear_process, run=run.id))
+                if i == len(left) - 1:
+                    await self._reaped()  # before the note: once it is said, a run may start
                 await self._note(run.id, f"process group {run.pgid} is gone")
         except Exception:  # the runner must not stay Busy for ever; the record stays for the next server
             log.exception("killing the processes a previous server left running failed")
         finally:
-            if self._run is None or self._run.state in END_STATES:
-                await self._let_go()
+            await self._reaped()
+
+    async def _reaped(self) -> None:
+        """Nothing a previous server left is being killed any more: runs may start."""
+        if not self._reaping:
+            return
+        self._reaping = False
+        if self._run is None or self._run.state in END_STATES:
+            await self._let_go()
 
     async def _note(self, run: int, text: str) -> None:
         """A ``labdeck`` line for a run that has no live :class:`_Run`: stored, published, logged."""
