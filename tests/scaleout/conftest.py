@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -46,9 +47,9 @@ class Server:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    async def health(self) -> dict[str, object]:
+    async def health(self) -> dict[str, Any]:
         async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{self.port}/healthz") as resp:
-            body: dict[str, object] = await resp.json()
+            body: dict[str, Any] = await resp.json()
             return body
 
     def kill(self) -> None:

@@ -9,8 +9,12 @@ acknowledged message; ``--workers`` serves one port from several processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.helpers import RequestFailed, WireClient, until
@@ -41,8 +45,7 @@ async def test_a_publisher_on_one_process_reaches_subscribers_on_the_others_exac
             assert [p["data"]["i"] for p in client.pushes[CH]] == list(range(1, 201))
         await asyncio.sleep(0.1)
         assert len(on_b.pushes[CH]) == len(on_c.pushes[CH]) == 200  # nothing twice
-    epochs = {(await s.health())["checks"]["broker"]["ok"] for s in (a, b, c)}  # type: ignore[index]
-    assert epochs == {True}
+    assert {(await s.health())["checks"]["broker"]["ok"] for s in (a, b, c)} == {True}
 
 
 async def test_a_client_reconnecting_to_another_process_replays_what_it_missed(servers: Servers) -> None:
@@ -120,10 +123,10 @@ async def until_unhealthy(server: Any) -> None:
 
 async def test_workers_share_one_port_and_their_channels(servers: Servers) -> None:
     (front,) = await servers.start(1, workers=2)
-    pids: set[object] = set()
+    pids: set[int] = set()
 
     async def answered_by_both() -> bool:
-        pids.add((await front.health())["pid"])  # a new connection each time: the kernel spreads them
+        pids.add(int((await front.health())["pid"]))  # a new connection each time
         return len(pids) == 2
 
     for _ in range(400):  # the second worker may still be starting
@@ -143,6 +146,14 @@ async def test_workers_share_one_port_and_their_channels(servers: Servers) -> No
     finally:
         for client in clients:
             await client.close()
+    os.kill(min(pids), signal.SIGKILL)
+    for _ in range(400):  # the supervisor starts another in its place
+        with contextlib.suppress(aiohttp.ClientError):  # the killed one's connections
+            pids.add(int((await front.health())["pid"]))
+        if len(pids) == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert len(pids) == 3, "a worker killed with SIGKILL is replaced"
 
 
 async def test_during_an_outage_a_subscription_fails_clearly_and_works_after(
