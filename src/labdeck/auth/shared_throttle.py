@@ -60,8 +60,7 @@ class SharedThrottle:
             log.warning("login throttle: Redis unreachable (%s); this process's counts apply", exc)
             return self.local.check(user, address, now)
         wait = max(self._wait(uf, ul, self.local.free_per_user, now),
-                   self._wait(af, al, self.local.free_per_address, now),
-                   self.local.check(user, address, now).wait)
+                   self._wait(af, al, self.local.free_per_address, now))
         return Verdict(allowed=wait <= 0, wait=max(wait, 0.0))
 
     def _wait(self, failures: Any, last: Any, free: int, now: float) -> float:
