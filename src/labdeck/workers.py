@@ -88,7 +88,7 @@ class Supervisor:
                     code = proc.poll()
                     if code is None:
                         continue
-                    if time.monotonic() - started < self.settle and code != 0:
+                    if time.monotonic() - started < self.settle and code > 0:  # an error, not a signal
                         log.error("worker %d failed at start (exit code %d); stopping", index, code)
                         return code
                     delay = backoff.get(index, 0.5)

@@ -43,7 +43,7 @@ import os
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -552,8 +552,9 @@ class RedisBroker(Broker):
         (first time), or resynchronise what passed while it was broken (reconnection)."""
         try:
             raw = await self._r.hget(self._seq_key, ch)
-        except (*_DOWN, RedisError):
-            return  # the listener reconnects and anchors again
+        except (*_DOWN, RedisError) as exc:  # Redis away or still loading its data: again shortly
+            self._retry(exc, self._anchor_later, ch)
+            return
         seq = int(raw or 0)
         if self._seq.last(ch) is None:
             self._hand(self._seq.anchor(ch, seq))
@@ -596,7 +597,22 @@ class RedisBroker(Broker):
                 self.fetched += len(found)
                 for msg in found:
                     self._hand(self._seq.accept(msg))
-        except (*_DOWN, RedisError) as exc:
-            self._down(exc)  # the listener reconnects and resynchronises
+        except (*_DOWN, RedisError) as exc:  # Redis away or still loading its data: again shortly
+            self._filling.discard(ch)
+            self._retry(exc, self._want_fill, ch)
         finally:
             self._filling.discard(ch)
+
+    def _retry(self, exc: BaseException, again: Callable[[str], None], ch: str) -> None:
+        """Call ``again(ch)`` in half a second, while ``ch`` is still wanted."""
+        if isinstance(exc, _DOWN):
+            self._down(exc)
+        if not self._closing:
+            asyncio.get_running_loop().call_later(0.5, self._if_wanted, again, ch)
+
+    def _if_wanted(self, again: Callable[[str], None], ch: str) -> None:
+        if ch in self._wanted and not self._closing:
+            again(ch)
+
+    def _anchor_later(self, ch: str) -> None:
+        self._spawn(self._anchor(ch))

@@ -39,7 +39,7 @@ from typing import Any
 
 from labdeck.broker.locks import Lease, Leases, LocalLeases
 from labdeck.config import Config
-from labdeck.exceptions import Busy, InvalidArguments, NotFound, StoreError
+from labdeck.exceptions import BrokerUnavailable, Busy, InvalidArguments, LabdeckError, NotFound, StoreError
 from labdeck.objects.markers import inline, reads
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
 from labdeck.protocol.link import Plot, Progress, ScriptMessage
@@ -143,7 +143,11 @@ class Runner:
         self._store = store
         if leases is not None:
             self._leases = leases
-        sweep = await self._leases.acquire(RUNNER_LEASE, self._holder("start-up"), self.config.broker.lease_ttl)
+        try:
+            sweep = await self._leases.acquire(RUNNER_LEASE, self._holder("start-up"), self.config.broker.lease_ttl)
+        except Exception as exc:  # the shared broker is away: the next run's claim sweeps instead
+            log.warning("cannot take the runner's lease at start (%s); left-over runs are looked for later", exc)
+            return
         if sweep is None:
             log.info("another server process runs scripts now (%s)", await self._leases.holder(RUNNER_LEASE))
             return
@@ -264,8 +268,15 @@ class Runner:
 
         Raises:
             Busy: another server process runs a script, or its leftovers are being killed.
+            BrokerUnavailable: the shared broker holding the lock does not answer.
         """
-        lease = await self._leases.acquire(RUNNER_LEASE, self._holder(f"script {name!r}"), self.config.broker.lease_ttl)
+        try:
+            lease = await self._leases.acquire(RUNNER_LEASE, self._holder(f"script {name!r}"),
+                                               self.config.broker.lease_ttl)
+        except LabdeckError:
+            raise
+        except Exception as exc:
+            raise BrokerUnavailable(f"cannot take the one-run lock from the shared broker: {exc}") from None
         if lease is None:
             holder = await self._leases.holder(RUNNER_LEASE) or "another server process"
             raise Busy(f"a script is running elsewhere: {holder}; stop it there first")
