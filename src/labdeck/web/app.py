@@ -7,11 +7,15 @@ Routes (all under the optional ``[server] base_path``):
 * ``/healthz`` — JSON, 200 while serving
 * ``/metrics`` — Prometheus text format
 * ``/api/panels`` — the dashboard panels this client may see, from every capability
+* ``/robots.txt`` — ``[server] robots`` (:mod:`labdeck.web.crawlers`)
+* each ``[pages.<name>]`` site at its route (:mod:`labdeck.pages.site`)
 * every capability's routes, each behind the role it declares, and its static folder
   at ``/static/cap/<name>/``
 
 Every request first passes the checks of :mod:`labdeck.web.guard` (Host, Origin,
-security headers), installed on the outermost application.
+security headers), installed on the outermost application; then, inside, the request
+statistics, the API's JSON errors, the crawler check (:mod:`labdeck.web.crawlers`), the
+rate limit (:mod:`labdeck.web.ratelimit`) and the identity layer (:mod:`labdeck.web.auth`).
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from labdeck import __version__
 from labdeck.capability import Capability, Handler, Panel, Route
 from labdeck.exceptions import BadRequest, FrameTooLarge, LabdeckError
 from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
+from labdeck.pages.site import add_pages
 from labdeck.protocol import wire
 from labdeck.types import has_role
-from labdeck.web import access
+from labdeck.web import access, crawlers, ratelimit
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
 from labdeck.web.auth import middleware as identify
 from labdeck.web.closing import close_stalled
@@ -82,9 +87,15 @@ def make_app(deck: Deck) -> web.Application:
     assert gate is not None, "the app is made once the deck's store is open"
     base = deck.config.server.base_path
     guard = Guard(deck.config.server)
-    own = [stats.middleware, api_error_middleware(base + "/api/"), identify(gate)]
-    inner = web.Application(middlewares=own if base else [guard.middleware, *own])
+    inner = web.Application()
+    limit = ratelimit.RateLimit(deck.config.server.rate_limit)
+    own = [stats.middleware, api_error_middleware(base + "/api/"),
+           crawlers.middleware(inner.setdefault(access.RULES_KEY, {})),
+           ratelimit.middleware(inner, limit, base + "/api/"), identify(gate)]
+    inner.middlewares.extend(own if base else [guard.middleware, *own])
     add_auth_routes(inner, gate)
+    ratelimit.expensive(inner, "POST", "/login")
+    ratelimit.expensive(inner, "POST", "/api/uploads/{dir}")
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
     access.add(inner, "GET", "/", index, "viewer")
@@ -92,6 +103,8 @@ def make_app(deck: Deck) -> web.Application:
     access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
     access.add(inner, "GET", "/metrics", metrics, "viewer")
     access.add(inner, "GET", "/api/panels", panels, "viewer")
+    access.add(inner, "GET", crawlers.ROBOTS_PATH, crawlers.robots(deck.config.server.robots), access.PUBLIC)
+    add_pages(inner, deck.config)
     for cap in deck.capabilities.values():
         if cap.static is not None:
             access.add_static(inner, f"/static/cap/{cap.name}/", cap.static)
