@@ -163,3 +163,17 @@ def test_labdeck_serve_answers_healthz_and_exits_cleanly_on_sigint(tmp_path: Pat
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_serve_with_workers_needs_redis_and_says_so(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LABDECK_BROKER_URL", raising=False)
+    assert main(["serve", "--workers", "3", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "`server.workers` = 3 needs a shared broker" in err and "redis://" in err
+    monkeypatch.setenv("LABDECK_BROKER_URL", "redis://127.0.0.1:6379/0")
+    assert main(["serve", "--workers", "3", "--port", "0"]) == 2
+    assert "needs a fixed `server.port`" in capsys.readouterr().err
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "`server.workers`: 0 is not between 1 and 64" in capsys.readouterr().err

@@ -15,16 +15,23 @@ blocks on disk and SQLite sees a single writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from labdeck.exceptions import StoreError
+
+fcntl: Any
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one server process per data folder there
+    fcntl = None
 
 __all__ = ["Store", "latest_schema", "migrations"]
 
@@ -82,11 +89,12 @@ class Store:
             db.row_factory = sqlite3.Row
             # Checked before anything writes: switching to WAL rewrites the file header,
             # and a database refused here must be left exactly as it was.
-            current = self._check_version(db)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._migrate(db, current)
+            with self._migration_lock():  # several server processes may open one file at once
+                current = self._check_version(db)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA foreign_keys=ON")
+                self._migrate(db, current)
             self._db = db
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open database: {exc}") from None
@@ -95,6 +103,20 @@ class Store:
         finally:
             if self._db is None and db is not None:  # refused: release the file
                 db.close()
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on ``<file>.lock`` (server processes of one host that
+        start together must not apply the same migration twice)."""
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        lock = self.path.with_name(self.path.name + ".lock").open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        finally:
+            lock.close()
 
     def _check_version(self, db: sqlite3.Connection) -> int:
         """The file's schema version; refuses one newer than this labdeck's migrations."""

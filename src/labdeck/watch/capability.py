@@ -44,6 +44,7 @@ class WatchCapability(Capability):
     """Watches folders for files that finished writing, and checks DICOM ones."""
 
     name = "watch"
+    single = True  # each file reported once: one server process of a deployment watches
     config_type = dict[str, WatchConfig]
     channels = ("files/", "dicom/", "agents/")
     static = Path(__file__).parent / "static"
