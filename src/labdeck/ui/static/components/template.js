@@ -54,7 +54,7 @@ export function instantiate(root, params) {
   return root;
 }
 
-async function source(host) {
+export async function source(host) {
   const use = host.getAttribute("use");
   if (use) {
     const found = document.getElementById(use.replace(/^#/, ""));
