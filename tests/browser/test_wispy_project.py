@@ -152,3 +152,20 @@ def test_a_foreign_origin_or_host_is_refused(project: str) -> None:
             assert conn.getresponse().status in (400, 403, 421), headers
         finally:
             conn.close()
+
+
+UPLOAD = """async (name) => {
+    const form = new FormData();
+    form.append("file", new Blob(["t,v\\n0,1\\n"]), name);
+    const reply = await fetch("../api/uploads/data", { method: "POST", body: form });
+    return reply.status;
+}"""
+
+
+def test_the_upload_folder_takes_its_file_types_and_never_overwrites(page: Page, project: str) -> None:
+    open_page(page, project)
+    assert page.evaluate(UPLOAD, "run1.csv") < 300
+    assert page.evaluate(UPLOAD, "tool.exe") >= 400  # file_types: [".csv"]
+    assert page.evaluate(UPLOAD, "run1.csv") >= 400  # overwrite: []
+    listing = page.evaluate("fetch('../api/uploads/data').then((r) => r.text())")
+    assert "run1.csv" in listing and "tool.exe" not in listing  # list_names: true

@@ -3,6 +3,7 @@ labdeck cannot honour is a one-line error naming it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,12 @@ def test_caller_defaults_mark_unmarked_methods_and_tracked_values_become_channel
     assert isinstance(counter.tracked_channel_values, ChannelValues)
     assert counter.add() == 1 and counter.tracked_channel_values == {"counter/n": 1}
     assert app.deck.objects.exposed["counter"].obj is counter
+
+
+def test_the_migration_guide_shows_the_project_that_the_browser_tests_run() -> None:
+    guide = (Path(__file__).parents[2] / "docs" / "howto" / "migrate-wispy.md").read_text(encoding="utf-8")
+    blocks = dict(re.findall(r"<!-- file: (\S+) -->\n```\w+\n(.*?)```", guide, re.S))
+    assert set(blocks) == {"app.py", "config.yaml", "www/index.html", "www/app.js"}
+    for name, text in blocks.items():
+        assert text == (PROJECT / name).read_text(encoding="utf-8"), name
+    assert "from labdeck.compat.wispy import RPCWebApp" in blocks["app.py"]

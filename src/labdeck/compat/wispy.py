@@ -57,7 +57,7 @@ from labdeck.objects.markers import _OPTIONS_ATTR, exclusive, inline
 from labdeck.objects.policy import Policy, is_private
 from labdeck.web import access
 
-__all__ = ["WISPYJS_DIR", "ChannelValues", "RPCWebApp", "read_config"]
+__all__ = ["WISPYJS_DIR", "ChannelValues", "Options", "RPCWebApp", "read_config"]
 
 WISPYJS_DIR = Path(__file__).with_name("static") / "wispyjs"
 """The browser side: ``rpc.js`` and its elements, served at ``<base path>/wispyjs/``."""

@@ -54,6 +54,7 @@ export function instantiate(root, params) {
   return root;
 }
 
+/** The content of the template an element names: `use` (a <template> id) or `src` (a file of this server). */
 export async function source(host) {
   const use = host.getAttribute("use");
   if (use) {
