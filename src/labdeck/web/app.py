@@ -21,7 +21,6 @@ rate limit (:mod:`labdeck.web.ratelimit`) and the identity layer (:mod:`labdeck.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -45,6 +44,7 @@ from labdeck.web.closing import close_stalled
 from labdeck.web.guard import Guard, add_security_headers, same_server
 from labdeck.web.metrics import RequestStats, render_metrics
 from labdeck.web.openapi import add_openapi_paths, api_error_middleware, error_response
+from labdeck.web.outlet import Flusher, WebSocketOutlet
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 DECK_KEY: web.AppKey[Deck] = web.AppKey("deck")
 STATS_KEY = web.AppKey("stats", RequestStats)
+FLUSHER_KEY = web.AppKey("flusher", Flusher)
 _STALLED_CLOSE_TIMEOUT = 1.0
 """Seconds a stalled client has to read up to its close frame before the connection is cut."""
 STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
@@ -97,6 +98,7 @@ def make_app(deck: Deck) -> web.Application:
     ratelimit.expensive(inner, "POST", "/api/uploads/{dir}")
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
+    inner[FLUSHER_KEY] = Flusher()
     access.add(inner, "GET", "/", index, "viewer")
     access.add(inner, "GET", "/ws", websocket, "viewer")  # and each op its own rule
     access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
@@ -235,11 +237,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="websocket Origin not allowed\n")
     # aiohttp refuses a message of exactly max_msg_size bytes; max_frame is the largest accepted.
     ws = web.WebSocketResponse(compress=False, max_msg_size=server.max_frame + 1, heartbeat=30.0, decode_text=False)
-    await ws.prepare(request)
-
-    # The connection's sender awaits this once per frame: the bound method itself, with
-    # no coroutine of our own around it.
-    send = functools.partial(ws.send_frame, opcode=WSMsgType.TEXT)
+    writer = await ws.prepare(request)
+    assert request.transport is not None  # prepared: the connection is up
+    outlet = WebSocketOutlet(ws, request.transport, writer, request.app[FLUSHER_KEY])
 
     async def close(code: int, reason: str) -> None:
         transport = request.transport
@@ -259,15 +259,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if task is not None and task.cancelling():
                 raise
 
-    conn = deck.hub.connect(send, close, client_of(request), max_bytes=server.send_queue_bytes)
+    conn = deck.hub.connect(outlet, close, client_of(request), max_bytes=server.send_queue_bytes)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                conn.direct = True  # the reply is written below, by this task
-                try:
-                    await deck.hub.handle(conn, msg.data)
-                finally:
-                    await conn.flush()
+                await deck.hub.handle(conn, msg.data)  # a reply is written as it is sent
             elif msg.type is WSMsgType.BINARY:
                 conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))
             elif msg.type is WSMsgType.ERROR:
