@@ -47,6 +47,8 @@ def test_the_projects_file_maps_onto_labdeck() -> None:
         ("uploads:\n  data:\n    folder: up\n    mode: 600\n", "`uploads.data.mode`"),
         ("port: many\n", "`server.port`"),
         ("base_path: lab\n", "`server.base_path`"),
+        ("labdeck:\n  auth:\n    mode: closed\n", "`auth.mode`"),
+        ("labdeck:\n  nonsense: {}\n", "`nonsense`"),
     ],
 )
 def test_a_key_labdeck_cannot_honour_is_one_line_naming_it(tmp_path: Path, yaml: str, names: str) -> None:
@@ -57,6 +59,12 @@ def test_a_key_labdeck_cannot_honour_is_one_line_naming_it(tmp_path: Path, yaml:
         read_config(file)
     message = str(caught.value)
     assert names in message and "\n" not in message and str(file) in message
+
+
+def test_labdeck_sections_go_under_the_labdeck_key() -> None:
+    own = {"auth": {"mode": "login"}, "server": {"port": 1, "debug": True}}
+    config, _ = read_config({"port": 9100, "labdeck": own})  # the object server's own key wins
+    assert (config.auth.mode, config.server.port, config.server.debug) == ("login", 9100, True)
 
 
 def test_yaml_is_read_safely(tmp_path: Path) -> None:

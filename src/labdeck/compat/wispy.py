@@ -32,6 +32,7 @@ YAML key                              labdeck
 ``caller.lock``                       ``true``: every unmarked method is ``@exclusive``
 ``caller.sync``                       ``true``: every unmarked method is ``@inline`` (event loop)
 ``caller.max_start_delay``            ``Policy.max_wait`` (seconds a locked call queues)
+``labdeck.<section>``                 labdeck's own ``[<section>]`` (``labdeck: {auth: {mode: login}}``)
 ====================================  ==========================================================
 
 Any other key, or a value labdeck cannot honour, is a :class:`~labdeck.exceptions.ConfigError`
@@ -62,7 +63,7 @@ __all__ = ["WISPYJS_DIR", "ChannelValues", "Options", "RPCWebApp", "read_config"
 WISPYJS_DIR = Path(__file__).with_name("static") / "wispyjs"
 """The browser side: ``rpc.js`` and its elements, served at ``<base path>/wispyjs/``."""
 
-_TOP = {"base_path", "host", "port", "static", "uploads", "interface", "caller"}
+_TOP = {"base_path", "host", "port", "static", "uploads", "interface", "caller", "labdeck"}
 _STATIC = {"folder", "homepage", "route"}
 _UPLOADS = {"folder", "file_types", "create", "overwrite", "list_names"}
 _INTERFACE = {"internals", "dunders", "max_depth", "restricted", "source"}
@@ -96,6 +97,8 @@ def read_config(source: str | os.PathLike[str] | Mapping[str, Any] | None) -> tu
     uploads = {name: _upload(name, entry, where) for name, entry in _table(raw, "uploads", where).items()}
     if uploads:
         tables["run"] = {"upload_dirs": uploads}
+    for section, table in _table(raw, "labdeck", where).items():  # labdeck's own, as in labdeck.toml
+        tables[section] = {**table, **tables.get(section, {})}
     config = config_from_mapping(tables, base_dir=base_dir, where=where)
     return config, _options(raw, where)
 
