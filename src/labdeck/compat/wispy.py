@@ -29,8 +29,8 @@ YAML key                              labdeck
 ``interface.restricted``              ``Policy.deny`` (dotted names under each object)
 ``interface.source``                  ``Policy.source``
 ``interface.internals``, ``dunders``  only ``false``: labdeck never exposes names starting with ``_``
-``caller.lock``                       ``true``: every unmarked method is ``@exclusive``
-``caller.sync``                       ``true``: every unmarked method is ``@inline`` (event loop)
+``caller.lock``                       ``true``: every unmarked plain method is ``@exclusive``
+``caller.sync``                       ``true``: every unmarked plain method is ``@inline``
 ``caller.max_start_delay``            ``Policy.max_wait`` (seconds a locked call queues)
 ``labdeck.<section>``                 labdeck's own ``[<section>]`` (``labdeck: {auth: {mode: login}}``)
 ====================================  ==========================================================
