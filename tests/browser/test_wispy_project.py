@@ -36,9 +36,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[str]:
-    """The project copied, on a free port, started as its docs say; yields its base URL."""
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The project copied, on a free port, started as its docs say (once for the module: each
+    test asserts changes, not absolute values); yields its base URL."""
+    tmp_path = tmp_path_factory.mktemp("wispy")
     folder = tmp_path / "project"
     shutil.copytree(PROJECT, folder)
     port = free_port()
@@ -77,7 +79,7 @@ def open_page(page: Page, base: str) -> None:
 
 
 def test_proxies_get_set_call_delete_and_channels(page: Page, project: str) -> None:
-    open_page(page, project)
+    open_page(page, project)  # the module's first test: the objects as app.py made them
     expect(page.locator("#a")).to_have_text("1")
     expect(page.locator("#sum")).to_have_text("9")
     expect(page.locator("#secret")).to_have_text("AccessDenied")  # interface.restricted
@@ -98,18 +100,20 @@ def test_proxies_get_set_call_delete_and_channels(page: Page, project: str) -> N
 
 def test_a_second_browser_sees_the_first_ones_changes(page: Page, project: str) -> None:
     open_page(page, project)
+    start = int(page.evaluate("(async () => await rpc.sample.tracked_channel_values)()")["sample/count"])
+    expect(page.locator("#count")).to_have_text(str(start))
     page.click("#bump")
-    expect(page.locator("#count")).to_have_text("1")
+    expect(page.locator("#count")).to_have_text(str(start + 1))
     other = page.context.new_page()
     open_page(other, project)
-    expect(other.locator("#count")).to_have_text("1")
+    expect(other.locator("#count")).to_have_text(str(start + 1))
     page.click("#bump")
-    expect(other.locator("#count")).to_have_text("2")
+    expect(other.locator("#count")).to_have_text(str(start + 2))
     # handlers without the current value only hear what comes after
     other.evaluate("""() => { window.heard = [];
         return rpc.sample.rpcWebsocket.addChannelHandlers({"sample/count": (v) => heard.push(v)}, false); }""")
     page.click("#bump")
-    wait_until(other, "JSON.stringify(window.heard) === '[3]'", scaled(5))
+    wait_until(other, f"JSON.stringify(window.heard) === '[{start + 3}]'", scaled(5))
 
 
 def test_policy_from_the_yaml_file(page: Page, project: str) -> None:
