@@ -37,6 +37,7 @@ __all__ = [
     "UploadDir",
     "check_listen",
     "command_words",
+    "config_from_mapping",
     "is_loopback",
     "load_config",
 ]
@@ -229,6 +230,30 @@ def load_config(
         if value is not None:
             section, key = dotted.split(".", 1)
             raw.setdefault(section, {})[key] = value
+    return _decode(raw, where)
+
+
+def config_from_mapping(raw: Mapping[str, Any], *, base_dir: str | os.PathLike[str], where: str) -> Config:
+    """A configuration from tables already read (by a layer that reads another format),
+    validated as :func:`load_config` validates a file.
+
+    Args:
+        raw: ``{"server": {"port": 8890}, "pages": {...}, ...}``, as the TOML file would hold.
+        base_dir: the folder relative paths are resolved against (the other file's folder).
+        where: what to name in errors (the other file).
+
+    Raises:
+        ConfigError: as :func:`load_config`.
+    """
+    tables = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    for key in _RESERVED:
+        if key in tables:
+            raise ConfigError(f"{where}: unknown key `{key}`")
+    tables["base_dir"] = str(Path(base_dir).resolve())
+    return _decode(tables, where)
+
+
+def _decode(raw: dict[str, Any], where: str) -> Config:
     raw_sections = {k: raw.pop(k) for k in list(raw) if k not in _CORE}
     try:
         config = msgspec.convert(raw, Config, strict=True)
