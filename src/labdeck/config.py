@@ -23,6 +23,8 @@ from typing import Any
 
 import msgspec
 
+from labdeck.admin.config import AdminConfig, MailConfig
+from labdeck.admin.config import check as check_admin
 from labdeck.auth.config import AuthConfig, TlsConfig
 from labdeck.auth.config import check as check_auth
 from labdeck.exceptions import ConfigError
@@ -117,6 +119,8 @@ class Config(_Section):
     objects: dict[str, str] = msgspec.field(default_factory=dict)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
+    admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
+    mail: MailConfig = msgspec.field(default_factory=MailConfig)
     sections: dict[str, Any] = msgspec.field(default_factory=dict)
     """The capabilities' own sections, decoded, by capability name (see :mod:`labdeck.capability`)."""
     path: str | None = None
@@ -329,6 +333,7 @@ def _check(config: Config, where: str) -> None:
     s.hostnames = [_hostname(name, where) for name in s.hostnames]
     _check_run(config, where)
     check_auth(config.auth, config.tls, where)
+    check_admin(config.admin, config.mail, where)
     check_listen(config, where)
 
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from labdeck import capabilities as registry
+from labdeck.admin.service import Admin
 from labdeck.broker import Budget, open_broker
 from labdeck.capability import Capability, Context, Route
 from labdeck.config import Config, check_listen, load_config
@@ -39,6 +40,7 @@ from labdeck.objects import Objects, Policy
 from labdeck.protocol.wire import encode_data
 from labdeck.store import Store
 from labdeck.web.auth import Gate
+from labdeck.web.stats import access_logger
 
 __all__ = ["Deck", "Service"]
 
@@ -56,7 +58,7 @@ class Service(Protocol):
 class _Started:
     """A started capability (or the gate), stopped like a service."""
 
-    def __init__(self, cap: Capability | Gate) -> None:
+    def __init__(self, cap: Capability | Gate | Admin) -> None:
         self.cap = cap
 
     async def start(self, deck: Deck) -> None:
@@ -110,6 +112,8 @@ class Deck:
         self.store: Store | None = None
         self.gate: Gate | None = None
         """Users, tokens and sessions, once started."""
+        self.admin: Admin | None = None
+        """Request statistics, audit log, switches, maintenance mode and jobs, once started."""
         self.started_at = time.time()
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -167,6 +171,9 @@ class Deck:
         else:
             loop.call_soon_threadsafe(self.broker.publish_nowait, ch, data_bytes)
 
+    def _set_debug(self, on: bool) -> None:
+        self.hub.debug = on
+
     def _on_loop_thread(self) -> bool:
         try:
             return asyncio.get_running_loop() is self._loop
@@ -218,6 +225,8 @@ class Deck:
         self.store = await asyncio.to_thread(Store, data / "labdeck.sqlite")
         self.gate = Gate(self.config, self.store)
         self.gate.connections = lambda: self.hub.connections
+        self.admin = Admin(self.config, self.store, self.gate.sweep, self._set_debug)
+        await self.admin.load()
         await self.hub.start()
         # Held messages go out before any later publish: _loop is set only once they are
         # published, under the lock a publishing thread takes while _loop is unset.
@@ -226,7 +235,9 @@ class Deck:
                 self.broker.publish_nowait(ch, payload)
             self._early.clear()
             self._loop = asyncio.get_running_loop()
-        self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(make_app(self), access_log=logging.getLogger("labdeck.web.access"),
+                                     access_log_class=access_logger(self.admin.stats, self.admin.switches),
+                                     handle_signals=False)
         await self._runner.setup()
         s = self.config.server
         site = web.TCPSite(self._runner, s.host, s.port, reuse_address=True, ssl_context=self._tls())
@@ -237,6 +248,8 @@ class Deck:
         loop = asyncio.get_running_loop()
         await self.gate.start()
         self._started.append(_Started(self.gate))
+        await self.admin.start()
+        self._started.append(_Started(self.admin))
         for cap in self.capabilities.values():
             cap.ctx._store, cap.ctx._loop = self.store, loop
             await cap.start()

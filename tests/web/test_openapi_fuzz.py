@@ -92,4 +92,4 @@ async def test_an_api_address_without_a_route_gets_the_json_error_body(lab: Deck
                 body = await resp.json()
                 assert set(body["error"]) == {"type", "message"}, path
         async with http.get(lab.url + "no/such/page") as resp:
-            assert resp.status == 404 and resp.content_type == "text/plain"
+            assert resp.status == 404 and resp.content_type == "text/html"  # the error page
