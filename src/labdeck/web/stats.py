@@ -34,10 +34,11 @@ def access_logger(stats: RequestStats, switches: Switches) -> type[AbstractAcces
                 return  # counted when it opened (count_websocket)
             route = _route_of(request)
             is_file = isinstance(response, web.FileResponse) and status in (200, 206)
-            stats.count(request.method, route, status, response.body_length, is_file, time_, time.time())
+            size = _body_bytes(request, response)
+            stats.count(request.method, route, status, size, is_file, time_, time.time())
             if switches.timing:
-                TIMING_LOG.info("%s %s %d %d B %.2f ms", request.method, request.path_qs[:300], status,
-                                response.body_length, time_ * 1000)
+                TIMING_LOG.info("%s %s %d %d B %.2f ms", request.method, request.path_qs[:300], status, size,
+                                time_ * 1000)
 
         @property
         def enabled(self) -> bool:
@@ -49,6 +50,15 @@ def access_logger(stats: RequestStats, switches: Switches) -> type[AbstractAcces
 def count_websocket(stats: RequestStats, request: web.Request) -> None:
     """Count a websocket as a request when it opens (the access log sees it only when it closes)."""
     stats.count(request.method, _route_of(request), _WEBSOCKET, 0, False, 0.0, time.time())
+
+
+def _body_bytes(request: BaseRequest, response: web.StreamResponse) -> int:
+    """Bytes of the body sent: its length when known (the writer's count includes the
+    headers, and misses what sendfile() sent), else what the writer counted."""
+    if request.method == "HEAD":
+        return 0
+    length = response.content_length
+    return length if length is not None else response.body_length
 
 
 def _route_of(request: BaseRequest) -> str | None:
