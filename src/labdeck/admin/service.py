@@ -176,7 +176,8 @@ class Admin:
 
 def _rotate(handler: logging.FileHandler, path: Path, keep: int) -> str:
     """Move the log file aside as ``<name>.<date>`` and start a new one; delete the oldest."""
-    stamp = time.strftime("%Y-%m-%d-%H%M%S")
+    now = time.time()
+    stamp = time.strftime("%Y-%m-%d-%H%M%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
     handler.acquire()
     try:
         if handler.stream is not None:
