@@ -103,10 +103,22 @@ function mount(root, { kit, toast }) {
     for (const cell of cells) {
       const td = el("td");
       if (cell instanceof Node) td.append(cell);
-      else td.textContent = cell ?? "–";
+      else if (typeof cell === "number" || cell?.num !== undefined) {
+        td.className = "num mono";
+        td.textContent = String(cell?.num ?? cell);
+      } else td.textContent = cell ?? "–";
       tr.append(td);
     }
     return tr;
+  }
+
+  /** The rows of a table, or one row saying there are none. */
+  function rows(list, make, none) {
+    if (list.length) return list.map(make);
+    const tr = row([none], "none");
+    tr.firstChild.colSpan = 5;
+    tr.firstChild.className = "muted";
+    return [tr];
   }
 
   function button(label, testid, onClick, kind = "btn") {
@@ -142,13 +154,19 @@ function mount(root, { kit, toast }) {
   function showStats(stats) {
     const t = stats.totals;
     $("stats-summary").textContent = stats.first_start ? `first start ${formatTime(stats.first_start)}` : "";
-    $("stats-totals").replaceChildren(row(["all", t.requests, bytes(t.bytes_out), t.files, t.invalid, t.not_found],
+    $("stats-totals").replaceChildren(row(["all", t.requests, { num: bytes(t.bytes_out) }, t.files, t.invalid, t.not_found],
                                           "stats-total-row"));
-    $("slowest").replaceChildren(...stats.slowest.map((r) => row([r.route, r.count, ms(r.mean), ms(r.max)], "slow-route")));
-    const days = stats.days.map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000);
-    const data = [days, stats.days.map((d) => d.requests), stats.days.map((d) => d.not_found + d.invalid)];
+    $("slowest").replaceChildren(...stats.slowest.map((r) => row([r.route, r.count, { num: ms(r.mean) }, { num: ms(r.max) }], "slow-route")));
+    // every day of the range, those without requests as 0, so one busy day is not the whole axis
+    const byDay = new Map(stats.days.map((d) => [d.day, d]));
+    const first = Date.parse(`${stats.since}T00:00:00Z`) / 1000;
+    const days = [];
+    for (let t = first; t <= Date.now() / 1000; t += 86400) days.push(t);
+    const dayOf = (t) => byDay.get(new Date(t * 1000).toISOString().slice(0, 10));
+    const data = [days, days.map((t) => dayOf(t)?.requests ?? 0),
+                  days.map((t) => (dayOf(t)?.not_found ?? 0) + (dayOf(t)?.invalid ?? 0))];
     const box = $("stats-chart");
-    box.dataset.days = String(days.length);
+    box.dataset.days = String(stats.days.length);
     box.dataset.requests = String(stats.days.reduce((n, d) => n + d.requests, 0));
     if (!chart) {
       kit.loadCss("static/vendor/uPlot.min.css", { first: true });
@@ -175,20 +193,20 @@ function mount(root, { kit, toast }) {
   }
 
   function showUsers(users) {
-    $("users").replaceChildren(...users.map((u) => row([u.name, u.role, formatTime(u.created), formatTime(u.last_login)], "user")));
+    $("users").replaceChildren(...rows(users, (u) => row([u.name, u.role, formatTime(u.created), formatTime(u.last_login)], "user"), "No users: the server is in open mode, or nobody was added yet."));
   }
 
   function showSessions(sessions) {
-    $("sessions").replaceChildren(...sessions.map((s) => row([s.user, s.peer, formatTime(s.created), formatTime(s.last_seen),
+    $("sessions").replaceChildren(...rows(sessions, (s) => row([s.user, s.peer, formatTime(s.created), formatTime(s.last_seen),
       button("End", `session-end-${s.handle}`, act(`Session of ${s.user} ended`, () => send("DELETE", `api/sessions/${s.handle}`)), "btn danger")],
-    "session")));
+    "session"), "Nobody is logged in."));
   }
 
   function showTokens(tokens) {
-    $("tokens").replaceChildren(...tokens.map((t) => row([t.name, t.role, t.expires ? formatTime(t.expires) : "never",
+    $("tokens").replaceChildren(...rows(tokens, (t) => row([t.name, t.role, t.expires ? formatTime(t.expires) : "never",
       formatTime(t.last_used),
       button("Revoke", `token-revoke-${t.name}`, act(`Token ${t.name} revoked`, () => send("DELETE", `api/admin/tokens/${t.name}`)), "btn danger")],
-    "token")));
+    "token"), "No API tokens."));
   }
 
   function showAudit(entries) {
@@ -232,8 +250,8 @@ function mount(root, { kit, toast }) {
     () => send("PATCH", "api/admin/switches", { log_level: $("switch-log_level").value })));
   for (const name of ["timing", "debug"]) {
     const box = $(`switch-${name}`);
-    box.addEventListener("change", act(`${name} switched ${box.checked ? "on" : "off"}`,
-      () => send("PATCH", "api/admin/switches", { [name]: box.checked })));
+    box.addEventListener("change", () => act(`${name} switched ${box.checked ? "on" : "off"}`,
+      () => send("PATCH", "api/admin/switches", { [name]: box.checked }))());
   }
 
   refresh();
