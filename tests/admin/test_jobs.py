@@ -8,7 +8,7 @@ import email
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from email.message import Message
 from typing import Any
 
@@ -27,9 +27,15 @@ class Inbox:
     def __init__(self) -> None:
         self.mails: list[tuple[str, list[str], Message]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.mails.append((envelope.mail_from, list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
         return "250 OK"
+
+
+def body_of(mail: Message) -> str:
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
 
 
 def free_port() -> int:
@@ -41,7 +47,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def smtp() -> Any:
+def smtp() -> Iterator[tuple[Inbox, int]]:
     """A real SMTP server on a loopback port: ``(inbox, port)``."""
     inbox = Inbox()
     port = free_port()
@@ -76,7 +82,7 @@ async def test_the_daily_mail_sends_new_errors_once_to_a_local_smtp_server(
             (sender, to, mail), = inbox.mails
             assert (sender, to) == ("labdeck@lab.example", ["admin@lab.example"])
             assert mail["Subject"].endswith("1 new error")
-            text = mail.get_payload(decode=True).decode()
+            text = body_of(mail)
             assert "stage motor stalled at 12 mm" in text and "labdeck.cap.stage" in text
             assert "only a warning" not in text
             assert (await run_job(http, deck, "mail"))["last_result"] == "no new errors: no mail"
@@ -99,7 +105,7 @@ async def test_a_mail_server_that_is_down_fails_the_job_and_keeps_the_errors(
             assert job["last_ok"] is False and "ConnectionRefusedError" in job["last_result"]
             deck.config.mail.port = port  # the mail server is back
             assert (await run_job(http, deck, "mail"))["last_result"].startswith("mailed")
-        assert "lost" in inbox.mails[0][2].get_payload(decode=True).decode()
+        assert "lost" in body_of(inbox.mails[0][2])
     finally:
         await deck.stop()
 

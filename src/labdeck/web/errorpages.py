@@ -108,7 +108,7 @@ def middleware(base: str, debug: Callable[[], bool]) -> Middleware:
             if exc.status < 400 or request.path.startswith(api):
                 raise
             error_id = new_error_id()
-            log.info("error %s: %d %s %s from %s", error_id, exc.status, request.method, request.path[:300],
+            log.info("error %s: %d %s %s from %s", error_id, exc.status, request.method, request.raw_path[:300],
                      request.remote, extra={"error_id": error_id})
             kept = {str(name): exc.headers[name] for name in _KEPT_HEADERS if name in exc.headers}
             return error_page(base, exc.status, error_id, detail=_own_text(exc), headers=kept)
@@ -116,7 +116,7 @@ def middleware(base: str, debug: Callable[[], bool]) -> Middleware:
             raise
         except Exception as exc:
             error_id = new_error_id()
-            log.error("error %s: %s %s failed", error_id, request.method, request.path[:300], exc_info=True,
+            log.error("error %s: %s %s failed", error_id, request.method, request.raw_path[:300], exc_info=True,
                       extra={"error_id": error_id})
             shown = f"{type(exc).__name__}: {exc}" if debug() else ""
             if request.path.startswith(api):

@@ -55,7 +55,7 @@ def middleware(maintenance: Maintenance, base: str) -> Middleware:
             response.headers.update(retry)
             return response
         error_id = new_error_id()
-        log.info("error %s: 503 %s %s from %s: in maintenance", error_id, request.method, path[:300],
+        log.info("error %s: 503 %s %s from %s: in maintenance", error_id, request.method, request.raw_path[:300],
                  request.remote, extra={"error_id": error_id})
         return error_page(base, 503, error_id, message=notice.message, headers=retry)
 

@@ -37,7 +37,7 @@ def access_logger(stats: RequestStats, switches: Switches) -> type[AbstractAcces
             size = _body_bytes(request, response)
             stats.count(request.method, route, status, size, is_file, time_, time.time())
             if switches.timing:
-                TIMING_LOG.info("%s %s %d %d B %.2f ms", request.method, request.path_qs[:300], status, size,
+                TIMING_LOG.info("%s %s %d %d B %.2f ms", request.method, request.raw_path[:300], status, size,
                                 time_ * 1000)
 
         @property
