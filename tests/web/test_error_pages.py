@@ -117,3 +117,25 @@ async def test_debug_shows_the_traceback_and_the_api_keeps_json(
             text = await resp.text()
             assert resp.status == 500 and "Traceback" in text and SECRET in text
         assert deck.hub.debug is True  # the websocket replies' detail follows the same switch
+
+
+async def test_under_a_base_path_the_pages_link_inside_it(make_deck: Callable[..., Deck]) -> None:
+    deck = make_deck(server_base_path="/lab")
+    await deck.start()
+    try:
+        root = deck.url.removesuffix("lab/")
+        async with aiohttp.ClientSession() as http:
+            for url in (deck.url + "nothing", root + "elsewhere"):  # inside the base path and outside it
+                async with http.get(url) as resp:
+                    text = await resp.text()
+                    assert resp.status == 404 and 'href="/lab/static/style.css"' in text and 'href="/lab/"' in text
+            assert deck.admin is not None
+            deck.admin.maintenance.switch_on("Gone fishing", None)
+            async with http.get(deck.url) as resp:
+                assert resp.status == 503 and "Gone fishing" in await resp.text()
+            async with http.get(deck.url + "api/panels") as resp:
+                assert resp.status == 503 and resp.headers["Retry-After"] == "300"
+            async with http.get(deck.url + "admin") as resp:
+                assert resp.status == 200
+    finally:
+        await deck.stop()

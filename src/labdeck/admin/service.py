@@ -43,6 +43,8 @@ __all__ = ["LOG_FORMAT", "Admin"]
 log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+RECORDED = ("labdeck", "aiohttp")
+"""The loggers whose errors the daily mail reports (aiohttp's: a request that failed outside a handler)."""
 MINUTE = 60.0
 DAY = 86400.0
 
@@ -90,7 +92,8 @@ class Admin:
 
     async def start(self) -> None:
         """Begin recording errors, writing the log file, and running the jobs."""
-        logging.getLogger("labdeck").addHandler(self.recorder)
+        for name in RECORDED:
+            logging.getLogger(name).addHandler(self.recorder)
         path = self.log_path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +109,8 @@ class Admin:
             await self.rollup()
         except Exception:
             log.exception("the last roll-up of the request statistics failed")
-        logging.getLogger("labdeck").removeHandler(self.recorder)
+        for name in RECORDED:
+            logging.getLogger(name).removeHandler(self.recorder)
         self.switches.reset_log_level()
         if self.log_handler is not None:
             logging.getLogger("labdeck").removeHandler(self.log_handler)
@@ -170,7 +174,7 @@ class Admin:
         await asyncio.to_thread(mail.send, settings, message)
         last = found[-1]["id"]
         await self.store.execute("INSERT INTO admin_meta (key, value) VALUES ('mailed_error', ?) "
-                                 "ON CONFLICT DO UPDATE SET value = excluded.value", (str(last),))
+                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(last),))
         return f"mailed {len(found)} errors to {', '.join(settings.to)}"
 
 

@@ -155,7 +155,8 @@ class RequestStats:
 
     def load(self, db: sqlite3.Connection, now: float) -> None:
         """Read the totals since the first start (recording this start as the first if it is)."""
-        db.execute("INSERT OR IGNORE INTO admin_meta (key, value) VALUES ('first_start', ?)", (repr(now),))
+        db.execute("INSERT INTO admin_meta (key, value) VALUES ('first_start', ?) ON CONFLICT (key) DO NOTHING",
+                   (repr(now),))
         self.first_start = float(db.execute("SELECT value FROM admin_meta WHERE key = 'first_start'").fetchone()[0])
         rows = db.execute(f"SELECT method, status_class, route_group, {', '.join(FIELDS)} FROM request_totals")
         for row in rows:
@@ -181,11 +182,12 @@ class RequestStats:
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 f"INSERT INTO request_days (day, method, status_class, route_group, {names}) "
-                f"VALUES (?, ?, ?, ?, {marks}) ON CONFLICT DO UPDATE SET {adds}",
+                f"VALUES (?, ?, ?, ?, {marks}) "
+                f"ON CONFLICT (day, method, status_class, route_group) DO UPDATE SET {adds}",
                 [(*key, *_ints(counts)) for key, counts in pending.items()])
             db.executemany(
                 f"INSERT INTO request_totals (method, status_class, route_group, {names}) "
-                f"VALUES (?, ?, ?, {marks}) ON CONFLICT DO UPDATE SET {adds}",
+                f"VALUES (?, ?, ?, {marks}) ON CONFLICT (method, status_class, route_group) DO UPDATE SET {adds}",
                 [(*key[1:], *_ints(counts)) for key, counts in pending.items()])
             oldest = time.strftime("%Y-%m-%d", time.gmtime(now - keep_days * _DAY))
             db.execute("DELETE FROM request_days WHERE day <= ?", (oldest,))
