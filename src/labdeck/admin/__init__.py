@@ -4,3 +4,7 @@ switches, maintenance mode, periodic jobs and the daily error mail.
 The web adapters (routes, the admin page, error pages) are in :mod:`labdeck.web`; what is
 here knows nothing of HTTP.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -25,7 +25,25 @@ from labdeck.web import access
 from labdeck.web.auth import GATE_KEY, SESSION_ENDED_CLOSE_CODE, client_of
 from labdeck.web.openapi import add_openapi_paths, error_response, error_responses, query_int
 
-__all__ = ["ADMIN_KEY", "add_admin_routes"]
+__all__ = [
+    "ADMIN_KEY",
+    "SCHEMAS",
+    "STATIC",
+    "add_admin_routes",
+    "admin_page",
+    "audit",
+    "change_switches",
+    "jobs",
+    "maintenance",
+    "maintenance_off",
+    "maintenance_on",
+    "revoke_token",
+    "run_job",
+    "statistics",
+    "switches",
+    "tokens",
+    "users",
+]
 
 ADMIN_KEY: web.AppKey[Admin] = web.AppKey("labdeck.admin", Admin)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
