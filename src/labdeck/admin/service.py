@@ -134,6 +134,7 @@ class Admin:
         except BaseException:
             self.stats.restore(pending)
             raise
+        self.stats.written(pending)
         return f"{rows} statistics rows, {len(held)} errors written"
 
     async def rotate_logs(self) -> str:

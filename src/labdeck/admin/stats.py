@@ -24,7 +24,7 @@ import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 __all__ = ["BUCKETS", "FIELDS", "METHODS", "RequestStats", "RouteTiming", "days", "is_invalid", "route_group"]
@@ -73,6 +73,7 @@ class RouteTiming:
     count: int = 0
     seconds: float = 0.0
     slowest: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
 
 
 class RequestStats:
@@ -86,8 +87,8 @@ class RequestStats:
         self.base = base
         self.pending: dict[Key, list[float]] = {}
         """Counts not yet rolled up, by key: values in :data:`FIELDS` order."""
-        self.totals: dict[tuple[str, str, str], list[float]] = {}
-        """Counts since the first start (rolled up and pending), by (method, class, group)."""
+        self.stored: dict[tuple[str, str, str], list[float]] = {}
+        """Counts since the first start that are in the store, by (method, class, group)."""
         self.first_start: float | None = None
         self.counts: Counter[tuple[str, str, int]] = Counter()
         """Since this start: requests by (method, route pattern, status), for ``/metrics``."""
@@ -98,6 +99,16 @@ class RequestStats:
         self._day = ""
         self._day_ends = 0.0
         self._groups: dict[str | None, str] = {}
+        self._classes: dict[int, str] = {}
+        self._writing: list[dict[Key, list[float]]] = []  # taken, neither written nor restored yet
+
+    @property
+    def totals(self) -> dict[tuple[str, str, str], list[float]]:
+        """Counts since the first start, stored and pending, by (method, class, group)."""
+        merged = {key: list(counts) for key, counts in self.stored.items()}
+        for pending in (*self._writing, self.pending):
+            _merge(merged, ((key[1:], counts) for key, counts in pending.items()))
+        return merged
 
     def day(self, now: float) -> str:
         """The UTC day of ``now`` as ``YYYY-MM-DD`` (computed once a day)."""
@@ -114,7 +125,7 @@ class RequestStats:
 
     def count(self, method: str, route: str | None, status: int, size: int, is_file: bool, seconds: float,
               now: float) -> None:
-        """Count one answered request.
+        """Count one answered request (on the loop's thread; a few dictionary updates).
 
         Args:
             method: the request's method.
@@ -125,21 +136,33 @@ class RequestStats:
             seconds: time spent answering.
             now: Unix time of the answer.
         """
-        method = method if method in METHODS else "OTHER"
-        group = self.group(route)
-        status_class = f"{status // 100}xx"
-        row = (1, size, int(is_file), int(is_invalid(status)), int(status == 404), seconds)
-        _add(self.pending, (self.day(now), method, status_class, group), row)
-        _add(self.totals, (method, status_class, group), row)
+        if method not in METHODS:
+            method = "OTHER"
+        status_class = self._classes.get(status)
+        if status_class is None:
+            status_class = self._classes[status] = f"{status // 100}xx"
+        key = (self._day if now < self._day_ends and now >= self._day_ends - _DAY else self.day(now),
+               method, status_class, self.group(route))
+        row = self.pending.get(key)
+        if row is None:
+            row = self.pending[key] = [0, 0, 0, 0, 0, 0.0]
+        row[0] += 1
+        row[1] += size
+        row[5] += seconds
+        if is_file:
+            row[2] += 1
+        if 400 <= status < 500:
+            if status == 404:
+                row[4] += 1
+            elif status not in _ANSWERS:
+                row[3] += 1
         pattern = route or "unmatched"
         self.counts[(method, pattern, status)] += 1
-        histogram = self.buckets.get(pattern)
-        if histogram is None:
-            histogram = self.buckets[pattern] = [0] * (len(BUCKETS) + 1)
-        histogram[bisect_left(BUCKETS, seconds)] += 1
         timing = self.timing.get(pattern)
         if timing is None:
             timing = self.timing[pattern] = RouteTiming()
+            self.buckets[pattern] = timing.buckets
+        timing.buckets[bisect_left(BUCKETS, seconds)] += 1
         timing.count += 1
         timing.seconds += seconds
         if seconds > timing.slowest:
@@ -159,16 +182,14 @@ class RequestStats:
                    (repr(now),))
         self.first_start = float(db.execute("SELECT value FROM admin_meta WHERE key = 'first_start'").fetchone()[0])
         rows = db.execute(f"SELECT method, status_class, route_group, {', '.join(FIELDS)} FROM request_totals")
-        for row in rows:
-            key = (row[0], row[1], row[2])
-            loaded = [float(v) for v in row[3:]]
-            mine = self.totals.get(key)
-            self.totals[key] = loaded if mine is None else [a + b for a, b in zip(loaded, mine, strict=True)]
+        self.stored = {}
+        _merge(self.stored, (((row[0], row[1], row[2]), [float(v) for v in row[3:]]) for row in rows))
 
     def take(self) -> dict[Key, list[float]]:
         """The counts not yet rolled up, which are no longer pending (on the loop's thread):
         hand them to :meth:`write`, and to :meth:`restore` should that fail."""
         pending, self.pending = self.pending, {}
+        self._writing.append(pending)
         return pending
 
     @staticmethod
@@ -200,18 +221,24 @@ class RequestStats:
 
     def restore(self, pending: dict[Key, list[float]]) -> None:
         """Put counts a failed roll-up did not write back, so none is lost."""
-        for key, counts in pending.items():
-            mine = self.pending.get(key)
-            self.pending[key] = counts if mine is None else [a + b for a, b in zip(counts, mine, strict=True)]
+        self._writing.remove(pending)
+        _merge(self.pending, pending.items())
+
+    def written(self, pending: dict[Key, list[float]]) -> None:
+        """Note that :meth:`write` stored ``pending``: they now count among the stored totals."""
+        self._writing.remove(pending)
+        _merge(self.stored, ((key[1:], counts) for key, counts in pending.items()))
 
 
-def _add(table: dict[Any, list[float]], key: tuple[str, ...], row: tuple[float, ...]) -> None:
-    counts = table.get(key)
-    if counts is None:
-        table[key] = list(row)
-    else:
-        for i, value in enumerate(row):
-            counts[i] += value
+def _merge(table: dict[Any, list[float]], rows: Iterable[tuple[Any, list[float]]]) -> None:
+    """Add each ``(key, counts)`` of ``rows`` to ``table``."""
+    for key, counts in rows:
+        mine = table.get(key)
+        if mine is None:
+            table[key] = list(counts)
+        else:
+            for i, value in enumerate(counts):
+                mine[i] += value
 
 
 def _ints(counts: Iterable[float]) -> list[float | int]:
