@@ -272,6 +272,11 @@ class Deck:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.admin is not None and self.store is not None:
+            try:  # what was answered while the rest stopped
+                await self.admin.rollup()
+            except Exception:
+                log.exception("the last roll-up of the request statistics failed")
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
             self.store = None
