@@ -29,8 +29,9 @@ from tests.helpers import http_session, origin_of, scaled
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 30
-BUDGET = 40.0
-"""Seconds (scaled) for the whole fuzz; operations left when it runs out are reported."""
+BUDGET = 60.0
+"""Seconds (scaled) for the whole fuzz; operations left when it runs out are reported (the admin's
+twelve operations made 40 s too short on a busy machine)."""
 
 
 def fuzz(url: str) -> list[str]:
