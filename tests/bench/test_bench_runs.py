@@ -168,3 +168,16 @@ def test_quick_rigs_prints_round_trips_beside_the_echo_and_iblutil(tmp_path: Pat
     udp = {f["server"]: f for f in figures if f["bench"] == "rig-rtt-udp"}
     assert set(udp) == {"labdeck", "udp-echo", "iblutil"}
     assert all(f["samples"] == 500 and f["median"] > 0 for f in udp.values())
+
+
+def test_quick_static_prints_labdeck_beside_tornado_with_login_on(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = run_bench("--quick", "--only", "static", "--json", str(out))
+
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("tornado StaticFileHandler"))
+    assert RATIO.search(row) and "target ≥ 1\N{MULTIPLICATION SIGN}" in row, row
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    static = {f["server"]: f for f in figures["figures"] if f["bench"] == "static"}
+    assert set(static) == {"labdeck", "tornado"}
+    assert all(f["unit"] == "req/s" and f["rate"] > 0 and f["samples"] == 4000 for f in static.values())

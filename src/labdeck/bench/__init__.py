@@ -8,7 +8,8 @@ tree explains each figure.
 
 Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``, ``memory``,
 ``script-latency``, ``watch``, ``rigs`` (rig messaging beside a bare UDP echo and iblutil, with
-rig processes of its own instead of the three servers).
+rig processes of its own instead of the three servers), ``static`` (static file GETs with
+login on beside Tornado's StaticFileHandler, with servers of its own).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
 
-BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency", "watch", "rigs")
+BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency", "watch", "rigs", "static")
 _ON_SERVERS = ("rpc", "rpc-call", "broadcast", "memory")
 
 
@@ -99,6 +100,8 @@ async def _run(names: list[str], counts: Counts, report: Report) -> None:
                 await _watch(counts, report)
             if "rigs" in names:
                 await _rigs(counts, report)
+            if "static" in names:
+                await _static(counts, report)
     except TimeoutError:
         raise BenchmarkFailed(f"the benchmarks ran past their {counts.overall_timeout:g} s limit") from None
 
@@ -122,6 +125,16 @@ async def _rigs(counts: Counts, report: Report) -> None:
     for title, figures in sections:
         report.add(title, figures)
     report.notes.extend(notes)
+
+
+async def _static(counts: Counts, report: Report) -> None:
+    from labdeck.bench.static import CONCURRENCY, FILE_SIZE, StaticCounts, run_static
+
+    quick = counts.rpc_requests < Counts().rpc_requests
+    static = StaticCounts(requests=2_000, rounds=2) if quick else StaticCounts()
+    _progress(f"static: {static.rounds} rounds of {static.requests:,} GETs per server")
+    report.add(f"static: GET of {FILE_SIZE // 1024} KB files with login on, {CONCURRENCY} keep-alive connections, "
+               f"{static.rounds} rounds of {static.requests:,}", await run_static(static))
 
 
 async def _rpc(names: list[str], servers: dict[str, Server], counts: Counts, report: Report) -> None:

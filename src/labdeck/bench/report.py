@@ -68,6 +68,7 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("rig-rtt-udp", "iblutil"): Target("<=", 0.7),
     ("rig-rtt-tcp", "udp-echo"): Target("<=", 1.3),
     ("rig-rtt-tcp", "iblutil"): Target("<=", 0.7),
+    ("static", "tornado"): Target(">=", 1.0),
 }
 """From the design's performance targets, keyed by (benchmark, baseline)."""
 
@@ -84,7 +85,7 @@ class Figure:
     bench: str
     server: str
     label: str
-    unit: Literal["µs", "msg/s", "MB"]
+    unit: Literal["µs", "msg/s", "req/s", "MB"]
     median: float
     p99: float | None
     rate: float
@@ -181,7 +182,7 @@ def _rows(figures: list[Figure], comparisons: dict[str, Comparison]) -> list[str
         elif f.unit == "MB":
             cells = f"  {f.label:<26} {f.median:8.1f} MB"
         else:
-            cells = f"  {f.label:<26} {_si(f.median):>7} msg/s  (best {_si(f.extra.get('best', f.median))})"
+            cells = f"  {f.label:<26} {_si(f.median):>7} {f.unit}  (best {_si(f.extra.get('best', f.median))})"
         c = comparisons.get(f.server)
         if c is not None:
             cells += f"   labdeck ÷ this {c.ratio:5.2f}{TIMES}"

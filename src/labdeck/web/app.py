@@ -8,13 +8,17 @@ Routes (all under the optional ``[server] base_path``):
 * ``/metrics`` — Prometheus text format
 * ``/admin`` and ``/api/admin/...`` — the admin page and its API (:mod:`labdeck.web.admin`)
 * ``/api/panels`` — the dashboard panels this client may see, from every capability
+* ``/robots.txt`` — ``[server] robots`` (:mod:`labdeck.web.crawlers`)
+* each ``[pages.<name>]`` site at its route (:mod:`labdeck.pages.site`)
 * every capability's routes, each behind the role it declares, and its static folder
   at ``/static/cap/<name>/``
 
 Every request first passes the checks of :mod:`labdeck.web.guard` (Host, Origin,
 security headers) and the error pages of :mod:`labdeck.web.errorpages`, installed on the
-outermost application; then maintenance mode (:mod:`labdeck.web.maintenance`) and the
-identity layer. Every answered request is counted by :mod:`labdeck.web.stats`.
+outermost application; then, inside, the API's JSON errors, maintenance mode
+(:mod:`labdeck.web.maintenance`), the crawler check (:mod:`labdeck.web.crawlers`), the
+rate limit (:mod:`labdeck.web.ratelimit`) and the identity layer (:mod:`labdeck.web.auth`).
+Every answered request is counted by :mod:`labdeck.web.stats`.
 """
 
 from __future__ import annotations
@@ -34,9 +38,10 @@ from labdeck import __version__
 from labdeck.capability import Capability, Handler, Panel, Route
 from labdeck.exceptions import BadRequest, FrameTooLarge, LabdeckError
 from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
+from labdeck.pages.site import add_pages
 from labdeck.protocol import wire
 from labdeck.types import has_role
-from labdeck.web import access, errorpages
+from labdeck.web import access, crawlers, errorpages, ratelimit
 from labdeck.web import maintenance as maintenance_mode
 from labdeck.web.admin import add_admin_routes
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
@@ -87,16 +92,24 @@ def make_app(deck: Deck) -> web.Application:
     base = deck.config.server.base_path
     guard = Guard(deck.config.server)
     outermost = [guard.middleware, errorpages.middleware(base, lambda: admin.switches.debug)]
-    own = [api_error_middleware(base + "/api/"), maintenance_mode.middleware(admin.maintenance, base), identify(gate)]
-    inner = web.Application(middlewares=own if base else [*outermost, *own])
+    inner = web.Application()
+    limit = ratelimit.RateLimit(deck.config.server.rate_limit)
+    own = [api_error_middleware(base + "/api/"), maintenance_mode.middleware(admin.maintenance, base),
+           crawlers.middleware(inner.setdefault(access.RULES_KEY, {})),
+           ratelimit.middleware(inner, limit, base + "/api/"), identify(gate)]
+    inner.middlewares.extend(own if base else [*outermost, *own])
     add_auth_routes(inner, gate, admin.audit)
     add_admin_routes(inner, admin)
+    ratelimit.expensive(inner, "POST", "/login")
+    ratelimit.expensive(inner, "POST", "/api/uploads/{dir}")
     inner[DECK_KEY] = deck
     access.add(inner, "GET", "/", index, "viewer")
     access.add(inner, "GET", "/ws", websocket, "viewer")  # and each op its own rule
     access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
     access.add(inner, "GET", "/metrics", metrics, "viewer")
     access.add(inner, "GET", "/api/panels", panels, "viewer")
+    access.add(inner, "GET", crawlers.ROBOTS_PATH, crawlers.robots(deck.config.server.robots), access.PUBLIC)
+    add_pages(inner, deck.config)
     for cap in deck.capabilities.values():
         if cap.static is not None:
             access.add_static(inner, f"/static/cap/{cap.name}/", cap.static)
