@@ -24,7 +24,6 @@ Every answered request is counted by :mod:`labdeck.web.stats`.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -50,6 +49,7 @@ from labdeck.web.closing import close_stalled
 from labdeck.web.guard import Guard, add_security_headers, same_server
 from labdeck.web.metrics import render_metrics
 from labdeck.web.openapi import add_openapi_paths, api_error_middleware, error_response
+from labdeck.web.outlet import Flusher, WebSocketOutlet
 from labdeck.web.stats import count_websocket
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DECK_KEY: web.AppKey[Deck] = web.AppKey("deck")
+FLUSHER_KEY = web.AppKey("flusher", Flusher)
 _STALLED_CLOSE_TIMEOUT = 1.0
 """Seconds a stalled client has to read up to its close frame before the connection is cut."""
 STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
@@ -103,6 +104,7 @@ def make_app(deck: Deck) -> web.Application:
     ratelimit.expensive(inner, "POST", "/login")
     ratelimit.expensive(inner, "POST", "/api/uploads/{dir}")
     inner[DECK_KEY] = deck
+    inner[FLUSHER_KEY] = Flusher()
     access.add(inner, "GET", "/", index, "viewer")
     access.add(inner, "GET", "/ws", websocket, "viewer")  # and each op its own rule
     access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
@@ -244,14 +246,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="websocket Origin not allowed\n")
     # aiohttp refuses a message of exactly max_msg_size bytes; max_frame is the largest accepted.
     ws = web.WebSocketResponse(compress=False, max_msg_size=server.max_frame + 1, heartbeat=30.0, decode_text=False)
-    await ws.prepare(request)
+    writer = await ws.prepare(request)
+    assert request.transport is not None  # prepared: the connection is up
+    outlet = WebSocketOutlet(ws, request.transport, writer, request.app[FLUSHER_KEY])
     stats = deck.admin.stats if deck.admin is not None else None
     if stats is not None:
         count_websocket(stats, request)
-
-    # The connection's sender awaits this once per frame: the bound method itself, with
-    # no coroutine of our own around it.
-    send = functools.partial(ws.send_frame, opcode=WSMsgType.TEXT)
 
     async def close(code: int, reason: str) -> None:
         transport = request.transport
@@ -271,18 +271,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if task is not None and task.cancelling():
                 raise
 
-    conn = deck.hub.connect(send, close, client_of(request), max_bytes=server.send_queue_bytes)
+    conn = deck.hub.connect(outlet, close, client_of(request), max_bytes=server.send_queue_bytes)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
                 if stats is not None:
                     stats.websocket_frames_in += 1
                     stats.websocket_bytes_in += len(msg.data)
-                conn.direct = True  # the reply is written below, by this task
-                try:
-                    await deck.hub.handle(conn, msg.data)
-                finally:
-                    await conn.flush()
+                await deck.hub.handle(conn, msg.data)  # a reply is written as it is sent
             elif msg.type is WSMsgType.BINARY:
                 conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))
             elif msg.type is WSMsgType.ERROR:
