@@ -69,6 +69,15 @@ main = { command = ["python", "scripts/main.py", "--fast"], cwd = "." }
 
 [objects]
 sample = "tests.objects.samples:holder"
+
+[admin]
+log_file = "labdeck.log"
+history_days = 90
+
+[mail]
+host = "smtp.lab.example"
+to = ["mri-admin@lab.example"]
+hour = 6
 """,
     )
     config = load_config(path, env={})
@@ -82,6 +91,8 @@ sample = "tests.objects.samples:holder"
         "main": ScriptConfig(command=["python", "scripts/main.py", "--fast"], cwd="."),
     }
     assert config.objects == {"sample": "tests.objects.samples:holder"}
+    assert (config.admin.log_file, config.admin.history_days, config.admin.stats_days) == ("labdeck.log", 90, 400)
+    assert config.mail.enabled and (config.mail.host, config.mail.port, config.mail.hour) == ("smtp.lab.example", 25, 6)
     assert config.path == str(path.resolve())
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import msgspec
 
+from labdeck.admin.config import AdminConfig, MailConfig
+from labdeck.admin.config import check as check_admin
 from labdeck.auth.config import AuthConfig, TlsConfig
 from labdeck.auth.config import check as check_auth
 from labdeck.exceptions import ConfigError
@@ -153,6 +155,8 @@ class Config(_Section):
     objects: dict[str, str] = msgspec.field(default_factory=dict)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
+    admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
+    mail: MailConfig = msgspec.field(default_factory=MailConfig)
     pages: dict[str, PageSite] = msgspec.field(default_factory=dict)
     """The lab's own pages, by site name (see :mod:`labdeck.pages.config`)."""
     sections: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -399,6 +403,7 @@ def _check(config: Config, where: str) -> None:
     check_pages(config.pages, Path(config.base_dir).resolve(), config.resolve, where)
     _check_uploads_outside_pages(config, where)
     check_auth(config.auth, config.tls, where)
+    check_admin(config.admin, config.mail, where)
     check_listen(config, where)
 
 

@@ -31,6 +31,7 @@ from aiohttp import web
 from labdeck import capabilities as registry
 from labdeck.auth.shared_throttle import SharedThrottle
 from labdeck.auth.throttle import LoginThrottle
+from labdeck.admin.service import Admin
 from labdeck.broker import Budget, open_broker
 from labdeck.capability import Capability, Context, Listener, Route
 from labdeck.config import Config, check_listen, load_config
@@ -43,6 +44,7 @@ from labdeck.owner import Owned
 from labdeck.protocol.wire import encode_data
 from labdeck.store import Store
 from labdeck.web.auth import Gate
+from labdeck.web.stats import access_logger
 
 __all__ = ["Deck", "Service"]
 
@@ -60,7 +62,7 @@ class Service(Protocol):
 class _Started:
     """A started capability (or the gate), stopped like a service."""
 
-    def __init__(self, cap: Capability | Gate) -> None:
+    def __init__(self, cap: Capability | Gate | Admin) -> None:
         self.cap = cap
 
     async def start(self, deck: Deck) -> None:
@@ -118,6 +120,8 @@ class Deck:
         """Users, tokens and sessions, once started."""
         self.owned: dict[str, Owned] = {}
         """Capabilities one process of the deployment runs (``single``), by name."""
+        self.admin: Admin | None = None
+        """Request statistics, audit log, switches, maintenance mode and jobs, once started."""
         self.started_at = time.time()
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -180,6 +184,9 @@ class Deck:
             self.broker.publish_nowait(ch, data_bytes)
         else:
             inbox.put(ch, data_bytes)
+
+    def _set_debug(self, on: bool) -> None:
+        self.hub.debug = on
 
     def _listen(self, prefix: str, fn: Listener) -> None:
         self._listeners.append((prefix, fn))
@@ -258,6 +265,8 @@ class Deck:
         self.store = await asyncio.to_thread(Store, data / "labdeck.sqlite")
         self.gate = Gate(self.config, self.store, self._shared_throttle())
         self.gate.connections = lambda: self.hub.connections
+        self.admin = Admin(self.config, self.store, self.gate.sweep, self._set_debug)
+        await self.admin.load()
         await self.hub.start()
         # Held messages go out before any later publish: _inbox is set only once they are
         # published, under the lock a publishing thread takes while _inbox is unset.
@@ -268,7 +277,9 @@ class Deck:
             self._loop = asyncio.get_running_loop()
             self._loop_thread = threading.get_ident()
             self._inbox = ThreadInbox(self._loop, self.broker.publish_nowait)
-        self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(make_app(self), access_log=logging.getLogger("labdeck.web.access"),
+                                     access_log_class=access_logger(self.admin.stats, self.admin.switches),
+                                     handle_signals=False)
         await self._runner.setup()
         s = self.config.server
         site = web.TCPSite(self._runner, s.host, s.port, reuse_address=True, reuse_port=s.workers > 1 or None,
@@ -280,6 +291,8 @@ class Deck:
         loop = asyncio.get_running_loop()
         await self.gate.start()
         self._started.append(_Started(self.gate))
+        await self.admin.start()
+        self._started.append(_Started(self.admin))
         for cap in self.capabilities.values():
             cap.ctx._store, cap.ctx._loop, cap.ctx._leases = self.store, loop, self.broker.leases
             if cap.single and self.shared:
@@ -308,6 +321,11 @@ class Deck:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.admin is not None and self.store is not None:
+            try:  # what was answered while the rest stopped
+                await self.admin.rollup()
+            except Exception:
+                log.exception("the last roll-up of the request statistics failed")
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
             self.store = None

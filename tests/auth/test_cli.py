@@ -151,3 +151,21 @@ def test_user_add_as_a_real_process_reading_the_password_from_stdin(config: str,
     finally:
         store.close()
     assert identity is not None and identity.role == "admin"
+
+
+def test_changes_made_on_the_command_line_are_in_the_audit_log(
+        config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    stdin(monkeypatch, PASSWORD + "\n")
+    assert labdeck(capsys, "user", "add", "ana", "--role", "operator", "--password-stdin", "--config", config)[0] == 0
+    assert labdeck(capsys, "token", "add", "agent", "--role", "viewer", "--config", config)[0] == 0
+    assert labdeck(capsys, "token", "revoke", "agent", "--config", config)[0] == 0
+    assert labdeck(capsys, "user", "del", "ana", "--config", config)[0] == 0
+    store = Store(tmp_path / "data" / "labdeck.sqlite")
+    try:
+        rows = store.query_sync("SELECT via, user, action, detail FROM audit_log ORDER BY id")
+    finally:
+        store.close()
+    assert [(r["via"], r["action"]) for r in rows] == [
+        ("cli", "user.add"), ("cli", "token.add"), ("cli", "token.revoke"), ("cli", "user.delete")]
+    assert all(r["user"] for r in rows)  # the system user who ran the command
+    assert PASSWORD not in "".join(r["detail"] for r in rows)

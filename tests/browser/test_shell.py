@@ -65,7 +65,7 @@ PROBE_CSS = ".probe-value { color: rgb(200, 0, 0); }\n"
 
 NAV_WITH_PROBE = [
     "Run", "Probe", "Log", "Plots", "Settings", "Files", "History",
-    "Pinned", "Objects", "Missing", "Channels", "Throws",
+    "Pinned", "Objects", "Missing", "Channels", "Admin", "Throws",
 ]
 
 

@@ -166,6 +166,7 @@ async def test_the_rate_limit_answers_429_with_retry_after(make_deck: Callable[.
             assert (await get(deck, "stimulus/control"))[0] == 200
         status, headers, body = await get(deck, "stimulus/control")
         assert status == 429 and int(headers["Retry-After"]) >= 1 and "too many requests" in body
+        assert 'data-status="429"' in body  # the error page, with its id
         assert (await get(deck, "files/data/"))[0] == 429  # listings count too
         for _ in range(10):  # static files do not
             assert (await get(deck, "stimulus/style.css"))[0] == 200

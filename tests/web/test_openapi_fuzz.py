@@ -29,8 +29,9 @@ from tests.helpers import http_session, origin_of, scaled
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 30
-BUDGET = 40.0
-"""Seconds (scaled) for the whole fuzz; operations left when it runs out are reported."""
+BUDGET = 60.0
+"""Seconds (scaled) for the whole fuzz; operations left when it runs out are reported (the admin's
+twelve operations made 40 s too short on a busy machine)."""
 
 
 def fuzz(url: str) -> list[str]:
@@ -92,4 +93,4 @@ async def test_an_api_address_without_a_route_gets_the_json_error_body(lab: Deck
                 body = await resp.json()
                 assert set(body["error"]) == {"type", "message"}, path
         async with http.get(lab.url + "no/such/page") as resp:
-            assert resp.status == 404 and resp.content_type == "text/plain"
+            assert resp.status == 404 and resp.content_type == "text/html"  # the error page

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -110,6 +111,18 @@ def run(args: argparse.Namespace) -> int:
 # -- users ------------------------------------------------------------------------------
 
 
+async def _audit(store: Store, action: str, **detail: object) -> None:
+    """Write a change made on the command line to the audit log, as the system user who made it."""
+    from labdeck.admin.audit import Audit
+    from labdeck.types import Client
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        who = f"uid {os.getuid()}"
+    await Audit(store).record(Client(role="admin", user=who, via="cli"), action, **detail)
+
+
 def _users(store: Store) -> Users:
     from labdeck.auth.users import Users
 
@@ -121,12 +134,14 @@ async def _user_add(store: Store, args: argparse.Namespace) -> int:
 
     check_name("user", args.name)  # before asking for a password that would be wasted
     await _users(store).add(args.name, args.role, _read_password(args))
+    await _audit(store, "user.add", user=args.name, role=args.role)
     print(f"user {args.name!r} added as {args.role}")
     return 0
 
 
 async def _user_del(store: Store, args: argparse.Namespace) -> int:
     await _users(store).delete(args.name)
+    await _audit(store, "user.delete", user=args.name)
     print(f"user {args.name!r} deleted")
     return 0
 
@@ -139,6 +154,7 @@ async def _user_list(store: Store, args: argparse.Namespace) -> int:
 
 async def _user_passwd(store: Store, args: argparse.Namespace) -> int:
     await _users(store).set_password(args.name, _read_password(args))
+    await _audit(store, "user.password", user=args.name)
     print(f"password of {args.name!r} changed; their sessions have ended")
     return 0
 
@@ -169,6 +185,7 @@ def _tokens(store: Store) -> Tokens:
 
 async def _token_add(store: Store, args: argparse.Namespace) -> int:
     token = await _tokens(store).add(args.name, args.role, expires_days=args.expires)
+    await _audit(store, "token.add", token=args.name, role=args.role, expires_days=args.expires)
     until = "never expires" if args.expires is None else f"expires {_when(time.time() + args.expires * 86400)}"
     # The token alone on stdout, so `TOKEN=$(labdeck token add ...)` works; the warning on stderr.
     print(token)
@@ -186,6 +203,7 @@ async def _token_list(store: Store, args: argparse.Namespace) -> int:
 
 async def _token_revoke(store: Store, args: argparse.Namespace) -> int:
     await _tokens(store).revoke(args.name)
+    await _audit(store, "token.revoke", token=args.name)
     print(f"token {args.name!r} revoked")
     return 0
 

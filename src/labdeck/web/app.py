@@ -6,6 +6,7 @@ Routes (all under the optional ``[server] base_path``):
 * ``/ws`` — the websocket of the wire protocol
 * ``/healthz`` — JSON, 200 while serving
 * ``/metrics`` — Prometheus text format
+* ``/admin`` and ``/api/admin/...`` — the admin page and its API (:mod:`labdeck.web.admin`)
 * ``/api/panels`` — the dashboard panels this client may see, from every capability
 * ``/robots.txt`` — ``[server] robots`` (:mod:`labdeck.web.crawlers`)
 * each ``[pages.<name>]`` site at its route (:mod:`labdeck.pages.site`)
@@ -13,9 +14,11 @@ Routes (all under the optional ``[server] base_path``):
   at ``/static/cap/<name>/``
 
 Every request first passes the checks of :mod:`labdeck.web.guard` (Host, Origin,
-security headers), installed on the outermost application; then, inside, the request
-statistics, the API's JSON errors, the crawler check (:mod:`labdeck.web.crawlers`), the
+security headers) and the error pages of :mod:`labdeck.web.errorpages`, installed on the
+outermost application; then, inside, the API's JSON errors, maintenance mode
+(:mod:`labdeck.web.maintenance`), the crawler check (:mod:`labdeck.web.crawlers`), the
 rate limit (:mod:`labdeck.web.ratelimit`) and the identity layer (:mod:`labdeck.web.auth`).
+Every answered request is counted by :mod:`labdeck.web.stats`.
 """
 
 from __future__ import annotations
@@ -38,14 +41,17 @@ from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
 from labdeck.pages.site import add_pages
 from labdeck.protocol import wire
 from labdeck.types import has_role
-from labdeck.web import access, crawlers, ratelimit
+from labdeck.web import access, crawlers, errorpages, ratelimit
+from labdeck.web import maintenance as maintenance_mode
+from labdeck.web.admin import add_admin_routes
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
 from labdeck.web.auth import middleware as identify
 from labdeck.web.closing import close_stalled
 from labdeck.web.guard import Guard, add_security_headers, same_server
-from labdeck.web.metrics import RequestStats, render_metrics
+from labdeck.web.metrics import render_metrics
 from labdeck.web.openapi import add_openapi_paths, api_error_middleware, error_response
 from labdeck.web.outlet import Flusher, WebSocketOutlet
+from labdeck.web.stats import count_websocket
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
@@ -68,7 +74,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DECK_KEY: web.AppKey[Deck] = web.AppKey("deck")
-STATS_KEY = web.AppKey("stats", RequestStats)
 FLUSHER_KEY = web.AppKey("flusher", Flusher)
 _STALLED_CLOSE_TIMEOUT = 1.0
 """Seconds a stalled client has to read up to its close frame before the connection is cut."""
@@ -77,28 +82,29 @@ STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
 CORE_PANELS = (
     Panel("objects", "Objects", "static/panels/objects.js", order=60, css="static/panels/objects.css"),
     Panel("channels", "Channels", "static/panels/channels.js", order=90, css="static/panels/channels.css"),
+    Panel("admin", "Admin", "static/panels/admin.js", order=95, css="static/panels/admin.css", role="admin"),
 )
 """The panels of the hub itself, beside those of the capabilities."""
 
 
 def make_app(deck: Deck) -> web.Application:
     """The aiohttp application serving ``deck``, mounted at its base path."""
-    stats = RequestStats()
-    gate = deck.gate
-    assert gate is not None, "the app is made once the deck's store is open"
+    gate, admin = deck.gate, deck.admin
+    assert gate is not None and admin is not None, "the app is made once the deck's store is open"
     base = deck.config.server.base_path
     guard = Guard(deck.config.server)
+    outermost = [guard.middleware, errorpages.middleware(base, lambda: admin.switches.debug)]
     inner = web.Application()
     limit = ratelimit.RateLimit(deck.config.server.rate_limit)
-    own = [stats.middleware, api_error_middleware(base + "/api/"),
+    own = [api_error_middleware(base + "/api/"), maintenance_mode.middleware(admin.maintenance, base),
            crawlers.middleware(inner.setdefault(access.RULES_KEY, {})),
            ratelimit.middleware(inner, limit, base + "/api/"), identify(gate)]
-    inner.middlewares.extend(own if base else [guard.middleware, *own])
-    add_auth_routes(inner, gate)
+    inner.middlewares.extend(own if base else [*outermost, *own])
+    add_auth_routes(inner, gate, admin.audit)
+    add_admin_routes(inner, admin)
     ratelimit.expensive(inner, "POST", "/login")
     ratelimit.expensive(inner, "POST", "/api/uploads/{dir}")
     inner[DECK_KEY] = deck
-    inner[STATS_KEY] = stats
     inner[FLUSHER_KEY] = Flusher()
     access.add(inner, "GET", "/", index, "viewer")
     access.add(inner, "GET", "/ws", websocket, "viewer")  # and each op its own rule
@@ -124,7 +130,7 @@ def make_app(deck: Deck) -> web.Application:
     if not base:
         inner.on_response_prepare.append(add_security_headers)
         return inner
-    outer = web.Application(middlewares=[guard.middleware])
+    outer = web.Application(middlewares=outermost)
     outer.on_response_prepare.append(add_security_headers)
     outer[DECK_KEY] = deck
     outer.router.add_get(base, _redirect_to(base + "/"))
@@ -213,12 +219,15 @@ async def healthz(request: web.Request) -> web.StreamResponse:
         "connections": len(deck.hub.connections),
         "capabilities": list(deck.capabilities),
         "checks": checks,
+        "maintenance": deck.admin is not None and deck.admin.maintenance.current() is not None,
     })
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     deck = request.app[DECK_KEY]
-    text = render_metrics(deck.hub, request.app[STATS_KEY], deck.started_at)
+    admin = deck.admin
+    assert admin is not None
+    text = render_metrics(deck.hub, admin.stats, deck.started_at, admin.maintenance)
     return web.Response(text=text, content_type="text/plain", headers={"X-Content-Type-Options": "nosniff"},
                         charset="utf-8")
 
@@ -247,6 +256,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     writer = await ws.prepare(request)
     assert request.transport is not None  # prepared: the connection is up
     outlet = WebSocketOutlet(ws, request.transport, writer, request.app[FLUSHER_KEY])
+    stats = deck.admin.stats if deck.admin is not None else None
+    if stats is not None:
+        count_websocket(stats, request)
 
     async def close(code: int, reason: str) -> None:
         transport = request.transport
@@ -270,6 +282,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
+                if stats is not None:
+                    stats.websocket_frames_in += 1
+                    stats.websocket_bytes_in += len(msg.data)
                 await deck.hub.handle(conn, msg.data)  # a reply is written as it is sent
             elif msg.type is WSMsgType.BINARY:
                 conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))

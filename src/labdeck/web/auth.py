@@ -20,7 +20,6 @@ come from the server's own Origin (checked before this layer).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import logging
 import secrets
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from labdeck.admin.audit import Audit
 from labdeck.auth.sessions import CookieSigner, Sessions, load_secret
 from labdeck.auth.shared_throttle import SharedThrottle
 from labdeck.auth.throttle import LoginThrottle, Verdict
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from labdeck.store import Store
 
 __all__ = [
+    "AUDIT_KEY",
     "CLIENT_KEY",
     "CSRF_COOKIE",
     "GATE_KEY",
@@ -109,7 +110,6 @@ class Gate:
         self.secure = config.tls.enabled
         self.base = config.server.base_path
         self.max_age = int(auth.session_lifetime)
-        self._sweeper: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self.pages: list[str] = []
         """Routes of the lab's own pages (``[pages]``): a browser is sent to log in for them."""
@@ -137,29 +137,22 @@ class Gate:
             self.throttle.succeeded(user, peer, now)
 
     async def start(self) -> None:
-        """Begin the periodic sweep; warn when login mode has nobody who could log in."""
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        """Warn when login mode has nobody who could log in."""
         if self.mode == "login" and not await self.users.list() and not await self.tokens.list():
             log.warning("[auth] mode = \"login\" but there are no users yet: add one with "
                         "`labdeck user add NAME --role admin`")
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        """Nothing to release: the periodic sweep is the admin's ``sessions`` job."""
 
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_EVERY)
-            try:
-                await self.revalidate()
-                ended = await self.sessions.cleanup()
-                self.throttle.prune(time.time())
-                if ended:
-                    log.info("%d expired sessions removed", ended)
-            except Exception:
-                log.exception("the session sweep failed; trying again in %.0f s", SWEEP_EVERY)
+    async def sweep(self) -> str:
+        """The periodic sweep (every :data:`SWEEP_EVERY` seconds); says what it did."""
+        closed = await self.revalidate()
+        ended = await self.sessions.cleanup()
+        self.throttle.prune(time.time())
+        if ended:
+            log.info("%d expired sessions removed", ended)
+        return f"{ended} expired sessions removed, {closed} websockets of ended sessions closed"
 
     async def revalidate(self) -> int:
         """Close the websockets whose login session has ended; returns how many.
@@ -256,6 +249,7 @@ def _below(path: str, routes: list[str]) -> bool:
 
 _NOBODY = "log in, or send an API token as `Authorization: Bearer TOKEN`"
 GATE_KEY: web.AppKey[Gate] = web.AppKey("labdeck.gate", Gate)
+AUDIT_KEY: web.AppKey[Audit] = web.AppKey("labdeck.audit", Audit)
 
 
 def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
@@ -282,9 +276,12 @@ def middleware(gate: Gate) -> Callable[..., Awaitable[web.StreamResponse]]:
     return identify
 
 
-def add_auth_routes(app: web.Application, gate: Gate) -> None:
-    """``GET``/``POST /login``, ``POST /logout`` and ``GET /api/session``."""
+def add_auth_routes(app: web.Application, gate: Gate, audit: Audit | None = None) -> None:
+    """``GET``/``POST /login``, ``POST /logout``, ``GET /api/session`` and the admin's
+    ``/api/sessions``; ``audit`` records the sessions an admin ends."""
     app[GATE_KEY] = gate
+    if audit is not None:
+        app[AUDIT_KEY] = audit
     access.add(app, "GET", "/login", login_page, access.PUBLIC)
     access.add(app, "POST", "/login", login, access.PUBLIC)
     access.add(app, "POST", "/logout", logout, access.PUBLIC)
@@ -382,8 +379,12 @@ async def end_session(request: web.Request) -> web.StreamResponse:
     """End one session (its websockets close with 1008); 404 for an unknown handle."""
     gate = request.app[GATE_KEY]
     handle = int(request.match_info["handle"])
-    if handle not in {s.handle for s in await gate.sessions.list()}:
+    ended = next((s for s in await gate.sessions.list() if s.handle == handle), None)
+    if ended is None:
         return error_response(404, "NotFound", f"no session {handle}")
+    audit = request.app.get(AUDIT_KEY)
+    if audit is not None:
+        await audit.record(client_of(request), "session.end", handle=handle, user=ended.user, peer=ended.peer)
     await gate.sessions.end_handle(handle)
     closed = await gate.revalidate()
     return web.json_response({"ended": handle, "websockets_closed": closed})

@@ -1,57 +1,24 @@
-"""Request statistics and the Prometheus text exposition served at ``/metrics``."""
+"""The Prometheus text exposition served at ``/metrics``.
+
+Since this start: websocket connections, subscriptions, messages, and HTTP requests by
+method, route pattern and status with their latency histogram. Since the first start
+(kept in the store, see :mod:`labdeck.admin.stats`): requests by method, status class and
+route group, bytes out, files served, invalid and not-found requests. The route label is
+the matched route's pattern (``/static/{filename}``), never the raw path, so a scan of
+random URLs cannot blow up the number of series.
+"""
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
-from aiohttp import web
-
-from labdeck.hub.hub import Hub
+from labdeck.admin.maintenance import Maintenance
+from labdeck.admin.stats import BUCKETS, FIELDS, RequestStats
+from labdeck.hub.hub import Hub, channel_group
 
 __all__ = ["RequestStats", "render_metrics"]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class RequestStats:
-    """Counts and latency histograms of HTTP requests, by method, route and status.
-
-    The route label is the matched route's pattern (``/static/{filename}``), never the raw
-    path, so a scan of random URLs cannot blow up the number of series.
-    """
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str, int]] = Counter()
-        self.buckets: dict[str, list[int]] = {}
-        self.sums: dict[str, float] = {}
-        self.bytes_out: Counter[str] = Counter()
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            self.observe(request, status, time.perf_counter() - start)
-
-    def observe(self, request: web.Request, status: int, seconds: float) -> None:
-        resource = request.match_info.route.resource
-        route = resource.canonical if resource is not None else "unmatched"
-        self.counts[(request.method, route, status)] += 1
-        counts = self.buckets.setdefault(route, [0] * (len(BUCKETS) + 1))
-        counts[bisect_left(BUCKETS, seconds)] += 1
-        self.sums[route] = self.sums.get(route, 0.0) + seconds
 
 
 def _labels(**labels: object) -> str:
@@ -67,7 +34,17 @@ def _family(name: str, kind: str, help_: str, samples: Iterable[str]) -> list[st
     return [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", *samples]
 
 
-def render_metrics(hub: Hub, stats: RequestStats, started: float) -> str:
+_SINCE_FIRST = {
+    "requests": ("labdeck_requests_total", "HTTP requests since the first start, by method, status class and group."),
+    "bytes_out": ("labdeck_response_bytes_total", "Bytes of response bodies sent since the first start."),
+    "files": ("labdeck_files_served_total", "Files served since the first start."),
+    "invalid": ("labdeck_invalid_requests_total", "Malformed requests since the first start (4xx but 401, 403, "
+                                                  "404, 409, 429)."),
+    "not_found": ("labdeck_not_found_requests_total", "Requests for what is not there (404) since the first start."),
+}
+
+
+def render_metrics(hub: Hub, stats: RequestStats, started: float, maintenance: Maintenance | None = None) -> str:
     """Everything ``/metrics`` reports, in Prometheus text format 0.0.4."""
     lines: list[str] = []
     lines += _family("labdeck_uptime_seconds", "gauge", "Seconds since the server started.",
@@ -77,6 +54,10 @@ def render_metrics(hub: Hub, stats: RequestStats, started: float) -> str:
     lines += _family("labdeck_websocket_slow_disconnects_total", "counter",
                      "Connections dropped for falling behind their send-queue bound.",
                      [f"labdeck_websocket_slow_disconnects_total {hub.slow_disconnects}"])
+    lines += _family("labdeck_websocket_frames_in_total", "counter", "Websocket frames received, counted on arrival.",
+                     [f"labdeck_websocket_frames_in_total {stats.websocket_frames_in}"])
+    lines += _family("labdeck_websocket_bytes_in_total", "counter", "Bytes of websocket frames received.",
+                     [f"labdeck_websocket_bytes_in_total {stats.websocket_bytes_in}"])
     lines += _family("labdeck_channel_subscriptions", "gauge", "Subscriptions per channel group.",
                      [f"labdeck_channel_subscriptions{_labels(group=g)} {n}"
                       for g, n in sorted(_subscriptions(hub).items())])
@@ -84,9 +65,18 @@ def render_metrics(hub: Hub, stats: RequestStats, started: float) -> str:
                      [f"labdeck_messages_in_total{_labels(group=g)} {n}" for g, n in sorted(hub.messages_in.items())])
     lines += _family("labdeck_messages_out_total", "counter", "Messages queued to subscribers, per channel group.",
                      [f"labdeck_messages_out_total{_labels(group=g)} {n}" for g, n in sorted(hub.messages_out.items())])
-    lines += _family("labdeck_http_requests_total", "counter", "HTTP requests by method, route and status.",
-                     [f"labdeck_http_requests_total{_labels(method=m, route=r, status=s)} {n}"
-                      for (m, r, s), n in sorted(stats.counts.items())])
+    lines += _family("labdeck_http_requests_total", "counter", "HTTP requests since this start by method, route "
+                     "and status.", [f"labdeck_http_requests_total{_labels(method=m, route=r, status=s)} {n}"
+                                     for (m, r, s), n in sorted(stats.counts.items())])
+    lines += _histogram(stats)
+    lines += _since_first_start(stats)
+    if maintenance is not None:
+        lines += _family("labdeck_maintenance", "gauge", "1 while the server is in maintenance mode.",
+                         [f"labdeck_maintenance {int(maintenance.current() is not None)}"])
+    return "\n".join(lines) + "\n"
+
+
+def _histogram(stats: RequestStats) -> list[str]:
     samples = []
     for route, counts in sorted(stats.buckets.items()):
         running = 0
@@ -94,15 +84,27 @@ def render_metrics(hub: Hub, stats: RequestStats, started: float) -> str:
             running += n
             le = "+Inf" if bound == float("inf") else repr(bound)
             samples.append(f"labdeck_http_request_duration_seconds_bucket{_labels(route=route, le=le)} {running}")
-        samples.append(f"labdeck_http_request_duration_seconds_sum{_labels(route=route)} {stats.sums[route]:.6f}")
+        samples.append(f"labdeck_http_request_duration_seconds_sum{_labels(route=route)} "
+                       f"{stats.timing[route].seconds:.6f}")
         samples.append(f"labdeck_http_request_duration_seconds_count{_labels(route=route)} {running}")
-    lines += _family("labdeck_http_request_duration_seconds", "histogram", "HTTP request latency by route.", samples)
-    return "\n".join(lines) + "\n"
+    return _family("labdeck_http_request_duration_seconds", "histogram", "HTTP request latency by route.", samples)
+
+
+def _since_first_start(stats: RequestStats) -> list[str]:
+    lines: list[str] = []
+    if stats.first_start is not None:
+        lines += _family("labdeck_first_start_timestamp_seconds", "gauge", "When this data folder was first served.",
+                         [f"labdeck_first_start_timestamp_seconds {stats.first_start:.3f}"])
+    rows = sorted(stats.totals.items())
+    for i, field in enumerate(FIELDS[:-1]):
+        name, help_ = _SINCE_FIRST[field]
+        lines += _family(name, "counter", help_, [
+            f"{name}{_labels(method=m, status_class=c, group=g)} {int(counts[i])}"
+            for (m, c, g), counts in rows if counts[i] or field == "requests"])
+    return lines
 
 
 def _subscriptions(hub: Hub) -> Counter[str]:
-    from labdeck.hub.hub import channel_group
-
     groups: Counter[str] = Counter()
     for ch, subs in hub.subscribers.items():
         groups[channel_group(ch)] += len(subs)

@@ -102,6 +102,6 @@ def middleware(app: web.Application, limit: RateLimit, api_prefix: str) -> Calla
                 reply = error_response(429, "TooManyRequests", exc.text or "too many requests")
                 reply.headers["Retry-After"] = exc.headers["Retry-After"]
                 return reply
-            return web.Response(status=429, text=exc.text, headers={"Retry-After": exc.headers["Retry-After"]})
+            raise  # a page: the error page (labdeck.web.errorpages), Retry-After kept
 
     return limited

@@ -1,0 +1,385 @@
+"""The admin page (``/admin``) and the admin's REST API (``/api/admin/...``), admin role only.
+
+What the page shows and does, each through one route: users; login sessions (end one,
+through ``/api/sessions`` of :mod:`labdeck.web.auth`); API tokens (revoke one, which also
+closes its websockets); request statistics per day and since the first start, and the
+slowest routes; the runtime switches; maintenance mode; the periodic jobs (run one now);
+the audit log. Every change is written to the audit log before it is answered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from labdeck.admin import stats as stats_mod
+from labdeck.admin.service import Admin
+from labdeck.exceptions import BadRequest, LabdeckError, NotFound
+from labdeck.web import access
+from labdeck.web.auth import GATE_KEY, SESSION_ENDED_CLOSE_CODE, client_of
+from labdeck.web.openapi import add_openapi_paths, error_response, error_responses, query_int
+
+__all__ = [
+    "ADMIN_KEY",
+    "SCHEMAS",
+    "STATIC",
+    "add_admin_routes",
+    "admin_page",
+    "audit",
+    "change_switches",
+    "jobs",
+    "maintenance",
+    "maintenance_off",
+    "maintenance_on",
+    "revoke_token",
+    "run_job",
+    "statistics",
+    "switches",
+    "tokens",
+    "users",
+]
+
+ADMIN_KEY: web.AppKey[Admin] = web.AppKey("labdeck.admin", Admin)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 16 << 10
+"""The largest JSON body an admin route reads."""
+MAX_MESSAGE = 2000
+STATIC = Path(str(resources.files("labdeck.ui").joinpath("static")))
+_TOKEN = "/api/admin/tokens/{name:[a-z][a-z0-9._-]{0,63}}"
+_JOB = "/api/admin/jobs/{name:[a-z]{1,32}}/run"
+
+
+def add_admin_routes(app: web.Application, admin: Admin) -> None:
+    """The admin page and API on ``app``, with their access rules and OpenAPI description."""
+    app[ADMIN_KEY] = admin
+    access.add(app, "GET", "/admin", admin_page, "admin")
+    for method, path, handler in (
+        ("GET", "/api/admin/users", users),
+        ("GET", "/api/admin/tokens", tokens),
+        ("DELETE", _TOKEN, revoke_token),
+        ("GET", "/api/admin/stats", statistics),
+        ("GET", "/api/admin/switches", switches),
+        ("PATCH", "/api/admin/switches", change_switches),
+        ("GET", "/api/admin/maintenance", maintenance),
+        ("PUT", "/api/admin/maintenance", maintenance_on),
+        ("DELETE", "/api/admin/maintenance", maintenance_off),
+        ("GET", "/api/admin/audit", audit),
+        ("GET", "/api/admin/jobs", jobs),
+        ("POST", _JOB, run_job),
+    ):
+        access.add(app, method, path, _admin_api(handler), "admin")
+    add_openapi_paths(app, _spec(list(admin.scheduler.jobs)), SCHEMAS)
+
+
+def _admin_api(handler: Handler) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if client_of(request).role != "admin":
+            return error_response(403, "AccessDenied", f"{request.method} {request.path} needs the admin role")
+        try:
+            return await handler(request)
+        except LabdeckError as exc:
+            return error_response(exc.http_status, exc.wire_type, exc.message)
+
+    return guarded
+
+
+def _reply(body: Any, status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body.
+
+    Raises:
+        BadRequest: not JSON, not an object, or larger than :data:`MAX_BODY`.
+    """
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise BadRequest(f"the body is larger than {MAX_BODY} bytes")
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadRequest("the body must be a JSON object")
+    return value
+
+
+async def admin_page(request: web.Request) -> web.StreamResponse:
+    if client_of(request).role != "admin":
+        raise web.HTTPForbidden(text="The admin page is for the admin role.")
+    return web.FileResponse(STATIC / "admin.html", headers={"Cache-Control": "no-cache"})
+
+
+async def users(request: web.Request) -> web.StreamResponse:
+    found = await request.app[GATE_KEY].users.list()
+    return _reply({"users": [vars(u) for u in found]})
+
+
+async def tokens(request: web.Request) -> web.StreamResponse:
+    found = await request.app[GATE_KEY].tokens.list()
+    return _reply({"tokens": [vars(t) for t in found]})
+
+
+async def revoke_token(request: web.Request) -> web.StreamResponse:
+    """Revoke a token, and close the websockets it opened (close code 1008)."""
+    gate, admin = request.app[GATE_KEY], request.app[ADMIN_KEY]
+    name = request.match_info["name"]
+    await gate.tokens.revoke(name)
+    await admin.audit.record(client_of(request), "token.revoke", token=name)
+    closed = 0
+    for conn in list(gate.connections()):
+        if conn.client.via == "token" and conn.client.user == name:
+            await conn.close(SESSION_ENDED_CLOSE_CODE, "the API token was revoked")
+            closed += 1
+    return _reply({"revoked": name, "websockets_closed": closed})
+
+
+async def statistics(request: web.Request) -> web.StreamResponse:
+    """Per day for the last ``days`` days, the totals since the first start, the slowest routes."""
+    admin = request.app[ADMIN_KEY]
+    count = query_int(request, "days", 30, 1, 3660)
+    await admin.rollup()  # what was counted up to this request is in the store
+    since = time.strftime("%Y-%m-%d", time.gmtime(time.time() - (count - 1) * 86400))
+    per_day = await admin.store.run(lambda db: stats_mod.days(db, since))
+    stats = admin.stats
+    return _reply({
+        "first_start": stats.first_start,
+        "since": since,
+        "days": per_day,
+        "totals": _totals(stats.totals),
+        "slowest": stats.slowest(),
+        "websocket": {"frames_in": stats.websocket_frames_in, "bytes_in": stats.websocket_bytes_in},
+    })
+
+
+def _totals(totals: dict[tuple[str, str, str], list[float]]) -> dict[str, Any]:
+    out: dict[str, Any] = {f: 0 for f in stats_mod.FIELDS}
+    by: dict[str, dict[str, int]] = {"by_method": {}, "by_class": {}, "by_group": {}}
+    for (method, status_class, group), counts in totals.items():
+        for i, f in enumerate(stats_mod.FIELDS):
+            out[f] += counts[i]
+        for table, key in (("by_method", method), ("by_class", status_class), ("by_group", group)):
+            by[table][key] = by[table].get(key, 0) + int(counts[0])
+    return {**{f: (out[f] if f == "seconds" else int(out[f])) for f in stats_mod.FIELDS}, **by}
+
+
+async def switches(request: web.Request) -> web.StreamResponse:
+    return _reply(request.app[ADMIN_KEY].switches.values())
+
+
+async def change_switches(request: web.Request) -> web.StreamResponse:
+    """Change the switches the body names (``{"timing": true}``); each change is audited."""
+    admin = request.app[ADMIN_KEY]
+    wanted = await _body(request)
+    if not wanted:
+        raise BadRequest("name at least one switch: log_level, timing or debug")
+    unknown = set(wanted) - set(admin.switches.values())
+    if unknown:
+        raise BadRequest(f"no switch {sorted(unknown)[0]!r}: there are log_level, timing and debug")
+    for name, value in wanted.items():
+        try:
+            old, new = admin.switches.change(name, value)
+        except LabdeckError as exc:
+            raise BadRequest(exc.message) from None
+        if old != new:
+            await admin.audit.record(client_of(request), f"switch.{name}", old=old, new=new)
+    return _reply(admin.switches.values())
+
+
+def _maintenance_state(admin: Admin) -> dict[str, Any]:
+    notice = admin.maintenance.current()
+    if notice is None:
+        return {"on": False, "message": None, "until": None, "retry_after": None}
+    return {"on": True, **notice.as_json(), "retry_after": notice.retry_after(time.time())}
+
+
+async def maintenance(request: web.Request) -> web.StreamResponse:
+    return _reply(_maintenance_state(request.app[ADMIN_KEY]))
+
+
+async def maintenance_on(request: web.Request) -> web.StreamResponse:
+    """Put the server in maintenance: ``{"message": "...", "until": <Unix time> | null}``."""
+    admin = request.app[ADMIN_KEY]
+    body = await _body(request)
+    message, until = body.get("message", ""), body.get("until")
+    if not isinstance(message, str) or len(message) > MAX_MESSAGE or not message.replace("\n", "").isprintable():
+        raise BadRequest(f"message is printable text (and line breaks) of at most {MAX_MESSAGE} characters")
+    if message.lower().startswith("until:"):
+        raise BadRequest("the message may not start with `until:`: give the end as until")
+    if until is not None and (isinstance(until, bool) or not isinstance(until, (int, float))
+                              or not 0 < until < 1e11):
+        raise BadRequest("until is a Unix time in seconds, or null")
+    if set(body) - {"message", "until"}:
+        raise BadRequest("the body has message and until, nothing else")
+    await admin.audit.record(client_of(request), "maintenance.on", message=message, until=until)
+    admin.maintenance.switch_on(message, None if until is None else float(until))
+    return _reply(_maintenance_state(admin))
+
+
+async def maintenance_off(request: web.Request) -> web.StreamResponse:
+    admin = request.app[ADMIN_KEY]
+    await admin.audit.record(client_of(request), "maintenance.off")
+    admin.maintenance.switch_off()
+    return _reply(_maintenance_state(admin))
+
+
+async def audit(request: web.Request) -> web.StreamResponse:
+    """The newest audit entries, newest first; ``before`` pages back."""
+    limit = query_int(request, "limit", 100, 1, 500)
+    before = query_int(request, "before", 1 << 62, 1, 1 << 62)
+    return _reply({"entries": await request.app[ADMIN_KEY].audit.entries(limit, before)})
+
+
+async def jobs(request: web.Request) -> web.StreamResponse:
+    return _reply({"jobs": request.app[ADMIN_KEY].scheduler.info()})
+
+
+async def run_job(request: web.Request) -> web.StreamResponse:
+    admin = request.app[ADMIN_KEY]
+    name = request.match_info["name"]
+    if name not in admin.scheduler.jobs:
+        raise NotFound(f"no job {name!r}: there are {', '.join(admin.scheduler.jobs)}")
+    await admin.audit.record(client_of(request), "job.run", job=name)
+    return _reply(await admin.scheduler.run_now(name))
+
+
+# -- the OpenAPI description ----------------------------------------------------------
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_JOB_SCHEMA = {
+    "type": "object",
+    "required": ["name", "title", "every", "next_run", "last_run", "last_seconds", "last_ok", "last_result",
+                 "runs", "running"],
+    "properties": {"name": {"type": "string"}, "title": {"type": "string"}, "every": {"type": "number"},
+                   "next_run": {"type": "number"}, "last_run": _NUMBER_OR_NULL, "last_seconds": _NUMBER_OR_NULL,
+                   "last_ok": {"type": ["boolean", "null"]}, "last_result": {"type": "string"},
+                   "runs": {"type": "integer"}, "running": {"type": "boolean"}},
+}
+_SWITCHES = {
+    "type": "object",
+    "required": ["log_level", "timing", "debug"],
+    "properties": {"log_level": {"type": "string", "enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
+                   "timing": {"type": "boolean"}, "debug": {"type": "boolean"}},
+}
+_MAINTENANCE = {
+    "type": "object",
+    "required": ["on", "message", "until", "retry_after"],
+    "properties": {"on": {"type": "boolean"}, "message": {"type": ["string", "null"]}, "until": _NUMBER_OR_NULL,
+                   "retry_after": {"type": ["integer", "null"]}},
+}
+_COUNTS = {f: {"type": "number" if f == "seconds" else "integer"} for f in stats_mod.FIELDS}
+_BY = {"type": "object", "additionalProperties": {"type": "integer"}}
+SCHEMAS: dict[str, Any] = {
+    "AdminJob": _JOB_SCHEMA,
+    "AdminSwitches": _SWITCHES,
+    "AdminMaintenance": _MAINTENANCE,
+    "AdminStats": {
+        "type": "object",
+        "required": ["first_start", "since", "days", "totals", "slowest", "websocket"],
+        "properties": {
+            "first_start": _NUMBER_OR_NULL,
+            "since": {"type": "string"},
+            "days": {"type": "array", "items": {
+                "type": "object", "required": ["day", *stats_mod.FIELDS, "by_class"],
+                "properties": {"day": {"type": "string"}, **_COUNTS, "by_class": _BY}}},
+            "totals": {"type": "object", "required": [*stats_mod.FIELDS, "by_method", "by_class", "by_group"],
+                       "properties": {**_COUNTS, "by_method": _BY, "by_class": _BY, "by_group": _BY}},
+            "slowest": {"type": "array", "items": {
+                "type": "object", "required": ["route", "count", "mean", "max"],
+                "properties": {"route": {"type": "string"}, "count": {"type": "integer"},
+                               "mean": {"type": "number"}, "max": {"type": "number"}}}},
+            "websocket": {"type": "object", "required": ["frames_in", "bytes_in"],
+                          "properties": {"frames_in": {"type": "integer"}, "bytes_in": {"type": "integer"}}},
+        },
+    },
+}
+
+
+def _ok(schema: dict[str, Any], *errors: int) -> dict[str, Any]:
+    return {"200": {"description": "success", "content": {"application/json": {"schema": schema}}},
+            **error_responses(*errors)}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list_of(key: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": item}}}
+
+
+def _body_spec(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _spec(job_names: list[str]) -> dict[str, Any]:
+    user = {"type": "object", "required": ["name", "role", "created", "last_login"],
+            "properties": {"name": {"type": "string"}, "role": {"type": "string"}, "created": {"type": "number"},
+                           "last_login": _NUMBER_OR_NULL}}
+    token = {"type": "object", "required": ["name", "role", "created", "expires", "last_used"],
+             "properties": {"name": {"type": "string"}, "role": {"type": "string"}, "created": {"type": "number"},
+                            "expires": _NUMBER_OR_NULL, "last_used": _NUMBER_OR_NULL}}
+    entry = {"type": "object", "required": ["id", "t", "user", "via", "peer", "action", "detail"],
+             "properties": {"id": {"type": "integer"}, "t": {"type": "number"}, "user": {"type": ["string", "null"]},
+                            "via": {"type": "string"}, "peer": {"type": "string"}, "action": {"type": "string"},
+                            "detail": {"type": "object"}}}
+    name = {"name": "name", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": "^[a-z][a-z0-9._-]{0,63}$"}}
+    job = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": job_names}}
+    admin = "admin"
+    return {
+        "/api/admin/users": {"get": {"summary": "Every user", "x-labdeck-role": admin,
+                                     "responses": _ok(_list_of("users", user))}},
+        "/api/admin/tokens": {"get": {"summary": "Every API token (never its secret)", "x-labdeck-role": admin,
+                                      "responses": _ok(_list_of("tokens", token))}},
+        "/api/admin/tokens/{name}": {"delete": {
+            "summary": "Revoke a token; the websockets it opened close with 1008", "x-labdeck-role": admin,
+            "parameters": [name],
+            "responses": _ok({"type": "object", "required": ["revoked", "websockets_closed"],
+                              "properties": {"revoked": {"type": "string"},
+                                             "websockets_closed": {"type": "integer"}}}, 404)}},
+        "/api/admin/stats": {"get": {
+            "summary": "Requests per day and since the first start, the slowest routes", "x-labdeck-role": admin,
+            "parameters": [{"name": "days", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 3660, "default": 30}}],
+            "responses": _ok(_ref("AdminStats"), 400)}},
+        "/api/admin/switches": {
+            "get": {"summary": "The runtime switches", "x-labdeck-role": admin,
+                    "responses": _ok(_ref("AdminSwitches"))},
+            "patch": {"summary": "Change runtime switches, effective at once; each change is audited",
+                      "x-labdeck-role": admin,
+                      "requestBody": _body_spec({"type": "object", "minProperties": 1, "additionalProperties": False,
+                                                 "properties": _SWITCHES["properties"]}),
+                      "responses": _ok(_ref("AdminSwitches"), 400, 413)}},
+        "/api/admin/maintenance": {
+            "get": {"summary": "Whether the server is in maintenance mode", "x-labdeck-role": admin,
+                    "responses": _ok(_ref("AdminMaintenance"))},
+            "put": {"summary": "Put the server in maintenance mode (writes the data folder's maintenance file)",
+                    "x-labdeck-role": admin,
+                    "requestBody": _body_spec({"type": "object", "additionalProperties": False, "properties": {
+                        "message": {"type": "string", "maxLength": MAX_MESSAGE},
+                        "until": {"type": ["number", "null"], "exclusiveMinimum": 0, "exclusiveMaximum": 1e11}}}),
+                    "responses": _ok(_ref("AdminMaintenance"), 400, 413)},
+            "delete": {"summary": "End maintenance mode (removes the maintenance file)", "x-labdeck-role": admin,
+                       "responses": _ok(_ref("AdminMaintenance"))}},
+        "/api/admin/audit": {"get": {
+            "summary": "The audit log, newest first", "x-labdeck-role": admin,
+            "parameters": [
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+                {"name": "before", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1 << 62}}],
+            "responses": _ok(_list_of("entries", entry), 400)}},
+        "/api/admin/jobs": {"get": {"summary": "The periodic jobs with their last and next run",
+                                    "x-labdeck-role": admin, "responses": _ok(_list_of("jobs", _ref("AdminJob")))}},
+        "/api/admin/jobs/{name}/run": {"post": {
+            "summary": "Run a job now and wait for it", "x-labdeck-role": admin, "parameters": [job],
+            "responses": _ok(_ref("AdminJob"), 404, 409)}},
+    }
