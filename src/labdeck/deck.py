@@ -29,9 +29,9 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from labdeck import capabilities as registry
+from labdeck.admin.service import Admin
 from labdeck.auth.shared_throttle import SharedThrottle
 from labdeck.auth.throttle import LoginThrottle
-from labdeck.admin.service import Admin
 from labdeck.broker import Budget, open_broker
 from labdeck.capability import Capability, Context, Listener, Route
 from labdeck.config import Config, check_listen, load_config
