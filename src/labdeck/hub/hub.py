@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from labdeck.broker.base import Broker, Message
-from labdeck.exceptions import AccessDenied, BadRequest, InternalError, LabdeckError
+from labdeck.exceptions import AccessDenied, BadRequest, DuplicateId, InternalError, LabdeckError
 from labdeck.hub.connection import Client, Close, Connection, Send, current_client
 from labdeck.hub.rpc import NoObjects, ObjectSpace
 from labdeck.protocol import wire
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 CHANNELS_CHANNEL = "hub/channels"
 """Announces each channel when it first appears: ``{"ch": name}``."""
 
-MAX_CHANNEL_LEN = 200
+MAX_CHANNEL_LEN = wire.MAX_CHANNEL_LEN
 
 
 # Both run for every message published, on the few names a server uses over and over;
@@ -164,6 +164,10 @@ class Hub:
         except LabdeckError as exc:
             conn.send(wire.encode_error(exc.request_id, exc.wire_type, exc.message))
             return
+        if req.id in conn.in_flight:
+            message = f"id {req.id!r} is already in use by a request in flight; choose another"
+            conn.send(wire.encode_error(None, DuplicateId.wire_type, message))
+            return
         need = CHANNEL_OP_ROLES.get(type(req))
         if need is not None and not has_role(conn.client.role, need):
             op = type(req).__struct_config__.tag
@@ -203,6 +207,10 @@ class Hub:
         task = asyncio.get_running_loop().create_task(self._guard(conn, req.id, work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # Only a request answered by a task can still be unanswered when the next frame
+        # is read: every other one is answered before handle() returns.
+        conn.in_flight.add(req.id)
+        task.add_done_callback(lambda _: conn.in_flight.discard(req.id))
 
     async def _guard(self, conn: Connection, rid: wire.RequestId, work: Any) -> None:
         """Await ``work``; reply with its result, or with the error it raised."""
