@@ -39,20 +39,26 @@ __all__ = [
     "Del",
     "Dir",
     "ErrorBody",
+    "Gap",
     "Get",
     "Pub",
+    "Push",
     "Request",
+    "Reply",
     "ReplyId",
     "RequestId",
     "Seq",
+    "ServerMessage",
     "Set",
     "Sub",
     "Unsub",
     "decode_request",
+    "decode_server_message",
     "encode_data",
     "encode_error",
     "encode_gap",
     "encode_push",
+    "encode_request",
     "encode_reply",
     "encode_truncated_reply",
     "nests_deeper_than",
@@ -84,7 +90,7 @@ MAX_CHANNEL_LEN = 200
 Channel = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CHANNEL_LEN)]
 
 
-class _Request(msgspec.Struct, tag_field="op", forbid_unknown_fields=True):
+class _Request(msgspec.Struct, tag_field="op", forbid_unknown_fields=True, omit_defaults=True):
     id: RequestId
 
 
@@ -208,6 +214,86 @@ class _GapRange(msgspec.Struct):
 class _Gap(msgspec.Struct):
     ch: str
     gap: _GapRange
+
+
+# -- what a client reads: the server's frames, decoded into types -------------------
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """A reply as a client reads it: ``result`` when ``ok``, else ``error``."""
+
+    id: ReplyId | None
+    ok: bool
+    result: Any = None
+    error: ErrorBody | None = None
+    truncated: bool = False
+
+
+class Push(msgspec.Struct, frozen=True):
+    """A message of a subscribed channel."""
+
+    ch: str
+    seq: int
+    t: float
+    data: Any = None
+
+
+class Gap(msgspec.Struct, frozen=True):
+    """Seqs ``first`` to ``last`` (inclusive) of ``ch`` are gone from the server's history."""
+
+    ch: str
+    first: int
+    last: int
+
+
+ServerMessage = Reply | Push | Gap
+
+
+class _Incoming(msgspec.Struct):
+    # Every field of every server frame, all optional; unknown fields are ignored, so
+    # a client keeps working with a server that adds some.
+    id: ReplyId | None = None
+    ok: bool | None = None
+    result: Any = None
+    error: ErrorBody | None = None
+    truncated: bool = False
+    ch: str | None = None
+    seq: int | None = None
+    t: float | None = None
+    data: Any = None
+    gap: _GapRange | None = None
+
+
+_incoming_decoder = msgspec.json.Decoder(_Incoming)
+
+
+def decode_server_message(frame: bytes | str) -> ServerMessage:
+    """Decode one text frame from a server, as a client does.
+
+    A frame with ``ok`` is a :class:`Reply`, one with ``gap`` a :class:`Gap`, one with
+    ``seq`` a :class:`Push` (the page's rule for telling them apart).
+
+    Raises:
+        BadRequest: the frame is not one of the three, or a field has the wrong type.
+    """
+    try:
+        m = _incoming_decoder.decode(frame)
+    except (msgspec.DecodeError, UnicodeError) as exc:
+        raise BadRequest(f"server frame not understood: {exc}") from None
+    if m.ok is not None:
+        if not m.ok and m.error is None:
+            raise BadRequest("server frame not understood: an error reply without `error`")
+        return Reply(m.id, m.ok, m.result, m.error, m.truncated)
+    if m.ch is not None and m.gap is not None:
+        return Gap(m.ch, m.gap.from_, m.gap.to)
+    if m.ch is not None and m.seq is not None and m.t is not None:
+        return Push(m.ch, m.seq, m.t, m.data)
+    raise BadRequest("server frame not understood: neither a reply, a push nor a gap notice")
+
+
+def encode_request(req: Request) -> bytes:
+    """The text frame of a request, as a client sends it."""
+    return _encoder.encode(req)
 
 
 _request_decoder = msgspec.json.Decoder(Request)

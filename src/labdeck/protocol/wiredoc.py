@@ -97,7 +97,7 @@ def _range(ge: int | None, le: int | None) -> str:
 def _default(field: inspect.Field) -> str:
     if field.required:
         return "required"
-    if field.default_factory is not inspect.NODEFAULT:
+    if field.default_factory is not msgspec.NODEFAULT:
         value: Any = field.default_factory()
     else:
         value = field.default
