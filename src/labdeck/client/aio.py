@@ -149,6 +149,8 @@ class Client:
         reconnect: reconnect after a drop; without, a drop ends the client.
         headers: further headers of the upgrade request (``Origin``, for instance).
         ssl: passed to aiohttp, for a ``wss://`` server with its own CA.
+        record: keep every push and gap notice as received, before de-duplication, in
+            :attr:`received` (for checking a server; it grows without bound).
     """
 
     def __init__(
@@ -160,6 +162,7 @@ class Client:
         reconnect: bool = True,
         headers: dict[str, str] | None = None,
         ssl: Any = True,
+        record: bool = False,
     ) -> None:
         self.url = url
         self.timeout = timeout
@@ -175,6 +178,7 @@ class Client:
         self.unmatched: list[wire.Reply] = []
         """Replies no request was waiting for: ``id`` null (a frame too broken to read an
         id from, a duplicate id) or an id already answered or timed out."""
+        self.received: list[wire.Push | wire.Gap] | None = [] if record else None
         self._ids = itertools.count(1)
         self._pending: dict[wire.ReplyId, asyncio.Future[wire.Reply]] = {}
         self._hooks: dict[asyncio.Future[wire.Reply], Hook] = {}
@@ -298,6 +302,8 @@ class Client:
                 hook(message)
             fut.set_result(message)
             return
+        if self.received is not None:
+            self.received.append(message)
         sub = self._subs.get(message.ch)
         if sub is None:
             return
