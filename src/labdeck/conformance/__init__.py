@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from labdeck.conformance import delivery, requests
 from labdeck.conformance.target import CHECKS, CheckFailed, Skipped, Target
 
-__all__ = ["Outcome", "Target", "add_arguments", "main", "report", "run"]
+__all__ = ["CHECKS", "Outcome", "Target", "add_arguments", "main", "report", "run"]
 
 _MODULES = (requests, delivery)  # imported for their checks' registration
 
