@@ -55,8 +55,9 @@ async def test_a_server_that_breaks_a_rule_fails_its_check_with_the_reason(serve
 
 async def command(*args: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABDECK_") or k == "LABDECK_TEST_TIMEOUT_FACTOR"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "labdeck", *args, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "labdeck", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), scaled(60))
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()

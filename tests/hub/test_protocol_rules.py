@@ -39,8 +39,16 @@ async def test_a_second_request_with_an_id_in_flight_is_refused_naming_it(deck: 
     await client.send_raw('{"id": 7, "op": "call", "path": ["slow", "quick"]}')
     await asyncio.sleep(0.05)
     refusals = [f for f in client.frames if f.get("id") is None and "error" in f]
-    assert refusals == [{"id": None, "ok": False, "error": {
-        "type": "DuplicateId", "message": "id 7 is already in use by a request in flight; choose another"}}]
+    assert refusals == [
+        {
+            "id": None,
+            "ok": False,
+            "error": {
+                "type": "DuplicateId",
+                "message": "id 7 is already in use by a request in flight; choose another",
+            },
+        }
+    ]
     assert not first.done()  # the first request is still waiting for its own reply
     slow.release.set()
     assert (await first)["result"] == "released"  # answered once, by its own result

@@ -77,18 +77,34 @@ def report(outcomes: Sequence[Outcome]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``labdeck conformance``."""
-    parser.add_argument("urls", nargs="+", metavar="URL",
-                        help="the server's websocket URL, ws://HOST:PORT/ws (several: processes sharing a broker)")
+    parser.add_argument(
+        "urls",
+        nargs="+",
+        metavar="URL",
+        help="the server's websocket URL, ws://HOST:PORT/ws (several: processes sharing a broker)",
+    )
     parser.add_argument("--token", metavar="T", help="an API token with the operator role at least")
-    parser.add_argument("--history", type=int, default=10_000, metavar="N",
-                        help="the server's [server] history (default 10000)")
-    parser.add_argument("--send-queue-bytes", type=int, default=4 << 20, metavar="B",
-                        help="the server's [server] send_queue_bytes (default 4194304)")
-    parser.add_argument("--max-frame", type=int, default=1 << 20, metavar="B",
-                        help="the server's [server] max_frame (default 1048576)")
+    parser.add_argument(
+        "--history", type=int, default=10_000, metavar="N", help="the server's [server] history (default 10000)"
+    )
+    parser.add_argument(
+        "--send-queue-bytes",
+        type=int,
+        default=4 << 20,
+        metavar="B",
+        help="the server's [server] send_queue_bytes (default 4194304)",
+    )
+    parser.add_argument(
+        "--max-frame", type=int, default=1 << 20, metavar="B", help="the server's [server] max_frame (default 1048576)"
+    )
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per wait (default 10)")
-    parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help="run only the checks whose name starts with NAME (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only the checks whose name starts with NAME (repeatable)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:

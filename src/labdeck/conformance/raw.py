@@ -46,8 +46,14 @@ class RawSocket:
         self.writer = writer
 
     @staticmethod
-    async def open(url: str, *, headers: dict[str, str] | None = None, host: str | None = None,
-                   rcvbuf: int | None = None, timeout: float = 10.0) -> Upgrade:
+    async def open(
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        host: str | None = None,
+        rcvbuf: int | None = None,
+        timeout: float = 10.0,
+    ) -> Upgrade:
         """Send an upgrade request to ``url`` (``Host`` = ``host`` or the URL's) and read
         the status line and headers, nothing after them."""
         parts = urlsplit(url)
@@ -62,12 +68,12 @@ class RawSocket:
         loop = asyncio.get_running_loop()
         await asyncio.wait_for(loop.sock_connect(sock, (name, port)), timeout)
         context = ssl.create_default_context() if secure else None
-        reader, writer = await asyncio.open_connection(sock=sock, ssl=context,
-                                                       server_hostname=name if secure else None)
+        reader, writer = await asyncio.open_connection(sock=sock, ssl=context, server_hostname=name if secure else None)
         lines = [
             f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
             f"Host: {host or parts.netloc}",
-            "Upgrade: websocket", "Connection: Upgrade",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
             f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
             "Sec-WebSocket-Version: 13",
             *(f"{k}: {v}" for k, v in (headers or {}).items()),
@@ -84,8 +90,9 @@ class RawSocket:
     async def send_header(self, length: int, start: bytes) -> None:
         """Send the start of a masked TEXT frame that announces ``length`` payload bytes."""
         mask = os.urandom(4)
-        self.writer.write(struct.pack("!BBQ", 0x81, 0x80 | 127, length) + mask
-                          + bytes(b ^ mask[i % 4] for i, b in enumerate(start)))
+        self.writer.write(
+            struct.pack("!BBQ", 0x81, 0x80 | 127, length) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(start))
+        )
         await self.writer.drain()
 
     async def read_frame(self, timeout: float) -> tuple[int, bytes]:

@@ -17,7 +17,7 @@ __all__: list[str] = []
 
 
 @check("reply.ids", "every reply echoes its request's id exactly: integers within ±(2^53-1), strings")
-async def ids_echoed(t: Target) -> None:
+async def _ids_echoed(t: Target) -> None:
     async with t.client() as c:
         for rid in (7, 0, -3, wire.MAX_ID, -wire.MAX_ID, "a-string id", "x" * wire.MAX_ID_LENGTH):
             reply = await c.expect(rid, json.dumps({"id": rid, "op": "channels", "limit": 1}))
@@ -26,33 +26,37 @@ async def ids_echoed(t: Target) -> None:
 
 
 @check("reply.one_each", "every request gets exactly one reply; replies are matched by id")
-async def one_reply_each(t: Target) -> None:
+async def _one_reply_each(t: Target) -> None:
     async with t.client() as c:
         ids = [f"burst-{i}" for i in range(50)]
-        replies = await asyncio.gather(*(c.expect(rid, json.dumps({"id": rid, "op": "channels", "limit": 1}))
-                                         for rid in ids))
+        replies = await asyncio.gather(
+            *(c.expect(rid, json.dumps({"id": rid, "op": "channels", "limit": 1})) for rid in ids)
+        )
         expect([r.id for r in replies] == ids, "a reply carried another request's id")
         await asyncio.sleep(0.05)
         expect(not c.unmatched, f"replies no request asked for: {c.unmatched[:3]}")
 
 
-@check("reply.id_range", "an id beyond ±(2^53-1), a float, a boolean or a string over 128 characters is "
-                         "refused (BadRequest, id null), never echoed rounded")
-async def ids_out_of_range(t: Target) -> None:
+@check(
+    "reply.id_range",
+    "an id beyond ±(2^53-1), a float, a boolean or a string over 128 characters is "
+    "refused (BadRequest, id null), never echoed rounded",
+)
+async def _ids_out_of_range(t: Target) -> None:
     async with t.client() as c:
         for rid in (wire.MAX_ID + 1, -(wire.MAX_ID + 1), 10**30, 1.5, True, "x" * (wire.MAX_ID_LENGTH + 1)):
             await refused(c, "BadRequest", msgspec.json.encode({"id": rid, "op": "channels"}), None)
 
 
 @check("reply.unreadable", "a frame that is not JSON, not an object or has no id gets BadRequest with id null")
-async def unreadable(t: Target) -> None:
+async def _unreadable(t: Target) -> None:
     async with t.client() as c:
         for frame in ("{", "[1, 2]", '"sub"', '{"op": "channels"}', '{"id": null, "op": "channels"}'):
             await refused(c, "BadRequest", frame, None)
 
 
 @check("reply.unknown_op", "an op that is missing, not a string or not one of the nine names is UnknownOp")
-async def unknown_op(t: Target) -> None:
+async def _unknown_op(t: Target) -> None:
     async with t.client() as c:
         for op in ('"nope"', "5", "null", '"SUB"'):
             await refused(c, "UnknownOp", f'{{"id": 1, "op": {op}}}', 1)
@@ -60,7 +64,7 @@ async def unknown_op(t: Target) -> None:
 
 
 @check("reply.strict_fields", "a field the op does not define, or of the wrong type, is BadRequest with the id")
-async def strict_fields(t: Target) -> None:
+async def _strict_fields(t: Target) -> None:
     ch = json.dumps(t.ch("strict"))
     async with t.client() as c:
         await refused(c, "BadRequest", f'{{"id": 1, "op": "sub", "ch": {ch}, "sincee": 0}}', 1)
@@ -71,7 +75,7 @@ async def strict_fields(t: Target) -> None:
 
 
 @check("reply.binary", "a binary frame gets BadRequest with id null; the connection stays open")
-async def binary_frame(t: Target) -> None:
+async def _binary_frame(t: Target) -> None:
     async with t.client() as c:
         before = len(c.unmatched)
         assert c._ws is not None
@@ -82,7 +86,7 @@ async def binary_frame(t: Target) -> None:
 
 
 @check("reply.utf8", "invalid UTF-8, pub data included, is BadRequest; nothing is published")
-async def invalid_utf8(t: Target) -> None:
+async def _invalid_utf8(t: Target) -> None:
     ch = t.ch("utf8")
     async with t.client() as c:
         frame = b'{"id": 1, "op": "pub", "ch": "%s", "data": "\xff\xfe"}' % ch.encode()
@@ -91,14 +95,14 @@ async def invalid_utf8(t: Target) -> None:
 
 
 @check("reply.depth", "a frame nesting deeper than the server's max_depth (64) is BadRequest")
-async def too_deep(t: Target) -> None:
+async def _too_deep(t: Target) -> None:
     async with t.client() as c:
         data = "[" * 64 + "]" * 64
         await refused(c, "BadRequest", f'{{"id": 1, "op": "pub", "ch": "{t.ch("deep")}", "data": {data}}}', 1)
 
 
 @check("error.reserved", "pub on hub/, run/, files/, dicom/, rigs/ or obj/ is AccessDenied")
-async def reserved(t: Target) -> None:
+async def _reserved(t: Target) -> None:
     async with t.client() as c:
         for ch in ("hub/x", "run/log", "files/x", "dicom/x", "rigs/x", "obj/x/y"):
             rid = c.next_id()
@@ -106,7 +110,7 @@ async def reserved(t: Target) -> None:
 
 
 @check("error.channel_names", "a channel name is 1 to 200 printable characters in non-empty '/' segments")
-async def channel_names(t: Target) -> None:
+async def _channel_names(t: Target) -> None:
     bad = ["", "a//b", "/a", "a/", "a\x00b", "a\tb", "a\u00a0b", "a\u200bb", "a\u2028b", "x" * 201]
     good = ["a b", "ünï/cödé", "x" * 200, "MRC35343", "a-b_c.d:e"]
     async with t.client() as c:
@@ -119,7 +123,7 @@ async def channel_names(t: Target) -> None:
 
 
 @check("error.not_found", "get, set, del, call and dir of an object nobody exposed are NotFound")
-async def not_found(t: Target) -> None:
+async def _not_found(t: Target) -> None:
     path = ["no_such_object_anywhere", "x"]
     async with t.client() as c:
         for op, extra in (("get", {}), ("set", {"value": 1}), ("del", {}), ("call", {}), ("dir", {})):
@@ -129,7 +133,7 @@ async def not_found(t: Target) -> None:
 
 
 @check("limit.channels", "channels takes limit 1 to 10000; a cut page says truncated; after pages on")
-async def channels_paging(t: Target) -> None:
+async def _channels_paging(t: Target) -> None:
     async with t.client() as c:
         for limit in (0, 10_001):
             rid = c.next_id()
@@ -146,18 +150,23 @@ async def channels_paging(t: Target) -> None:
 
 
 @check("dir.root", "dir of [] lists the exposed objects: {path: [], kind: space, members: [{name, kind, type}]}")
-async def dir_root(t: Target) -> None:
+async def _dir_root(t: Target) -> None:
     async with t.client() as c:
         found = await c.dir([])
-        expect(isinstance(found, dict) and found.get("path") == [] and found.get("kind") == "space",
-               f"not the documented shape: {found!r:.200}")
+        expect(
+            isinstance(found, dict) and found.get("path") == [] and found.get("kind") == "space",
+            f"not the documented shape: {found!r:.200}",
+        )
         for member in found["members"]:
             expect({"name", "kind", "type"} <= member.keys(), f"member without name, kind, type: {member}")
 
 
-@check("upgrade.origin", "an upgrade with a foreign Origin is 403; the server's own (or, on a loopback Host, "
-                         "any loopback name of the same port) and none at all are accepted")
-async def origin(t: Target) -> None:
+@check(
+    "upgrade.origin",
+    "an upgrade with a foreign Origin is 403; the server's own (or, on a loopback Host, "
+    "any loopback name of the same port) and none at all are accepted",
+)
+async def _origin(t: Target) -> None:
     parts = urlsplit(t.url())
     scheme = "https" if parts.scheme == "wss" else "http"
     own = f"{scheme}://{parts.netloc}"
@@ -174,7 +183,7 @@ async def origin(t: Target) -> None:
 
 
 @check("upgrade.host", "an upgrade whose Host the server does not answer to is refused with 421")
-async def host(t: Target) -> None:
+async def _host(t: Target) -> None:
     up = await RawSocket.open(t.url(), headers=t.headers(), host="rebound.example", timeout=t.timeout)
     up.socket.close()
     expect(up.status == 421, f"Host rebound.example: expected 421, got {up.status}")

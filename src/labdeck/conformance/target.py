@@ -12,8 +12,20 @@ from typing import Any
 from labdeck.client import Client, DeckError
 from labdeck.protocol import wire
 
-__all__ = ["CHECKS", "Check", "CheckFailed", "Skipped", "Target", "alive", "check", "expect", "expect_error", "refused",
-           "until"]
+__all__ = [
+    "CHECKS",
+    "Check",
+    "CheckFailed",
+    "Registered",
+    "Skipped",
+    "Target",
+    "alive",
+    "check",
+    "expect",
+    "expect_error",
+    "refused",
+    "until",
+]
 
 
 class CheckFailed(AssertionError):
