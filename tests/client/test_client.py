@@ -5,6 +5,8 @@ blocking wrapper."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 from collections.abc import Callable
 
 import aiohttp
@@ -136,3 +138,13 @@ async def test_the_blocking_client(deck: Deck) -> None:
             return seq, total, seqs
 
     assert await asyncio.to_thread(use) == (1, 5, [1, 2])
+
+
+def test_a_blocking_client_that_cannot_connect_raises_and_leaves_no_thread() -> None:
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    before = threading.active_count()
+    with pytest.raises((aiohttp.ClientError, OSError)):
+        SyncClient(f"ws://127.0.0.1:{port}/ws", timeout=scaled(2))
+    assert threading.active_count() == before

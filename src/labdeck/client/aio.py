@@ -188,7 +188,7 @@ class Client:
         self._open = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
-        self._dropped: asyncio.Event = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -271,7 +271,9 @@ class Client:
                     attempt = min(attempt + 1, 10)
                     log.info("reconnecting to %s failed: %s", self.url, exc)
             for sub in list(self._subs.values()):
-                asyncio.get_running_loop().create_task(self._resubscribe(sub))
+                task = asyncio.get_running_loop().create_task(self._resubscribe(sub))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     async def _read(self) -> None:
         ws = self._ws

@@ -67,7 +67,11 @@ class SyncClient:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="labdeck-client", daemon=True)
         self._thread.start()
-        self._client: Client = self._wait(self._make(url, options))
+        try:
+            self._client: Client = self._wait(self._make(url, options))
+        except BaseException:
+            self._stop_loop()
+            raise
 
     async def _make(self, url: str, options: dict[str, Any]) -> Client:
         return await Client(url, **options).connect()
@@ -111,9 +115,12 @@ class SyncClient:
         try:
             self._wait(self._client.close())
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join()
-            self._loop.close()
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
     def __enter__(self) -> SyncClient:
         return self

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 
-from labdeck.client import Client, Subscription
+from labdeck.client import Client
 from labdeck.conformance.raw import RawSocket
 from labdeck.conformance.target import Skipped, Target, check, expect, until
 from labdeck.protocol import wire
@@ -51,7 +51,6 @@ async def _subscribed(t: Target, i: int, ch: str, **fields: object) -> tuple[Cli
         isinstance(reply.result, dict) and {"seq", "epoch"} <= reply.result.keys(),
         f"a sub reply's result is {{seq, epoch}}, got {reply.result!r}",
     )
-    client._subs[ch] = Subscription(client, ch, None)  # so that its pushes are dispatched
     return client, reply.result
 
 
