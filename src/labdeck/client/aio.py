@@ -151,6 +151,8 @@ class Client:
         ssl: passed to aiohttp, for a ``wss://`` server with its own CA.
         record: keep every push and gap notice as received, before de-duplication, in
             :attr:`received` (for checking a server; it grows without bound).
+        max_frame: the largest frame accepted from the server, in bytes; a larger one
+            closes the connection (1009), which then reconnects.
     """
 
     def __init__(
@@ -163,6 +165,7 @@ class Client:
         headers: dict[str, str] | None = None,
         ssl: Any = True,
         record: bool = False,
+        max_frame: int = 64 << 20,
     ) -> None:
         self.url = url
         self.timeout = timeout
@@ -171,6 +174,7 @@ class Client:
         if token is not None:
             self.headers["Authorization"] = f"Bearer {token}"
         self.ssl = ssl
+        self.max_frame = max_frame
         self.state = "closed"
         """``connecting``, ``open``, ``reconnecting`` or ``closed``."""
         self.close_codes: list[int | None] = []
@@ -243,7 +247,7 @@ class Client:
     async def _dial(self) -> None:
         assert self._session is not None
         self._ws = await self._session.ws_connect(
-            self.url, headers=self.headers, ssl=self.ssl, autoping=True, max_msg_size=0
+            self.url, headers=self.headers, ssl=self.ssl, autoping=True, max_msg_size=self.max_frame
         )
         self.state = "open"
         self._open.set()

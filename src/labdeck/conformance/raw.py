@@ -12,7 +12,10 @@ import ssl
 import struct
 from urllib.parse import urlsplit
 
-__all__ = ["RawSocket", "Upgrade", "text_frame"]
+__all__ = ["MAX_FRAME", "RawSocket", "Upgrade", "text_frame"]
+
+MAX_FRAME = 64 << 20
+"""The largest frame read from a server; a larger one ends the check."""
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -108,6 +111,8 @@ class RawSocket:
                 n = struct.unpack("!H", await self.reader.readexactly(2))[0]
             elif n == 127:
                 n = struct.unpack("!Q", await self.reader.readexactly(8))[0]
+            if n > MAX_FRAME:
+                raise ConnectionError(f"the server sent a frame of {n} bytes")
             payload = await asyncio.wait_for(self.reader.readexactly(n), timeout)
         except asyncio.IncompleteReadError:
             raise ConnectionError("the connection ended without a close frame") from None
