@@ -384,3 +384,33 @@ def test_decode_errors_never_leak_msgspec_types() -> None:
         wire.decode_request(b"{")
     assert not isinstance(info.value, msgspec.MsgspecError)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_a_client_reads_each_kind_of_server_frame_from_its_exact_bytes() -> None:
+    assert wire.decode_server_message(wire.encode_reply(3, {"seq": 2, "epoch": "e"})) == wire.Reply(
+        3, True, {"seq": 2, "epoch": "e"})
+    assert wire.decode_server_message(wire.encode_truncated_reply("p", {"a": 1})) == wire.Reply(
+        "p", True, {"a": 1}, truncated=True)
+    assert wire.decode_server_message(wire.encode_error(None, "DuplicateId", "id 7")) == wire.Reply(
+        None, False, error=wire.ErrorBody("DuplicateId", "id 7"))
+    push = wire.encode_push("a/b", 4, 1.5, b'{"x":[1]}')
+    assert wire.decode_server_message(push) == wire.Push("a/b", 4, 1.5, {"x": [1]})
+    assert wire.decode_server_message(wire.encode_gap("a/b", 1, 9)) == wire.Gap("a/b", 1, 9)
+    # fields a later server may add are ignored, not fatal
+    assert wire.decode_server_message(b'{"ch":"a","seq":1,"t":0,"data":null,"origin":"x"}') == wire.Push("a", 1, 0.0)
+
+
+def test_a_server_frame_that_is_none_of_the_three_is_bad_request() -> None:
+    for frame in (b'{"id":1}', b'{"ch":"a"}', b'{"id":1,"ok":false}', b"[]", b"{"):
+        with pytest.raises(BadRequest, match="server frame not understood"):
+            wire.decode_server_message(frame)
+
+
+def test_a_client_sends_each_request_as_these_exact_bytes() -> None:
+    assert wire.encode_request(wire.Sub(1, "run/log")) == b'{"op":"sub","id":1,"ch":"run/log"}'
+    assert wire.encode_request(wire.Sub(1, "a", 4, "e")) == b'{"op":"sub","id":1,"ch":"a","since":4,"epoch":"e"}'
+    assert wire.encode_request(wire.Pub("x", "a", msgspec.Raw(b"[1]"))) == b'{"op":"pub","id":"x","ch":"a","data":[1]}'
+    assert wire.encode_request(wire.Set(2, ["s", "a"], None)) == b'{"op":"set","id":2,"path":["s","a"],"value":null}'
+    assert wire.encode_request(wire.Channels(3)) == b'{"op":"channels","id":3}'
+    for req in (wire.Sub(1, "a", 0), wire.Call(5, ["s", "f"], [1], {"k": 2}), wire.Dir(6), wire.Del(7, ["s", "a"])):
+        assert wire.decode_request(wire.encode_request(req)) == req
