@@ -43,6 +43,13 @@ async def test_replies_are_matched_by_id_whatever_their_order(deck: Deck) -> Non
         lab.release.set()
         assert await slow == "slow"
         assert client.unmatched == []
+        lab.release.clear()
+        held = asyncio.ensure_future(client.send(wire.Call(99, ["lab", "slow"])))
+        await asyncio.sleep(0.01)
+        with pytest.raises(ValueError, match="id 99 is already in use"):
+            await client.send(wire.Get(99, ["lab", "level"]))
+        lab.release.set()
+        assert await held == "slow"
 
 
 async def test_a_server_error_carries_its_type_and_message(deck: Deck) -> None:

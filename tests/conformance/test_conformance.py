@@ -44,6 +44,13 @@ async def test_labdeck_passes_every_check(servers: list[str]) -> None:
     assert not failed, report(failed)
 
 
+async def test_several_urls_publish_through_one_and_read_through_the_next(servers: list[str]) -> None:
+    # One process named twice: the code paths of a multi-process run (reconnecting to the
+    # next URL, one epoch across URLs) without a second process.
+    outcomes = await run(target([servers[0], servers[0]]), only=["push.", "epoch.", "client."])
+    assert len(outcomes) == 4 and all(o.status == "pass" for o in outcomes), report(outcomes)
+
+
 async def test_a_server_that_breaks_a_rule_fails_its_check_with_the_reason(servers: list[str]) -> None:
     # Told the history is shorter than it is, the gap check sees no gap where it expects one.
     outcomes = await run(target(servers, history=HISTORY // 2), only=["replay.gap"])

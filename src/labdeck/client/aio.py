@@ -336,6 +336,7 @@ class Client:
 
         Raises:
             DeckError: ``Timeout`` or ``Disconnected`` (never a server error: see :meth:`send`).
+            ValueError: a request of this client with the same id is still in flight.
         """
         limit = self.timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
@@ -346,6 +347,8 @@ class Client:
             await asyncio.wait_for(self._open.wait(), limit)
         except TimeoutError:
             raise DeckError("Timeout", f"not connected within {limit:g} s") from None
+        if req.id in self._pending:
+            raise ValueError(f"id {req.id!r} is already in use by a request in flight")
         fut: asyncio.Future[wire.Reply] = loop.create_future()
         self._pending[req.id] = fut
         if on_reply is not None:
