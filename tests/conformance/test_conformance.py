@@ -7,10 +7,12 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
 from labdeck import Deck
+from labdeck.auth.cert import make_certificate
 from labdeck.cli import main
 from labdeck.conformance import CHECKS, Target, report, run
 from tests.conftest import ws_url
@@ -33,8 +35,8 @@ async def servers(make_deck: Callable[..., Deck]) -> AsyncIterator[list[str]]:
         await deck.stop()
 
 
-def target(urls: list[str], *, history: int = HISTORY, token: str | None = None) -> Target:
-    return Target(urls, token, history=history, send_queue_bytes=BOUND, timeout=scaled(5))
+def target(urls: list[str], *, history: int = HISTORY, token: str | None = None, ca: str | None = None) -> Target:
+    return Target(urls, token, history=history, send_queue_bytes=BOUND, timeout=scaled(5), ca=ca)
 
 
 async def test_labdeck_passes_every_check(servers: list[str]) -> None:
@@ -97,5 +99,24 @@ async def test_an_operator_token_is_what_a_login_server_needs(make_deck: Callabl
         viewer = await deck.gate.tokens.add("wall", "viewer")
         (outcome,) = await run(target([ws_url(deck)], token=viewer), only=["push.order"])
         assert outcome.status == "FAIL" and "AccessDenied" in outcome.detail
+    finally:
+        await deck.stop()
+
+
+async def test_over_tls_with_the_servers_certificate_trusted(make_deck: Callable[..., Deck], tmp_path: Path) -> None:
+    make_certificate(["127.0.0.1", "localhost"], tmp_path / "tls")
+    cert = str(tmp_path / "tls" / "cert.pem")
+    deck = make_deck(auth_mode="login", tls_cert=cert, tls_key=str(tmp_path / "tls" / "key.pem"), **SETTINGS)
+    await deck.start()
+    try:
+        assert deck.gate is not None
+        token = await deck.gate.tokens.add("conformance", "operator")
+        url = ws_url(deck).replace("https://", "wss://")
+        assert url.startswith("wss://")
+        only = ["reply.ids", "push.", "client.", "close.", "upgrade."]
+        outcomes = await run(target([url], token=token, ca=cert), only=only)
+        assert len(outcomes) == 8 and all(o.status == "pass" for o in outcomes), report(outcomes)
+        (untrusted,) = await run(target([url], token=token), only=["reply.ids"])
+        assert untrusted.status == "FAIL" and "certificate" in untrusted.detail.lower()
     finally:
         await deck.stop()

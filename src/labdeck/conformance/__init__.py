@@ -97,6 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-frame", type=int, default=1 << 20, metavar="B", help="the server's [server] max_frame (default 1048576)"
     )
+    parser.add_argument("--ca", metavar="FILE", help="a CA or self-signed certificate (PEM) to trust for wss:// URLs")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per wait (default 10)")
     parser.add_argument(
         "--only",
@@ -114,7 +115,8 @@ def main(args: argparse.Namespace) -> int:
         if not url.startswith(("ws://", "wss://")):
             print(f"labdeck: {url!r} is not a ws:// or wss:// URL", file=sys.stderr)
             return 2
-    target = Target(list(args.urls), args.token, args.history, args.send_queue_bytes, args.max_frame, args.timeout)
+    target = Target(list(args.urls), args.token, args.history, args.send_queue_bytes, args.max_frame, args.timeout,
+                    args.ca)
     outcomes = asyncio.run(run(target, args.only))
     print(report(outcomes), end="")
     return 1 if any(o.status == "FAIL" for o in outcomes) else 0

@@ -8,8 +8,7 @@ import json
 import time
 
 from labdeck.client import Client
-from labdeck.conformance.raw import RawSocket
-from labdeck.conformance.target import Skipped, Target, check, expect, until
+from labdeck.conformance.target import Target, check, expect, until
 from labdeck.protocol import wire
 
 __all__: list[str] = []
@@ -244,7 +243,7 @@ async def _exactly_once(t: Target) -> None:
 
 @check("close.too_big", "a frame over the server's max_frame closes the connection with 1009")
 async def _too_big(t: Target) -> None:
-    up = await RawSocket.open(t.url(), headers=t.headers(), timeout=t.timeout)
+    up = await t.upgrade()
     expect(up.status == 101, f"upgrade refused: {up.status}")
     try:
         # The header announces one byte over the limit; the payload is never all sent, as
@@ -263,10 +262,8 @@ async def _too_big(t: Target) -> None:
     "a client that stops reading is closed with 1013 (a close frame, not a cut); the others keep receiving everything",
 )
 async def _slow_client(t: Target) -> None:
-    if not t.url().startswith("ws://"):
-        raise Skipped("needs a ws:// URL (the stalled client is a bare TCP socket)")
     ch = t.ch("slow")
-    up = await RawSocket.open(t.url(), headers=t.headers(), rcvbuf=4096, timeout=t.timeout)
+    up = await t.upgrade(rcvbuf=4096)
     expect(up.status == 101, f"upgrade refused: {up.status}")
     stalled = up.socket
     try:

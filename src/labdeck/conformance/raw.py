@@ -56,6 +56,7 @@ class RawSocket:
         host: str | None = None,
         rcvbuf: int | None = None,
         timeout: float = 10.0,
+        context: ssl.SSLContext | None = None,
     ) -> Upgrade:
         """Send an upgrade request to ``url`` (``Host`` = ``host`` or the URL's) and read
         the status line and headers, nothing after them."""
@@ -69,9 +70,16 @@ class RawSocket:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
-        await asyncio.wait_for(loop.sock_connect(sock, (name, port)), timeout)
-        context = ssl.create_default_context() if secure else None
-        reader, writer = await asyncio.open_connection(sock=sock, ssl=context, server_hostname=name if secure else None)
+        if secure and context is None:
+            context = ssl.create_default_context()
+        try:
+            await asyncio.wait_for(loop.sock_connect(sock, (name, port)), timeout)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                sock=sock, ssl=context if secure else None, server_hostname=name if secure else None
+            ), timeout)
+        except BaseException:
+            sock.close()
+            raise
         lines = [
             f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
             f"Host: {host or parts.netloc}",

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from labdeck.conformance.raw import RawSocket
 from labdeck.conformance.target import Target, alive, check, expect, expect_error, refused, until
 from labdeck.protocol import wire
 
@@ -176,14 +175,13 @@ async def _origin(t: Target) -> None:
         cases.append((f"{scheme}://{alias}:{parts.port}", 101))
         cases.append((f"{scheme}://{parts.hostname}:{(parts.port or 80) + 1}", 403))
     for value, status in cases:
-        headers = t.headers() | ({"Origin": value} if value else {})
-        up = await RawSocket.open(t.url(), headers=headers, timeout=t.timeout)
+        up = await t.upgrade(headers={"Origin": value} if value else {})
         up.socket.close()
         expect(up.status == status, f"Origin {value!r}: expected {status}, got {up.status}")
 
 
 @check("upgrade.host", "an upgrade whose Host the server does not answer to is refused with 421")
 async def _host(t: Target) -> None:
-    up = await RawSocket.open(t.url(), headers=t.headers(), host="rebound.example", timeout=t.timeout)
+    up = await t.upgrade(host="rebound.example")
     up.socket.close()
     expect(up.status == 421, f"Host rebound.example: expected 421, got {up.status}")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from labdeck.client import Client, DeckError
+from labdeck.conformance.raw import RawSocket, Upgrade
 from labdeck.protocol import wire
 
 __all__ = [
@@ -48,6 +50,8 @@ class Target:
         send_queue_bytes: the server's ``[server] send_queue_bytes``.
         max_frame: the server's ``[server] max_frame``.
         timeout: seconds any one wait may take.
+        ca: a CA or self-signed certificate (PEM) to trust for ``wss://`` URLs, beside
+            the system's.
     """
 
     urls: list[str]
@@ -56,6 +60,7 @@ class Target:
     send_queue_bytes: int = 4 << 20
     max_frame: int = 1 << 20
     timeout: float = 10.0
+    ca: str | None = None
     prefix: str = field(default_factory=lambda: f"conformance/{secrets.token_hex(4)}")
 
     def url(self, i: int = 0) -> str:
@@ -68,10 +73,23 @@ class Target:
     def client(self, i: int = 0, **options: Any) -> Client:
         """A :class:`labdeck.client.Client` of server ``i``; ``async with`` it."""
         options.setdefault("timeout", self.timeout)
-        return Client(self.url(i), token=self.token, **options)
+        return Client(self.url(i), token=self.token, ssl=self.ssl_context(), **options)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """What ``wss://`` connections trust: the system's CAs, and :attr:`ca`."""
+        context = ssl.create_default_context()
+        if self.ca is not None:
+            context.load_verify_locations(cafile=self.ca)
+        return context
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def upgrade(self, *, headers: dict[str, str] | None = None, host: str | None = None,
+                      rcvbuf: int | None = None) -> Upgrade:
+        """An upgrade request to server 0 on a bare socket: the token's header, then ``headers``."""
+        return await RawSocket.open(self.url(), headers=self.headers() | (headers or {}), host=host, rcvbuf=rcvbuf,
+                                    timeout=self.timeout, context=self.ssl_context())
 
 
 Check = Callable[[Target], Awaitable[None]]
