@@ -14,7 +14,7 @@ import pytest
 from labdeck import Deck
 from labdeck.auth.cert import make_certificate
 from labdeck.cli import main
-from labdeck.conformance import CHECKS, Target, report, run
+from labdeck.conformance import CHECKS, Target, ordered, report, run
 from tests.conftest import ws_url
 from tests.helpers import scaled
 
@@ -41,7 +41,8 @@ def target(urls: list[str], *, history: int = HISTORY, token: str | None = None,
 
 async def test_labdeck_passes_every_check(servers: list[str]) -> None:
     outcomes = await run(target(servers))
-    assert [o.name for o in outcomes] == [c.name for c in CHECKS]
+    assert [o.name for o in outcomes] == [c.name for c in ordered()]
+    assert outcomes[0].name == "reply.ids" and len(outcomes) == len(CHECKS)
     failed = [o for o in outcomes if o.status != "pass"]
     assert not failed, report(failed)
 

@@ -23,11 +23,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from labdeck.conformance import delivery, requests
-from labdeck.conformance.target import CHECKS, CheckFailed, Skipped, Target
+from labdeck.conformance.target import CHECKS, CheckFailed, Registered, Skipped, Target
 
-__all__ = ["CHECKS", "Outcome", "Target", "add_arguments", "main", "report", "run"]
+__all__ = ["CHECKS", "Outcome", "Target", "add_arguments", "main", "ordered", "report", "run"]
 
-_MODULES = (requests, delivery)  # imported for their checks' registration
+_MODULES = (requests, delivery)  # the report's order: requests and replies first, then delivery
+
+
+def ordered() -> list[Registered]:
+    """Every check, those of :data:`_MODULES` in that order, each module's as written."""
+    rank = {module.__name__: i for i, module in enumerate(_MODULES)}
+    return sorted(CHECKS, key=lambda c: rank.get(c.run.__module__, len(rank)))
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class Outcome:
 async def run(target: Target, only: Sequence[str] = ()) -> list[Outcome]:
     """Run every check (or those whose name starts with one of ``only``), one at a time."""
     outcomes = []
-    for registered in CHECKS:
+    for registered in ordered():
         if only and not any(registered.name.startswith(prefix) for prefix in only):
             continue
         began = time.monotonic()
