@@ -23,10 +23,11 @@ BOUND = 64 * 1024
 SETTINGS = {"server_history": HISTORY, "server_send_queue_bytes": BOUND}
 
 
-@pytest.fixture
-async def servers(make_deck: Callable[..., Deck]) -> AsyncIterator[list[str]]:
-    """The websocket URLs of the servers under test: one in-process server for now; a
-    Redis-backed set of processes sharing one broker slots in here as another list."""
+@pytest.fixture(params=["one process, in-memory broker"])
+async def servers(request: pytest.FixtureRequest, make_deck: Callable[..., Deck]) -> AsyncIterator[list[str]]:
+    """The websocket URLs of the servers under test, one list per param: a set of
+    Redis-backed processes sharing one broker is another param yielding several URLs."""
+    assert request.param == "one process, in-memory broker"
     deck = make_deck(**SETTINGS)
     await deck.start()
     try:
