@@ -45,7 +45,7 @@ async def test_replies_are_matched_by_id_whatever_their_order(deck: Deck) -> Non
         assert client.unmatched == []
         lab.release.clear()
         held = asyncio.ensure_future(client.send(wire.Call(99, ["lab", "slow"])))
-        await asyncio.sleep(0.01)
+        await until(lambda: 99 in client._pending, what="the call sent")
         with pytest.raises(ValueError, match="id 99 is already in use"):
             await client.send(wire.Get(99, ["lab", "level"]))
         lab.release.set()
@@ -70,7 +70,7 @@ async def test_no_reply_in_time_is_timeout_and_a_drop_is_disconnected(deck: Deck
             await client.send(wire.Call(client.next_id(), ["lab", "slow"]), timeout=0.05)
         assert info.value.type == "Timeout"
         pending = asyncio.ensure_future(client.call(["lab", "slow"]))
-        await asyncio.sleep(0.05)
+        await until(lambda: client._pending, what="the call sent")
         await client.drop()
         with pytest.raises(DeckError) as info:
             await pending

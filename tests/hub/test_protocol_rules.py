@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import labdeck
 from labdeck import Deck
 from labdeck.protocol import wire
-from tests.helpers import RequestFailed, WireClient, scaled
+from tests.helpers import RequestFailed, WireClient, scaled, until
 
 
 class Slow:
@@ -35,9 +35,9 @@ async def test_a_second_request_with_an_id_in_flight_is_refused_naming_it(deck: 
     slow = Slow()
     deck.expose("slow", slow)
     first = asyncio.ensure_future(client.reply_to_raw('{"id": 7, "op": "call", "path": ["slow", "wait"]}', 7))
-    await asyncio.sleep(0.05)
+    await until(lambda: 7 in next(iter(deck.hub.connections)).in_flight, what="the first call in flight")
     await client.send_raw('{"id": 7, "op": "call", "path": ["slow", "quick"]}')
-    await asyncio.sleep(0.05)
+    await until(lambda: any(f.get("id") is None for f in client.frames), what="the refusal")
     refusals = [f for f in client.frames if f.get("id") is None and "error" in f]
     assert refusals == [
         {
@@ -59,7 +59,7 @@ async def test_a_second_request_with_an_id_in_flight_is_refused_naming_it(deck: 
 
 async def test_an_id_past_2_to_the_53_is_refused_not_echoed_as_a_number_no_client_can_match(client: WireClient) -> None:
     await client.send_raw('{"id": 123456789012345678901234567890, "op": "channels"}')
-    await asyncio.sleep(0.05)
+    await until(lambda: client.frames, what="the reply")
     (reply,) = client.frames
     assert reply["id"] is None and reply["error"]["type"] == "BadRequest"
     assert str(wire.MAX_ID) in reply["error"]["message"]
