@@ -21,7 +21,10 @@ any client:
   therefore yields every message once, in seq order, or a :class:`~labdeck.protocol.wire.Gap`
   for what the server no longer keeps; a new epoch (a restarted server) starts over at 1;
 * requests made while the connection is down wait for it, within their timeout; those
-  in flight when it drops fail with type ``Disconnected`` (they may or may not have run).
+  in flight when it drops fail with type ``Disconnected`` (they may or may not have run);
+* it pings every 30 s, so a connection that died silently is noticed and replaced.
+
+A subscription's items wait in memory until read: read them as they come.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import contextlib
 import itertools
 import logging
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -44,6 +48,10 @@ __all__ = ["Client", "DeckError", "Subscription"]
 log = logging.getLogger(__name__)
 
 Hook = Callable[[wire.Reply], None]
+
+UNMATCHED_KEPT = 256
+HEARTBEAT = 30.0
+"""Seconds between the client's pings; a connection that stops answering is dropped."""
 
 BACKOFF_FIRST = 0.25
 BACKOFF_MAX = 5.0
@@ -179,9 +187,9 @@ class Client:
         """``connecting``, ``open``, ``reconnecting`` or ``closed``."""
         self.close_codes: list[int | None] = []
         """The close code of every drop so far (``None``: cut without a close frame)."""
-        self.unmatched: list[wire.Reply] = []
-        """Replies no request was waiting for: ``id`` null (a frame too broken to read an
-        id from, a duplicate id) or an id already answered or timed out."""
+        self.unmatched: deque[wire.Reply] = deque(maxlen=UNMATCHED_KEPT)
+        """The latest replies no request was waiting for: ``id`` null (a frame too broken
+        to read an id from, a duplicate id) or an id already answered or timed out."""
         self.received: list[wire.Push | wire.Gap] | None = [] if record else None
         self._ids = itertools.count(1)
         self._pending: dict[wire.ReplyId, asyncio.Future[wire.Reply]] = {}
@@ -247,7 +255,7 @@ class Client:
     async def _dial(self) -> None:
         assert self._session is not None
         self._ws = await self._session.ws_connect(
-            self.url, headers=self.headers, ssl=self.ssl, autoping=True, max_msg_size=self.max_frame
+            self.url, headers=self.headers, ssl=self.ssl, heartbeat=HEARTBEAT, max_msg_size=self.max_frame
         )
         self.state = "open"
         self._open.set()

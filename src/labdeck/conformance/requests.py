@@ -33,7 +33,7 @@ async def _one_reply_each(t: Target) -> None:
         )
         expect([r.id for r in replies] == ids, "a reply carried another request's id")
         await asyncio.sleep(0.05)
-        expect(not c.unmatched, f"replies no request asked for: {c.unmatched[:3]}")
+        expect(not c.unmatched, f"replies no request asked for: {list(c.unmatched)[:3]}")
 
 
 @check(
