@@ -23,12 +23,19 @@ BOUND = 64 * 1024
 SETTINGS = {"server_history": HISTORY, "server_send_queue_bytes": BOUND}
 
 
+class Slow:
+    async def wait(self) -> str:
+        await asyncio.sleep(0.3)
+        return "done"
+
+
 @pytest.fixture(params=["one process, in-memory broker"])
 async def servers(request: pytest.FixtureRequest, make_deck: Callable[..., Deck]) -> AsyncIterator[list[str]]:
     """The websocket URLs of the servers under test, one list per param: a set of
     Redis-backed processes sharing one broker is another param yielding several URLs."""
     assert request.param == "one process, in-memory broker"
     deck = make_deck(**SETTINGS)
+    deck.expose("slow", Slow())
     await deck.start()
     try:
         yield [ws_url(deck)]
@@ -36,8 +43,9 @@ async def servers(request: pytest.FixtureRequest, make_deck: Callable[..., Deck]
         await deck.stop()
 
 
-def target(urls: list[str], *, history: int = HISTORY, token: str | None = None, ca: str | None = None) -> Target:
-    return Target(urls, token, history=history, send_queue_bytes=BOUND, timeout=scaled(5), ca=ca)
+def target(urls: list[str], *, history: int = HISTORY, token: str | None = None, ca: str | None = None,
+           slow_call: str | None = "slow.wait") -> Target:
+    return Target(urls, token, history=history, send_queue_bytes=BOUND, timeout=scaled(5), ca=ca, slow_call=slow_call)
 
 
 async def test_labdeck_passes_every_check(servers: list[str]) -> None:
@@ -79,6 +87,7 @@ async def test_the_command_reports_each_check_and_exits_0_or_1(servers: list[str
     code, out, err = await command("conformance", *servers, *options)
     assert code == 0, out + err
     assert "pass  reply.ids" in out and "pass  sub.unsub" in out
+    assert "skip  reply.duplicate_id" in out and "needs --slow-call PATH" in out
     assert "0 failed" in out and "replay.gap" not in out
     code, out, _ = await command("conformance", *servers, "--history", "5", "--only", "replay.gap")
     assert code == 1

@@ -104,6 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-frame", type=int, default=1 << 20, metavar="B", help="the server's [server] max_frame (default 1048576)"
     )
     parser.add_argument("--ca", metavar="FILE", help="a CA or self-signed certificate (PEM) to trust for wss:// URLs")
+    parser.add_argument("--slow-call", metavar="PATH",
+                        help="an exposed method taking no arguments and 0.25 s or more (laser.calibrate in "
+                             "labdeck demo), for the duplicate-id check")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per wait (default 10)")
     parser.add_argument(
         "--only",
@@ -122,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"labdeck: {url!r} is not a ws:// or wss:// URL", file=sys.stderr)
             return 2
     target = Target(list(args.urls), args.token, args.history, args.send_queue_bytes, args.max_frame, args.timeout,
-                    args.ca)
+                    args.ca, args.slow_call)
     outcomes = asyncio.run(run(target, args.only))
     print(report(outcomes), end="")
     return 1 if any(o.status == "FAIL" for o in outcomes) else 0

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from labdeck.conformance.target import Target, alive, check, expect, expect_error, refused, until
+from labdeck.conformance.target import Skipped, Target, alive, check, expect, expect_error, refused, until
 from labdeck.protocol import wire
 
 __all__: list[str] = []
@@ -45,6 +45,24 @@ async def _ids_out_of_range(t: Target) -> None:
     async with t.client() as c:
         for rid in (wire.MAX_ID + 1, -(wire.MAX_ID + 1), 10**30, 1.5, True, "x" * (wire.MAX_ID_LENGTH + 1)):
             await refused(c, "BadRequest", msgspec.json.encode({"id": rid, "op": "channels"}), None)
+
+
+@check("reply.duplicate_id", "a request reusing the id of one in flight gets DuplicateId with id null; the first "
+                              "still gets its own reply, and the id is free once answered")
+async def _duplicate_id(t: Target) -> None:
+    if t.slow_call is None:
+        raise Skipped("needs --slow-call PATH, an exposed method that takes a while")
+    path = t.slow_call.split(".")
+    async with t.client() as c:
+        first = asyncio.ensure_future(c.expect("dup", json.dumps({"id": "dup", "op": "call", "path": path})))
+        await asyncio.sleep(0.05)  # the call is under way on the server
+        await refused(c, "DuplicateId", json.dumps({"id": "dup", "op": "channels", "limit": 1}), None)
+        assert c.unmatched[-1].error is not None
+        expect("'dup'" in c.unmatched[-1].error.message, f"the message must name the id: {c.unmatched[-1].error}")
+        reply = await first
+        expect(reply.id == "dup" and reply.ok, f"the first request's own reply: {reply}")
+        again = await c.expect("dup", json.dumps({"id": "dup", "op": "channels", "limit": 1}))
+        expect(again.ok, f"an answered id is free again: {again}")
 
 
 @check("reply.unreadable", "a frame that is not JSON, not an object or has no id gets BadRequest with id null")

@@ -52,6 +52,8 @@ class Target:
         timeout: seconds any one wait may take.
         ca: a CA or self-signed certificate (PEM) to trust for ``wss://`` URLs, beside
             the system's.
+        slow_call: the dotted path of an exposed method that takes no arguments and
+            a quarter of a second or more, for the duplicate-id check (skipped without).
     """
 
     urls: list[str]
@@ -61,6 +63,7 @@ class Target:
     max_frame: int = 1 << 20
     timeout: float = 10.0
     ca: str | None = None
+    slow_call: str | None = None
     prefix: str = field(default_factory=lambda: f"conformance/{secrets.token_hex(4)}")
 
     def url(self, i: int = 0) -> str:
