@@ -105,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ca", metavar="FILE", help="a CA or self-signed certificate (PEM) to trust for wss:// URLs")
     parser.add_argument("--slow-call", metavar="PATH",
-                        help="an exposed method taking no arguments and 0.25 s or more (laser.calibrate in "
+                        help="an exposed method taking no arguments and 0.25 s or more (device.calibrate in "
                              "labdeck demo), for the duplicate-id check")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per wait (default 10)")
     parser.add_argument(
