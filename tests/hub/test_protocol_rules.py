@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from dataclasses import dataclass
+
+import pytest
 
 import labdeck
 from labdeck import Deck
@@ -16,9 +19,14 @@ from tests.helpers import RequestFailed, WireClient, scaled, until
 class Slow:
     def __init__(self) -> None:
         self.release = asyncio.Event()
+        self.thread_release = threading.Event()
 
     async def wait(self) -> str:
         await asyncio.wait_for(self.release.wait(), scaled(5))
+        return "released"
+
+    def wait_in_thread(self) -> str:  # a plain method: the thread pool
+        self.thread_release.wait(scaled(5))
         return "released"
 
     def quick(self) -> int:
@@ -31,10 +39,14 @@ class Stimulus:
     pattern: str = "grating"
 
 
-async def test_a_second_request_with_an_id_in_flight_is_refused_naming_it(deck: Deck, client: WireClient) -> None:
+@pytest.mark.parametrize("method", ["wait", "wait_in_thread"])
+async def test_a_second_request_with_an_id_in_flight_is_refused_naming_it(
+    deck: Deck, client: WireClient, method: str
+) -> None:
     slow = Slow()
     deck.expose("slow", slow)
-    first = asyncio.ensure_future(client.reply_to_raw('{"id": 7, "op": "call", "path": ["slow", "wait"]}', 7))
+    frame = json.dumps({"id": 7, "op": "call", "path": ["slow", method]})
+    first = asyncio.ensure_future(client.reply_to_raw(frame, 7))
     await until(lambda: 7 in next(iter(deck.hub.connections)).in_flight, what="the first call in flight")
     await client.send_raw('{"id": 7, "op": "call", "path": ["slow", "quick"]}')
     await until(lambda: any(f.get("id") is None for f in client.frames), what="the refusal")
@@ -51,6 +63,7 @@ async def test_a_second_request_with_an_id_in_flight_is_refused_naming_it(deck: 
     ]
     assert not first.done()  # the first request is still waiting for its own reply
     slow.release.set()
+    slow.thread_release.set()
     assert (await first)["result"] == "released"  # answered once, by its own result
     again = await client.reply_to_raw('{"id": 7, "op": "call", "path": ["slow", "quick"]}', 7)
     assert again["result"] == 1  # answered ids are free again
