@@ -90,12 +90,16 @@ def help_text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["", *subcommands()])
+NESTED = ["dicom import", "dicom refs import", "dicom refs export", "dicom report"]
+"""Sub-commands of sub-commands with a snapshot of their own."""
+
+
+@pytest.mark.parametrize("command", ["", *subcommands(), *NESTED])
 def test_help_matches_its_snapshot(command: str, capsys: pytest.CaptureFixture[str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps to the terminal width
-    text = help_text([command] if command else [], capsys)
-    snapshot = SNAPSHOTS / f"help-{command or 'labdeck'}.txt"
+    text = help_text(command.split(), capsys)
+    snapshot = SNAPSHOTS / f"help-{command.replace(' ', '-') or 'labdeck'}.txt"
     if UPDATE or not snapshot.exists():
         if not UPDATE:
             pytest.fail(f"no snapshot {snapshot.name}; run with LABDECK_UPDATE_SNAPSHOTS=1 to create it",
@@ -159,3 +163,17 @@ def test_labdeck_serve_answers_healthz_and_exits_cleanly_on_sigint(tmp_path: Pat
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_serve_with_workers_needs_redis_and_says_so(capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LABDECK_BROKER_URL", raising=False)
+    assert main(["serve", "--workers", "3", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "`server.workers` = 3 needs a shared broker" in err and "redis://" in err
+    monkeypatch.setenv("LABDECK_BROKER_URL", "redis://127.0.0.1:6379/0")
+    assert main(["serve", "--workers", "3", "--port", "0"]) == 2
+    assert "needs a fixed `server.port`" in capsys.readouterr().err
+    assert main(["serve", "--workers", "0"]) == 2
+    assert "`server.workers`: 0 is not between 1 and 64" in capsys.readouterr().err

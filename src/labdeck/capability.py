@@ -57,6 +57,7 @@ from labdeck.exceptions import StoreError
 from labdeck.types import Publish, Role
 
 if TYPE_CHECKING:
+    from labdeck.broker.locks import Leases
     from labdeck.config import Config
     from labdeck.objects import Policy
     from labdeck.store import Store
@@ -169,6 +170,19 @@ class Context:
     listen: Callable[[str, Listener], None] = field(default=lambda prefix, fn: None, repr=False)
     _store: Store | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _leases: Leases | None = field(default=None, repr=False)
+
+    @property
+    def leases(self) -> Leases:
+        """Locks one server process holds at a time among all that share the broker
+        (:mod:`labdeck.broker.locks`); from :meth:`Capability.start` on.
+
+        Raises:
+            RuntimeError: read before the server started.
+        """
+        if self._leases is None:
+            raise RuntimeError(f"capability {self.name!r}: leases exist only once the server has started")
+        return self._leases
 
     @property
     def store(self) -> Store:
@@ -206,6 +220,8 @@ class Capability:
     * ``always``: enabled whatever the configuration says (the runner); any other
       capability, shipped with labdeck or installed, is enabled by the presence of its
       section (``[watch.scanner]`` enables ``watch``).
+    * ``single``: with several server processes sharing a broker, only one runs it at a
+      time (a watch, a rig group: :mod:`labdeck.owner`); the others stand by.
     * ``channels``: channel-name prefixes it publishes on (``"run/"``).
     * ``panels``, ``static``: its dashboard panels and the folder they are served from.
     * ``commands``: its CLI sub-commands.
@@ -216,6 +232,7 @@ class Capability:
     name: ClassVar[str] = ""
     config_type: ClassVar[Any] = None
     always: ClassVar[bool] = False
+    single: ClassVar[bool] = False
     channels: ClassVar[tuple[str, ...]] = ()
     panels: ClassVar[tuple[Panel, ...]] = ()
     static: ClassVar[Path | None] = None

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", metavar="FILE", help="config file (default: ./labdeck.toml if present)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help=f"port to listen on (default {DEFAULT_PORT})")
+    serve.add_argument("--workers", type=int, metavar="N",
+                       help="server processes sharing the port (default 1); more need [broker] url on Redis")
 
     demo = sub.add_parser("demo", help="run a complete simulated lab on embedded defaults")
     demo.add_argument("--port", type=int, default=None, help=f"port to listen on (default {DEFAULT_PORT})")
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
     bench.add_argument("--only", action="append", metavar="NAME",
                        help="run only this benchmark (repeatable): rpc, rpc-call, broadcast, "
-                            "publish-thread, memory, script-latency, watch, rigs, static")
+                            "publish-thread, memory, script-latency, watch, rigs, static, scaleout")
     bench.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
 
     conformance = sub.add_parser("conformance", help="check a running server against the wire protocol page")
@@ -113,7 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from labdeck.config import load_config
     from labdeck.deck import Deck
+    from labdeck.workers import Supervisor, is_worker
 
-    config = load_config(args.config, overrides={"server.host": args.host, "server.port": args.port})
+    overrides = {"server.host": args.host, "server.port": args.port, "server.workers": args.workers}
+    config = load_config(args.config, overrides=overrides)
+    if config.server.workers > 1 and not is_worker():
+        command = [sys.executable, "-m", "labdeck", *(["-v"] if args.verbose else []), "serve"]
+        for flag, value in (("--config", args.config), ("--host", args.host), ("--port", args.port)):
+            if value is not None:
+                command += [flag, str(value)]
+        return Supervisor(command, config.server.workers).run()
     Deck(config).run()
     return 0

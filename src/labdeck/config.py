@@ -37,6 +37,7 @@ __all__ = [
     "UploadDir",
     "check_listen",
     "command_words",
+    "config_from_mapping",
     "is_loopback",
     "load_config",
 ]
@@ -51,6 +52,9 @@ class ServerConfig(_Section):
 
     host: str = "127.0.0.1"
     port: int = 8888
+    workers: int = 1
+    """Server processes sharing the port (``labdeck serve --workers N``); more than one
+    needs ``[broker] url`` on Redis, through which they share channels."""
     base_path: str = ""
     data: str = "labdeck-data"
     """Folder for the database, run data and uploads."""
@@ -86,6 +90,12 @@ class BrokerConfig(_Section):
     """``[broker]``: absent ``url`` means the in-process broker."""
 
     url: str | None = None
+    """``redis://host:6379/0`` (or ``rediss://`` for TLS) shares channels between processes."""
+    prefix: str = "labdeck"
+    """The namespace of labdeck's keys in Redis: deployments sharing one Redis differ here."""
+    lease_ttl: float = 15.0
+    """Seconds after which a lease held by a server process that died (even by SIGKILL)
+    frees itself: the one-run lock, the ownership of watches and rigs."""
 
 
 class ScriptConfig(_Section):
@@ -162,10 +172,12 @@ class Config(_Section):
 _ENV: dict[str, tuple[str, str]] = {
     "LABDECK_HOST": ("server", "host"),
     "LABDECK_PORT": ("server", "port"),
+    "LABDECK_WORKERS": ("server", "workers"),
     "LABDECK_BASE_PATH": ("server", "base_path"),
     "LABDECK_DATA": ("server", "data"),
     "LABDECK_DEBUG": ("server", "debug"),
     "LABDECK_BROKER_URL": ("broker", "url"),
+    "LABDECK_BROKER_PREFIX": ("broker", "prefix"),
 }
 
 
@@ -218,6 +230,30 @@ def load_config(
         if value is not None:
             section, key = dotted.split(".", 1)
             raw.setdefault(section, {})[key] = value
+    return _decode(raw, where)
+
+
+def config_from_mapping(raw: Mapping[str, Any], *, base_dir: str | os.PathLike[str], where: str) -> Config:
+    """A configuration from tables already read (by a layer that reads another format),
+    validated as :func:`load_config` validates a file.
+
+    Args:
+        raw: ``{"server": {"port": 8890}, "pages": {...}, ...}``, as the TOML file would hold.
+        base_dir: the folder relative paths are resolved against (the other file's folder).
+        where: what to name in errors (the other file).
+
+    Raises:
+        ConfigError: as :func:`load_config`.
+    """
+    tables = {k: dict(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+    for key in _RESERVED:
+        if key in tables:
+            raise ConfigError(f"{where}: unknown key `{key}`")
+    tables["base_dir"] = str(Path(base_dir).resolve())
+    return _decode(tables, where)
+
+
+def _decode(raw: dict[str, Any], where: str) -> Config:
     raw_sections = {k: raw.pop(k) for k in list(raw) if k not in _CORE}
     try:
         config = msgspec.convert(raw, Config, strict=True)
@@ -282,11 +318,11 @@ def _explain_table(raw: dict[str, Any], fields: list[tuple[str, Any]]) -> str | 
 
 
 def _env_value(var: str, text: str, key: str) -> Any:
-    if key == "port":
+    if key in ("port", "workers"):
         try:
             return int(text)
         except ValueError:
-            raise ConfigError(f"environment: {var}={text!r}: `server.port` must be a port number") from None
+            raise ConfigError(f"environment: {var}={text!r}: `server.{key}` must be a whole number") from None
     if key == "debug":
         flag = text.strip().lower()
         if flag not in _TRUE + _FALSE:
@@ -355,6 +391,7 @@ def _check(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: `server.max_depth` must be at most 512")
     if s.channel_idle < 0:
         raise ConfigError(f"{where}: `server.channel_idle` must not be negative")
+    _check_workers(config, where)
     if s.rate_limit < 0:
         raise ConfigError(f"{where}: `server.rate_limit` must not be negative")
     s.hostnames = [_hostname(name, where) for name in s.hostnames]
@@ -363,6 +400,26 @@ def _check(config: Config, where: str) -> None:
     _check_uploads_outside_pages(config, where)
     check_auth(config.auth, config.tls, where)
     check_listen(config, where)
+
+
+def _check_workers(config: Config, where: str) -> None:
+    """Several processes share channels, history and locks only through Redis."""
+    if not 0.1 <= config.broker.lease_ttl <= 3600:
+        raise ConfigError(f"{where}: `broker.lease_ttl` must be between 0.1 and 3600 seconds")
+    workers = config.server.workers
+    if not 1 <= workers <= 64:
+        raise ConfigError(f"{where}: `server.workers`: {workers} is not between 1 and 64")
+    if workers == 1:
+        return
+    url = config.broker.url or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(
+            f"{where}: `server.workers` = {workers} needs a shared broker: set [broker] url = "
+            "\"redis://127.0.0.1:6379/0\" (or LABDECK_BROKER_URL); with the in-process broker each "
+            "process would have channels of its own"
+        )
+    if config.server.port == 0:
+        raise ConfigError(f"{where}: `server.workers` = {workers} needs a fixed `server.port`, not 0")
 
 
 def _check_uploads_outside_pages(config: Config, where: str) -> None:
@@ -464,6 +521,7 @@ def _check_run(config: Config, where: str) -> None:
             raise ConfigError(f"{where}: `run.{key}` must not be negative")
     if r.upload_max < 1:
         raise ConfigError(f"{where}: `run.upload_max` must be at least 1")
+
     for name, folder in r.upload_dirs.items():
         if not name or "/" in name or name.startswith("."):
             raise ConfigError(f"{where}: `run.upload_dirs.{name}`: not a usable name")

@@ -29,6 +29,8 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from labdeck import capabilities as registry
+from labdeck.auth.shared_throttle import SharedThrottle
+from labdeck.auth.throttle import LoginThrottle
 from labdeck.broker import Budget, open_broker
 from labdeck.capability import Capability, Context, Listener, Route
 from labdeck.config import Config, check_listen, load_config
@@ -37,6 +39,7 @@ from labdeck.exceptions import ConfigError
 from labdeck.hub import Hub, check_channel_name
 from labdeck.hub.inbox import ThreadInbox
 from labdeck.objects import Objects, Policy
+from labdeck.owner import Owned
 from labdeck.protocol.wire import encode_data
 from labdeck.store import Store
 from labdeck.web.auth import Gate
@@ -100,7 +103,9 @@ class Deck:
         self.config = config
         server = config.server
         budget = Budget(server.max_channels, server.max_retained_bytes, idle=server.channel_idle)
-        self.broker = open_broker(config.broker.url, server.history, server.history_bytes, budget)
+        self.broker = open_broker(
+            config.broker.url, server.history, server.history_bytes, budget, prefix=config.broker.prefix
+        )
         self.objects = Objects(self.publish)
         self.hub = Hub(self.broker, self.objects, debug=server.debug, max_depth=server.max_depth)
         self.services: list[Service] = []
@@ -111,6 +116,8 @@ class Deck:
         self.store: Store | None = None
         self.gate: Gate | None = None
         """Users, tokens and sessions, once started."""
+        self.owned: dict[str, Owned] = {}
+        """Capabilities one process of the deployment runs (``single``), by name."""
         self.started_at = time.time()
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
@@ -195,6 +202,19 @@ class Deck:
 
     # -- life cycle -----------------------------------------------------------------
 
+    def _shared_throttle(self) -> SharedThrottle | None:
+        """Login failures counted across the deployment, when its broker is Redis."""
+        client = getattr(self.broker, "client", None)
+        if not self.shared or client is None:
+            return None
+        throttle = LoginThrottle.from_config(self.config.auth)
+        return SharedThrottle(throttle, client, self.config.broker.prefix)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other server processes share this one's broker (a Redis url)."""
+        return self.config.broker.url not in (None, "", "memory://")
+
     @property
     def url(self) -> str:
         """The dashboard's address, once started."""
@@ -236,7 +256,7 @@ class Deck:
         data = self.config.data_dir
         check_listen(self.config)  # also for a Config made in Python, without load_config
         self.store = await asyncio.to_thread(Store, data / "labdeck.sqlite")
-        self.gate = Gate(self.config, self.store)
+        self.gate = Gate(self.config, self.store, self._shared_throttle())
         self.gate.connections = lambda: self.hub.connections
         await self.hub.start()
         # Held messages go out before any later publish: _inbox is set only once they are
@@ -251,7 +271,8 @@ class Deck:
         self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
         await self._runner.setup()
         s = self.config.server
-        site = web.TCPSite(self._runner, s.host, s.port, reuse_address=True, ssl_context=self._tls())
+        site = web.TCPSite(self._runner, s.host, s.port, reuse_address=True, reuse_port=s.workers > 1 or None,
+                           ssl_context=self._tls())
         await site.start()
         server = site._server
         sockets = getattr(server, "sockets", None) or []
@@ -260,7 +281,13 @@ class Deck:
         await self.gate.start()
         self._started.append(_Started(self.gate))
         for cap in self.capabilities.values():
-            cap.ctx._store, cap.ctx._loop = self.store, loop
+            cap.ctx._store, cap.ctx._loop, cap.ctx._leases = self.store, loop, self.broker.leases
+            if cap.single and self.shared:
+                owned = Owned(cap, self.broker.leases, self.config.broker.lease_ttl)
+                await owned.start()
+                self.owned[cap.name] = owned
+                self._started.append(owned)
+                continue
             await cap.start()
             self._started.append(_Started(cap))
         for service in self.services:

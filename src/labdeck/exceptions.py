@@ -20,6 +20,7 @@
     └── LocalError                  labdeck could not do what was asked
         ├── Busy                    the resource is taken (a running script, an exclusive call)
         ├── OverBudget              the server's channel or retained-bytes budget is full
+        ├── BrokerUnavailable       the shared broker (Redis) is unreachable
         ├── IllegalTransition       a state machine was asked for a step its table does not allow
         ├── Timeout                 the operation did not finish in time
         ├── NotSerializable         a value JSON cannot carry
@@ -40,6 +41,7 @@ __all__ = [
     "AlreadyExists",
     "BadRequest",
     "BenchmarkFailed",
+    "BrokerUnavailable",
     "Busy",
     "CallFailed",
     "ConfigError",
@@ -180,6 +182,13 @@ class Busy(LocalError):
 class OverBudget(LocalError):
     """A new channel would pass the server's budget of channels or retained bytes, and
     no idle channel can be dropped to make room; the message names the setting."""
+
+    http_status = 503
+
+
+class BrokerUnavailable(LocalError):
+    """The shared broker (Redis) cannot be reached: at start, or for longer than the
+    outage buffer lasts; the message names the address (never its password)."""
 
     http_status = 503
 

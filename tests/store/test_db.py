@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -25,11 +28,12 @@ def store_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("labdeck-store")]
 
 
-def test_migrations_are_numbered_from_one_without_holes() -> None:
+def test_migrations_are_numbered_from_one_and_only_grow() -> None:
     steps = migrations()
-    assert [version for version, _, _ in steps] == list(range(1, len(steps) + 1))
+    numbers = [version for version, _, _ in steps]
+    assert numbers == sorted(set(numbers))
     assert steps[0][1] == "0001_initial.sql"
-    assert latest_schema() == len(steps)
+    assert latest_schema() == numbers[-1]
 
 
 def test_a_new_database_gets_every_migration_and_wal(tmp_path: Path) -> None:
@@ -131,3 +135,24 @@ def test_a_data_folder_that_cannot_be_created_is_a_store_error(tmp_path: Path) -
     (tmp_path / "blocker").write_text("a file where a folder should be")
     with pytest.raises(StoreError, match="cannot create"):
         Store(tmp_path / "blocker" / "labdeck.sqlite")
+
+
+def test_server_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "labdeck.sqlite"
+    go = tmp_path / "go"
+    code = ("import sys, os, time\nfrom labdeck.store import Store\nprint('ready', flush=True)\n"
+            "while not os.path.exists(sys.argv[2]): time.sleep(0.0005)\nStore(sys.argv[1]).close()")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), str(go)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    go.touch()  # all open the new file at the same moment
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()
+    store = Store(path)
+    try:
+        assert store.schema == latest_schema()
+    finally:
+        store.close()

@@ -10,7 +10,8 @@ Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast`` (bursts, and 
 message per loop turn), ``publish-thread``, ``memory``, ``script-latency``, ``watch``,
 ``rigs`` (rig messaging beside a bare UDP echo and iblutil, with rig processes of its own
 instead of the three servers), ``static`` (static file GETs with login on beside Tornado's
-StaticFileHandler, with servers of its own). Beside wall time, the server's CPU time per
+StaticFileHandler, with servers of its own), ``scaleout`` (Redis with 1, 2 and 4 server
+processes beside the in-process broker). Beside wall time, the server's CPU time per
 message is read from ``/proc`` where there is one.
 """
 
@@ -32,7 +33,8 @@ from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
 
-BENCHMARKS = ("rpc", "rpc-call", "broadcast", "publish-thread", "memory", "script-latency", "watch", "rigs", "static")
+BENCHMARKS = ("rpc", "rpc-call", "broadcast", "publish-thread", "memory", "script-latency", "watch", "rigs", "static",
+              "scaleout")
 _ON_SERVERS = ("rpc", "rpc-call", "broadcast", "publish-thread", "memory")
 
 
@@ -110,6 +112,8 @@ async def _run(names: list[str], counts: Counts, report: Report) -> None:
                 await _rigs(counts, report)
             if "static" in names:
                 await _static(counts, report)
+            if "scaleout" in names:
+                await _scaleout(counts, report)
     except TimeoutError:
         raise BenchmarkFailed(f"the benchmarks ran past their {counts.overall_timeout:g} s limit") from None
 
@@ -125,6 +129,16 @@ async def _on_servers(names: list[str], counts: Counts, report: Report) -> None:
             await _thread_publish(servers["labdeck"], counts, report)
         if "memory" in names:
             await _memory(servers, counts, report)
+
+
+async def _scaleout(counts: Counts, report: Report) -> None:
+    from labdeck.bench.scaleout import ScaleCounts, run_scaleout
+
+    quick = counts.rpc_requests < Counts().rpc_requests
+    sections, notes = await run_scaleout(ScaleCounts.quick() if quick else ScaleCounts(), _progress)
+    for title, figures in sections:
+        report.add(title, figures)
+    report.notes.extend(notes)
 
 
 async def _rigs(counts: Counts, report: Report) -> None:

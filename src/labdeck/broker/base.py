@@ -3,6 +3,7 @@
 The hub never counts sequence numbers or keeps history itself: a broker does, so
 that several labdeck servers sharing one broker agree on every channel's seqs. A
 broker implementation only has to honour this interface; the hub does not change.
+The contract suite in ``tests/broker`` runs every implementation against it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labdeck.broker.budget import Budget
+from labdeck.broker.locks import Leases, LocalLeases
 from labdeck.protocol.frames import text_frame
-from labdeck.protocol.wire import encode_push
+from labdeck.protocol.wire import encode_data, encode_push
 
 __all__ = ["Broker", "Message", "Replay"]
 
@@ -70,6 +72,7 @@ class Replay:
 
 
 Deliver = Callable[[Message], None]
+Gap = Callable[[str, int, int], None]
 
 
 class Broker(abc.ABC):
@@ -78,10 +81,20 @@ class Broker(abc.ABC):
     Contract for implementations:
 
     * ``publish_nowait`` may be called only on the event loop's thread; messages
-      published by one process on one channel get increasing seqs in call order.
-    * every published message, from this process or another sharing the broker, is
-      handed to the ``deliver`` callback exactly once, in seq order per channel.
+      published by one process on one channel get increasing seqs in call order,
+      and seqs of one channel are gap-free across every process sharing the broker.
+    * only channels this process subscribes to (:meth:`subscribe`) are delivered:
+      every message on them published after ``subscribe`` returned, from this
+      process or another sharing the broker, is handed to the ``deliver`` callback
+      exactly once, in seq order per channel. A message the live path lost (a
+      broken connection between processes) is fetched from history; if history no
+      longer holds it, the ``gap`` callback names the seqs instead: never a
+      silent loss.
     * ``replay(ch, since)`` returns every retained message with ``seq > since``.
+    * :attr:`epoch` is the same in every process sharing the broker, and changes
+      when the channels' numbering starts again (the shared store was wiped).
+    * a channel's first message (seq 1) is announced on :attr:`announce` once,
+      by the process that published it.
     * every channel counts against :attr:`budget` (see :mod:`labdeck.broker.budget`):
       after storing a message the broker reports it with ``budget.stored`` and drops
       or trims what the answer names; :meth:`admit` drops with :meth:`drop`.
@@ -90,8 +103,14 @@ class Broker(abc.ABC):
     epoch: str
     """Names this broker's numbering: seqs of one channel are comparable only within one epoch."""
 
+    announce: str | None = None
+    """The channel on which new channels are announced as ``{"ch": name}``; the hub sets it."""
+
     def __init__(self, budget: Budget | None = None) -> None:
         self._deliver: Deliver = lambda msg: None
+        self._gap: Gap = lambda ch, first, last: None
+        self._reset: Callable[[], None] = lambda: None
+        self._leases: Leases | None = None
         self.epoch = secrets.token_hex(6)
         self.budget = budget if budget is not None else Budget()
 
@@ -111,9 +130,45 @@ class Broker(abc.ABC):
         A channel published on again later continues its seqs where they stopped
         when the broker can, so a client that saw them gets a ``gap``, never a repeat.
         """
-    def bind(self, deliver: Deliver) -> None:
-        """Set the callback that receives every message; the hub calls this once."""
+    def bind(self, deliver: Deliver, gap: Gap | None = None, reset: Callable[[], None] | None = None) -> None:
+        """Set the callbacks the hub gets: every message of a subscribed channel; the
+        seqs ``(ch, first, last)`` lost for good on the live path; and ``reset``, called
+        when the epoch changed under a running server (a shared store wiped), which
+        makes every seq a client holds meaningless. The hub calls this once."""
         self._deliver = deliver
+        if gap is not None:
+            self._gap = gap
+        if reset is not None:
+            self._reset = reset
+
+    @property
+    def leases(self) -> Leases:
+        """Locks held by one process at a time among all sharing this broker (from start on)."""
+        if self._leases is None:
+            self._leases = LocalLeases()
+        return self._leases
+
+    def health(self) -> dict[str, object]:
+        """What ``/healthz`` reports about the broker (``ok`` false when degraded);
+        empty when there is nothing to say, as for a broker in this process."""
+        return {}
+
+    def _assigned(self, msg: Message) -> None:
+        """Announce ``msg``'s channel if this process just gave it its first seq."""
+        if msg.seq == 1 and self.announce is not None and msg.ch != self.announce:
+            self.publish_nowait(self.announce, encode_data({"ch": msg.ch}))
+
+    @abc.abstractmethod
+    async def subscribe(self, ch: str) -> None:
+        """Deliver ``ch`` from now on; returns once every later message will arrive.
+
+        Calling it for a channel already subscribed returns when that subscription is
+        in place; the caller replays history only after this returns.
+        """
+
+    @abc.abstractmethod
+    def unsubscribe(self, ch: str) -> None:
+        """Stop delivering ``ch`` (nobody in this process wants it any more)."""
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect; called once before the first publish."""

@@ -64,6 +64,9 @@ class ChannelLog:
 class MemoryBroker(Broker):
     """Channels kept in this process; fan-out is a direct call to the hub.
 
+    Nothing travels between processes, so the live path cannot lose a message and
+    the epoch is this broker's own.
+
     Args:
         history: how many messages each channel keeps for replay.
         history_bytes: how many bytes of message data each channel keeps at most.
@@ -78,6 +81,7 @@ class MemoryBroker(Broker):
         # The last seq of each dropped channel, so that seqs continue if it comes back
         # (bounded like the channels themselves, the oldest forgotten first).
         self._dropped: dict[str, int] = {}
+        self._subscribed: set[str] = set()
 
     def _log(self, ch: str) -> ChannelLog:
         log = self._logs.get(ch)
@@ -94,15 +98,23 @@ class MemoryBroker(Broker):
         if excess:
             log.trim(excess)
             self.budget.trimmed(ch, log.bytes)
+        if ch in self._subscribed:
+            self._deliver(msg)
+        if msg.seq == 1:
+            self._assigned(msg)
         return msg
 
     def publish_nowait(self, ch: str, data: bytes) -> None:
-        self._deliver(self._append(ch, data))
+        self._append(ch, data)
 
     async def publish(self, ch: str, data: bytes) -> Message:
-        msg = self._append(ch, data)
-        self._deliver(msg)
-        return msg
+        return self._append(ch, data)
+
+    async def subscribe(self, ch: str) -> None:
+        self._subscribed.add(ch)
+
+    def unsubscribe(self, ch: str) -> None:
+        self._subscribed.discard(ch)
 
     def drop(self, ch: str) -> None:
         log = self._logs.pop(ch, None)

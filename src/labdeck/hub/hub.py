@@ -81,7 +81,7 @@ class Hub:
         broker: Broker,
         objects: ObjectSpace | None = None,
         *,
-        reserved: tuple[str, ...] = ("hub/", "run/", "files/", "dicom/", "rigs/", "obj/"),
+        reserved: tuple[str, ...] = ("hub/", "run/", "files/", "dicom/", "agents/", "rigs/", "obj/"),
         debug: bool = False,
         max_depth: int = wire.MAX_DEPTH,
     ) -> None:
@@ -96,7 +96,8 @@ class Hub:
         self.messages_out: Counter[str] = Counter()
         self.slow_disconnects = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        broker.bind(self._deliver)
+        broker.bind(self._deliver, self._deliver_gap, self._renumbered)
+        broker.announce = CHANNELS_CHANNEL
         broker.budget.keep = self._keeps
 
     def _keeps(self, ch: str) -> bool:
@@ -152,8 +153,19 @@ class Hub:
             for conn in subs:
                 conn.deliver(msg)
             self.messages_out[channel_group(msg.ch)] += len(subs)
-        if msg.seq == 1 and msg.ch != CHANNELS_CHANNEL:
-            self.publish_nowait(CHANNELS_CHANNEL, {"ch": msg.ch})
+
+    def _deliver_gap(self, ch: str, first: int, last: int) -> None:
+        """Tell every subscriber of ``ch`` that seqs ``first..last`` are lost for good."""
+        frame = wire.encode_gap(ch, first, last)
+        for conn in self.subscribers.get(ch, ()):
+            conn.send(frame)
+
+    def _renumbered(self) -> None:
+        """The broker's epoch changed: every client must subscribe again, in the new one."""
+        for conn in list(self.connections):
+            task = asyncio.get_running_loop().create_task(conn.close(1012, "channels renumbered: subscribe again"))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     # -- requests -------------------------------------------------------------------
 
@@ -293,6 +305,7 @@ class Hub:
         if since is not None and req.epoch is not None and req.epoch != self.broker.epoch:
             since = 0  # the client counted in another epoch: everything here is new to it
         try:
+            await self.broker.subscribe(ch)  # before the replay: nothing falls between them
             replay = await self.broker.replay(ch, since)
         except BaseException:
             conn.release(ch)
@@ -311,6 +324,7 @@ class Hub:
             subs.discard(conn)
             if not subs:
                 del self.subscribers[ch]
+                self.broker.unsubscribe(ch)
 
     async def _object_op(self, conn: Connection, req: wire.Request) -> Any:
         objects, client = self.objects, conn.client

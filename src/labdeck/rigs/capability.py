@@ -142,6 +142,7 @@ class RigsCapability(Capability):
     """The rigs of ``[rigs.<name>]``, driven together (see :class:`~labdeck.rigs.group.RigGroup`)."""
 
     name = "rigs"
+    single = True  # one server process of a deployment drives the rigs
     config_type = dict[str, RigConfig]
     channels = ("rigs/",)
     static = Path(__file__).parent / "static"

@@ -43,7 +43,7 @@ class RunnerCapability(Capability):
         return ROUTES
 
     async def start(self) -> None:
-        await self.runner.open(self.ctx.store)
+        await self.runner.open(self.ctx.store, self.ctx.leases)
 
     async def stop(self) -> None:
         await self.runner.close()

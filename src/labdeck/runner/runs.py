@@ -32,14 +32,16 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from labdeck.broker.locks import Lease, Leases, LocalLeases
 from labdeck.config import Config
-from labdeck.exceptions import Busy, InvalidArguments, NotFound, StoreError
+from labdeck.exceptions import BrokerUnavailable, Busy, InvalidArguments, LabdeckError, NotFound, StoreError
 from labdeck.objects.markers import inline, reads
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
 from labdeck.protocol.link import Plot, Progress, RigReport, ScriptMessage
@@ -51,7 +53,7 @@ from labdeck.runner.scripts import script_command
 from labdeck.store import Store
 from labdeck.types import current_client
 
-__all__ = ["BYTES_PER_MESSAGE", "LINES_PER_MESSAGE", "MAX_UNSAVED", "RUNNER_METHODS", "Runner"]
+__all__ = ["BYTES_PER_MESSAGE", "LINES_PER_MESSAGE", "MAX_UNSAVED", "RUNNER_LEASE", "RUNNER_METHODS", "Runner"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,9 @@ RUNNER_METHODS = ("run", "stop", "status", "history", "scripts", "default_config
 """What a browser may call on ``runner``."""
 
 Publish = Callable[[str, Any], None]
+
+RUNNER_LEASE = "runner"
+"""The lease a server process holds while it runs a script: one run at a time in a deployment."""
 
 
 @dataclass(eq=False)
@@ -116,20 +121,55 @@ class Runner:
         self._store: Store | None = None
         self._run: _Run | None = None
         self._reaper: asyncio.Task[None] | None = None
+        self._reaping = False
         """Kills the processes a crashed server left running; no run starts until it is done."""
         self._shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._leases: Leases = LocalLeases()
+        self._lease: Lease | None = None
+        """The ``runner`` lease while this process runs a script (or sweeps what a dead one left)."""
 
     # -- life cycle -----------------------------------------------------------------
 
-    async def open(self, store: Store) -> None:
+    async def open(self, store: Store, leases: Leases | None = None) -> None:
         """Start serving: find the runs a previous server left alive.
 
         A run whose process group is gone becomes ``interrupted``. A run whose group still
         runs becomes ``failed``, is reported on ``run/log`` and in the server log, and its
         group is killed in the background; until it is gone :meth:`run` is ``Busy``.
+
+        ``leases`` are shared with the other server processes of a deployment: one run at
+        a time among all of them. While another process holds the ``runner`` lease its
+        run is its own: this process neither sweeps it nor publishes ``run/status``.
         """
         self._store = store
+        if leases is not None:
+            self._leases = leases
+        try:
+            sweep = await self._leases.acquire(RUNNER_LEASE, self._holder("start-up"), self.config.broker.lease_ttl)
+        except Exception as exc:  # the shared broker is away: the next run's claim sweeps instead
+            log.warning("cannot take the runner's lease at start (%s); left-over runs are looked for later", exc)
+            return
+        if sweep is None:
+            log.info("another server process runs scripts now (%s)", await self._leases.holder(RUNNER_LEASE))
+            return
+        self._lease = sweep
+        await self._sweep()
+        if self._reaper is None:
+            await self._let_go()
+        self._publish("run/status", self.status())
+
+    def _holder(self, what: str) -> str:
+        return f"{what} on {socket.gethostname()} (pid {os.getpid()})"
+
+    async def _let_go(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.release()
+
+    async def _sweep(self) -> None:
+        """Mark interrupted, or reap, the runs left unfinished by a server that is gone."""
+        store = self.store
         alive = [s.value for s in RunState if s not in END_STATES and s is not RunState.IDLE]
         found = [(run, await orphans.live_members(run))
                  for run in await store.run(lambda db: history.unfinished_runs(db, alive))]
@@ -141,8 +181,8 @@ class Runner:
         for run, members in left:
             await self._report_orphan(run, members)
         if left:
+            self._reaping = True
             self._reaper = asyncio.get_running_loop().create_task(self._reap([run for run, _ in left]))
-        self._publish("run/status", self.status())
 
     async def close(self) -> None:
         """Stop a live run (short grace periods) and record it as ``interrupted``.
@@ -161,6 +201,7 @@ class Runner:
                 grace = self.config.run
                 await run.process.stop(min(grace.grace_int, SHUTDOWN_GRACE), min(grace.grace_term, SHUTDOWN_GRACE))
             await run.supervisor
+        await self._let_go()
 
     @property
     def store(self) -> Store:
@@ -187,7 +228,7 @@ class Runner:
 
     async def start_run(self, name: str, config: dict[str, Any] | None, user: str | None) -> int:
         """:meth:`run`, recording ``user`` as who started it."""
-        if self._reaper is not None and not self._reaper.done():
+        if self._reaping:
             raise Busy("a script the previous server left running is being killed; try again in a moment")
         current = self._run
         if current is not None and current.state not in END_STATES:
@@ -199,10 +240,16 @@ class Runner:
         placeholder = _Run(0, name, user, started, state)
         self._run = placeholder  # claimed before the first await: a second call is Busy
         try:
+            await self._claim(name)
+        except BaseException:
+            self._run = current
+            raise
+        try:
             run_id = await self.store.run(
                 lambda db: history.create_run(db, name, command.argv, user, cfg, state.value))
         except BaseException:
             self._run = current
+            await self._let_go()
             raise
         run = placeholder
         run.id = run_id
@@ -217,14 +264,48 @@ class Runner:
             await self._end(run, RunEvent.SPAWN_FAILED, None)
         return run_id
 
+    async def _claim(self, name: str) -> None:
+        """Take the ``runner`` lease for a run of ``name``, first sweeping what a server
+        process that died while running left unfinished.
+
+        Raises:
+            Busy: another server process runs a script, or its leftovers are being killed.
+            BrokerUnavailable: the shared broker holding the lock does not answer.
+        """
+        try:
+            lease = await self._leases.acquire(RUNNER_LEASE, self._holder(f"script {name!r}"),
+                                               self.config.broker.lease_ttl)
+        except LabdeckError:
+            raise
+        except Exception as exc:
+            raise BrokerUnavailable(f"cannot take the one-run lock from the shared broker: {exc}") from None
+        if lease is None:
+            holder = await self._leases.holder(RUNNER_LEASE) or "another server process"
+            raise Busy(f"a script is running elsewhere: {holder}; stop it there first")
+        self._lease = lease
+        lease.on_signal = self._signalled
+        await self._sweep()
+        if self._reaping:
+            raise Busy("a script the previous server left running is being killed; try again in a moment")
+
+    def _signalled(self, word: str) -> None:
+        """Another server process asked for ``word`` (``"stop"``) through the runner's lease."""
+        if word == "stop":
+            task = asyncio.get_running_loop().create_task(self.stop())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     async def stop(self) -> None:
         """Stop the live run: SIGINT, SIGTERM, SIGKILL with the configured grace periods.
 
-        Returns at once; ``run/status`` shows ``stopping``, then ``stopped``. Without a
-        live run, does nothing.
+        Returns at once; ``run/status`` shows ``stopping``, then ``stopped``. A run in
+        another server process of the deployment is asked to stop through its lease (it
+        stops within about a second). Without a live run anywhere, does nothing.
         """
         run = self._run
         if run is None or run.state not in (RunState.STARTING, RunState.RUNNING):
+            if self._lease is None and await self._leases.signal(RUNNER_LEASE, "stop"):
+                log.info("asked %s to stop its run", await self._leases.holder(RUNNER_LEASE))
             return
         self._move(run, RunEvent.STOP)
         if run.process is not None:
@@ -384,6 +465,7 @@ class Runner:
         run.state = next_state(run.state, event)
         ended, state, error = run.ended, run.state.value, run.error
         await self.store.run(lambda db: history.finish_run(db, run.id, state, ended, code, error))
+        await self._let_go()
         self._publish_status()
 
     def _move(self, run: _Run, event: RunEvent) -> None:
@@ -418,12 +500,24 @@ class Runner:
 
     async def _reap(self, left: list[Unfinished]) -> None:
         try:
-            for run in left:
+            for i, run in enumerate(left):
                 await orphans.kill_group(run, self.config.run.grace_term)
                 await self.store.run(functools.partial(history.clear_process, run=run.id))
+                if i == len(left) - 1:
+                    await self._reaped()  # before the note: once it is said, a run may start
                 await self._note(run.id, f"process group {run.pgid} is gone")
         except Exception:  # the runner must not stay Busy for ever; the record stays for the next server
             log.exception("killing the processes a previous server left running failed")
+        finally:
+            await self._reaped()
+
+    async def _reaped(self) -> None:
+        """Nothing a previous server left is being killed any more: runs may start."""
+        if not self._reaping:
+            return
+        self._reaping = False
+        if self._run is None or self._run.state in END_STATES:
+            await self._let_go()
 
     async def _note(self, run: int, text: str) -> None:
         """A ``labdeck`` line for a run that has no live :class:`_Run`: stored, published, logged."""

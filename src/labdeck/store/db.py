@@ -1,7 +1,10 @@
 """The SQLite store: one file in WAL mode, migrated forward on open.
 
 Migrations are the numbered files ``migrations/NNNN_name.sql``, applied in order inside
-one transaction each; the schema version is SQLite's ``user_version``. A database whose
+one transaction each; the schema version is SQLite's ``user_version``, the number of the
+last migration applied. Numbers only grow; one may be missing while the work it is
+reserved for lands elsewhere (a database is migrated past a missing number, so the
+migrations of a release must be complete before it ships). A database whose
 version is newer than the newest migration this labdeck has was written by a newer
 labdeck: opening it is refused (:class:`StoreError`) rather than risking corruption.
 
@@ -12,15 +15,23 @@ blocks on disk and SQLite sees a single writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from labdeck.exceptions import StoreError
+
+fcntl: Any
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one server process per data folder there
+    fcntl = None
 
 __all__ = ["Store", "latest_schema", "migrations"]
 
@@ -36,15 +47,18 @@ def migrations() -> list[tuple[int, str, str]]:
         if m:
             found.append((int(m[1]), entry.name, entry.read_text(encoding="utf-8")))
     found.sort()
-    for i, (version, name, _) in enumerate(found, 1):
-        if version != i:
-            raise StoreError(f"migration {name} is out of sequence: expected number {i:04d}")
+    if found and found[0][0] != 1:
+        raise StoreError(f"migration {found[0][1]} is out of sequence: the first is number 0001")
+    for (before, _, _), (version, name, _) in itertools.pairwise(found):
+        if version == before:
+            raise StoreError(f"migration {name}: number {version:04d} is used twice")
     return found
 
 
 def latest_schema() -> int:
-    """The schema version this labdeck writes."""
-    return len(migrations())
+    """The schema version this labdeck writes: the number of its last migration."""
+    steps = migrations()
+    return steps[-1][0] if steps else 0
 
 
 class Store:
@@ -75,11 +89,12 @@ class Store:
             db.row_factory = sqlite3.Row
             # Checked before anything writes: switching to WAL rewrites the file header,
             # and a database refused here must be left exactly as it was.
-            current = self._check_version(db)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            self._migrate(db, current)
+            with self._migration_lock():  # several server processes may open one file at once
+                current = self._check_version(db)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA foreign_keys=ON")
+                self._migrate(db, current)
             self._db = db
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open database: {exc}") from None
@@ -88,6 +103,20 @@ class Store:
         finally:
             if self._db is None and db is not None:  # refused: release the file
                 db.close()
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on ``<file>.lock`` (server processes of one host that
+        start together must not apply the same migration twice)."""
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        lock = self.path.with_name(self.path.name + ".lock").open("a")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+        finally:
+            lock.close()
 
     def _check_version(self, db: sqlite3.Connection) -> int:
         """The file's schema version; refuses one newer than this labdeck's migrations."""
@@ -100,7 +129,7 @@ class Store:
         return current
 
     def _migrate(self, db: sqlite3.Connection, current: int) -> None:
-        for version, name, sql in migrations()[current:]:
+        for version, name, sql in (step for step in migrations() if step[0] > current):
             try:
                 db.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {version};\nCOMMIT;")
             except sqlite3.Error as exc:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -199,10 +200,16 @@ async def index(request: web.Request) -> web.StreamResponse:
 async def healthz(request: web.Request) -> web.StreamResponse:
     deck = request.app[DECK_KEY]
     checks = {name: dict(found) for name, cap in deck.capabilities.items() if (found := cap.health())}
+    if broker := deck.broker.health():
+        checks["broker"] = broker
+    for name, owned in deck.owned.items():
+        if owned.standby is not None:
+            checks[name] = {"standby": f"run by {owned.standby}"}
     return web.json_response({
         "status": "degraded" if any(c.get("ok") is False for c in checks.values()) else "ok",
         "version": __version__,
         "uptime": round(time.time() - deck.started_at, 3),
+        "pid": os.getpid(),
         "connections": len(deck.hub.connections),
         "capabilities": list(deck.capabilities),
         "checks": checks,

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from labdeck.auth.sessions import CookieSigner, Sessions, load_secret
-from labdeck.auth.throttle import LoginThrottle
+from labdeck.auth.shared_throttle import SharedThrottle
+from labdeck.auth.throttle import LoginThrottle, Verdict
 from labdeck.auth.tokens import Tokens
 from labdeck.auth.users import Users
 from labdeck.exceptions import InvalidArguments, Unauthenticated
@@ -95,14 +96,16 @@ class Gate:
         store: the open store.
     """
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, shared: SharedThrottle | None = None) -> None:
         auth = config.auth
         self.mode = auth.mode
         self.users = Users(store)
         self.tokens = Tokens(store)
         self.sessions = Sessions(store, lifetime=auth.session_lifetime, idle_timeout=auth.idle_timeout)
         self.signer = CookieSigner(load_secret(config.data_dir))
-        self.throttle = LoginThrottle.from_config(auth)
+        self.throttle = shared.local if shared is not None else LoginThrottle.from_config(auth)
+        self.shared_throttle = shared
+        """The counts shared with the deployment's other processes (Redis), if any."""
         self.secure = config.tls.enabled
         self.base = config.server.base_path
         self.max_age = int(auth.session_lifetime)
@@ -114,6 +117,24 @@ class Gate:
         """Routes of the pages anyone may see (``role = "public"``)."""
         self.connections: Callable[[], Iterable[Connection]] = tuple
         """The server's websocket connections, for :meth:`revalidate` (set by the deck)."""
+
+    async def throttle_check(self, user: str, peer: str, now: float) -> Verdict:
+        """Whether a login may be tried now, counting every process of the deployment."""
+        if self.shared_throttle is not None:
+            return await self.shared_throttle.check(user, peer, now)
+        return self.throttle.check(user, peer, now)
+
+    async def throttle_failed(self, user: str, peer: str, now: float) -> None:
+        if self.shared_throttle is not None:
+            await self.shared_throttle.failed(user, peer, now)
+        else:
+            self.throttle.failed(user, peer, now)
+
+    async def throttle_succeeded(self, user: str, peer: str, now: float) -> None:
+        if self.shared_throttle is not None:
+            await self.shared_throttle.succeeded(user, peer, now)
+        else:
+            self.throttle.succeeded(user, peer, now)
 
     async def start(self) -> None:
         """Begin the periodic sweep; warn when login mode has nobody who could log in."""
@@ -309,7 +330,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not gate.csrf_ok(request, str(form.get("csrf", ""))):
         return again("The form had expired. Please try again.", 403)
     peer, now = request.remote or "", time.time()
-    verdict = gate.throttle.check(user, peer, now)
+    verdict = await gate.throttle_check(user, peer, now)
     if not verdict.allowed:
         reply = again(f"Too many failed logins. Try again in {verdict.wait:.0f} s.", 429)
         reply.headers["Retry-After"] = str(max(1, round(verdict.wait)))
@@ -319,10 +340,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     except InvalidArguments:  # a name that cannot be a user's
         found = None
     if found is None:
-        gate.throttle.failed(user, peer, now)
+        await gate.throttle_failed(user, peer, now)
         log.warning("failed login for %r from %s", user[:64], peer)
         return again("Wrong user name or password.", 401)
-    gate.throttle.succeeded(user, peer, now)
+    await gate.throttle_succeeded(user, peer, now)
     session_id = await gate.sessions.create(found, peer=peer, user_agent=request.headers.get("User-Agent", "")[:200],
                                             replaces=gate.session_id(request))
     response = _see_other(_safe_next(gate, target))

@@ -242,6 +242,10 @@ export class Deck {
       (result) => waiting.resolve(result),
       (err) => {
         if (err.type === "Disconnected") return; // sent again on reconnect
+        if (err.type === "BrokerUnavailable") { // the shared broker is away: try again shortly
+          setTimeout(() => this._channels.get(channel.ch) === channel && this._subscribeChannel(channel, false), 2000);
+          return;
+        }
         console.error(`labdeck: subscribing to ${channel.ch} failed: ${err.type}: ${err.message}`);
         this._emit("error", err);
         waiting.reject(err);

@@ -54,7 +54,8 @@ export function instantiate(root, params) {
   return root;
 }
 
-async function source(host) {
+/** The content of the template an element names: `use` (a <template> id) or `src` (a file of this server). */
+export async function source(host) {
   const use = host.getAttribute("use");
   if (use) {
     const found = document.getElementById(use.replace(/^#/, ""));
