@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "publish-thread, memory, script-latency, watch, rigs, static, scaleout")
     bench.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
 
+    conformance = sub.add_parser("conformance", help="check a running server against the wire protocol page")
+    from labdeck.conformance import add_arguments
+
+    add_arguments(conformance)
+
     for command in _capability_commands():
         cmd = sub.add_parser(command.name, help=command.help)
         cmd.add_argument("--config", metavar="FILE", help="config file (default: ./labdeck.toml if present)")
@@ -89,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from labdeck.bench import run_benchmarks
 
             return int(run_benchmarks(quick=args.quick, only=args.only, json_path=args.json))
+        if args.command == "conformance":
+            from labdeck.conformance import main as conformance
+
+            return conformance(args)
         if args.command in auth_cli.COMMANDS:
             return auth_cli.run(args)
     except ConfigError as exc:

@@ -7,6 +7,7 @@
     ├── StoreError                  the SQLite store cannot be used
     ├── RemoteError                 the peer (browser, agent, script) sent something wrong
     │   ├── BadRequest              malformed frame, missing id, wrong field types
+    │   │   └── DuplicateId         a request reusing the id of one still in flight
     │   ├── UnknownOp               an ``op`` the protocol does not define
     │   ├── FrameTooLarge           a frame over the size limit (close code 1009)
     │   ├── Unauthenticated         login mode, and the request carries no valid session or token
@@ -44,6 +45,7 @@ __all__ = [
     "Busy",
     "CallFailed",
     "ConfigError",
+    "DuplicateId",
     "FrameTooLarge",
     "IllegalTransition",
     "InternalError",
@@ -108,6 +110,12 @@ class RemoteError(LabdeckError):
 
 class BadRequest(RemoteError):
     """A malformed frame: not JSON, not an object, no usable id, or a field of the wrong type."""
+
+
+class DuplicateId(BadRequest):
+    """A request carries the id of an earlier request of its connection that has not
+    been answered yet. Its reply has ``id`` null (echoing the id would look like the
+    answer to the earlier request); the message names the id."""
 
 
 class UnknownOp(RemoteError):

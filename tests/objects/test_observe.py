@@ -43,6 +43,22 @@ def exposed(name: str, obj: Any, policy: labdeck.Policy | None = None) -> list[t
     return published
 
 
+def test_a_delete_publishes_what_a_read_then_returns() -> None:
+    holder = Holder()
+    published = exposed("rig", holder)
+    holder.device.state = "busy"
+    published.clear()
+    del holder.device.state
+    assert holder.device.state == "idle"
+    assert published == [("obj/rig/device/state", "idle")]  # was null, while a get said "idle"
+    holder.device.state = "idle"
+    published.clear()
+    del holder.device.state  # the value read does not change: nothing to publish
+    assert published == []
+    del holder.device.temperature  # no default: gone, and the live value says null
+    assert published == [("obj/rig/device/temperature", None)]
+
+
 def test_current_values_are_published_when_exposed() -> None:
     published = exposed("rig", Holder())
     assert ("obj/rig/level", 0) in published
@@ -73,7 +89,7 @@ def test_every_change_publishes_and_equal_values_do_not() -> None:
         ("obj/rig/settings/gain", 3.0),
         ("obj/rig/trace", [1.0, 1.0]),
         ("obj/rig/level", 2),
-        ("obj/rig/level", None),
+        ("obj/rig/level", 0),  # deleted: back to its default, which a read now returns
     ]
     assert holder.level == 0  # back to the default
 

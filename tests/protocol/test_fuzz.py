@@ -37,7 +37,7 @@ def check(frame: bytes | str) -> None:
         req = wire.decode_request(frame)
     except (BadRequest, UnknownOp) as exc:
         assert isinstance(exc, LabdeckError)
-        assert exc.request_id is None or isinstance(exc.request_id, (int, str))
+        assert exc.request_id is None or wire.usable_id(exc.request_id)  # never an id a reply cannot carry
         assert exc.message
     else:
         assert isinstance(req, wire.Request.__args__)  # type: ignore[attr-defined]
@@ -80,3 +80,31 @@ def test_a_readable_id_is_echoed_by_every_error() -> None:
             assert exc.request_id == 5, frame
         else:
             raise AssertionError(f"{frame!r} decoded")
+
+
+def check_server_frame(frame: bytes | str) -> None:
+    try:
+        message = wire.decode_server_message(frame)
+    except BadRequest as exc:
+        assert exc.message.startswith("server frame not understood")
+    else:
+        assert isinstance(message, (wire.Reply, wire.Push, wire.Gap))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200) | json_values.map(json.dumps))
+def test_a_client_reading_random_server_frames_gets_a_message_or_bad_request(frame: bytes | str) -> None:
+    check_server_frame(frame)
+
+
+server_fields = {
+    "id": json_values, "ok": st.booleans() | json_values, "result": json_values, "error": json_values,
+    "ch": st.text(max_size=4) | json_values, "seq": st.integers() | json_values, "t": st.floats() | json_values,
+    "data": json_values, "gap": st.fixed_dictionaries({"from": st.integers(), "to": st.integers()}) | json_values,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({}, optional=server_fields))
+def test_a_client_reading_server_shaped_frames_gets_a_message_or_bad_request(obj: dict[str, Any]) -> None:
+    check_server_frame(json.dumps(obj, allow_nan=True))

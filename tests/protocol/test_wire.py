@@ -320,11 +320,58 @@ def test_a_float_too_large_for_a_double_is_a_bad_request_that_echoes_the_id() ->
     assert err.request_id == 3
 
 
-def test_huge_integers_are_accepted_and_echoed_exactly() -> None:
+def test_ids_up_to_the_javascript_safe_range_are_echoed_exactly() -> None:
+    for rid in (wire.MAX_ID, -wire.MAX_ID, 0, "x" * wire.MAX_ID_LENGTH):
+        req = wire.decode_request(msgspec.json.encode({"id": rid, "op": "channels"}))
+        assert req.id == rid
+        assert wire.encode_reply(req.id, None) == msgspec.json.encode({"id": rid, "ok": True, "result": None})
+
+
+@pytest.mark.parametrize("rid", [2**53, -(2**53), 10**30, 1.0, True, "x" * (wire.MAX_ID_LENGTH + 1), None, [1]])
+def test_an_id_out_of_range_is_refused_naming_the_rule_not_echoed_as_a_float(rid: object) -> None:
+    # 10**30 was echoed as written, which a JavaScript client reads as 1e30: unmatched.
+    with pytest.raises(BadRequest) as info:
+        wire.decode_request(msgspec.json.encode({"id": rid, "op": "channels"}))
+    assert info.value.request_id is None
+    assert f"`id` must be an integer from -{wire.MAX_ID} to {wire.MAX_ID}" in info.value.message
+
+
+def test_a_huge_since_is_accepted_and_a_negative_one_refused() -> None:
     big = 10**30
-    req = wire.decode_request(b'{"id":%d,"op":"sub","ch":"a","since":%d}' % (big, big))
-    assert req == wire.Sub(id=big, ch="a", since=big)
-    assert wire.encode_reply(req.id, None) == b'{"id":%d,"ok":true,"result":null}' % big
+    assert wire.decode_request(b'{"id":1,"op":"sub","ch":"a","since":%d}' % big) == wire.Sub(id=1, ch="a", since=big)
+    with pytest.raises(BadRequest, match=r"since") as info:
+        wire.decode_request(b'{"id":1,"op":"sub","ch":"a","since":-1}')
+    assert info.value.request_id == 1
+
+
+def test_null_since_and_epoch_mean_absent() -> None:
+    frame = b'{"id":1,"op":"sub","ch":"a","since":null,"epoch":null}'
+    assert wire.decode_request(frame) == wire.Sub(id=1, ch="a")
+
+
+def test_set_needs_a_value() -> None:
+    with pytest.raises(BadRequest, match="missing required field `value`") as info:
+        wire.decode_request(b'{"id":4,"op":"set","path":["a","b"]}')
+    assert info.value.request_id == 4
+    assert wire.decode_request(b'{"id":4,"op":"set","path":["a"],"value":null}') == wire.Set(4, ["a"], None)
+
+
+def test_an_unknown_field_is_refused_naming_it() -> None:
+    with pytest.raises(BadRequest, match="unknown field `sincee`"):
+        wire.decode_request(b'{"id":1,"op":"sub","ch":"a","sincee":3}')
+
+
+@pytest.mark.parametrize("op", [b"5", b"null", b'"SUB"', b'["sub"]'])
+def test_an_op_that_is_not_one_of_the_names_is_unknown_op_whatever_its_type(op: bytes) -> None:
+    with pytest.raises(UnknownOp) as info:
+        wire.decode_request(b'{"id":1,"op":%s}' % op)
+    assert info.value.request_id == 1
+
+
+@pytest.mark.parametrize("ch", [b'""', b'"%s"' % (b"a" * (wire.MAX_CHANNEL_LEN + 1))])
+def test_channel_name_length_is_checked_by_the_decoder(ch: bytes) -> None:
+    with pytest.raises(BadRequest, match="length"):
+        wire.decode_request(b'{"id":1,"op":"sub","ch":%s}' % ch)
 
 
 def test_a_duplicated_key_keeps_the_last_value() -> None:
@@ -337,3 +384,33 @@ def test_decode_errors_never_leak_msgspec_types() -> None:
         wire.decode_request(b"{")
     assert not isinstance(info.value, msgspec.MsgspecError)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_a_client_reads_each_kind_of_server_frame_from_its_exact_bytes() -> None:
+    assert wire.decode_server_message(wire.encode_reply(3, {"seq": 2, "epoch": "e"})) == wire.Reply(
+        3, True, {"seq": 2, "epoch": "e"})
+    assert wire.decode_server_message(wire.encode_truncated_reply("p", {"a": 1})) == wire.Reply(
+        "p", True, {"a": 1}, truncated=True)
+    assert wire.decode_server_message(wire.encode_error(None, "DuplicateId", "id 7")) == wire.Reply(
+        None, False, error=wire.ErrorBody("DuplicateId", "id 7"))
+    push = wire.encode_push("a/b", 4, 1.5, b'{"x":[1]}')
+    assert wire.decode_server_message(push) == wire.Push("a/b", 4, 1.5, {"x": [1]})
+    assert wire.decode_server_message(wire.encode_gap("a/b", 1, 9)) == wire.Gap("a/b", 1, 9)
+    # fields a later server may add are ignored, not fatal
+    assert wire.decode_server_message(b'{"ch":"a","seq":1,"t":0,"data":null,"origin":"x"}') == wire.Push("a", 1, 0.0)
+
+
+def test_a_server_frame_that_is_none_of_the_three_is_bad_request() -> None:
+    for frame in (b'{"id":1}', b'{"ch":"a"}', b'{"id":1,"ok":false}', b"[]", b"{"):
+        with pytest.raises(BadRequest, match="server frame not understood"):
+            wire.decode_server_message(frame)
+
+
+def test_a_client_sends_each_request_as_these_exact_bytes() -> None:
+    assert wire.encode_request(wire.Sub(1, "run/log")) == b'{"op":"sub","id":1,"ch":"run/log"}'
+    assert wire.encode_request(wire.Sub(1, "a", 4, "e")) == b'{"op":"sub","id":1,"ch":"a","since":4,"epoch":"e"}'
+    assert wire.encode_request(wire.Pub("x", "a", msgspec.Raw(b"[1]"))) == b'{"op":"pub","id":"x","ch":"a","data":[1]}'
+    assert wire.encode_request(wire.Set(2, ["s", "a"], None)) == b'{"op":"set","id":2,"path":["s","a"],"value":null}'
+    assert wire.encode_request(wire.Channels(3)) == b'{"op":"channels","id":3}'
+    for req in (wire.Sub(1, "a", 0), wire.Call(5, ["s", "f"], [1], {"k": 2}), wire.Dir(6), wire.Del(7, ["s", "a"])):
+        assert wire.decode_request(wire.encode_request(req)) == req

@@ -104,6 +104,7 @@ class Connection:
         self.subs: dict[str, int] = {}  # channel -> last seq queued
         self.pending: dict[str, list[Message]] = {}  # channels mid-replay -> live messages held back
         self.held_bytes = 0
+        self.in_flight: set[int | str] = set()  # ids of requests not answered yet (see Hub.handle)
         self.closed = False
         self.dropped_slow = False
         self.queued_bytes = 0

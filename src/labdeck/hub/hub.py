@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from labdeck.broker.base import Broker, Message
-from labdeck.exceptions import AccessDenied, BadRequest, InternalError, LabdeckError
+from labdeck.exceptions import AccessDenied, BadRequest, DuplicateId, InternalError, LabdeckError
 from labdeck.hub.connection import Client, Close, Connection, Outlet, current_client
 from labdeck.hub.rpc import NoObjects, ObjectSpace, Ready
 from labdeck.protocol import wire
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 CHANNELS_CHANNEL = "hub/channels"
 """Announces each channel when it first appears: ``{"ch": name}``."""
 
-MAX_CHANNEL_LEN = 200
+MAX_CHANNEL_LEN = wire.MAX_CHANNEL_LEN
 
 
 # Both run for every message published, on the few names a server uses over and over;
@@ -176,6 +176,10 @@ class Hub:
         except LabdeckError as exc:
             conn.send(wire.encode_error(exc.request_id, exc.wire_type, exc.message))
             return
+        if req.id in conn.in_flight:
+            message = f"id {req.id!r} is already in use by a request in flight; choose another"
+            conn.send(wire.encode_error(None, DuplicateId.wire_type, message))
+            return
         need = CHANNEL_OP_ROLES.get(type(req))
         if need is not None and not has_role(conn.client.role, need):
             op = type(req).__struct_config__.tag
@@ -217,10 +221,12 @@ class Hub:
                     self._settled(conn, req.id, work)
                 else:
                     work.add_done_callback(functools.partial(self._settled, conn, req.id))
+                    _in_flight(conn, req.id, work)
                 return
         task = asyncio.get_running_loop().create_task(self._guard(conn, req.id, work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        _in_flight(conn, req.id, task)
 
     def _settled(self, conn: Connection, rid: wire.RequestId, fut: asyncio.Future[Any]) -> None:
         """Reply with what ``fut`` holds; a cancelled one (the server stopping) gets no reply."""
@@ -336,3 +342,12 @@ class Hub:
 
 
 _REPLIED = object()
+
+
+def _in_flight(conn: Connection, rid: wire.RequestId, pending: asyncio.Future[Any]) -> None:
+    """Hold ``rid`` as in flight on ``conn`` until ``pending`` is done (after its reply,
+    whose callback was added first). Only object requests left pending here can still be
+    unanswered when the next frame is read: every other one is answered before
+    :meth:`Hub.handle` returns."""
+    conn.in_flight.add(rid)
+    pending.add_done_callback(lambda _: conn.in_flight.discard(rid))

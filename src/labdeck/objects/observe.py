@@ -25,8 +25,11 @@ When the object is exposed as ``name``, every assignment to an observed attribut
 ``attr`` — from Python, in any thread, or from a browser's ``set`` — publishes the new
 value on channel ``obj/<name>/<attr>`` (``obj/<name>/<child>/<attr>`` for an observed
 object reached through an attribute of the exposed one). An assignment of an equal
-value publishes nothing. Deleting publishes ``null``. A value with no JSON form is
-not published; the failure is logged.
+value publishes nothing. Deleting publishes what reading the attribute then gives:
+its default when it has one (a class-level value or a dataclass default), which a
+``get`` returns from then on; otherwise ``null``, and a ``get`` answers ``NotFound``.
+A delete that leaves the value read unchanged publishes nothing. A value with no JSON
+form is not published; the failure is logged.
 """
 
 from __future__ import annotations
@@ -148,9 +151,13 @@ class observed(Generic[T]):  # lower case: used like a field
             _notify(obj, self.name, value)
 
     def __delete__(self, obj: object) -> None:
-        if obj.__dict__.pop(self.name, _MISSING) is _MISSING:
+        old = obj.__dict__.pop(self.name, _MISSING)
+        if old is _MISSING:
             raise AttributeError(self.name)
-        _notify(obj, self.name, None)
+        # The live value must be what a read now returns: the default, where one exists.
+        now = None if self.default is _MISSING else self.default
+        if self.default is _MISSING or not _same(old, now):
+            _notify(obj, self.name, now)
 
 
 def observable(*names: str) -> Callable[[C], C]:

@@ -6,7 +6,8 @@ and sends what it returns.
 
 One JSON object per text frame:
 
-* requests carry a client-chosen ``id`` (integer or string) and an ``op``;
+* requests carry a client-chosen ``id`` (see :data:`RequestId` for its range) and an
+  ``op``; a field the request type does not define is refused;
 * replies echo the ``id``: ``{"id": 1, "ok": true, "result": ...}`` or
   ``{"id": 1, "ok": false, "error": {"type": "...", "message": "..."}}``;
 * pushes carry ``ch``, ``seq``, ``t`` and ``data``; a replay that cannot reach back far
@@ -27,35 +28,69 @@ from labdeck.exceptions import BadRequest, LabdeckError, NotSerializable, Unknow
 
 __all__ = [
     "MAX_CHANNELS_LIMIT",
+    "MAX_CHANNEL_LEN",
     "MAX_DEPTH",
+    "MAX_ID",
+    "MAX_ID_LENGTH",
     "OPS",
     "Call",
+    "Channel",
     "Channels",
     "Del",
     "Dir",
     "ErrorBody",
+    "Gap",
     "Get",
     "Pub",
+    "Push",
+    "Reply",
+    "ReplyId",
     "Request",
     "RequestId",
+    "Seq",
+    "ServerMessage",
     "Set",
     "Sub",
     "Unsub",
     "decode_request",
+    "decode_server_message",
     "encode_data",
     "encode_error",
     "encode_gap",
     "encode_push",
     "encode_reply",
+    "encode_request",
     "encode_truncated_reply",
     "nests_deeper_than",
+    "usable_id",
 ]
 
-RequestId = int | str
-"""A request id as the client chose it; replies echo it unchanged."""
+MAX_ID = 2**53 - 1
+"""The largest integer ``id`` (and ``-MAX_ID`` the smallest): every integer in the range
+is exact in a JavaScript number (``Number.MAX_SAFE_INTEGER``), so any client can match
+the echo. A larger one would come back as a rounded float no client can match."""
+
+MAX_ID_LENGTH = 128
+"""The longest string ``id``, in characters."""
+
+RequestId = (
+    Annotated[int, msgspec.Meta(ge=-MAX_ID, le=MAX_ID)] | Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)]
+)
+"""A request id as the client chose it, an integer within ±:data:`MAX_ID` or a string of
+at most :data:`MAX_ID_LENGTH` characters; replies echo it unchanged."""
+
+ReplyId = int | str
+"""The ``id`` a reply echoes: a valid :data:`RequestId`, or ``None`` (JSON ``null``)."""
+
+Seq = Annotated[int, msgspec.Meta(ge=0)]
+
+MAX_CHANNEL_LEN = 200
+"""The longest channel name, in characters (the hub checks the rest of the name rules)."""
+
+Channel = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CHANNEL_LEN)]
 
 
-class _Request(msgspec.Struct, tag_field="op", forbid_unknown_fields=True):
+class _Request(msgspec.Struct, tag_field="op", forbid_unknown_fields=True, omit_defaults=True):
     id: RequestId
 
 
@@ -67,21 +102,21 @@ class Sub(_Request, tag="sub"):
     replay starts from the beginning of the current history instead of ``since``.
     """
 
-    ch: str
-    since: int | None = None
+    ch: Channel
+    since: Seq | None = None
     epoch: str | None = None
 
 
 class Unsub(_Request, tag="unsub"):
     """Stop receiving pushes from ``ch``."""
 
-    ch: str
+    ch: Channel
 
 
 class Pub(_Request, tag="pub"):
     """Publish ``data`` on ``ch``; the reply's result is the new message's seq."""
 
-    ch: str
+    ch: Channel
     data: msgspec.Raw = msgspec.Raw(b"null")
 
 
@@ -117,10 +152,11 @@ class Get(_Request, tag="get"):
 
 
 class Set(_Request, tag="set"):
-    """Assign ``value`` to the exposed attribute at ``path``."""
+    """Assign ``value`` to the exposed attribute at ``path``; ``value`` is required
+    (``null`` assigns None), so that a client dropping an undefined value is told."""
 
     path: list[str]
-    value: Any = None
+    value: Any
 
 
 class Del(_Request, tag="del"):
@@ -145,20 +181,20 @@ class ErrorBody(msgspec.Struct):
 
 
 class _Reply(msgspec.Struct):
-    id: RequestId | None
+    id: ReplyId | None
     ok: Literal[True]
     result: Any
 
 
 class _TruncatedReply(msgspec.Struct):
-    id: RequestId | None
+    id: ReplyId | None
     ok: Literal[True]
     result: Any
     truncated: Literal[True]
 
 
 class _ErrorReply(msgspec.Struct):
-    id: RequestId | None
+    id: ReplyId | None
     ok: Literal[False]
     error: ErrorBody
 
@@ -178,6 +214,86 @@ class _GapRange(msgspec.Struct):
 class _Gap(msgspec.Struct):
     ch: str
     gap: _GapRange
+
+
+# -- what a client reads: the server's frames, decoded into types -------------------
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """A reply as a client reads it: ``result`` when ``ok``, else ``error``."""
+
+    id: ReplyId | None
+    ok: bool
+    result: Any = None
+    error: ErrorBody | None = None
+    truncated: bool = False
+
+
+class Push(msgspec.Struct, frozen=True):
+    """A message of a subscribed channel."""
+
+    ch: str
+    seq: int
+    t: float
+    data: Any = None
+
+
+class Gap(msgspec.Struct, frozen=True):
+    """Seqs ``first`` to ``last`` (inclusive) of ``ch`` are gone from the server's history."""
+
+    ch: str
+    first: int
+    last: int
+
+
+ServerMessage = Reply | Push | Gap
+
+
+class _Incoming(msgspec.Struct):
+    # Every field of every server frame, all optional; unknown fields are ignored, so
+    # a client keeps working with a server that adds some.
+    id: ReplyId | None = None
+    ok: bool | None = None
+    result: Any = None
+    error: ErrorBody | None = None
+    truncated: bool = False
+    ch: str | None = None
+    seq: int | None = None
+    t: float | None = None
+    data: Any = None
+    gap: _GapRange | None = None
+
+
+_incoming_decoder = msgspec.json.Decoder(_Incoming)
+
+
+def decode_server_message(frame: bytes | str) -> ServerMessage:
+    """Decode one text frame from a server, as a client does.
+
+    A frame with ``ok`` is a :class:`Reply`, one with ``gap`` a :class:`Gap`, one with
+    ``seq`` a :class:`Push` (the page's rule for telling them apart).
+
+    Raises:
+        BadRequest: the frame is not one of the three, or a field has the wrong type.
+    """
+    try:
+        m = _incoming_decoder.decode(frame)
+    except (msgspec.DecodeError, UnicodeError) as exc:
+        raise BadRequest(f"server frame not understood: {exc}") from None
+    if m.ok is not None:
+        if not m.ok and m.error is None:
+            raise BadRequest("server frame not understood: an error reply without `error`")
+        return Reply(m.id, m.ok, m.result, m.error, m.truncated)
+    if m.ch is not None and m.gap is not None:
+        return Gap(m.ch, m.gap.from_, m.gap.to)
+    if m.ch is not None and m.seq is not None and m.t is not None:
+        return Push(m.ch, m.seq, m.t, m.data)
+    raise BadRequest("server frame not understood: neither a reply, a push nor a gap notice")
+
+
+def encode_request(req: Request) -> bytes:
+    """The text frame of a request, as a client sends it."""
+    return _encoder.encode(req)
 
 
 _request_decoder = msgspec.json.Decoder(Request)
@@ -283,9 +399,19 @@ def _with_id(err: LabdeckError, frame: bytes) -> LabdeckError:
     except (msgspec.DecodeError, RecursionError):
         return err
     rid = obj.get("id") if isinstance(obj, dict) else None
-    if isinstance(rid, (int, str)) and not isinstance(rid, bool):
+    if usable_id(rid):
         err.request_id = rid
     return err
+
+
+def usable_id(rid: object) -> bool:
+    """Whether ``rid``, as decoded from JSON, is a :data:`RequestId` a reply may echo."""
+    if isinstance(rid, str):
+        return len(rid) <= MAX_ID_LENGTH
+    return isinstance(rid, int) and not isinstance(rid, bool) and -MAX_ID <= rid <= MAX_ID
+
+
+ID_RULE = f"an integer from -{MAX_ID} to {MAX_ID} or a string of at most {MAX_ID_LENGTH} characters"
 
 
 def _classify(frame: bytes | str, exc: Exception) -> LabdeckError:
@@ -304,8 +430,10 @@ def _classify(frame: bytes | str, exc: Exception) -> LabdeckError:
     if not isinstance(obj, dict):
         return BadRequest(f"frame must be a JSON object, got {type(obj).__name__}")
     rid = obj.get("id")
-    if not isinstance(rid, (int, str)) or isinstance(rid, bool):
-        return BadRequest("request needs an `id` (integer or string)")
+    if "id" not in obj:
+        return BadRequest(f"request needs an `id`: {ID_RULE}")
+    if not usable_id(rid):
+        return BadRequest(f"`id` must be {ID_RULE}, got {_shown(rid)}")
     op = obj.get("op")
     if op not in OPS:
         err: LabdeckError = UnknownOp(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
@@ -313,6 +441,12 @@ def _classify(frame: bytes | str, exc: Exception) -> LabdeckError:
         err = BadRequest(f"bad {op!r} request: {exc}")
     err.request_id = rid
     return err
+
+
+def _shown(value: object) -> str:
+    """A rejected value for an error message, cut short: the message must stay small."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def encode_data(data: Any) -> bytes:
@@ -327,18 +461,18 @@ def encode_data(data: Any) -> bytes:
         raise NotSerializable(str(exc)) from None
 
 
-def encode_reply(rid: RequestId | None, result: Any) -> bytes:
+def encode_reply(rid: ReplyId | None, result: Any) -> bytes:
     """``{"id": rid, "ok": true, "result": result}``."""
     return encode_data(_Reply(rid, True, result))
 
 
-def encode_truncated_reply(rid: RequestId | None, result: Any) -> bytes:
+def encode_truncated_reply(rid: ReplyId | None, result: Any) -> bytes:
     """``{"id": rid, "ok": true, "result": result, "truncated": true}``: a list reply
     that stopped at the request's ``limit``."""
     return encode_data(_TruncatedReply(rid, True, result, True))
 
 
-def encode_error(rid: RequestId | None, type_: str, message: str) -> bytes:
+def encode_error(rid: ReplyId | None, type_: str, message: str) -> bytes:
     """``{"id": rid, "ok": false, "error": {"type": type_, "message": message}}``."""
     return _encoder.encode(_ErrorReply(rid, False, ErrorBody(type_, message)))
 
