@@ -27,6 +27,21 @@ POLL = 0.01
 _RETRIES = 5  # getImageData's attempts at a file that is late, as rt-cloud makes them
 
 
+def _split_pattern(pattern: str) -> tuple[str, str]:
+    """The folder before the first wildcard, and the rest of the pattern."""
+    parts = Path(pattern).parts
+    cut = next((i for i, part in enumerate(parts) if any(c in part for c in "*?")), len(parts) - 1)
+    return str(Path(*parts[:cut])), "/".join(parts[cut:])
+
+
+def _pattern_regex(rest: str) -> re.Pattern[str]:
+    """A glob (``**`` for any folders, ``*`` and ``?`` within a name) as a regular expression."""
+    out = []
+    for token in re.split(r"(\*\*/|\*\*|\*|\?)", rest):
+        out.append({"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(token, re.escape(token)))
+    return re.compile("".join(out))
+
+
 class DataInterface:
     """rt-cloud's ``DataInterface`` in local mode, under labdeck's path rules.
 
@@ -118,8 +133,16 @@ class DataInterface:
         """
         if not os.path.isabs(filepattern):
             raise RequestError(f"listFiles must have an absolute path: {filepattern}")
-        self._checked(os.path.dirname(filepattern), pattern=True)
-        return [f for f in sorted(glob.iglob(filepattern, recursive=True)) if os.path.isfile(f) and self._allows(f)]
+        base, rest = _split_pattern(filepattern)
+        self._checked(base, pattern=True)
+        match = _pattern_regex(rest).fullmatch
+        found = []
+        for folder, _, names in os.walk(base):  # links to folders are not followed: no loops, no aliases
+            for name in names:
+                path = os.path.join(folder, name)
+                if match(os.path.relpath(path, base)) and os.path.isfile(path) and self._allows(path):
+                    found.append(path)
+        return sorted(found)
 
     def listDirs(self, dirpattern: str) -> list[str]:
         """Allowed folders matching the absolute glob ``dirpattern``."""
