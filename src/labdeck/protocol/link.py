@@ -27,7 +27,8 @@ Framing: a stream of UTF-8 JSON objects, each followed by ``\\n`` and at most
   the answer (``ok``), ``error`` what went wrong (otherwise);
 * ``{"op": "clear", "series": "run 1"}``: the points of ``series`` so far are to be
   dropped from the plots (``series`` ``null``: every series of the run);
-* ``{"op": "notice", "kind": "user", "text": "..."}``: a line for the people running the
+* ``{"op": "notice", "kind": "user", "text": "..."}``: a line (at most
+  :data:`MAX_NOTICE` characters) for the people running the
   session, of ``kind`` ``user``, ``session``, ``debug``, ``error`` (a problem the
   operator must see), ``status`` (the run's status in words) or ``subject`` (the message
   the participant's display shows);
@@ -54,6 +55,7 @@ from labdeck.protocol.rig import Event
 __all__ = [
     "MAX_HELLO",
     "MAX_MESSAGE",
+    "MAX_NOTICE",
     "MAX_SERIES",
     "OPS",
     "Clear",
@@ -78,6 +80,8 @@ MAX_HELLO = 4096
 """Longest first message, in bytes: a hello is short, and who sent it is not known yet."""
 MAX_SERIES = 100
 """Longest series name, in characters."""
+MAX_NOTICE = 10_000
+"""Longest notice text, in characters: a line for people to read, not a data channel."""
 
 _NOT_SAME_LENGTH = "x and y are not lists of the same length"
 
@@ -140,7 +144,7 @@ class Notice(msgspec.Struct, tag_field="op", tag="notice"):
     """A line for the operator (``user`` ... ``status``) or the participant (``subject``)."""
 
     kind: NoticeKind
-    text: str
+    text: Annotated[str, msgspec.Meta(max_length=MAX_NOTICE)]
 
 
 class Feedback(msgspec.Struct, tag_field="op", tag="feedback"):
@@ -174,7 +178,7 @@ _PROBLEMS: dict[tuple[str, str | None], str] = {
     ("rig", "error"): "rig: error is not a string",
     ("clear", "series"): f"clear: series is not a name of 1 to {MAX_SERIES} characters",
     ("notice", "kind"): "notice: kind is not one of user, session, debug, error, status, subject",
-    ("notice", "text"): "notice: text is not a string",
+    ("notice", "text"): f"notice: text is not a string of at most {MAX_NOTICE} characters",
     ("feedback", "values"): "feedback: values is not an object",
     ("feedback", "delay_ms"): "feedback: delay_ms is not a number from 0",
     ("feedback", "name"): "feedback: name is not a string",

@@ -15,10 +15,10 @@ from typing import Any
 
 from labdeck.compat.rtcloud.errors import ValidationError
 from labdeck.exceptions import NotSerializable
-from labdeck.protocol.link import Feedback, Notice, encode_message
+from labdeck.protocol.link import MAX_NOTICE, Feedback, Notice, encode_message
 from labdeck.runner import script
 
-__all__ = ["SubjectInterface"]
+__all__ = ["SubjectInterface", "plain"]
 
 
 class SubjectInterface:
@@ -36,7 +36,7 @@ class SubjectInterface:
             ValueError: ``value`` cannot be sent as JSON.
         """
         print(f"SubjectInterface: setResult: run {runId}, tr {trId}, value {value}", flush=True)
-        self._send({"runId": _plain(runId), "trId": _plain(trId), "value": _plain(value)}, onsetTimeDelayMs)
+        self._send({"runId": plain(runId), "trId": plain(trId), "value": plain(value)}, onsetTimeDelayMs)
 
     def setResultDict(self, name: str | dict[str, Any] | None = None, values: Any = None,
                       onsetTimeDelayMs: float = 0) -> None:
@@ -52,13 +52,13 @@ class SubjectInterface:
         if not isinstance(values, dict):
             raise ValidationError(f"setResultDict: values must be a dict, not {type(values).__name__}")
         print(f"SubjectInterface: setResultDict: {name or ''} {values}".replace("  ", " "), flush=True)
-        self._send({str(k): _plain(v) for k, v in values.items()}, onsetTimeDelayMs, name)
+        self._send({str(k): plain(v) for k, v in values.items()}, onsetTimeDelayMs, name)
 
     def setMessage(self, message: str) -> None:
         """The message the participant's display shows."""
         print(f"SubjectInterface: setMessage: {message}", flush=True)
         self.message = str(message)
-        script.send(Notice("subject", self.message))
+        script.send(Notice("subject", self.message[:MAX_NOTICE]))
 
     def getResponse(self, runId: int, trId: int) -> dict[str, Any]:
         """The participant's response (none: labdeck has no button box yet), ``{}``."""
@@ -90,7 +90,7 @@ class SubjectInterface:
         script.send(message)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A numpy scalar as the Python number it holds; anything else as it is."""
     item = getattr(value, "item", None)
     if callable(item) and getattr(value, "shape", None) == ():

@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 from labdeck.compat.rtcloud.errors import RequestError
-from labdeck.protocol.link import Clear, Notice, NoticeKind, Plot
+from labdeck.compat.rtcloud.subject import plain
+from labdeck.protocol.link import MAX_NOTICE, Clear, Notice, NoticeKind, Plot
 from labdeck.runner import script
 
 __all__ = ["WebDisplayInterface", "series_of"]
@@ -62,7 +63,7 @@ class WebDisplayInterface:
             RequestError: ``runId`` is not a number from 1.
         """
         run = _run_id(runId)
-        self._remember(run, trId, value)
+        self._remember(run, plain(trId), plain(value))
         print(f"plotDataPoint: run {runId}, tr {trId}, value {value}", flush=True)
         script.send(Plot(series_of(run), [_number(trId)], [_number(value)]))
 
@@ -103,7 +104,7 @@ class WebDisplayInterface:
     @staticmethod
     def _notice(kind: NoticeKind, label: str, text: str, error: bool = False) -> None:
         print(f"{label}: {text}", file=sys.stderr if error else sys.stdout, flush=True)
-        script.send(Notice(kind, str(text)))
+        script.send(Notice(kind, str(text)[:MAX_NOTICE]))  # the whole line is in the log
 
 
 def _run_id(runId: Any) -> int:
