@@ -34,10 +34,11 @@ web.setUserError("the scanner stopped")
 subj.setResult(1, 4, np.float32(0.5), 100)
 subj.setResultDict({"runId": 1, "trId": 5, "value": 0.6}, 20)   # rt-cloud's earlier form
 subj.setResultDict(name="run1_TR6", values={"score": np.int64(3)})
-try:
-    subj.setResult(1, 7, 0.1, -1)
-except ValidationError as exc:
-    print("refused delay")
+for delay in (-1, float("nan"), float("inf"), "10"):
+    try:
+        subj.setResult(1, 7, 0.1, delay)
+    except ValidationError as exc:
+        print("refused delay")
 try:
     subj.setResultDict(name="x", values={"a": object()})
 except ValueError as exc:
@@ -56,7 +57,7 @@ def test_a_script_run_by_hand_prints_and_refuses_what_rtcloud_refuses(tmp_path: 
                        "[[{'x': 3, 'y': 0.25}], [{'x': 1, 'y': 0.7}]]"]
     assert [line for line in out if line.startswith("refused ")] == [
         "refused 0", "refused -1", "refused '1'", "refused True", "refused 1.5", "refused None",
-        "refused delay", "refused value"]
+        *["refused delay"] * 4, "refused value"]
     assert "[[{'x': 3, 'y': 0.25}], []]" in out
     assert "SubjectInterface: setResult: run 1, tr 4, value 0.5" in out
     assert out[-1] == "False ['*'] True"

@@ -8,6 +8,7 @@ rt-cloud's local stand-in does.
 
 from __future__ import annotations
 
+import math
 import numbers
 import queue
 import time
@@ -51,7 +52,8 @@ class SubjectInterface:
             name, values, onsetTimeDelayMs = None, name, values if values is not None else onsetTimeDelayMs
         if not isinstance(values, dict):
             raise ValidationError(f"setResultDict: values must be a dict, not {type(values).__name__}")
-        print(f"SubjectInterface: setResultDict: {name or ''} {values}".replace("  ", " "), flush=True)
+        label = f"{name} " if name else ""
+        print(f"SubjectInterface: setResultDict: {label}{values}", flush=True)
         self._send({str(k): plain(v) for k, v in values.items()}, onsetTimeDelayMs, name)
 
     def setMessage(self, message: str) -> None:
@@ -78,7 +80,7 @@ class SubjectInterface:
         return self.msgQueue.get(block=block, timeout=timeout)
 
     def _send(self, values: dict[str, Any], delay: Any, name: str | None = None) -> None:
-        if not isinstance(delay, numbers.Real) or delay < 0:
+        if isinstance(delay, bool) or not isinstance(delay, numbers.Real) or not 0 <= float(delay) < math.inf:
             raise ValidationError(f"onsetTimeDelayMs must be >= 0, {delay}")
         message = Feedback(values, float(delay), name)
         try:
