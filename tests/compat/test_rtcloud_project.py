@@ -27,7 +27,7 @@ TRS = 5
 def write_project(folder: Path) -> Path:
     """The guide's files in ``folder``; returns its ``labdeck.toml``."""
     found = dict(re.findall(r"<!-- file: (\S+) -->\n```\w+\n(.*?)```", GUIDE.read_text(encoding="utf-8"), re.S))
-    assert set(found) == {"sample.py", "conf/sample.toml", "labdeck.toml"}
+    assert set(found) == {"sample.py", "conf/sample.toml", "labdeck.toml", "pages/feedback/index.html"}
     assert "from labdeck.compat.rtcloud import ClientInterface" in found["sample.py"]
     for name, text in found.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ async def test_the_sample_runs_under_the_runner_while_the_scanner_writes(
         status = await asyncio.wait_for(runner_of(deck).wait(), scaled(60))
         assert status["state"] == "finished", log_lines(client, run)
         await client.wait_for("run/notice", TRS + 3)
-        await client.wait_for("run/feedback", TRS + 2)
+        await client.wait_for("run/feedback", TRS + 1)
 
         points = [(x, y) for p in client.pushes["run/data"] if p["data"]["series"] == "run 1"
                   for x, y in zip(p["data"]["x"], p["data"]["y"], strict=True)]
@@ -79,7 +79,7 @@ async def test_the_sample_runs_under_the_runner_while_the_scanner_writes(
         assert feedback[0] == {"run": run, "message": "Keep still, the run is starting"}
         results = [(f["values"], f["delay_ms"]) for f in feedback if f.get("name") is None and "values" in f]
         assert results == [({"runId": 1, "trId": tr, "value": tr / 10}, 250.0) for tr in range(1, TRS + 1)]
-        assert feedback[-1]["name"] == "run1_summary" and feedback[-1]["values"] == {"mean": 0.3}
+        assert len(feedback) == TRS + 1
 
         notices = [(p["data"]["kind"], p["data"]["text"]) for p in client.pushes["run/notice"]]
         assert notices[0] == ("status", "run 1: waiting for the scanner")
