@@ -10,7 +10,8 @@
 #
 # Set-up steps are idempotent and skip work already done: the virtualenv in .venv (rebuilt
 # when pyproject.toml changes), the dashboard's npm packages (from ui/package-lock.json) and
-# build, and for the tests Chromium from Debian's packages and a Redis server if none answers.
+# build, and for the tests Chromium from Debian's packages, a Redis server if none answers and
+# dicompare in its own virtualenv (.venv-dicompare).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -47,6 +48,18 @@ setup_ui() {
         touch ui/node_modules
     fi
     npm --prefix ui run --silent build
+}
+
+# dicompare (the DICOM schema checker labdeck's references interoperate with) pins
+# pydicom < 3 and labdeck needs pydicom 3: the agreement tests run it from its own venv.
+setup_dicompare() {
+    local venv=.venv-dicompare req=tests/watch/dicompare-requirements.txt
+    if [ ! -f $venv/.installed ] || [ $req -nt $venv/.installed ]; then
+        say "installing dicompare into $venv for the agreement tests ($req)"
+        "$PYTHON" -m venv $venv
+        $venv/bin/python -m pip install --quiet --disable-pip-version-check -r $req
+        touch $venv/.installed
+    fi
 }
 
 setup_chromium() {
@@ -96,7 +109,7 @@ case "$cmd" in
         setup_python; setup_ui
         exec $VENV/bin/labdeck demo "$@" ;;
     test)
-        setup_python; setup_ui; setup_chromium; setup_redis
+        setup_python; setup_ui; setup_chromium; setup_redis; setup_dicompare
         say "ruff"; lint
         say "mypy --strict"; types
         say "pytest"

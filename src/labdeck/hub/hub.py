@@ -81,7 +81,7 @@ class Hub:
         broker: Broker,
         objects: ObjectSpace | None = None,
         *,
-        reserved: tuple[str, ...] = ("hub/", "run/", "files/", "dicom/", "rigs/", "obj/"),
+        reserved: tuple[str, ...] = ("hub/", "run/", "files/", "dicom/", "agents/", "rigs/", "obj/"),
         debug: bool = False,
         max_depth: int = wire.MAX_DEPTH,
     ) -> None:
