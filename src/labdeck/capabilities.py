@@ -31,6 +31,7 @@ BUILTIN = (
     "labdeck.runner.capability:RunnerCapability",
     "labdeck.watch.capability:WatchCapability",
     "labdeck.rigs.capability:RigsCapability",
+    "labdeck.compat.rtcloud.config:RtcloudCapability",
 )
 """The capabilities shipped with labdeck, in the order they start. Those marked ``always``
 run in every server; the others when the configuration has their section."""

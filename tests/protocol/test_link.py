@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from labdeck.exceptions import AccessDenied, BadRequest, FrameTooLarge, NotSerializable, UnknownOp
 from labdeck.protocol import link
-from labdeck.protocol.link import Hello, LinkReader, Plot, Progress, Result, RigReport
+from labdeck.protocol.link import Clear, Feedback, Hello, LinkReader, Notice, Plot, Progress, Result, RigReport
 from labdeck.protocol.rig import Event
 
 MESSAGES: list[tuple[bytes, link.Message]] = [
@@ -32,6 +32,14 @@ MESSAGES: list[tuple[bytes, link.Message]] = [
     (b'{"op":"rig","rig":"ephys","event":"start","outcome":"timeout","rtt_ms":null,"data":null,'
      b'"error":"rig \'ephys\' did not answer"}\n',
      RigReport("ephys", Event.START, "timeout", error="rig 'ephys' did not answer")),
+    (b'{"op":"clear","series":"run 1"}\n', Clear("run 1")),
+    (b'{"op":"clear","series":null}\n', Clear()),
+    (b'{"op":"notice","kind":"user","text":"TR 3 done"}\n', Notice("user", "TR 3 done")),
+    (b'{"op":"notice","kind":"subject","text":"Keep still"}\n', Notice("subject", "Keep still")),
+    (b'{"op":"feedback","values":{"runId":1,"trId":3,"value":0.2},"delay_ms":250.0,"name":null}\n',
+     Feedback({"runId": 1, "trId": 3, "value": 0.2}, 250.0)),
+    (b'{"op":"feedback","values":{"score":"0.5"},"delay_ms":0.0,"name":"run1_TR3"}\n',
+     Feedback({"score": "0.5"}, name="run1_TR3")),
 ]
 
 
@@ -122,6 +130,16 @@ REFUSED: list[tuple[bytes, type[Exception], str]] = [
     (b'{"op":"rig","rig":"a","event":"init","outcome":"ok","rtt_ms":-1}', BadRequest,
      "rig: rtt_ms is not a number from 0"),
     (b'{"op":"rig","rig":"a","event":"init","outcome":"ok","error":3}', BadRequest, "rig: error is not a string"),
+    (b'{"op":"clear","series":""}', BadRequest, "clear: series is not a name of 1 to 100 characters"),
+    (b'{"op":"notice","kind":"shout","text":"x"}', BadRequest,
+     "notice: kind is not one of user, session, debug, error, status, subject"),
+    (b'{"op":"notice","kind":"user","text":5}', BadRequest, "notice: text is not a string of at most 10000 characters"),
+    (b'{"op":"notice","kind":"user"}', BadRequest, "notice: text is not a string of at most 10000 characters"),
+    (b'{"op":"notice","kind":"user","text":"' + b"x" * 10_001 + b'"}', BadRequest,
+     "notice: text is not a string of at most 10000 characters"),
+    (b'{"op":"feedback","values":[1]}', BadRequest, "feedback: values is not an object"),
+    (b'{"op":"feedback","values":{},"delay_ms":-5}', BadRequest, "feedback: delay_ms is not a number from 0"),
+    (b'{"op":"feedback","values":{},"name":3}', BadRequest, "feedback: name is not a string"),
 ]
 
 

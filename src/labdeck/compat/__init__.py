@@ -2,7 +2,8 @@
 imports changed: ``labdeck.compat.awe`` (the research web server's templates and pages),
 ``labdeck.compat.iblutil`` (iblutil's rig messaging: ``EchoProtocol``, ``Services``),
 ``labdeck.compat.wispy`` (the websocket object server: ``RPCWebApp`` and ``wispyjs/rpc.js``),
-and more to come (``rtcloud``). Each maps the original's documented names
+``labdeck.compat.rtcloud`` (rt-cloud's experiment-script API: ``ClientInterface``) and
+``labdeck.compat.iblutil`` (iblutil's rig messaging). Each maps the original's documented names
 onto labdeck's own API; see the migration guides in ``docs/howto/``.
 """
 

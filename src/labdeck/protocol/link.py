@@ -24,7 +24,17 @@ Framing: a stream of UTF-8 JSON objects, each followed by ``\\n`` and at most
   :data:`MAX_SERIES` characters, ``event`` a labdeck rig event (``init``, ``start``,
   ``stop``, ``interrupt``, ``cleanup``, ``status``, ``info``, ``token``), ``outcome``
   ``ok``, ``error`` or ``timeout``, ``rtt_ms`` a number from 0 or ``null``, ``data``
-  the answer (``ok``), ``error`` what went wrong (otherwise).
+  the answer (``ok``), ``error`` what went wrong (otherwise);
+* ``{"op": "clear", "series": "run 1"}``: the points of ``series`` so far are to be
+  dropped from the plots (``series`` ``null``: every series of the run);
+* ``{"op": "notice", "kind": "user", "text": "..."}``: a line (at most
+  :data:`MAX_NOTICE` characters) for the people running the
+  session, of ``kind`` ``user``, ``session``, ``debug``, ``error`` (a problem the
+  operator must see), ``status`` (the run's status in words) or ``subject`` (the message
+  the participant's display shows);
+* ``{"op": "feedback", "values": {"runId": 1, "trId": 3, "value": 0.2}, "delay_ms": 0,
+  "name": null}``: a result for the participant's feedback display, shown ``delay_ms``
+  (a number from 0) after it arrives; ``name`` optional.
 
 Fields a message does not define are ignored, so a newer script can talk to an older
 runner. The link is one way: the runner never writes to it.
@@ -45,11 +55,15 @@ from labdeck.protocol.rig import Event
 __all__ = [
     "MAX_HELLO",
     "MAX_MESSAGE",
+    "MAX_NOTICE",
     "MAX_SERIES",
     "OPS",
+    "Clear",
+    "Feedback",
     "Hello",
     "LinkReader",
     "Message",
+    "Notice",
     "Plot",
     "Progress",
     "Result",
@@ -66,6 +80,8 @@ MAX_HELLO = 4096
 """Longest first message, in bytes: a hello is short, and who sent it is not known yet."""
 MAX_SERIES = 100
 """Longest series name, in characters."""
+MAX_NOTICE = 10_000
+"""Longest notice text, in characters: a line for people to read, not a data channel."""
 
 _NOT_SAME_LENGTH = "x and y are not lists of the same length"
 
@@ -115,10 +131,34 @@ class RigReport(msgspec.Struct, tag_field="op", tag="rig"):
     error: str | None = None
 
 
-Message = Hello | Plot | Progress | Result | RigReport
-ScriptMessage = Plot | Progress | Result | RigReport
+class Clear(msgspec.Struct, tag_field="op", tag="clear"):
+    """Drop the points of ``series`` so far (``None``: of every series of the run)."""
+
+    series: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SERIES)] | None = None
+
+
+NoticeKind = Literal["user", "session", "debug", "error", "status", "subject"]
+
+
+class Notice(msgspec.Struct, tag_field="op", tag="notice"):
+    """A line for the operator (``user`` ... ``status``) or the participant (``subject``)."""
+
+    kind: NoticeKind
+    text: Annotated[str, msgspec.Meta(max_length=MAX_NOTICE)]
+
+
+class Feedback(msgspec.Struct, tag_field="op", tag="feedback"):
+    """A result for the participant's feedback display, shown ``delay_ms`` after it arrives."""
+
+    values: dict[str, Any]
+    delay_ms: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    name: str | None = None
+
+
+Message = Hello | Plot | Progress | Result | RigReport | Clear | Notice | Feedback
+ScriptMessage = Plot | Progress | Result | RigReport | Clear | Notice | Feedback
 """What follows the hello."""
-OPS: tuple[str, ...] = ("hello", "plot", "progress", "result", "rig")
+OPS: tuple[str, ...] = ("hello", "plot", "progress", "result", "rig", "clear", "notice", "feedback")
 
 # What the runner logs for a refused field, by (op, field); "x[]" is an element of x.
 _PROBLEMS: dict[tuple[str, str | None], str] = {
@@ -136,6 +176,12 @@ _PROBLEMS: dict[tuple[str, str | None], str] = {
     ("rig", "outcome"): "rig: outcome is not one of ok, error, timeout",
     ("rig", "rtt_ms"): "rig: rtt_ms is not a number from 0",
     ("rig", "error"): "rig: error is not a string",
+    ("clear", "series"): f"clear: series is not a name of 1 to {MAX_SERIES} characters",
+    ("notice", "kind"): "notice: kind is not one of user, session, debug, error, status, subject",
+    ("notice", "text"): f"notice: text is not a string of at most {MAX_NOTICE} characters",
+    ("feedback", "values"): "feedback: values is not an object",
+    ("feedback", "delay_ms"): "feedback: delay_ms is not a number from 0",
+    ("feedback", "name"): "feedback: name is not a string",
 }
 _FIELD = re.compile(r"at `\$\.(\w+)(\[)?|required field `(\w+)`")
 

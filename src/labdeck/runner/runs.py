@@ -12,7 +12,9 @@ What a run publishes (see ``docs/howto/run-scripts.md`` for the shapes):
   :data:`BYTES_PER_MESSAGE` bytes of text), so a flood costs few messages;
 * ``run/data``, ``run/progress``, ``run/result`` from the script's ``labdeck.script``;
 * ``run/rigs``: each request the script sent a rig itself (``labdeck.script.rigs()``),
-  which the rigs capability, listening, shows in the Rigs panel.
+  which the rigs capability, listening, shows in the Rigs panel;
+* ``run/clear``, ``run/notice``, ``run/feedback``: plots to clear, lines for the
+  operator, the participant's feedback (see :mod:`labdeck.runner.display`).
 
 Nothing is dropped. Every line and point is also written to the store, in batches, on
 the store's thread. Memory stays bounded by back-pressure, not by dropping: when more
@@ -44,8 +46,8 @@ from labdeck.config import Config
 from labdeck.exceptions import BrokerUnavailable, Busy, InvalidArguments, LabdeckError, NotFound, StoreError
 from labdeck.objects.markers import inline, reads
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
-from labdeck.protocol.link import Plot, Progress, RigReport, ScriptMessage
-from labdeck.runner import history, orphans, presets
+from labdeck.protocol.link import Clear, Feedback, Notice, Plot, Progress, RigReport, ScriptMessage
+from labdeck.runner import display, history, orphans, presets
 from labdeck.runner.history import Unfinished
 from labdeck.runner.link import ScriptLink
 from labdeck.runner.process import DRAIN, ScriptProcess
@@ -572,6 +574,8 @@ class Runner:
             self._publish("run/rigs", {"run": run.id, "rig": msg.rig, "event": msg.event.value,
                                        "outcome": msg.outcome, "rtt_ms": msg.rtt_ms, "data": msg.data,
                                        "error": msg.error})
+        elif isinstance(msg, Clear | Notice | Feedback):
+            self._publish(*display.publication(run.id, msg))
         else:
             key, value = msg.key, msg.value
             await self.store.run(lambda db: history.set_result(db, run.id, key, value))

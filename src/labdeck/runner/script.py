@@ -42,7 +42,7 @@ from typing import Any
 from labdeck.exceptions import NotSerializable
 from labdeck.protocol.link import Hello, Message, Plot, Progress, Result, RigReport, encode_message, encode_messages
 
-__all__ = ["FLUSH_INTERVAL", "FLUSH_POINTS", "config", "log", "plot", "progress", "report_rig", "result"]
+__all__ = ["FLUSH_INTERVAL", "FLUSH_POINTS", "config", "log", "plot", "progress", "report_rig", "result", "send"]
 
 FLUSH_INTERVAL = 0.002
 FLUSH_POINTS = 500
@@ -231,3 +231,16 @@ def _link() -> _Link | None:
                           file=sys.stderr, flush=True)
             _state["link"] = link
         return _state["link"]
+
+
+def send(message: Message) -> bool:
+    """Send ``message`` to the runner as it is; ``False`` (nothing sent) when run by hand.
+
+    For layers over this API (:mod:`labdeck.compat.rtcloud`) that speak link messages of
+    their own; a script calls :func:`plot`, :func:`result` and the others instead.
+    """
+    link = _link()
+    if link is None:
+        return False
+    link.send(message)
+    return True
