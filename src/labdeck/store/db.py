@@ -1,7 +1,10 @@
 """The SQLite store: one file in WAL mode, migrated forward on open.
 
 Migrations are the numbered files ``migrations/NNNN_name.sql``, applied in order inside
-one transaction each; the schema version is SQLite's ``user_version``. A database whose
+one transaction each; the schema version is SQLite's ``user_version``, the number of the
+last migration applied. Numbers only grow; one may be missing while the work it is
+reserved for lands elsewhere (a database is migrated past a missing number, so the
+migrations of a release must be complete before it ships). A database whose
 version is newer than the newest migration this labdeck has was written by a newer
 labdeck: opening it is refused (:class:`StoreError`) rather than risking corruption.
 
@@ -36,15 +39,18 @@ def migrations() -> list[tuple[int, str, str]]:
         if m:
             found.append((int(m[1]), entry.name, entry.read_text(encoding="utf-8")))
     found.sort()
-    for i, (version, name, _) in enumerate(found, 1):
-        if version != i:
-            raise StoreError(f"migration {name} is out of sequence: expected number {i:04d}")
+    if found and found[0][0] != 1:
+        raise StoreError(f"migration {found[0][1]} is out of sequence: the first is number 0001")
+    for (before, _, _), (version, name, _) in zip(found, found[1:], strict=False):
+        if version == before:
+            raise StoreError(f"migration {name}: number {version:04d} is used twice")
     return found
 
 
 def latest_schema() -> int:
-    """The schema version this labdeck writes."""
-    return len(migrations())
+    """The schema version this labdeck writes: the number of its last migration."""
+    steps = migrations()
+    return steps[-1][0] if steps else 0
 
 
 class Store:
@@ -100,7 +106,7 @@ class Store:
         return current
 
     def _migrate(self, db: sqlite3.Connection, current: int) -> None:
-        for version, name, sql in migrations()[current:]:
+        for version, name, sql in (step for step in migrations() if step[0] > current):
             try:
                 db.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {version};\nCOMMIT;")
             except sqlite3.Error as exc:

@@ -7,6 +7,7 @@ Routes (all under the optional ``[server] base_path``):
 * ``/healthz`` — JSON, 200 while serving
 * ``/metrics`` — Prometheus text format
 * ``/api/panels`` — the dashboard panels this client may see, from every capability
+* ``/api/prefs`` — the requesting user's dashboard preferences (:mod:`labdeck.web.prefs`)
 * every capability's routes, each behind the role it declares, and its static folder
   at ``/static/cap/<name>/``
 
@@ -33,7 +34,7 @@ from labdeck.exceptions import BadRequest, FrameTooLarge, LabdeckError
 from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
 from labdeck.protocol import wire
 from labdeck.types import has_role
-from labdeck.web import access
+from labdeck.web import access, prefs
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
 from labdeck.web.auth import middleware as identify
 from labdeck.web.closing import close_stalled
@@ -91,6 +92,8 @@ def make_app(deck: Deck) -> web.Application:
     access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
     access.add(inner, "GET", "/metrics", metrics, "viewer")
     access.add(inner, "GET", "/api/panels", panels, "viewer")
+    assert deck.store is not None
+    prefs.add_routes(inner, deck.store)
     for cap in deck.capabilities.values():
         if cap.static is not None:
             access.add_static(inner, f"/static/cap/{cap.name}/", cap.static)
