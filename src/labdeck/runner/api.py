@@ -106,9 +106,13 @@ async def _points(request: web.Request) -> list[history.Point]:
 
 
 async def run_data(request: web.Request) -> web.StreamResponse:
-    out: dict[str, dict[str, list[Any]]] = {}
+    out: dict[str, dict[str, Any]] = {}
+    run = _run_id(request)
+    labels = await _runner(request).store.run(lambda db: history.series_labels(db, run))
     for series, x, y in await _points(request):
-        s = out.setdefault(series, {"x": [], "y": []})
+        s = out.get(series)
+        if s is None:
+            s = out[series] = {"x": [], "y": [], **labels.get(series, {})}
         s["x"].append(x)
         s["y"].append(y)
     return web.json_response({"series": out})
@@ -226,7 +230,10 @@ SCHEMAS: dict[str, Any] = {
             "text": {"type": "string"}}}}}},
     "Points": {"type": "object", "required": ["series"], "properties": {"series": {
         "type": "object", "additionalProperties": {"type": "object", "required": ["x", "y"], "properties": {
-            "x": {"type": "array", "items": _NUMBER}, "y": {"type": "array", "items": _NUMBER}}}}}},
+            "x": {"type": "array", "items": _NUMBER}, "y": {"type": "array", "items": _NUMBER},
+            "unit": {"type": "string", "description": "of y, as the script's plot(unit=) gave it"},
+            "xlabel": {"type": "string"}, "chart": {"type": "string",
+                                                    "description": "series with the same chart are drawn together"}}}}}},
     "Deleted": {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}},
     "Pruned": {"type": "object", "required": ["deleted"], "properties": {
         "deleted": {"type": "array", "items": {"type": "integer"}, "description": "the ids deleted"}}},

@@ -161,6 +161,21 @@ def insert_points(db: sqlite3.Connection, run: int, pts: Sequence[Point]) -> Non
                        [(run, *p) for p in pts])
 
 
+def set_labels(db: sqlite3.Connection, run: int, series: str, labels: dict[str, str]) -> None:
+    """How ``series`` of ``run`` is drawn: its ``unit``, ``xlabel`` and ``chart``."""
+    with _Tx(db):
+        db.execute("INSERT INTO run_series (run, series, unit, xlabel, chart) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT (run, series) DO UPDATE SET unit = excluded.unit, xlabel = excluded.xlabel, "
+                   "chart = excluded.chart",
+                   (run, series, labels.get("unit", ""), labels.get("xlabel", ""), labels.get("chart", "")))
+
+
+def series_labels(db: sqlite3.Connection, run: int) -> dict[str, dict[str, str]]:
+    """``{series: {unit, xlabel, chart}}`` of the series of ``run`` that were given labels."""
+    rows = db.execute("SELECT series, unit, xlabel, chart FROM run_series WHERE run = ?", (run,)).fetchall()
+    return {r[0]: {"unit": r[1], "xlabel": r[2], "chart": r[3]} for r in rows}
+
+
 def set_result(db: sqlite3.Connection, run: int, key: str, value: Any) -> None:
     db.execute("INSERT OR REPLACE INTO run_results (run, key, value) VALUES (?, ?, ?)",
                (run, key, json.dumps(value)))

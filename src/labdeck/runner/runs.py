@@ -86,6 +86,8 @@ class _Run:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     unsaved_lines: list[history.Line] = field(default_factory=list)
     unsaved_points: list[history.Point] = field(default_factory=list)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # series -> unit, xlabel, chart
+    unsaved_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     saved: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
@@ -484,8 +486,15 @@ class Runner:
     def _plot(self, run: _Run, msg: Plot) -> None:
         series, xs, ys = msg.series, msg.x, msg.y
         run.unsaved_points.extend(zip([series] * len(xs), xs, ys, strict=True))
+        data: dict[str, Any] = {"run": run.id, "series": series, "x": xs, "y": ys}
+        labels = {"unit": msg.unit, "xlabel": msg.xlabel, "chart": msg.chart}
+        if any(labels.values()):
+            data.update(labels)
+            if run.labels.get(series) != labels:
+                run.labels[series] = labels
+                run.unsaved_labels[series] = labels
         run.wake.set()
-        self._publish("run/data", {"run": run.id, "series": series, "x": xs, "y": ys})
+        self._publish("run/data", data)
 
     def _problem(self, run: _Run, text: str) -> None:
         run.problems += 1
@@ -499,11 +508,12 @@ class Runner:
         while True:
             await run.wake.wait()
             run.wake.clear()
-            while run.unsaved_lines or run.unsaved_points:
+            while run.unsaved_lines or run.unsaved_points or run.unsaved_labels:
                 lines, run.unsaved_lines = run.unsaved_lines, []
                 pts, run.unsaved_points = run.unsaved_points, []
+                labels, run.unsaved_labels = run.unsaved_labels, {}
                 try:
-                    await self.store.run(functools.partial(_save, run=run.id, lines=lines, pts=pts))
+                    await self.store.run(functools.partial(_save, run=run.id, lines=lines, pts=pts, labels=labels))
                 except Exception:
                     log.exception("run %d: %d lines and %d points could not be stored", run.id, len(lines), len(pts))
                 run.saved.set()
@@ -514,11 +524,14 @@ class Runner:
                 return
 
 
-def _save(db: sqlite3.Connection, *, run: int, lines: list[history.Line], pts: list[history.Point]) -> None:
+def _save(db: sqlite3.Connection, *, run: int, lines: list[history.Line], pts: list[history.Point],
+          labels: dict[str, dict[str, str]]) -> None:
     if lines:
         history.insert_lines(db, run, lines)
     if pts:
         history.insert_points(db, run, pts)
+    for series, found in labels.items():
+        history.set_labels(db, run, series, found)
 
 
 def _check_paging(limit: Any, offset: Any) -> None:
