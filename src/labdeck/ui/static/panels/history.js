@@ -11,7 +11,7 @@
  * load), opening a run sets it, closing it goes back to `#history`.
  */
 
-import { SeriesChart } from "./plots.js";
+import { staticCharts } from "./chart.js";
 import {
   apiUrl, confirmButton, downloadText, el, errorText, fill, formatDuration, formatTime, getJson,
 } from "../kit.js";
@@ -207,13 +207,8 @@ function mount(root, { deck, toast, navigate }) {
     try {
       const body = await getJson(`api/runs/${id}/data`);
       if (openRun !== id) return;
-      const series = Object.entries(body?.series ?? {}).sort(([a], [b]) => a.localeCompare(b));
-      series.forEach(([name, { x, y }], i) => {
-        const chart = new SeriesChart(name, i, { clearable: false });
-        chart.replace(x, y);
-        charts.push(chart);
-        grid.append(chart.element);
-      });
+      const series = Object.entries(body?.series ?? {});
+      charts.push(...staticCharts(grid, body?.series ?? {}));
       const points = series.reduce((sum, [, { x }]) => sum + x.length, 0);
       note.textContent = series.length
         ? `${series.length} series · ${points.toLocaleString()} points`
