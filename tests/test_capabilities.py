@@ -192,7 +192,7 @@ async def test_it_appears_in_objects_rest_api_openapi_and_panels(
                 panels = (await reply.json())["panels"]
             stage = next(p for p in panels if p["id"] == "stage")
             assert stage == {"id": "stage", "title": "Stage", "module": "static/cap/stage/stage.js", "css": None,
-                             "order": 70, "capability": "stage"}
+                             "order": 70, "capability": "stage", "summary": "static/cap/stage/summary.js"}
             assert [p["order"] for p in panels] == sorted(p["order"] for p in panels)
             async with http.get(f"{deck.url}{stage['module']}") as reply:
                 assert reply.status == 200

@@ -24,6 +24,7 @@ class RunnerCapability(Capability):
     channels = ("run/",)
     openapi_schemas = SCHEMAS
     panels = (
+        Panel("overview", "Overview", "static/panels/overview.js", order=5, css="static/panels/overview.css"),
         Panel("run", "Run", "static/panels/run.js", order=10, css="static/panels/run.css"),
         Panel("log", "Log", "static/panels/log.js", order=20, css="static/panels/log.css"),
         Panel("plots", "Plots", "static/panels/plots.js", order=30, css="static/panels/plots.css"),

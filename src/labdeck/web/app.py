@@ -152,11 +152,12 @@ def _panel_info(panel: Panel, cap: Capability | None) -> dict[str, object]:
         return f"static/cap/{cap.name}/{path}"
 
     return {"id": panel.id, "title": panel.title, "module": url(panel.module), "css": url(panel.css),
-            "order": panel.order, "capability": cap.name if cap else None}
+            "order": panel.order, "capability": cap.name if cap else None, "summary": url(panel.summary)}
 
 
 async def panels(request: web.Request) -> web.StreamResponse:
-    """The panels the client may see, by order: ``{"panels": [{id, title, module, css, order, capability}]}``."""
+    """The panels the client may see, by order:
+    ``{"panels": [{id, title, module, css, order, capability, summary}]}``."""
     deck = request.app[DECK_KEY]
     role = client_of(request).role
     found = [_panel_info(p, None) for p in CORE_PANELS if has_role(role, p.role)]
@@ -167,10 +168,12 @@ async def panels(request: web.Request) -> web.StreamResponse:
 
 _PANEL_SCHEMA = {
     "type": "object",
-    "required": ["id", "title", "module", "css", "order", "capability"],
+    "required": ["id", "title", "module", "css", "order", "capability", "summary"],
     "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "module": {"type": "string"},
                    "css": {"type": ["string", "null"]}, "order": {"type": "integer"},
-                   "capability": {"type": ["string", "null"]}},
+                   "capability": {"type": ["string", "null"]},
+                   "summary": {"type": ["string", "null"],
+                               "description": "the module of the panel's card on the Overview, if it has one"}},
 }
 _PANELS_SPEC = {"get": {
     "summary": "The dashboard panels this client may see, lowest order first",
