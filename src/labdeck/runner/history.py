@@ -7,6 +7,8 @@ and either reads or writes in one transaction. Values that are JSON in the datab
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import json
 import sqlite3
 import time
@@ -185,12 +187,43 @@ def _row(r: sqlite3.Row) -> dict[str, Any]:
     return {k: r[k] for k in RUN_FIELDS}
 
 
-def list_runs(db: sqlite3.Connection, limit: int, offset: int) -> dict[str, Any]:
-    """``{"runs": [...newest first], "total": n}``."""
-    rows = db.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs ORDER BY id DESC LIMIT ? OFFSET ?",
-                      (limit, offset)).fetchall()
-    total = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    return {"runs": [_row(r) for r in rows], "total": total}
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a history page lists: every field that is not ``None`` must hold."""
+
+    script: str | None = None
+    state: str | None = None
+    user: str | None = None
+    since: float | None = None  # started at or after, epoch seconds
+    until: float | None = None  # started before
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL ``WHERE`` clause (or ``""``) and its parameters."""
+        terms, params = [], []
+        for column, value in (("script", self.script), ("state", self.state), ("user", self.user)):
+            if value is not None:
+                terms.append(f"{column} = ?")
+                params.append(value)
+        if self.since is not None:
+            terms.append("started >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            terms.append("started < ?")
+            params.append(self.until)
+        return (f"WHERE {' AND '.join(terms)}" if terms else ""), params
+
+
+def list_runs(db: sqlite3.Connection, limit: int, offset: int, only: RunFilter | None = None) -> dict[str, Any]:
+    """``{"runs": [...newest first], "total": n, "scripts": [...], "users": [...]}``: the runs
+    ``only`` lets through, their count, and every script and user of the whole history
+    (what a filter can choose from)."""
+    where, params = (only or RunFilter()).where()
+    rows = db.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                      (*params, limit, offset)).fetchall()
+    total = db.execute(f"SELECT COUNT(*) FROM runs {where}", params).fetchone()[0]
+    scripts = [s for (s,) in db.execute("SELECT DISTINCT script FROM runs ORDER BY script")]
+    users = [u for (u,) in db.execute("SELECT DISTINCT user FROM runs WHERE user IS NOT NULL ORDER BY user")]
+    return {"runs": [_row(r) for r in rows], "total": total, "scripts": scripts, "users": users}
 
 
 def run_info(db: sqlite3.Connection, run: int) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import math
 import json
 import logging
 import os
@@ -242,10 +243,21 @@ class Runner:
                 "ended": run.ended, "exit_code": run.exit_code, "error": run.error, "user": run.user}
 
     @reads
-    async def history(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        """Runs newest first: ``{"runs": [...], "total": n}``."""
+    async def history(self, limit: int = 50, offset: int = 0, *, script: str | None = None,
+                      state: str | None = None, user: str | None = None, since: float | None = None,
+                      until: float | None = None) -> dict[str, Any]:
+        """Runs newest first: ``{"runs": [...], "total": n, "scripts": [...], "users": [...]}``.
+
+        ``script``, ``state``, ``user`` and the start time (``since`` inclusive, ``until``
+        exclusive, epoch seconds) narrow the list; ``total`` counts what they let through,
+        ``scripts`` and ``users`` are those of the whole history.
+
+        Raises:
+            InvalidArguments: a paging value or a filter of the wrong kind.
+        """
         _check_paging(limit, offset)
-        return await self.store.run(lambda db: history.list_runs(db, limit, offset))
+        only = _run_filter(script, state, user, since, until)
+        return await self.store.run(lambda db: history.list_runs(db, limit, offset, only))
 
     @reads
     @inline
@@ -532,6 +544,19 @@ def _save(db: sqlite3.Connection, *, run: int, lines: list[history.Line], pts: l
         history.insert_points(db, run, pts)
     for series, found in labels.items():
         history.set_labels(db, run, series, found)
+
+
+def _run_filter(script: Any, state: Any, user: Any, since: Any, until: Any) -> history.RunFilter:
+    for name, value in (("script", script), ("user", user)):
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 200):
+            raise InvalidArguments(f"{name} is a name of 1 to 200 characters")
+    if state is not None and state not in {s.value for s in RunState}:
+        raise InvalidArguments(f"state is one of {', '.join(s.value for s in RunState)}")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise InvalidArguments(f"{name} is a time in epoch seconds")
+    return history.RunFilter(script, state, user, since, until)
 
 
 def _check_paging(limit: Any, offset: Any) -> None:
