@@ -198,7 +198,7 @@ export class Chart {
     button.type = "button";
     button.dataset.testid = testid;
     button.title = title;
-    button.setAttribute("aria-label", title);
+    button.setAttribute("aria-label", `${text}: ${title}`); // the name starts with what it shows
     button.addEventListener("click", action);
     return button;
   }
