@@ -308,7 +308,9 @@ function route() {
 }
 
 function hashOf(id, sub) {
-  return sub ? `#${id}/${sub.split("/").map(encodeURIComponent).join("/")}` : `#${id}`;
+  // Commas stay as they are: "#history/compare/3,5" is what a person reads and types.
+  const part = (text) => encodeURIComponent(text).replaceAll("%2C", ",");
+  return sub ? `#${id}/${sub.split("/").map(part).join("/")}` : `#${id}`;
 }
 
 function navigate(id, sub, replace) {

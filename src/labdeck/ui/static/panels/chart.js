@@ -8,6 +8,7 @@
  *   chart.clear(); chart.lastX("x"); chart.destroy();
  *   chart.element                              // the card: data-testid "plot-chart",
  *       data-chart, data-series (names, space separated), data-points (held),
+ *       data-units and data-xlabel (the axes' labels, drawn on the canvas),
  *       data-drawn (points handed to uPlot at the last draw), data-zoomed
  *
  * Drawing: at most once per animation frame, however many points came. A series longer
@@ -253,6 +254,8 @@ export class Chart {
     const list = [...this.series.values()];
     const units = [...new Set(list.map((s) => s.unit).filter(Boolean))];
     const xlabel = list.find((s) => s.xlabel)?.xlabel ?? "";
+    this.element.dataset.units = units.join(", ");
+    this.element.dataset.xlabel = xlabel;
     const axis = {
       stroke: cssVar("--muted", "#5f6b7a"),
       grid: { stroke: cssVar("--grid", "#eef1f5"), width: 1 },
