@@ -1,5 +1,5 @@
 """Regenerate the screenshots of the docs: every panel of the demo lab, mid-run, at a
-desktop's 1440 × 900 and a phone's 390 × 844.
+desktop's 1440x900 and a phone's 390x844.
 
 Run ``./dev.sh screenshots`` (or ``python -m tests.browser.screenshots [FOLDER]``); the
 images go to ``docs/images/<panel>-wide.png`` and ``<panel>-phone.png``. The demo runs

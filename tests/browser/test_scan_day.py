@@ -1,5 +1,5 @@
-"""The dashboard a lab leaves open on scan day, in the demo lab, at a desktop's 1440 × 900
-and a phone's 390 × 844: the Overview showing a live run's plot and log together, no panel
+"""The dashboard a lab leaves open on scan day, in the demo lab, at a desktop's 1440x900
+and a phone's 390x844: the Overview showing a live run's plot and log together, no panel
 wider than the screen, follow mode that survives a panel switch and a reload, Overview cards
 chosen per user, settings that survive a reload, Run disabled with its reason, charts with
 units, export and downsampling, History's filters and comparison, keyboard navigation, and
@@ -92,7 +92,8 @@ def test_the_overview_shows_a_live_runs_plot_and_log_together(page: Page, demo: 
         expect(log.filter(has_text="evidence").first).to_be_visible()
         # Both keep moving while the run goes on.
         expect(chart).not_to_have_attribute("data-points", str(first), timeout=scaled(10) * 1000)
-        expect(overview.get_by_test_id("overview-run-progress-percent")).not_to_have_text("–")
+        percent = overview.get_by_test_id("overview-run-progress-percent")
+        expect(percent).not_to_have_text("\u2013")  # a percentage, not the dash of none
         plots_box = overview.get_by_test_id("overview-card-plots").bounding_box()
         log_box = overview.get_by_test_id("overview-card-log").bounding_box()
         assert plots_box and log_box
@@ -129,7 +130,7 @@ def test_no_panel_is_wider_than_the_screen(page: Page, demo: Deck) -> None:
             if name == "phone":
                 # The navigation scrolls and shows the panel that is open.
                 link = page.get_by_test_id(f"nav-{panel}").bounding_box()
-                assert link and 0 <= link["x"] and link["x"] + link["width"] <= size["width"] + 1, panel
+                assert link and link["x"] >= 0 and link["x"] + link["width"] <= size["width"] + 1, panel
         show(page, "overview")
         screenshot(page, f"overview-narrow-check-{name}.png")
 
@@ -327,7 +328,8 @@ def test_history_filters_and_compares_runs(page: Page, demo: Deck) -> None:
     history.get_by_test_id("history-compare").click()
     expect(page).to_have_url(f"{demo.url}#history/compare/1,2")
     view = history.get_by_test_id("history-compare-view")
-    expect(view.locator('[data-testid="config-diff-row"][data-key="subject"]')).to_have_attribute("data-differs", "true")
+    expect(view.locator('[data-testid="config-diff-row"][data-key="subject"]')).to_have_attribute(
+        "data-differs", "true")
     expect(view.locator('[data-testid="config-diff-row"][data-key="tr"]')).to_have_attribute("data-differs", "false")
     overlaid = history.locator('[data-testid="plot-chart"][data-chart="classifier"]')
     expect(overlaid).to_have_attribute("data-series", "run 1 · classifier run 2 · classifier")

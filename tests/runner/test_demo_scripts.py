@@ -48,7 +48,8 @@ async def test_a_stopped_demo_run_reports_what_it_plotted(tmp_path: Path) -> Non
         assert (await runner_of(deck).wait())["state"] == "stopped"
         await client.wait_for("run/result", 1)
         completed = next(p["data"]["value"] for p in client.pushes["run/result"] if p["data"]["key"] == "completed_trs")
-        classifier = [x for p in client.pushes["run/data"] if p["data"]["series"] == "classifier" for x in p["data"]["x"]]
+        classifier = [x for p in client.pushes["run/data"] if p["data"]["series"] == "classifier"
+                      for x in p["data"]["x"]]
         last = client.pushes["run/progress"][-1]["data"]
         assert completed == len(classifier) == round(last["fraction"] * 60), (completed, len(classifier), last)
         await client.close()

@@ -35,7 +35,8 @@ async def get_prefs(http: aiohttp.ClientSession, deck: Deck) -> dict[str, Any]:
         return body
 
 
-async def put(http: aiohttp.ClientSession, deck: Deck, key: str, body: bytes | str, **headers: str) -> aiohttp.ClientResponse:
+async def put(http: aiohttp.ClientSession, deck: Deck, key: str, body: bytes | str,
+              **headers: str) -> aiohttp.ClientResponse:
     data = body.encode() if isinstance(body, str) else body
     async with http.put(f"{deck.url}api/prefs/{key}", data=data,
                         headers={**origin(deck), "Content-Type": "application/json", **headers}) as reply:

@@ -248,8 +248,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "additionalProperties": {"type": "object", "required": ["x", "y"], "properties": {
             "x": {"type": "array", "items": _NUMBER}, "y": {"type": "array", "items": _NUMBER},
             "unit": {"type": "string", "description": "of y, as the script's plot(unit=) gave it"},
-            "xlabel": {"type": "string"}, "chart": {"type": "string",
-                                                    "description": "series with the same chart are drawn together"}}}}}},
+            "xlabel": {"type": "string"},
+            "chart": {"type": "string", "description": "series with the same chart are drawn together"}}}}}},
     "Deleted": {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}},
     "Pruned": {"type": "object", "required": ["deleted"], "properties": {
         "deleted": {"type": "array", "items": {"type": "integer"}, "description": "the ids deleted"}}},

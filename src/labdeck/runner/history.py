@@ -7,12 +7,11 @@ and either reads or writes in one transaction. Values that are JSON in the datab
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -199,7 +198,8 @@ class RunFilter:
 
     def where(self) -> tuple[str, list[Any]]:
         """The SQL ``WHERE`` clause (or ``""``) and its parameters."""
-        terms, params = [], []
+        terms: list[str] = []
+        params: list[Any] = []
         for column, value in (("script", self.script), ("state", self.state), ("user", self.user)):
             if value is not None:
                 terms.append(f"{column} = ?")

@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import math
 import json
 import logging
+import math
 import os
 import secrets
 import signal

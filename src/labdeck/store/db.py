@@ -15,6 +15,7 @@ blocks on disk and SQLite sees a single writer.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -41,7 +42,7 @@ def migrations() -> list[tuple[int, str, str]]:
     found.sort()
     if found and found[0][0] != 1:
         raise StoreError(f"migration {found[0][1]} is out of sequence: the first is number 0001")
-    for (before, _, _), (version, name, _) in zip(found, found[1:], strict=False):
+    for (before, _, _), (version, name, _) in itertools.pairwise(found):
         if version == before:
             raise StoreError(f"migration {name}: number {version:04d} is used twice")
     return found
