@@ -104,6 +104,10 @@ def test_the_overview_shows_a_live_runs_plot_and_log_together(page: Page, demo: 
         # The motion series carries its unit: on the axis and beside the live value.
         motion = overview.locator('[data-testid="plot-chart"][data-series="motion"]')
         expect(motion.get_by_test_id("plot-value")).to_contain_text("mm")
+        # The stations and the rigs each have their card, live.
+        expect(overview.locator('[data-testid="overview-summary"][data-panel="stations"]')).to_have_count(1)
+        expect(overview.get_by_test_id("rigs-summary").locator("li")).to_have_count(2)
+        expect(overview.get_by_test_id("stations-summary").locator("li").first).to_be_visible(timeout=scaled(15) * 1000)
         screenshot(page, f"overview-{name}.png")
     on_loop(demo, runner_of(demo).stop())
     expect(page.get_by_test_id("panel-overview").get_by_test_id("overview-run-state")).to_have_text(
