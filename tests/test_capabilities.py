@@ -25,7 +25,7 @@ import pytest
 from yarl import URL
 
 from labdeck import Deck, capabilities
-from labdeck.capability import Capability, Command
+from labdeck.capability import Capability, Command, Context
 from labdeck.cli import main
 from labdeck.config import load_config
 from labdeck.exceptions import ConfigError
@@ -125,6 +125,42 @@ def test_two_capabilities_of_one_name_are_refused(make_deck: Callable[..., Deck]
 
     with pytest.raises(ValueError, match="'runner' is added twice"):
         Deck(make_deck().config, capabilities=[Again])
+
+
+async def test_a_capability_hears_what_another_publishes_under_its_prefix_on_the_loop(
+        make_deck: Callable[..., Deck]) -> None:
+    import asyncio
+    import threading
+
+    heard: list[tuple[str, Any, bool]] = []
+
+    class Talker(Capability):
+        name = "talker"
+        always = True
+
+    class Listener(Capability):
+        name = "listener"
+        always = True
+
+        def __init__(self, ctx: Context) -> None:
+            super().__init__(ctx)
+            ctx.listen("talk/", lambda ch, data: heard.append((ch, data, threading.current_thread() is main)))
+
+    main = threading.current_thread()
+    deck = make_deck(capabilities=[Talker, Listener])
+    await deck.start()
+    try:
+        talk = deck.capabilities["talker"].ctx.publish
+        talk("talk/a", 1)
+        talk("other/b", 2)  # not under the prefix
+        await asyncio.to_thread(talk, "talk/c", 3)  # from a thread: heard on the loop all the same
+        async with WireClient(ws_url(deck)) as browser:
+            await browser.request("pub", ch="talk/d", data=4)  # a browser's publish is not a capability's
+        await until(lambda: len(heard) >= 2, what="the two messages under talk/")
+        await asyncio.sleep(0.05)
+    finally:
+        await deck.stop()
+    assert heard == [("talk/a", 1, True), ("talk/c", 3, True)]
 
 
 # -- a third-party capability, installed --------------------------------------------------

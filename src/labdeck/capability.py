@@ -61,9 +61,11 @@ if TYPE_CHECKING:
     from labdeck.objects import Policy
     from labdeck.store import Store
 
-__all__ = ["Capability", "Command", "Context", "Exposed", "Handler", "Panel", "Route", "capability_of"]
+__all__ = ["Capability", "Command", "Context", "Exposed", "Handler", "Listener", "Panel", "Route", "capability_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Listener = Callable[[str, Any], None]
+"""Told ``(channel, data)`` of a message another capability published (see :attr:`Context.listen`)."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,10 @@ class Context:
         publish: publishes ``(channel, data)``; safe from any thread.
         expose: exposes a further object at run time, like :meth:`Capability.objects`.
         log: the capability's logger (``labdeck.cap.<name>``).
+        listen: ``listen(prefix, fn)``: from then on, ``fn(channel, data)`` on the event
+            loop for each message another capability of this server publishes on a
+            channel starting with ``prefix`` (not what browsers publish); how one
+            capability hears of another's events without either importing the other.
     """
 
     name: str
@@ -165,6 +171,7 @@ class Context:
     publish: Publish
     expose: Callable[[str, Any, Policy | None], None]
     log: logging.Logger
+    listen: Callable[[str, Listener], None] = field(default=lambda prefix, fn: None, repr=False)
     _store: Store | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
 

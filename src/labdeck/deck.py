@@ -31,7 +31,7 @@ from aiohttp import web
 
 from labdeck import capabilities as registry
 from labdeck.broker import Budget, open_broker
-from labdeck.capability import Capability, Context, Route
+from labdeck.capability import Capability, Context, Listener, Route
 from labdeck.config import Config, check_listen, load_config
 from labdeck.eventloop import loop_factory
 from labdeck.exceptions import ConfigError
@@ -118,6 +118,7 @@ class Deck:
         self._early: list[tuple[str, bytes]] = []
         self._early_lock = threading.Lock()  # a publish is either held in _early or on the loop, never lost
         self._started: list[Service] = []
+        self._listeners: list[tuple[str, Listener]] = []
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
         for cls in [*registry.resolve(config.sections), *capabilities]:
@@ -127,7 +128,8 @@ class Deck:
 
     def _add_capability(self, cls: type[Capability]) -> None:
         ctx = Context(name=cls.name, config=self.config.sections.get(cls.name), project=self.config,
-                      publish=self.publish, expose=self.expose, log=logging.getLogger(f"labdeck.cap.{cls.name}"))
+                      publish=self._published_by_capability, expose=self.expose,
+                      log=logging.getLogger(f"labdeck.cap.{cls.name}"), listen=self._listen)
         cap = cls(ctx)
         self.capabilities[cls.name] = cap
         for name, exposed in cap.objects().items():
@@ -167,6 +169,22 @@ class Deck:
             self.broker.publish_nowait(ch, data_bytes)
         else:
             loop.call_soon_threadsafe(self.broker.publish_nowait, ch, data_bytes)
+
+    def _listen(self, prefix: str, fn: Listener) -> None:
+        self._listeners.append((prefix, fn))
+
+    def _published_by_capability(self, ch: str, data: Any) -> None:
+        """A capability's publish: published, then told to the capabilities listening (Context.listen)."""
+        self.publish(ch, data)
+        for prefix, fn in self._listeners:
+            if ch.startswith(prefix):
+                if self._loop is not None and not self._on_loop_thread():
+                    self._loop.call_soon_threadsafe(fn, ch, data)
+                    continue
+                try:
+                    fn(ch, data)
+                except Exception:
+                    log.exception("a capability listening to %s failed", ch)
 
     def _on_loop_thread(self) -> bool:
         try:

@@ -17,11 +17,22 @@ from labdeck import Deck
 from labdeck.rigs import RigEndpoint, SimulatedRig
 from tests.browser.conftest import ServerFactory, open_dashboard, screenshot
 from tests.browser.test_login import PASSWORD, log_in, on_loop
-from tests.helpers import scaled
+from tests.helpers import runner_of, scaled
 
 pytestmark = pytest.mark.browser
 
 ROUND_TRIP = re.compile(r"^\d+\.\d\d ms$")
+MAIN = """
+import asyncio
+from labdeck import script
+
+async def main():
+    async with script.rigs() as rigs:
+        await rigs.init({"subject": "SW_023"})
+        await rigs.start("2026-12-03_1_SW_023")
+
+asyncio.run(main())
+"""
 
 
 def free_udp_port() -> int:
@@ -53,8 +64,9 @@ def _bench(mode: str, tmp_path: Path, make_deck: Callable[..., Deck]) -> Iterato
     ports = {"behaviour": free_udp_port(), "camera": free_udp_port()}
     toml = tmp_path / "labdeck.toml"
     toml.write_text(f'[rigs.behaviour]\nuri = "udp://127.0.0.1:{ports["behaviour"]}"\ntimeout = 3\n'
-                    f'[rigs.camera]\nuri = "udp://127.0.0.1:{ports["camera"]}"\nmode = "iblutil"\ntimeout = 3\n',
-                    encoding="utf-8")
+                    f'[rigs.camera]\nuri = "udp://127.0.0.1:{ports["camera"]}"\nmode = "iblutil"\ntimeout = 3\n'
+                    '[scripts]\nmain = "main.py"\n', encoding="utf-8")
+    (tmp_path / "main.py").write_text(MAIN, encoding="utf-8")
     factory = ServerFactory(lambda **o: make_deck(toml, **o))
     deck = factory.start(auth_mode=mode)
     sims = {"behaviour": SimulatedRig("behaviour"), "camera": SimulatedRig("camera")}
@@ -134,6 +146,21 @@ def test_an_operator_drives_both_rigs_through_an_experiment(page: Page, open_ben
     eventually(lambda: len(bench.rigs["behaviour"].calls) == 5, page)
     assert bench.rigs["behaviour"].calls == ["init", "start", "stop", "cleanup", "cleanup"]
     assert bench.rigs["camera"].calls == ["init", "start", "stop", "cleanup"]
+
+
+def test_what_an_experiment_script_sends_the_rigs_shows_in_the_panel(page: Page, open_bench: Bench) -> None:
+    bench = open_bench
+    open_dashboard(page, bench.deck, "#rigs")
+    expect(row(page, "behaviour").get_by_test_id("rig-state")).to_have_text("unknown")
+    runner = runner_of(bench.deck)
+    run = on_loop(bench.deck, runner.run("main"))
+    expect_states(page, "running")
+    for rig in ("behaviour", "camera"):
+        expect(row(page, rig).get_by_test_id("rig-last")).to_contain_text("start: ok")
+        expect(row(page, rig).get_by_test_id("rig-last")).to_contain_text(f"by run {run}")
+    assert {sim.exp_ref for sim in bench.rigs.values()} == {"2026-12-03_1_SW_023"}
+    eventually(lambda: runner.status()["state"] == "finished", page)
+    screenshot(page, "rigs-by-script-1440.png")
 
 
 def test_a_viewer_sees_the_states_but_cannot_drive_the_rigs(page: Page, login_bench: Bench) -> None:

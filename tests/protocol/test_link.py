@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from labdeck.exceptions import AccessDenied, BadRequest, FrameTooLarge, NotSerializable, UnknownOp
 from labdeck.protocol import link
-from labdeck.protocol.link import Hello, LinkReader, Plot, Progress, Result
+from labdeck.protocol.link import Hello, LinkReader, Plot, Progress, Result, RigReport
+from labdeck.protocol.rig import Event
 
 MESSAGES: list[tuple[bytes, link.Message]] = [
     (b'{"op":"hello","token":"s3cret"}\n', Hello("s3cret")),
@@ -26,6 +27,11 @@ MESSAGES: list[tuple[bytes, link.Message]] = [
     (b'{"op":"result","key":"summary","value":{"trs":4,"ok":true,"runs":[1,"a",null]}}\n',
      Result("summary", {"trs": 4, "ok": True, "runs": [1, "a", None]})),
     (b'{"op":"result","key":"none","value":null}\n', Result("none")),
+    (b'{"op":"rig","rig":"camera","event":"init","outcome":"ok","rtt_ms":0.4,"data":{"fps":60},"error":null}\n',
+     RigReport("camera", Event.INIT, "ok", 0.4, {"fps": 60})),
+    (b'{"op":"rig","rig":"ephys","event":"start","outcome":"timeout","rtt_ms":null,"data":null,'
+     b'"error":"rig \'ephys\' did not answer"}\n',
+     RigReport("ephys", Event.START, "timeout", error="rig 'ephys' did not answer")),
 ]
 
 
@@ -106,6 +112,16 @@ REFUSED: list[tuple[bytes, type[Exception], str]] = [
     (b'{"op":"result","key":"","value":1}', BadRequest, "result: key is not a non-empty string"),
     (b'{"op":"result","value":1}', BadRequest, "result: key is not a non-empty string"),
     (b'{"op":"result","key":["k"]}', BadRequest, "result: key is not a non-empty string"),
+    (b'{"op":"rig","rig":"","event":"init","outcome":"ok"}', BadRequest,
+     "rig: rig is not a name of 1 to 100 characters"),
+    (b'{"op":"rig","event":"init","outcome":"ok"}', BadRequest, "rig: rig is not a name of 1 to 100 characters"),
+    (b'{"op":"rig","rig":"a","event":"dance","outcome":"ok"}', BadRequest,
+     "rig: event is not one of init, start, stop, interrupt, cleanup, status, info, token"),
+    (b'{"op":"rig","rig":"a","event":"init","outcome":"meh"}', BadRequest,
+     "rig: outcome is not one of ok, error, timeout"),
+    (b'{"op":"rig","rig":"a","event":"init","outcome":"ok","rtt_ms":-1}', BadRequest,
+     "rig: rtt_ms is not a number from 0"),
+    (b'{"op":"rig","rig":"a","event":"init","outcome":"ok","error":3}', BadRequest, "rig: error is not a string"),
 ]
 
 

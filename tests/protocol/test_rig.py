@@ -84,6 +84,16 @@ def test_frames_whole_byte_by_byte_and_with_trailing_data() -> None:
     assert reader.feed(b"alf") == [b"half"]
 
 
+def test_frames_one_per_read_each_come_out_alone() -> None:
+    reader = FrameReader()
+    for _, wire in EXACT:
+        assert reader.feed(rig.frame(wire)) == [wire]
+        assert reader.pending == 0
+    assert reader.feed(rig.frame(b"")) == [b""]
+    assert reader.feed(rig.frame(b"ab")[:4]) == []  # a header alone is kept, not taken for a frame
+    assert reader.feed(b"ab") == [b"ab"]
+
+
 def test_a_frame_announcing_too_much_is_refused() -> None:
     with pytest.raises(BadRequest):
         FrameReader(limit=10).feed(rig.frame(b"x" * 11))
@@ -137,12 +147,22 @@ def test_the_inbox_runs_a_request_once_and_answers_repeats_from_its_cache() -> N
     assert inbox.receive("a", 1, 20.0) == (Seen.NEW, None)  # forgotten long after any deadline
 
 
+def test_the_inbox_keeps_at_most_its_limit_forgetting_the_oldest_first() -> None:
+    inbox = Inbox(limit=2)
+    for rid in (1, 2, 3):
+        assert inbox.receive("a", rid, 0.0) == (Seen.NEW, None)
+    assert inbox.receive("a", 3, 0.1) == (Seen.RUNNING, None)
+    assert inbox.receive("a", 1, 0.1) == (Seen.NEW, None)  # 1 went to make room for 3
+
+
 def test_recent_messages_drop_a_copy_within_the_window_only() -> None:
     recent = rigflow.RecentMessages(window=0.5)
     assert not recent.repeated("a", b"[1, null]", 0.0)
     assert recent.repeated("a", b"[1, null]", 0.1)
     assert not recent.repeated("b", b"[1, null]", 0.1)
     assert not recent.repeated("a", b"[1, null]", 0.7)
+    never = rigflow.RecentMessages(window=0.0)  # on a stream: the same bytes twice are two messages
+    assert not never.repeated("a", b"[1, null]", 0.0) and not never.repeated("a", b"[1, null]", 0.0)
 
 
 def test_rig_states() -> None:

@@ -12,8 +12,8 @@ import pytest
 from labdeck.exceptions import ConfigError
 from labdeck.rigs import RigEndpoint, SimulatedRig
 from labdeck.script import rigs
-from tests.helpers import runner_of, scaled
-from tests.runner.conftest import Project
+from tests.helpers import http_session, runner_of, scaled, until
+from tests.runner.conftest import Project, connect
 
 MAIN = """
     import asyncio
@@ -47,12 +47,27 @@ mode = "iblutil"
 timeout = {scaled(3)}
 """)
         async with start_deck(toml) as deck:
+            panel = await connect(deck, "rigs/behaviour", "rigs/camera")  # what the Rigs panel hears
             runner = runner_of(deck)
             run = await runner.run("main", {"subject": "algernon", "exp_ref": "2026-12-02_1_algernon"})
             final = await runner.wait()
             assert final["state"] == "finished", final
             info = await runner.run_info(run)
+            await until(lambda: all(len(panel.pushes[f"rigs/{r}"]) >= 6 for r in ("behaviour", "camera")),
+                        what="every request of the script on the rigs' channels")
+            await panel.close()
+            async with http_session(deck.url) as http, http.get(f"{deck.url}api/rigs") as resp:
+                listed = {view["rig"]: view for view in await resp.json()}
     assert info["results"] == {"status": {"behaviour": "running", "camera": "running"}}
+    for name in ("behaviour", "camera"):
+        seen = [p["data"] for p in panel.pushes[f"rigs/{name}"]][-5:]  # after the state announced at start
+        assert [(v["last"]["event"], v["state"]) for v in seen] == [
+            ("init", "initialised"), ("start", "running"), ("status", "running"), ("stop", "stopped"),
+            ("cleanup", "connected")]
+        assert all(v["last"]["via"] == f"run {run}" and v["last"]["outcome"] == "ok" for v in seen)
+        assert seen[1]["last"]["data"]["exp_ref"] == "2026-12-02_1_algernon"
+        assert listed[name]["state"] == "connected" and listed[name]["rtt_ms"] > 0  # the server's own record too
+        assert listed[name]["last"]["event"] == "cleanup"
     for sim in (behaviour, camera):
         assert sim.calls == ["init", "start", "status", "stop", "cleanup"]
         assert sim.exp_ref is None  # cleaned up, after starting 2026-12-02_1_algernon

@@ -3,8 +3,9 @@
 One process, apart from the controller that measures, holds every rig the benchmark
 talks to, each on its own ephemeral 127.0.0.1 port:
 
-* ``labdeck-udp``, ``labdeck-tcp``: labdeck rig endpoints whose handlers are ``async``
-  (so the figure is the protocol's, not a worker thread's hop);
+* ``labdeck-udp``, ``labdeck-tcp``: labdeck rig endpoints whose handlers are inline
+  (:func:`labdeck.inline`: answered from the socket's callback, as iblutil's server
+  echoes from its own), so the figure is the protocol's, not a task's or a thread's hop;
 * ``udp-echo``: a bare asyncio UDP echo, the floor any UDP round trip stands on;
 * ``iblutil``: iblutil's own ``EchoProtocol`` server, which echoes every message (what
   its ``confirmed_send`` waits for);
@@ -32,6 +33,7 @@ from typing import Any, cast
 
 from labdeck.bench.serve import until_stopped
 from labdeck.eventloop import loop_factory
+from labdeck.objects.markers import inline
 from labdeck.rigs.endpoint import RigEndpoint
 
 __all__ = ["GROUP_SIZE", "LOSSES", "BenchRig", "LossyRelay", "main", "rigs"]
@@ -48,14 +50,17 @@ class BenchRig:
     def __init__(self) -> None:
         self.inits: list[Any] = []
 
-    async def init(self, data: Any = None) -> str:
+    @inline
+    def init(self, data: Any = None) -> str:
         self.inits.append(data)
         return "initialised"
 
-    async def status(self, status: Any = None) -> str:
+    @inline
+    def status(self, status: Any = None) -> str:
         return "running"
 
-    async def info(self, status: Any = None, data: Any = None) -> list[Any]:
+    @inline
+    def info(self, status: Any = None, data: Any = None) -> list[Any]:
         """Every ``init`` payload since the last ``info``, in arrival order."""
         seen, self.inits = self.inits, []
         return seen

@@ -6,7 +6,10 @@ runs here. Three measures:
 * **round trip** of one confirmed message, sequential requests: labdeck's ``status``
   over UDP and over TCP (request → acknowledgement and answer, the answer ending the
   round trip), a bare asyncio UDP echo of a datagram of the same size, and iblutil's
-  ``EchoProtocol.confirmed_send`` (send → echo). Cases take turns in blocks.
+  ``EchoProtocol.confirmed_send`` (send → echo). Cases take turns in blocks of
+  ``requests / BLOCKS`` (50 by default), short enough that a change in the machine's load
+  (on 2 shared cores, wake-up latency more than doubles between busy and idle) falls on
+  every case alike instead of on whichever was running.
 * **group init** of 1, 2 and 8 rigs at once (:class:`~labdeck.rigs.group.RigGroup`):
   from the call until every rig has answered.
 * **delivery under loss**: ``init`` requests through a relay that drops 5 % and 20 % of
@@ -36,7 +39,7 @@ from labdeck.rigs.link import Rig
 
 __all__ = ["RigCounts", "rig_side", "run_rig_benchmarks"]
 
-BLOCKS = 10
+BLOCKS = 100
 GROUP_SIZES = (1, 2, GROUP_SIZE)
 
 RoundTrip = Callable[[], Awaitable[object]]

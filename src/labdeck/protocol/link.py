@@ -19,7 +19,14 @@ Framing: a stream of UTF-8 JSON objects, each followed by ``\\n`` and at most
 * ``{"op": "progress", "fraction": 0.5, "message": "half way"}``: ``fraction`` a number
   (the runner clamps it to 0..1), ``message`` optional;
 * ``{"op": "result", "key": "accuracy", "value": 0.91}``: ``key`` a non-empty string,
-  ``value`` any JSON value (``null`` when absent).
+  ``value`` any JSON value (``null`` when absent);
+* ``{"op": "rig", "rig": "camera", "event": "init", "outcome": "ok", "rtt_ms": 0.4,
+  "data": {...}}``: a request the script sent a rig itself (``labdeck.script.rigs()``)
+  and how it ended, so that the server's Rigs panel shows it: ``rig`` 1 to
+  :data:`MAX_SERIES` characters, ``event`` a labdeck rig event (``init``, ``start``,
+  ``stop``, ``interrupt``, ``cleanup``, ``status``, ``info``, ``token``), ``outcome``
+  ``ok``, ``error`` or ``timeout``, ``rtt_ms`` a number from 0 or ``null``, ``data``
+  the answer (``ok``), ``error`` what went wrong (otherwise).
 
 Fields a message does not define are ignored, so a newer script can talk to an older
 runner. The link is one way: the runner never writes to it.
@@ -30,11 +37,12 @@ from __future__ import annotations
 import hmac
 import re
 from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from labdeck.exceptions import AccessDenied, BadRequest, FrameTooLarge, LabdeckError, NotSerializable, UnknownOp
+from labdeck.protocol.rig import Event
 
 __all__ = [
     "MAX_HELLO",
@@ -48,6 +56,7 @@ __all__ = [
     "Plot",
     "Progress",
     "Result",
+    "RigReport",
     "ScriptMessage",
     "decode_message",
     "encode_message",
@@ -103,10 +112,21 @@ class Result(msgspec.Struct, tag_field="op", tag="result"):
     value: Any = None
 
 
-Message = Hello | Plot | Progress | Result
-ScriptMessage = Plot | Progress | Result
+class RigReport(msgspec.Struct, tag_field="op", tag="rig"):
+    """A request the script sent rig ``rig`` itself, and how it ended."""
+
+    rig: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SERIES)]
+    event: Event
+    outcome: Literal["ok", "error", "timeout"]
+    rtt_ms: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    data: Any = None
+    error: str | None = None
+
+
+Message = Hello | Plot | Progress | Result | RigReport
+ScriptMessage = Plot | Progress | Result | RigReport
 """What follows the hello."""
-OPS: tuple[str, ...] = ("hello", "plot", "progress", "result")
+OPS: tuple[str, ...] = ("hello", "plot", "progress", "result", "rig")
 
 # What the runner logs for a refused field, by (op, field); "x[]" is an element of x.
 _PROBLEMS: dict[tuple[str, str | None], str] = {
@@ -119,6 +139,11 @@ _PROBLEMS: dict[tuple[str, str | None], str] = {
     ("progress", "message"): "progress: message is not a string",
     ("result", "key"): "result: key is not a non-empty string",
     ("hello", "token"): "hello: token is not a string",
+    ("rig", "rig"): f"rig: rig is not a name of 1 to {MAX_SERIES} characters",
+    ("rig", "event"): f"rig: event is not one of {', '.join(e.value for e in Event)}",
+    ("rig", "outcome"): "rig: outcome is not one of ok, error, timeout",
+    ("rig", "rtt_ms"): "rig: rtt_ms is not a number from 0",
+    ("rig", "error"): "rig: error is not a string",
 }
 _FIELD = re.compile(r"at `\$\.(\w+)(\[)?|required field `(\w+)`")
 

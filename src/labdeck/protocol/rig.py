@@ -173,6 +173,10 @@ class FrameReader:
             BadRequest: a frame announces more than ``limit`` bytes; the stream is then
                 unusable and the caller must close the connection.
         """
+        if not self._buffer and len(data) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(data)
+            if len(data) == _LENGTH.size + size and size <= self.limit:
+                return [data[_LENGTH.size :]]  # the usual read: one whole frame, nothing to keep
         self._buffer += data
         frames: list[bytes] = []
         while len(self._buffer) >= _LENGTH.size:

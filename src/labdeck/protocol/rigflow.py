@@ -86,7 +86,7 @@ def next_send_state(state: SendState, event: SendEvent) -> SendState:
         raise IllegalTransition(f"rig request state {state.value!r}: event {event.value!r} is not allowed") from None
 
 
-@dataclass
+@dataclass(slots=True)
 class Pending:
     """One request in flight: what to resend, and when it gives up."""
 
@@ -203,10 +203,14 @@ class Inbox:
     def __init__(self, keep: float = 120.0, limit: int = 10_000) -> None:
         self.keep, self.limit = keep, limit
         self._seen: OrderedDict[tuple[Hashable, int], tuple[float, bytes | None]] = OrderedDict()
+        self._next_sweep = float("-inf")
 
     def receive(self, peer: Hashable, rid: int, now: float) -> tuple[Seen, bytes | None]:
         """Classify request ``rid`` from ``peer``; with :attr:`Seen.ANSWERED`, its cached answer."""
-        self._forget(now)
+        if len(self._seen) >= self.limit:
+            self._seen.popitem(last=False)  # the oldest: at the limit, one in, one out
+        if now >= self._next_sweep:
+            self._forget(now)
         known = self._seen.get((peer, rid))
         if known is None:
             self._seen[peer, rid] = (now, None)
@@ -226,6 +230,9 @@ class Inbox:
         self._seen.move_to_end((peer, rid))
 
     def _forget(self, now: float) -> None:
+        # A sweep a second at most: an id is remembered at least ``keep`` seconds, a
+        # little longer is harmless, and a sweep on every datagram is not free.
+        self._next_sweep = now + min(1.0, self.keep / 10)
         while self._seen:
             key, (at, _) = next(iter(self._seen.items()))
             if at > now - self.keep and len(self._seen) <= self.limit:

@@ -1,10 +1,12 @@
 """Rigs as a capability: ``[rigs.<name>]``, the ``rigs`` object, ``GET /api/rigs``, the Rigs
 panel and ``labdeck rig serve``.
 
-Built in, and idle without ``[rigs.*]`` sections. Roles: the ``rigs`` object's calls
-(``init``, ``start``, ``stop``, ``cleanup``, ``status``, ``info``) need operator, like every
-call; viewers read the rigs' states from ``rigs/<name>`` and ``GET /api/rigs``, and ask
-them for status and info through ``GET /api/rigs/status`` and ``GET /api/rigs/info``.
+Built in, and idle without ``[rigs.*]`` sections. What a run's script sends the rigs
+itself (``labdeck.script.rigs()``) reaches it on ``run/rigs`` and shows in the panel too.
+Roles: the ``rigs`` object's calls (``init``, ``start``, ``stop``, ``cleanup``,
+``status``, ``info``) need operator, like every call; viewers read the rigs' states from
+``rigs/<name>`` and ``GET /api/rigs``, and ask them for status and info through
+``GET /api/rigs/status`` and ``GET /api/rigs/info``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from labdeck.objects import Policy, reads
 from labdeck.protocol.rig import Event
 from labdeck.rigs.address import MODES, parse_uri
 from labdeck.rigs.endpoint import RigEndpoint
-from labdeck.rigs.group import RigConfig, RigGroup
+from labdeck.rigs.group import RigConfig, RigGroup, RigOutcome
 from labdeck.rigs.handlers import SimulatedRig, load_handlers
 from labdeck.rigs.tls import server_context
 
@@ -149,6 +151,21 @@ class RigsCapability(Capability):
         super().__init__(ctx)
         self.group = RigGroup.from_config(ctx.config or {}, ctx.publish)
         self.object = RigsObject(self.group)
+        ctx.listen("run/rigs", self._sent_by_script)
+
+    def _sent_by_script(self, ch: str, report: Any) -> None:
+        """A request a run's script sent a rig itself (the runner publishes it on ``run/rigs``):
+        shown as if the server had sent it, marked with the run; a rig the server does not
+        drive is left out."""
+        if ch != "run/rigs" or not isinstance(report, dict) or report.get("rig") not in self.group.views:
+            return
+        try:
+            done = RigOutcome(report["rig"], Event(report["event"]), report["outcome"], report.get("rtt_ms"),
+                              report.get("data"), report.get("error"))
+        except (KeyError, ValueError, TypeError):
+            return
+        if done.outcome in ("ok", "error", "timeout"):
+            self.group.record(done, via=f"run {report.get('run')}")
 
     def objects(self) -> Mapping[str, Exposed]:
         return {"rigs": Exposed(self.object, Policy(allow=RIGS_METHODS))}

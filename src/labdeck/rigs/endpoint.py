@@ -3,6 +3,8 @@
 labdeck mode: every request is acknowledged on the loop turn it arrives (unless its
 handler answered within that turn: the reply is the acknowledgement), its handler runs
 once per id, and a repeated id is answered from the :class:`~labdeck.protocol.rigflow.Inbox` cache.
+An inline handler (see :mod:`labdeck.rigs.handlers`) is answered straight from the
+socket's callback: no task, no thread, one datagram back.
 iblutil mode: every message is echoed byte for byte, the handler runs, and its answer
 goes back as the rig's own message of the same event; a copy of a message within the
 de-duplication window is dropped without echo, so neither side can start an echo loop.
@@ -16,6 +18,7 @@ import logging
 import ssl
 import time
 from collections.abc import Hashable
+from functools import partial
 from typing import Any
 
 from labdeck.exceptions import BadRequest, NotSerializable
@@ -24,12 +27,17 @@ from labdeck.protocol.rig import Ack, Event, Reply, Request
 from labdeck.protocol.rigflow import Inbox, RecentMessages, Seen
 from labdeck.rigs import tcp
 from labdeck.rigs.address import Mode, parse_uri
-from labdeck.rigs.handlers import SimulatedRig, call_handler
+from labdeck.rigs.handlers import Done, SimulatedRig, handler_lookup, start_handler
 from labdeck.rigs.udp import open_udp
 
 __all__ = ["RigEndpoint", "answer_args"]
 
 log = logging.getLogger(__name__)
+
+_STREAM_GAP = 0.005
+"""iblutil mode over ws: the least seconds between an echo and the answer after it.
+iblutil reads one message per read of its stream, so an answer that reaches its buffer
+with the echo (as an inline handler's would) is taken for a wrong echo."""
 
 
 def answer_args(result: Any) -> list[Any]:
@@ -53,13 +61,16 @@ class RigEndpoint:
                  key: bytes | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.address = parse_uri(uri, mode)
         self.handlers = handlers if handlers is not None else SimulatedRig()
+        self._handler = handler_lookup(self.handlers)
         self.mode, self.key, self.ssl_context = mode, key, ssl_context
         self.inbox = Inbox()
-        self.recent = RecentMessages()
+        # A stream never repeats a message: the same bytes twice on ws are two messages
+        self.recent = RecentMessages(window=0.0 if self.address.stream else 0.5)
         self.handled = 0
         """Handler runs so far (each request once, whatever the network repeated)."""
         self._wire: Any = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._send: Any = None
+        self._running: set[asyncio.Future[Any]] = set()
         self._awaiting_echo: dict[tuple[Hashable, bytes], float] = {}
 
     @property
@@ -74,22 +85,24 @@ class RigEndpoint:
     async def start(self) -> None:
         """Listen. Raises :class:`OSError` when the address is taken."""
         a = self.address
+        receive = self._received_ibl if self.mode == "iblutil" else self._received_labdeck
         if a.stream:
             framing = tcp.IBLUTIL if self.mode == "iblutil" else tcp.LABDECK
             if a.tls and self.ssl_context is None:
                 raise ValueError(f"{a}: a tls:// rig needs an ssl_context with its certificate")
-            self._wire = await tcp.serve_tcp(self._received, framing, a.host, a.port, self.ssl_context)
+            self._wire = await tcp.serve_tcp(receive, framing, a.host, a.port, self.ssl_context)
         else:
-            self._wire = await open_udp(self._received, local=(a.host, a.port))
+            self._wire = await open_udp(receive, local=(a.host, a.port))
+        self._send = self._wire.send
         log.info("rig listening on %s (%s mode)", self.uri, self.mode)
 
     async def close(self) -> None:
         """Stop listening and cancel the handlers still running."""
         if self._wire is not None:
             self._wire.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for running in list(self._running):
+            running.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
 
     async def __aenter__(self) -> RigEndpoint:
         await self.start()
@@ -98,63 +111,65 @@ class RigEndpoint:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _received(self, data: bytes, peer: Hashable) -> None:
-        if self.mode == "iblutil":
-            self._received_ibl(data, peer)
-        else:
-            self._received_labdeck(data, peer)
+    def _start(self, event: Event, args: list[Any], done: Done, peer: Hashable) -> bool:
+        """Run the handler for ``event``; ``True`` when it has answered already."""
+        self.handled += 1
+        running = self._handle(event, args, done, peer)
+        if running is None:
+            return True
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
+        return False
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _handle(self, event: Event, args: list[Any], done: Done, peer: Hashable) -> asyncio.Future[Any] | None:
+        """Start answering ``event`` from ``peer`` (see :func:`~labdeck.rigs.handlers.start_handler`);
+        a subclass that answers otherwise (iblutil's callbacks) overrides this."""
+        return start_handler(self._handler(event), args, done)
 
     # -- labdeck mode --------------------------------------------------------------
 
     def _received_labdeck(self, data: bytes, peer: Hashable) -> None:
         try:
-            msg = rig.decode(data, self.key, now=time.time())
+            msg = rig.decode(data, self.key, now=time.time() if self.key is not None else None)
         except BadRequest as exc:
             log.warning("rig %s: dropped a message: %s", self.uri, exc.message)
             return
-        if not isinstance(msg, Request):
+        if type(msg) is not Request:
             return  # acks and replies are for controllers
         seen, cached = self.inbox.receive(peer, msg.id, time.monotonic())
         if seen is Seen.ANSWERED:
-            assert cached is not None
-            self._wire.send(cached, peer)
+            self._send(cached, peer)
             return
         if seen is Seen.RUNNING:
             self._ack(msg.id, peer)
             return
-        self._spawn(self._answer(msg, peer))
-        # The ack goes out on this same loop turn, after the handler's first step: a
-        # handler that answers at once has then sent its reply, which is the better
-        # acknowledgement, and the ack is skipped (one datagram fewer each way; and on a
-        # lossy link a lost reply is resent at the fast pace of an unacknowledged request).
-        asyncio.get_running_loop().call_soon(self._ack, msg.id, peer)
+        given = msg.data
+        args = given if type(given) is list else [] if given is None else [given]
+        if not self._start(msg.ev, args, partial(self._answer, msg, peer), peer):
+            # The ack goes out on this same loop turn, after a task's first step: a
+            # handler that answers at once has then sent its reply, which is the better
+            # acknowledgement, and the ack is skipped (one datagram fewer each way; and on a
+            # lossy link a lost reply is resent at the fast pace of an unacknowledged request).
+            asyncio.get_running_loop().call_soon(self._ack, msg.id, peer)
 
     def _ack(self, rid: int, peer: Hashable) -> None:
         if not self.inbox.is_answered(peer, rid):
-            self._wire.send(rig.encode(Ack(rid), self.key), peer)
+            self._send(rig.encode(Ack(rid), self.key), peer)
 
-    async def _answer(self, msg: Request, peer: Hashable) -> None:
-        args = msg.data if isinstance(msg.data, list) else [] if msg.data is None else [msg.data]
-        try:
-            reply = Reply(msg.id, ok=True, data=await self._run(msg.ev, args))
-            payload = rig.encode(reply, self.key)
-        except Exception as exc:
-            payload = rig.encode(Reply(msg.id, ok=False, error=_describe(exc)), self.key)
+    def _answer(self, msg: Request, peer: Hashable, result: Any, error: Exception | None) -> None:
+        if error is None:
+            try:
+                payload = rig.encode(Reply(msg.id, ok=True, data=result), self.key)
+            except NotSerializable as exc:
+                error = exc
+        if error is not None:
+            self._failed(msg.ev, error)
+            payload = rig.encode(Reply(msg.id, ok=False, error=_describe(error)), self.key)
         self.inbox.answered(peer, msg.id, payload, time.monotonic())
-        self._wire.send(payload, peer)
+        self._send(payload, peer)
 
-    async def _run(self, event: Event, args: list[Any]) -> Any:
-        self.handled += 1
-        try:
-            return await call_handler(self.handlers, event, args)
-        except Exception:
-            log.exception("rig %s: the %s handler failed", self.uri, event.value)
-            raise
+    def _failed(self, event: Event, error: Exception) -> None:
+        log.error("rig %s: the %s handler failed", self.uri, event.value, exc_info=error)
 
     # -- iblutil mode --------------------------------------------------------------
 
@@ -173,20 +188,28 @@ class RigEndpoint:
         if msg.is_error:
             log.warning("rig %s: the controller reports %s", self.uri, msg.error[0])
             return  # errors are never echoed
-        self._wire.send(data, peer)
-        self._spawn(self._answer_ibl(rigibl.IblEvent(msg.event), msg.args, peer))
+        self._send(data, peer)
+        event = rigibl.IblEvent(msg.event)
+        self._start(event.event, msg.args, partial(self._answer_ibl, event, peer, now), peer)
 
-    async def _answer_ibl(self, event: rigibl.IblEvent, args: list[Any], peer: Hashable) -> None:
-        try:
-            payload = rigibl.encode_ibl(event, answer_args(await self._run(event.event, args)))
-        except NotSerializable as exc:
-            payload = rigibl.encode_ibl_error(exc.message, event)
-        except Exception as exc:
-            payload = rigibl.encode_ibl_error(_describe(exc), event)
+    def _answer_ibl(self, event: rigibl.IblEvent, peer: Hashable, echoed_at: float, result: Any,
+                    error: Exception | None) -> None:
+        if error is None:
+            try:
+                payload = rigibl.encode_ibl(event, answer_args(result))
+            except NotSerializable as exc:
+                payload = rigibl.encode_ibl_error(exc.message, event)
+        else:
+            self._failed(event.event, error)
+            payload = rigibl.encode_ibl_error(_describe(error), event)
         if not payload.startswith(b"[0,"):
             self._awaiting_echo[peer, payload] = time.monotonic()
             self._forget_echoes()
-        self._wire.send(payload, peer)
+        gap = echoed_at + _STREAM_GAP - time.monotonic() if self.address.stream else 0.0
+        if gap > 0:
+            asyncio.get_running_loop().call_later(gap, self._send, payload, peer)
+        else:
+            self._send(payload, peer)
 
     def _forget_echoes(self) -> None:
         too_old = time.monotonic() - 5.0

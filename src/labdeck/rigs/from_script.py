@@ -4,8 +4,10 @@ An experiment's ``main`` script drives the rigs itself, over its own sockets, wi
 ``[rigs.<name>]`` sections of the project's ``labdeck.toml``: the same rigs, modes,
 timeouts, keys and CAs as the server's Rigs panel, without a round trip through the
 server (and without needing the operator's credentials: the script already runs on the
-control PC). What the script sends is its own: the panel shows the server's requests
-only, so a script logs what it did (:func:`labdeck.script.log`) for the run's record.
+control PC). After each request the group tells the runner, over the script's link, how
+it ended (:func:`labdeck.runner.script.report_rig`); the runner publishes it on
+``run/rigs`` and the server's rigs capability shows it in the Rigs panel like its own
+requests, marked with the run.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 import msgspec
 
 from labdeck.exceptions import ConfigError
-from labdeck.rigs.group import RigConfig, RigGroup
+from labdeck.protocol.link import RigReport
+from labdeck.rigs.group import RigConfig, RigGroup, RigOutcome
+from labdeck.runner.script import report_rig
 
 __all__ = ["find_project_config", "project_rigs"]
 
@@ -58,4 +62,8 @@ def project_rigs(config: str | os.PathLike[str] | None = None) -> RigGroup:
     for c in configs.values():
         if c.ca is not None:
             c.ca = str(path.parent / c.ca)
-    return RigGroup.from_config(configs)
+    return RigGroup.from_config(configs, report=_report)
+
+
+def _report(done: RigOutcome) -> None:
+    report_rig(RigReport(done.rig, done.event, done.outcome, done.rtt_ms, done.data, done.error))

@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -25,12 +25,13 @@ from labdeck.rigs.address import Mode, parse_uri
 from labdeck.rigs.link import Rig
 from labdeck.rigs.tls import client_context
 
-__all__ = ["REVERSED", "GroupResult", "RigConfig", "RigGroup", "RigView"]
+__all__ = ["REVERSED", "GroupResult", "RigConfig", "RigGroup", "RigOutcome", "RigView"]
 
 REVERSED = frozenset({Event.STOP, Event.INTERRUPT, Event.CLEANUP})
 """Events sent to the rigs in reverse order."""
 
 Publish = Callable[[str, Any], None]
+Outcome = Literal["ok", "error", "timeout"]
 
 
 class RigConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -46,6 +47,25 @@ class RigConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ca: str | None = None
     """For ``tls://``: a PEM file of the CA, or the rig's self-signed certificate, to trust
     (absent: the system's CAs). The rig's host must be named in its certificate."""
+
+
+@dataclass(frozen=True)
+class RigOutcome:
+    """How one request to one rig ended.
+
+    Attributes:
+        outcome: ``"ok"``, ``"error"`` (the rig answered with an error) or ``"timeout"``.
+        rtt_ms: the round trip, when ``ok``.
+        data: the rig's answer, when ``ok``.
+        error: what went wrong, otherwise.
+    """
+
+    rig: str
+    event: Event
+    outcome: Outcome
+    rtt_ms: float | None = None
+    data: Any = None
+    error: str | None = None
 
 
 @dataclass
@@ -101,13 +121,16 @@ class RigGroup:
         publish: where state changes go (``publish("rigs/<name>", {...})``), or ``None``.
     """
 
-    def __init__(self, rigs: Iterable[Rig], publish: Publish | None = None) -> None:
+    def __init__(self, rigs: Iterable[Rig], publish: Publish | None = None,
+                 report: Callable[[RigOutcome], None] | None = None) -> None:
         self.rigs: dict[str, Rig] = {r.name: r for r in rigs}
         self.views = {name: RigView(name, str(r.address), r.mode) for name, r in self.rigs.items()}
         self.publish = publish
+        self.report = report
 
     @classmethod
-    def from_config(cls, configs: Mapping[str, RigConfig], publish: Publish | None = None) -> RigGroup:
+    def from_config(cls, configs: Mapping[str, RigConfig], publish: Publish | None = None,
+                    report: Callable[[RigOutcome], None] | None = None) -> RigGroup:
         """Raises: ConfigError: a bad URI, or ``ca`` on a rig that is not ``tls://`` or unreadable."""
         rigs = []
         for name, c in configs.items():
@@ -117,7 +140,7 @@ class RigGroup:
             context = client_context(c.ca) if address.tls else None
             rigs.append(Rig(c.uri, name, mode=c.mode, timeout=c.timeout,
                             key=c.key.encode() if c.key else None, ssl_context=context))
-        return cls(rigs, publish)
+        return cls(rigs, publish, report)
 
     def __len__(self) -> int:
         return len(self.rigs)
@@ -148,10 +171,12 @@ class RigGroup:
 
     async def _one(self, name: str, event: Event, args: list[Any], timeout: float | None,
                    result: GroupResult) -> None:
-        rig, view = self.rigs[name], self.views[name]
+        rig = self.rigs[name]
         started = time.perf_counter()
         detail: LabdeckError | None = None
         answer: Any = None
+        rtt_ms: float | None = None
+        outcome: Outcome
         try:
             answer = await rig.request(event, args, timeout)
         except (Timeout, RigFailed) as exc:
@@ -161,13 +186,31 @@ class RigGroup:
         else:
             outcome = "ok"
             result.responses[name] = answer
-            view.rtt_ms = round((time.perf_counter() - started) * 1000, 3)
+            rtt_ms = round((time.perf_counter() - started) * 1000, 3)
         if detail is not None:
             result.failures[name] = detail
-        view.state = rig_state_after(view.state, event, outcome)
-        view.last = {"event": event.value, "outcome": outcome, "t": time.time(),
-                     **({"data": answer} if detail is None else {"error": detail.message})}
+        self.record(RigOutcome(name, event, outcome, rtt_ms, answer, detail.message if detail else None))
+
+    def record(self, done: RigOutcome, via: str | None = None) -> None:
+        """Apply how one request to rig ``done.rig`` ended: its state, last message and round
+        trip, published on ``rigs/<name>``, then told to :attr:`report`.
+
+        Args:
+            via: who sent the request, when not this group (``"run 12"``: a script's).
+
+        Raises:
+            KeyError: the group has no such rig.
+        """
+        view = self.views[done.rig]
+        view.state = rig_state_after(view.state, done.event, done.outcome)
+        if done.outcome == "ok":
+            view.rtt_ms = done.rtt_ms
+        view.last = {"event": done.event.value, "outcome": done.outcome, "t": time.time(),
+                     **({"data": done.data} if done.error is None else {"error": done.error}),
+                     **({"via": via} if via else {})}
         self._publish(view)
+        if self.report is not None:
+            self.report(done)
 
     def _publish(self, view: RigView) -> None:
         if self.publish is not None:

@@ -21,6 +21,7 @@ import ssl
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable
+from functools import partial
 from typing import Any
 
 from labdeck.exceptions import BadRequest, RigFailed, Timeout
@@ -32,7 +33,7 @@ from labdeck.rigs import tcp
 from labdeck.rigs.address import Mode, parse_uri
 from labdeck.rigs.udp import open_udp
 
-__all__ = ["ECHO_TIMEOUT", "Callback", "Rig"]
+__all__ = ["ECHO_TIMEOUT", "Callback", "Rig", "event_of"]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,10 @@ class Rig:
         self.outbox = Outbox(retransmit=mode == "labdeck", first_retry=0.2 if self.address.stream else 0.02)
         self._ids = itertools.count(random.randrange(1 << 30))
         self._waiting: dict[int, tuple[Event, asyncio.Future[Any]]] = {}
+        self._confirming: dict[int, asyncio.Future[None]] = {}
         self._callbacks: dict[Event, list[Callback | asyncio.Future[Any]]] = defaultdict(list)
         self._wire: Any = None
+        self._send: Callable[[bytes], None] = _not_connected
         self._timer: asyncio.TimerHandle | None = None
         self._connecting: asyncio.Lock | None = None
         # iblutil mode
@@ -73,7 +76,8 @@ class Rig:
         self._answers: dict[IblEvent, tuple[bytes, asyncio.Future[list[Any]]]] = {}
         self._held: dict[IblEvent, asyncio.TimerHandle] = {}
         self._event_locks: dict[IblEvent, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._recent = RecentMessages()
+        # A stream never repeats a message: the same bytes twice on ws are two messages
+        self._recent = RecentMessages(window=0.0 if self.address.stream else 0.5)
 
     def __repr__(self) -> str:
         return f"<Rig {self.name} {self.address} {self.mode}>"
@@ -109,11 +113,11 @@ class Rig:
 
     def assign_callback(self, event: Event | str | int, callback: Callback | asyncio.Future[Any]) -> None:
         """Call ``callback(data, event)`` (or resolve a future, once) on each message of ``event``."""
-        self._callbacks[_event(event)].append(callback)
+        self._callbacks[event_of(event)].append(callback)
 
     def clear_callbacks(self, event: Event | str | int) -> int:
         """Remove the callbacks of ``event``; returns how many there were."""
-        return len(self._callbacks.pop(_event(event), []))
+        return len(self._callbacks.pop(event_of(event), []))
 
     async def on_event(self, event: Event | str | int) -> Any:
         """Wait for the rig's next message of ``event``; returns its data."""
@@ -123,12 +127,20 @@ class Rig:
 
     # -- requests ----------------------------------------------------------------------
 
-    async def request(self, event: Event, args: list[Any], timeout: float | None = None) -> Any:
+    async def request(self, event: Event, args: list[Any], timeout: float | None = None, *,
+                      confirmed: asyncio.Future[None] | None = None, as_args: bool = False) -> Any:
         """Send ``event`` with ``args`` and wait for the answer.
+
+        Args:
+            confirmed: resolved as soon as the rig has the request (labdeck mode: its ack
+                or its answer; iblutil mode: its echo), for callers that go on before the
+                answer, as iblutil's own sends do.
+            as_args: in iblutil mode, return the answer's arguments as a list even when
+                there is one (labdeck mode answers with one value either way).
 
         Returns:
             The rig's answer: its handler's return value (in iblutil mode, the answer's
-            arguments; a single one is given bare).
+            arguments; a single one is given bare unless ``as_args``).
 
         Raises:
             Timeout: no answer within ``timeout`` (the rig's default); names the rig.
@@ -136,35 +148,58 @@ class Rig:
             OSError: the rig cannot be reached over TCP.
         """
         timeout = self.timeout if timeout is None else timeout
-        await self._connect()
+        if self._wire is None or not self._wire.is_open:
+            await self._connect()
         if self.mode == "iblutil":
-            return await self._request_ibl(IblEvent.of(event), args, timeout)
-        return await self._request_labdeck(event, args, timeout)
+            result = await self._request_ibl(IblEvent.of(event), args, timeout, confirmed)
+            return result if as_args or len(result) != 1 else result[0]
+        # labdeck mode, here rather than in a coroutine of its own: one frame fewer a request
+        loop = asyncio.get_running_loop()
+        rid = next(self._ids)
+        payload = rig.encode(Request(rid, event, time.time(), args), self.key)
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._waiting[rid] = (event, fut)
+        if confirmed is not None:
+            self._confirming[rid] = confirmed
+        entry = self.outbox.add(rid, payload, loop.time(), timeout)
+        try:
+            self._send(payload)
+            self._wake_at(min(entry.next_send, entry.deadline))
+            return await fut
+        finally:
+            del self._waiting[rid]
+            self.outbox.cancel(rid)
+            if confirmed is not None:
+                del self._confirming[rid]
+
+    def _is_open(self) -> bool:
+        return self._wire is not None and bool(self._wire.is_open)
 
     async def _connect(self) -> None:
-        if self._wire is not None and getattr(self._wire, "is_open", True):
+        if self._is_open():
             return
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
-            if self._wire is not None and getattr(self._wire, "is_open", True):
+            if self._is_open():
                 return
             a = self.address
+            receive = self._received_ibl if self.mode == "iblutil" else self._received_labdeck
             if a.stream:
                 framing = tcp.IBLUTIL if self.mode == "iblutil" else tcp.LABDECK
                 context = self.ssl_context or (ssl.create_default_context() if a.tls else None)
-                self._wire = await tcp.open_tcp(self._received, framing, a.host, a.port, context)
+                self._wire = await tcp.open_tcp(receive, framing, a.host, a.port, context)
+                self._send = self._wire.write
             else:
-                self._wire = await open_udp(self._received, remote=(a.host, a.port))
-
-    def _send(self, data: bytes) -> None:
-        if self.address.stream:
-            self._wire.write(data)
-        else:
-            self._wire.send(data, None)
+                self._wire = await open_udp(receive, remote=(a.host, a.port))
+                self._send = partial(self._wire.send, peer=None)
 
     async def close(self) -> None:
         """Close the socket; requests still waiting end with :class:`Timeout`."""
+        self.close_now()
+
+    def close_now(self) -> None:
+        """:meth:`close`, for callers that cannot await (iblutil's ``close()`` is plain)."""
         if self._timer is not None:
             self._timer.cancel()
         for event, fut in self._waiting.values():
@@ -183,15 +218,12 @@ class Rig:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _received(self, data: bytes, peer: Hashable) -> None:
-        if self.mode == "iblutil":
-            self._received_ibl(data)
-        else:
-            self._received_labdeck(data)
-
     def _notify(self, event: Event, data: Any) -> None:
+        callbacks = self._callbacks.get(event)
+        if not callbacks:
+            return
         keep: list[Callback | asyncio.Future[Any]] = []
-        for cb in self._callbacks.get(event, []):
+        for cb in callbacks:
             if isinstance(cb, asyncio.Future):
                 if not cb.done():
                     cb.set_result(data)
@@ -201,35 +233,23 @@ class Rig:
                 cb(data, event)
             except Exception:
                 log.exception("rig %r: a callback for %s failed", self.name, event.value)
-        if event in self._callbacks:
-            self._callbacks[event] = keep
+        self._callbacks[event] = keep
 
     # -- labdeck mode ------------------------------------------------------------------
 
-    async def _request_labdeck(self, event: Event, args: list[Any], timeout: float) -> Any:
-        loop = asyncio.get_running_loop()
-        rid = next(self._ids)
-        payload = rig.encode(Request(rid, event, time.time(), args), self.key)
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._waiting[rid] = (event, fut)
-        self.outbox.add(rid, payload, loop.time(), timeout)
+    def _received_labdeck(self, data: bytes, peer: Hashable) -> None:
         try:
-            self._send(payload)
-            self._schedule()
-            return await fut
-        finally:
-            self._waiting.pop(rid, None)
-            self.outbox.cancel(rid)
-
-    def _received_labdeck(self, data: bytes) -> None:
-        try:
-            msg = rig.decode(data, self.key, now=time.time())
+            msg = rig.decode(data, self.key, now=time.time() if self.key is not None else None)
         except BadRequest as exc:
             log.warning("rig %r: dropped a message: %s", self.name, exc.message)
             return
-        if isinstance(msg, Ack):
-            self.outbox.ack(msg.id)
-        elif isinstance(msg, Reply) and self.outbox.answer(msg.id) is not None:
+        kind = type(msg)
+        if self._confirming:
+            _resolve(self._confirming.get(msg.id))
+        if kind is Reply:
+            assert isinstance(msg, Reply)
+            if self.outbox.answer(msg.id) is None:
+                return  # a duplicate, or an answer after the deadline
             event, fut = self._waiting[msg.id]
             if fut.done():
                 return
@@ -238,6 +258,17 @@ class Rig:
                 self._notify(event, msg.data)
             else:
                 fut.set_exception(RigFailed(f"rig {self.name!r}: {event.value} failed: {msg.error}"))
+        elif kind is Ack:
+            self.outbox.ack(msg.id)
+
+    def _wake_at(self, when: float) -> None:
+        """Have :meth:`_tick` run by ``when`` (a request's first resend); an earlier timer stays."""
+        timer = self._timer
+        if timer is not None:
+            if timer.when() <= when:
+                return
+            timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(when, self._tick)
 
     def _schedule(self) -> None:
         wake = self.outbox.next_wakeup()
@@ -264,7 +295,8 @@ class Rig:
 
     # -- iblutil mode ------------------------------------------------------------------
 
-    async def _request_ibl(self, event: IblEvent, args: list[Any], timeout: float) -> Any:
+    async def _request_ibl(self, event: IblEvent, args: list[Any], timeout: float,
+                           confirmed: asyncio.Future[None] | None) -> list[Any]:
         loop = asyncio.get_running_loop()
         payload = rigibl.encode_ibl(event, args)
         # Answers carry no id: one request per event in flight, others of it wait their turn.
@@ -281,6 +313,7 @@ class Rig:
                 except TimeoutError:
                     raise Timeout(f"rig {self.name!r} did not echo {event.name} within "
                                   f"{min(ECHO_TIMEOUT, timeout):g} s") from None
+                _resolve(confirmed)
                 try:
                     result = await asyncio.wait_for(answer, max(timeout - (loop.time() - started), 0.001))
                 except TimeoutError:
@@ -292,9 +325,9 @@ class Rig:
                 held = self._held.pop(event, None)
                 if held is not None:
                     held.cancel()
-        return result[0] if len(result) == 1 else result
+        return result
 
-    def _received_ibl(self, data: bytes) -> None:
+    def _received_ibl(self, data: bytes, peer: Hashable) -> None:
         now = time.monotonic()
         for payload, fut in self._echoes:
             if payload == data and not fut.done():
@@ -353,7 +386,16 @@ class Rig:
             log.warning("rig %r reports: %s", self.name, text)
 
 
-def _event(event: Event | str | int) -> Event:
+def _resolve(fut: asyncio.Future[None] | None) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(None)
+
+
+def _not_connected(data: bytes) -> None:
+    raise RuntimeError("rig link: not connected")
+
+
+def event_of(event: Event | str | int) -> Event:
     """An event from labdeck's name, iblutil's name (``"EXPSTART"``) or number."""
     if isinstance(event, Event):
         return event

@@ -49,6 +49,10 @@ class UdpWire(asyncio.DatagramProtocol):
             self.transport.sendto(data, peer if peer is not None else None)  # type: ignore[arg-type]
 
     @property
+    def is_open(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    @property
     def port(self) -> int:
         assert self.transport is not None
         return int(self.transport.get_extra_info("sockname")[1])

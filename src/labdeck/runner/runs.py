@@ -10,7 +10,9 @@ What a run publishes (see ``docs/howto/run-scripts.md`` for the shapes):
   plus labdeck's own notes (stream ``labdeck``). Lines that arrive in the same turn of
   the event loop go out in one message (at most :data:`LINES_PER_MESSAGE` lines or
   :data:`BYTES_PER_MESSAGE` bytes of text), so a flood costs few messages;
-* ``run/data``, ``run/progress``, ``run/result`` from the script's ``labdeck.script``.
+* ``run/data``, ``run/progress``, ``run/result`` from the script's ``labdeck.script``;
+* ``run/rigs``: each request the script sent a rig itself (``labdeck.script.rigs()``),
+  which the rigs capability, listening, shows in the Rigs panel.
 
 Nothing is dropped. Every line and point is also written to the store, in batches, on
 the store's thread. Memory stays bounded by back-pressure, not by dropping: when more
@@ -41,7 +43,7 @@ from labdeck.config import Config
 from labdeck.exceptions import Busy, InvalidArguments, NotFound, StoreError
 from labdeck.objects.markers import inline, reads
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
-from labdeck.protocol.link import Plot, Progress, ScriptMessage
+from labdeck.protocol.link import Plot, Progress, RigReport, ScriptMessage
 from labdeck.runner import history, orphans, presets
 from labdeck.runner.history import Unfinished
 from labdeck.runner.link import ScriptLink
@@ -486,6 +488,10 @@ class Runner:
         elif isinstance(msg, Progress):
             self._publish("run/progress", {"run": run.id, "fraction": min(max(msg.fraction, 0.0), 1.0),
                                            "message": msg.message})
+        elif isinstance(msg, RigReport):  # the rigs capability shows it in the Rigs panel
+            self._publish("run/rigs", {"run": run.id, "rig": msg.rig, "event": msg.event.value,
+                                       "outcome": msg.outcome, "rtt_ms": msg.rtt_ms, "data": msg.data,
+                                       "error": msg.error})
         else:
             key, value = msg.key, msg.value
             await self.store.run(lambda db: history.set_result(db, run.id, key, value))

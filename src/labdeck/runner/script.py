@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from labdeck.exceptions import NotSerializable
-from labdeck.protocol.link import Hello, Message, Plot, Progress, Result, encode_message, encode_messages
+from labdeck.protocol.link import Hello, Message, Plot, Progress, Result, RigReport, encode_message, encode_messages
 
-__all__ = ["FLUSH_INTERVAL", "FLUSH_POINTS", "config", "log", "plot", "progress", "result"]
+__all__ = ["FLUSH_INTERVAL", "FLUSH_POINTS", "config", "log", "plot", "progress", "report_rig", "result"]
 
 FLUSH_INTERVAL = 0.002
 FLUSH_POINTS = 500
@@ -109,6 +109,15 @@ def result(key: str, value: Any) -> None:
         print(f"[result] {key} = {value!r}", flush=True)
     else:
         link.send(message)
+
+
+def report_rig(report: RigReport) -> None:
+    """Tell the runner of a request the script sent a rig itself (what
+    ``labdeck.script.rigs()`` does after each), for the server's Rigs panel; run by hand,
+    nothing (the script's own answers already say it)."""
+    link = _link()
+    if link is not None:
+        link.send(report)
 
 
 def config() -> dict[str, Any]:

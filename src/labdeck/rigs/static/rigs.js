@@ -117,7 +117,7 @@ function mount(root, { deck, toast }) {
     state.className = `badge rig-${view.state}`;
     const last = view.last;
     tr.querySelector('[data-testid="rig-last"]').textContent = last
-      ? `${last.event}: ${last.outcome}${last.error ? ` (${last.error})` : ""} at ${new Date(last.t * 1000).toLocaleTimeString()}`
+      ? `${last.event}: ${last.outcome}${last.error ? ` (${last.error})` : ""} at ${new Date(last.t * 1000).toLocaleTimeString()}${last.via ? `, by ${last.via}` : ""}`
       : "–";
     tr.querySelector('[data-testid="rig-rtt"]').textContent = view.rtt_ms == null ? "–" : `${view.rtt_ms.toFixed(2)} ms`;
   }
