@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from labdeck import Deck
 from labdeck.demo import build_demo
-from tests.browser.conftest import open_dashboard, screenshot
+from tests.browser.conftest import open_dashboard, screenshot, wait_until
 from tests.helpers import runner_of, scaled
 
 pytestmark = pytest.mark.browser
@@ -176,7 +176,8 @@ def test_follow_mode_survives_a_panel_switch_and_a_reload(page: Page, demo: Deck
     view.evaluate("v => { v.scrollTop = 0; v.dispatchEvent(new Event('scroll')); }")
     expect(follow).to_have_attribute("aria-pressed", "false")
     expect(log.get_by_test_id("log-latest")).to_be_visible()
-    page.wait_for_timeout(600)  # the preference is written
+    saved = "fetch('api/prefs').then(r => r.json()).then(b => b.prefs['log.follow'] === false)"
+    wait_until(page, saved, scaled(10))  # the preference is on the server
     page.reload()
     expect(page.get_by_test_id("conn")).to_have_text("live")
     log = page.get_by_test_id("panel-log")
@@ -225,7 +226,8 @@ def test_overview_cards_are_each_users_own(browser: Browser, tmp_path: Path) -> 
         overview.get_by_test_id("overview-choose").locator("summary").click()
         overview.locator('[data-testid="overview-option"][data-card="log"]').uncheck()
         expect(overview.get_by_test_id("overview-card-log")).to_be_hidden()
-        vera.wait_for_timeout(700)  # written to the server
+        wait_until(vera, "fetch('api/prefs').then(r => r.json()).then(b => "
+                   "(b.prefs['overview.cards.hidden'] ?? []).includes('log'))", scaled(10))
 
         elsewhere = logged_in("vera")  # another browser, the same user
         expect(elsewhere.get_by_test_id("panel-overview").get_by_test_id("overview-card-plots")).to_be_visible()
@@ -248,7 +250,8 @@ def test_settings_survive_a_reload_and_block_run_with_the_reason(page: Page, dem
     run = page.get_by_test_id("panel-run")
     expect(run.get_by_test_id("run-start")).to_be_disabled()
     expect(run.get_by_test_id("run-blocked")).to_contain_text("trs: a number is expected")
-    page.wait_for_timeout(700)  # the edits are written to the server
+    wait_until(page, "fetch('api/prefs').then(r => r.json()).then(b => "
+               "b.prefs['settings.form']?.fields?.['[\"subject\"]'] === 'sub-42')", scaled(10))
     page.reload()
     expect(page.get_by_test_id("conn")).to_have_text("live")
     settings = page.get_by_test_id("panel-settings")
@@ -285,12 +288,15 @@ def test_charts_export_png_and_csv_and_draw_a_million_points_downsampled(page: P
         "    script.plot(xs, [(x % 5000) / 5000 for x in xs], series='signal', unit='V', xlabel='sample')\n"
         "    script.plot(xs[::1000], [0.5] * 20, series='level', unit='V', chart='signal')\n", encoding="utf-8")
     demo.config.scripts["big"] = "scripts/big.py"
-    open_dashboard(page, demo, "#plots")
-    on_loop(demo, runner_of(demo).run("big"))
-    plots = page.get_by_test_id("panel-plots")
+    run = on_loop(demo, runner_of(demo).run("big"))
+    assert on_loop(demo, runner_of(demo).wait())["state"] == "finished"
+    # A run of a million points, drawn from the server's copy: the History panel's chart.
+    open_dashboard(page, demo, f"#history/{run}")
+    plots = page.get_by_test_id("panel-history")
     chart = plots.locator('[data-testid="plot-chart"][data-chart="signal"]')
     expect(chart).to_have_attribute("data-points", "1001000", timeout=scaled(60) * 1000)
-    expect(chart).to_have_attribute("data-series", "signal level")  # two series, one chart
+    expect(chart).to_have_attribute("data-series", "level signal")  # two series, one chart
+    expect(chart).to_have_attribute("data-zoomed", "false")
     page.wait_for_timeout(300)
     drawn = int(chart.get_attribute("data-drawn") or 0)
     width = chart.locator(".plot-body").evaluate("b => b.clientWidth")
@@ -308,7 +314,7 @@ def test_charts_export_png_and_csv_and_draw_a_million_points_downsampled(page: P
         chart.get_by_test_id("plot-csv").click()
     rows = list(csv.reader(io.StringIO(Path(got.value.path()).read_text(encoding="utf-8"))))
     assert rows[0] == ["series", "x", "y", "unit"] and len(rows) == 1 + 1_001_000
-    assert rows[1] == ["signal", "0", "0", "V"]
+    assert ["level", "0", "0.5", "V"] == rows[1] and ["signal", "0", "0", "V"] in rows
 
 
 def test_history_filters_and_compares_runs(page: Page, demo: Deck) -> None:

@@ -286,9 +286,13 @@ export class Chart {
   noteZoom(u) {
     // uPlot applies scales after the call that changed them, so tell a zoom by its
     // result: an x range narrower than the data is the user's selection.
-    const [lo, hi] = this.extent();
+    if (this.drawing) return; // the chart's own setData, not the reader
+    // Unzoomed, what is drawn spans the data; zoomed, what is drawn is the zoomed part.
+    const drawn = u.data[0];
+    const [lo, hi] = this.zoomed || !drawn?.length ? this.extent() : [drawn[0], drawn[drawn.length - 1]];
     if (!(hi > lo)) return;
     const { min, max } = u.scales.x;
+    if (!Number.isFinite(min) || !Number.isFinite(max)) return;
     const slack = (hi - lo) * 1e-9;
     const zoomed = min > lo + slack || max < hi - slack;
     const changed = zoomed !== this.zoomed;
@@ -322,6 +326,16 @@ export class Chart {
       return;
     }
     this.stale = false;
+    this.drawing = true;
+    try {
+      this.render();
+    } finally {
+      this.drawing = false;
+    }
+    this.paintLegend(null);
+  }
+
+  render() {
     if (!this.plot || this.rebuild) {
       this.rebuild = false;
       this.plot?.destroy();
@@ -334,13 +348,7 @@ export class Chart {
     const views = [...this.series.values()].map((s) => s.view(x0, x1, columns));
     const data = views.length === 1 ? [views[0][0], views[0][1]] : uPlot.join(views.map(([xs, ys]) => [xs, ys]));
     this.element.dataset.drawn = String(views.reduce((sum, [xs]) => sum + xs.length, 0));
-    this.drawing = true;
-    try {
-      this.plot.setData(data, !this.zoomed);
-    } finally {
-      this.drawing = false;
-    }
-    this.paintLegend(null);
+    this.plot.setData(data, !this.zoomed);
   }
 
   emptyData() {

@@ -10,7 +10,8 @@
  *
  * Following: the view keeps to the newest line while Follow is on. Scrolling up turns it
  * off (a "Jump to latest" button brings the reader back and turns it on); the choice is the
- * user's preference `log.follow`, so it holds across a panel switch and a reload. Pause
+ * user's preference `log.follow`, so it holds across a panel switch and a reload; Follow
+ * or Jump to latest turn it back on. Pause
  * freezes the view; lines keep being collected and appear on Resume.
  *
  * Filter shows only the lines that contain its text (the count then says "12 of 285
@@ -30,7 +31,8 @@ const NEAR_BOTTOM = 40; // px
 
 export default { mount };
 
-function mount(root, { deck, toast }) {
+async function mount(root, { deck, toast }) {
+  await prefs.ready; // whether to follow is the reader's choice from the start
   const feed = runFeed(deck);
   const $ = fill(root, `
     <div class="card log-card">
@@ -128,7 +130,7 @@ function mount(root, { deck, toast }) {
     following = on;
     followBtn.setAttribute("aria-pressed", String(on));
     if (prefs.get(FOLLOW_KEY, true) !== on) prefs.set(FOLLOW_KEY, on);
-    if (on && visible) view.scrollTop = view.scrollHeight;
+    if (on && visible) scrollToEnd();
     paintStatus();
   }
 
@@ -157,7 +159,7 @@ function mount(root, { deck, toast }) {
     }
     markSearch(false);
     paintStatus();
-    if (following && !live.paused) view.scrollTop = view.scrollHeight;
+    if (following && !live.paused) scrollToEnd();
   }
 
   function filtering() {
@@ -208,15 +210,25 @@ function mount(root, { deck, toast }) {
   download.addEventListener("click", saveLog);
   latest.addEventListener("click", () => setFollowing(true));
   followBtn.addEventListener("click", () => setFollowing(!following));
+  // Only the reader's own scrolling changes Follow: a scroll event that finds the view
+  // where the panel itself put it (at the end, at a search match) is the panel's own.
+  let placed = -1;
+
+  function scrollToEnd() {
+    view.scrollTop = view.scrollHeight;
+    placed = view.scrollTop;
+  }
+
   view.addEventListener("scroll", () => {
+    if (Math.abs(view.scrollTop - placed) < 2) return;
     if (!visible || !view.clientHeight) return;
     const atBottom = view.scrollTop + view.clientHeight >= view.scrollHeight - NEAR_BOTTOM;
-    if (following && !atBottom && !programmatic) setFollowing(false);
-    else if (!following && atBottom && view.scrollTop > 0) setFollowing(true);
+    // Back on by Follow or Jump to latest only: a view that grows under a reader who
+    // scrolled to the end must not start moving by itself.
+    if (following && !atBottom) setFollowing(false);
   });
 
   // -- search ---------------------------------------------------------------------------
-  let programmatic = false;
 
   function matches() {
     const wanted = search.value.trim().toLowerCase();
@@ -237,9 +249,8 @@ function mount(root, { deck, toast }) {
     if (step) {
       hit = hit < 0 ? (step > 0 ? 0 : found.length - 1) : (hit + step + found.length) % found.length;
       if (following) setFollowing(false); // the reader is looking back
-      programmatic = true;
       found[hit].scrollIntoView({ block: "center" });
-      requestAnimationFrame(() => { programmatic = false; });
+      placed = view.scrollTop;
     }
     hit = Math.min(hit, found.length - 1);
     if (hit >= 0) found[hit].classList.add("current");
@@ -271,7 +282,7 @@ function mount(root, { deck, toast }) {
     shown() {
       visible = true;
       // Back on the panel: where the reader left it, or the newest line when following.
-      if (following && !live.paused) view.scrollTop = view.scrollHeight;
+      if (following && !live.paused) scrollToEnd();
       paintStatus();
     },
     hidden() {
