@@ -115,7 +115,7 @@ def test_the_runner_is_a_capability_with_its_object_routes_and_panels(make_deck:
     deck = make_deck()
     runner = deck.capabilities["runner"]
     assert "runner" in deck.objects.exposed
-    assert {p.id for p in runner.panels} == {"run", "log", "plots", "settings", "files", "history"}
+    assert {p.id for p in runner.panels} == {"overview", "run", "log", "plots", "settings", "files", "history"}
     assert ("DELETE", "admin") in {(r.method, r.needs) for r in runner.routes()}
 
 

@@ -270,7 +270,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         _q("limit", "how many runs", 1, 1000, 50), _q("offset", "how many of the newest to skip"),
         _text_q("script", "only runs of this script"),
         {"name": "state", "in": "query", "required": False, "description": "only runs in this state",
-         "schema": {"enum": [s.value for s in RunState]}},
+         "schema": {"type": "string", "enum": [s.value for s in RunState]}},
         _text_q("user", "only runs started by this user"),
         _q("since", "only runs started at or after this time (epoch seconds)", default=None),
         _q("until", "only runs started before this time (epoch seconds)", default=None)],

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 __all__ = [
     "RUN_FIELDS",
+    "RunFilter",
     "Unfinished",
     "add_note",
     "clear_process",
@@ -31,6 +32,8 @@ __all__ = [
     "points",
     "prune_runs",
     "run_info",
+    "series_labels",
+    "set_labels",
     "set_process",
     "set_result",
     "set_state",

@@ -73,7 +73,7 @@ def plot(x: float | Iterable[float], y: float | Iterable[float], series: str | N
         for a, b in zip(xs, ys, strict=True):
             print(f"[plot {name}] x={a} y={b}{' ' + unit if unit else ''}", flush=True)
     else:
-        link.points(name, xs, ys, Labels(str(unit), str(xlabel), str(chart)))
+        link.points(name, xs, ys, _Labels(str(unit), str(xlabel), str(chart)))
 
 
 def log(*args: Any, sep: str = " ") -> None:
@@ -151,7 +151,7 @@ def _default_config(start: Path) -> dict[str, Any]:
     return {}
 
 
-class Labels(NamedTuple):
+class _Labels(NamedTuple):
     """How a series is drawn: the unit of y, the x axis' label, the chart it shares."""
 
     unit: str
@@ -159,8 +159,8 @@ class Labels(NamedTuple):
     chart: str
 
 
-def _labels_of(msg: Plot) -> Labels:
-    return Labels(msg.unit, msg.xlabel, msg.chart)
+def _labels_of(msg: Plot) -> _Labels:
+    return _Labels(msg.unit, msg.xlabel, msg.chart)
 
 
 class _Link:
@@ -178,7 +178,7 @@ class _Link:
         self.thread = threading.Thread(target=self._write, name="labdeck-script", daemon=True)
         self.thread.start()
 
-    def points(self, series: str, xs: list[float | None], ys: list[float | None], labels: Labels) -> None:
+    def points(self, series: str, xs: list[float | None], ys: list[float | None], labels: _Labels) -> None:
         with self.cond:
             last = self.pending[-1] if self.pending else None
             if isinstance(last, Plot) and last.series == series and labels == _labels_of(last):
