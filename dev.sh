@@ -11,7 +11,8 @@
 #
 # Set-up steps are idempotent and skip work already done: the virtualenv in .venv (rebuilt
 # when pyproject.toml changes), the dashboard's npm packages (from ui/package-lock.json) and
-# build, and for the tests Chromium from Debian's packages and a Redis server if none answers.
+# build, and for the tests Chromium from Debian's packages, a Redis server if none answers and
+# dicompare in its own virtualenv (.venv-dicompare).
 # The demo installs only labdeck and the dashboard's runtime packages: no test tools.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -69,6 +70,18 @@ setup_ui() {
     npm --prefix ui run --silent build
 }
 
+# dicompare (the DICOM schema checker labdeck's references interoperate with) pins
+# pydicom < 3 and labdeck needs pydicom 3: the agreement tests run it from its own venv.
+setup_dicompare() {
+    local venv=.venv-dicompare req=tests/watch/dicompare-requirements.txt
+    if [ ! -f $venv/.installed ] || [ $req -nt $venv/.installed ]; then
+        say "installing dicompare into $venv for the agreement tests ($req)"
+        "$PYTHON" -m venv $venv
+        $venv/bin/python -m pip install --quiet --disable-pip-version-check -r $req
+        touch $venv/.installed
+    fi
+}
+
 setup_chromium() {
     if [ ! -x /usr/bin/chromium ]; then
         say "installing Chromium from Debian's packages for the browser tests"
@@ -116,7 +129,7 @@ case "$cmd" in
         setup_python runtime; setup_ui runtime
         exec $VENV/bin/labdeck demo "$@" ;;
     test)
-        setup_python; setup_ui; setup_chromium; setup_redis
+        setup_python; setup_ui; setup_chromium; setup_redis; setup_dicompare
         say "ruff"; lint
         say "mypy --strict"; types
         say "pytest"

@@ -144,12 +144,16 @@ def help_text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["", *subcommands()])
+NESTED = ["dicom import", "dicom refs import", "dicom refs export", "dicom report"]
+"""Sub-commands of sub-commands with a snapshot of their own."""
+
+
+@pytest.mark.parametrize("command", ["", *subcommands(), *NESTED])
 def test_help_matches_its_snapshot(command: str, capsys: pytest.CaptureFixture[str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "100")  # argparse wraps to the terminal width
-    text = help_text([command] if command else [], capsys)
-    snapshot = SNAPSHOTS / f"help-{command or 'labdeck'}.txt"
+    text = help_text(command.split(), capsys)
+    snapshot = SNAPSHOTS / f"help-{command.replace(' ', '-') or 'labdeck'}.txt"
     if UPDATE or not snapshot.exists():
         if not UPDATE:
             pytest.fail(f"no snapshot {snapshot.name}; run with LABDECK_UPDATE_SNAPSHOTS=1 to create it",

@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure labdeck against bare aiohttp and Tornado baselines")
     bench.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
     bench.add_argument("--only", action="append", metavar="NAME",
-                       help="run only this benchmark (repeatable): rpc, rpc-call, broadcast, memory, "
-                            "script-latency, watch, rigs")
+                       help="run only this benchmark (repeatable): rpc, rpc-call, broadcast, "
+                            "publish-thread, memory, script-latency, watch, rigs, static")
     bench.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
 
     for command in _capability_commands():

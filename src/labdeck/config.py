@@ -26,6 +26,7 @@ import msgspec
 from labdeck.auth.config import AuthConfig, TlsConfig
 from labdeck.auth.config import check as check_auth
 from labdeck.exceptions import ConfigError
+from labdeck.pages.config import PageSite, check_pages
 
 __all__ = [
     "BrokerConfig",
@@ -33,6 +34,7 @@ __all__ = [
     "RunConfig",
     "ScriptConfig",
     "ServerConfig",
+    "UploadDir",
     "check_listen",
     "command_words",
     "is_loopback",
@@ -72,6 +74,11 @@ class ServerConfig(_Section):
     """Extra websocket Origins accepted beside the server's own."""
     hostnames: list[str] = msgspec.field(default_factory=list)
     """Names the server answers to beyond loopback and its bound address (the Host check)."""
+    robots: str = "User-agent: *\nDisallow: /\n"
+    """The text of ``/robots.txt``: by default every crawler is asked to stay away."""
+    rate_limit: int = 60
+    """Requests per minute one address may make to the login form and the expensive routes
+    (page templates, directory listings, uploads); past it, 429 with ``Retry-After``. 0: no limit."""
     debug: bool = False
 
 
@@ -88,6 +95,24 @@ class ScriptConfig(_Section):
     cwd: str | None = None
 
 
+class UploadDir(_Section):
+    """A ``[run.upload_dirs.<name>]`` table: one upload folder with rules of its own.
+
+    Unset rules take the ``[run]`` defaults (``upload_max``, ``upload_patterns``,
+    ``upload_overwrite``).
+    """
+
+    path: str
+    create: list[str] | None = None
+    """Shell patterns a new file's name must match (one of them)."""
+    overwrite: list[str] | None = None
+    """Shell patterns of the names an upload may replace; ``[]`` replaces nothing."""
+    listable: bool = True
+    """Whether the folder's files may be listed (``GET /api/uploads/<name>``)."""
+    max_bytes: int | None = None
+    """Largest upload into this folder, in bytes."""
+
+
 class RunConfig(_Section):
     """``[run]``: how scripts are run and what they may be given."""
 
@@ -97,8 +122,9 @@ class RunConfig(_Section):
     """Seconds a stopped script has after SIGINT before it gets SIGTERM."""
     grace_term: float = 5.0
     """Seconds after SIGTERM before SIGKILL."""
-    upload_dirs: dict[str, str] = msgspec.field(default_factory=dict)
-    """Folders uploads may go to, by the name the browser uses."""
+    upload_dirs: dict[str, str | UploadDir] = msgspec.field(default_factory=dict)
+    """Folders uploads may go to, by the name the browser uses: a path, or a table of
+    rules (:class:`UploadDir`)."""
     upload_max: int = 100 << 20
     """Largest upload in bytes."""
     upload_patterns: list[str] = msgspec.field(default_factory=lambda: ["*"])
@@ -117,6 +143,8 @@ class Config(_Section):
     objects: dict[str, str] = msgspec.field(default_factory=dict)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
+    pages: dict[str, PageSite] = msgspec.field(default_factory=dict)
+    """The lab's own pages, by site name (see :mod:`labdeck.pages.config`)."""
     sections: dict[str, Any] = msgspec.field(default_factory=dict)
     """The capabilities' own sections, decoded, by capability name (see :mod:`labdeck.capability`)."""
     path: str | None = None
@@ -197,7 +225,8 @@ def load_config(
     try:
         config = msgspec.convert(raw, Config, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(_blame(f"{where}: {_explain(exc)}", where, sources)) from None
+        why = _explain_table(raw, [("pages", dict[str, PageSite])]) or _explain(exc)
+        raise ConfigError(_blame(f"{where}: {why}", where, sources)) from None
     config.sections = _capability_sections(raw_sections, where)
     try:
         _check(config, where)
@@ -345,10 +374,32 @@ def _check(config: Config, where: str) -> None:
         raise ConfigError(f"{where}: `server.max_depth` must be at most 512")
     if s.channel_idle < 0:
         raise ConfigError(f"{where}: `server.channel_idle` must not be negative")
+    if s.rate_limit < 0:
+        raise ConfigError(f"{where}: `server.rate_limit` must not be negative")
     s.hostnames = [_hostname(name, where) for name in s.hostnames]
     _check_run(config, where)
+    check_pages(config.pages, Path(config.base_dir).resolve(), config.resolve, where)
+    _check_uploads_outside_pages(config, where)
     check_auth(config.auth, config.tls, where)
     check_listen(config, where)
+
+
+def _check_uploads_outside_pages(config: Config, where: str) -> None:
+    """An upload folder must not lie in a site's files or templates: what a browser uploads
+    would be served, or rendered, as one of the server's own pages (a listing's files are
+    served sandboxed, so a listing root may hold uploads)."""
+    for site_name, site in config.pages.items():
+        roots = [("templates", site.templates)] + ([] if site.listing else [("folder", site.folder)])
+        for key, root in roots:
+            if root is None:
+                continue
+            for name, entry in config.run.upload_dirs.items():
+                path = config.resolve(entry if isinstance(entry, str) else entry.path)
+                if path.is_relative_to(config.resolve(root)):
+                    raise ConfigError(
+                        f"{where}: `run.upload_dirs.{name}`: inside `pages.{site_name}.{key}`, so an upload would "
+                        "be served as one of the server's own pages; use a folder outside it (a site with "
+                        "`listing = true` may list an upload folder)")
 
 
 def check_listen(config: Config, where: str = "config") -> None:
@@ -435,4 +486,9 @@ def _check_run(config: Config, where: str) -> None:
     for name, folder in r.upload_dirs.items():
         if not name or "/" in name or name.startswith("."):
             raise ConfigError(f"{where}: `run.upload_dirs.{name}`: not a usable name")
-        inside(f"run.upload_dirs.{name}", folder)
+        if isinstance(folder, UploadDir):
+            inside(f"run.upload_dirs.{name}.path", folder.path)
+            if folder.max_bytes is not None and folder.max_bytes < 1:
+                raise ConfigError(f"{where}: `run.upload_dirs.{name}.max_bytes` must be at least 1")
+        else:
+            inside(f"run.upload_dirs.{name}", folder)

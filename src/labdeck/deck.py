@@ -36,6 +36,7 @@ from labdeck.config import Config, check_listen, load_config
 from labdeck.eventloop import loop_factory
 from labdeck.exceptions import ConfigError
 from labdeck.hub import Hub, check_channel_name
+from labdeck.hub.inbox import ThreadInbox
 from labdeck.objects import Objects, Policy
 from labdeck.protocol.wire import encode_data
 from labdeck.store import Store
@@ -117,6 +118,8 @@ class Deck:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: list[tuple[str, bytes]] = []
         self._early_lock = threading.Lock()  # a publish is either held in _early or on the loop, never lost
+        self._inbox: ThreadInbox | None = None  # publishes from other threads, once started
+        self._loop_thread = 0  # the ident of the thread that runs the loop, once started
         self._started: list[Service] = []
         self._listeners: list[tuple[str, Listener]] = []
         self._thread: threading.Thread | None = None
@@ -154,21 +157,23 @@ class Deck:
 
         The value is encoded in the caller's thread, so a value JSON cannot carry
         raises :class:`NotSerializable` here. Messages from one thread keep their order.
-        Before the server starts, messages wait and are published at start.
+        From another thread, messages reach the loop in batches, one wake-up per batch
+        (:mod:`labdeck.hub.inbox`). Before the server starts, messages wait and are
+        published at start.
         """
         check_channel_name(ch)
         data_bytes = encode_data(data)
-        loop = self._loop
-        if loop is None:
+        inbox = self._inbox
+        if inbox is None:
             with self._early_lock:
-                loop = self._loop
-                if loop is None:
+                inbox = self._inbox
+                if inbox is None:
                     self._early.append((ch, data_bytes))
                     return
         if self._on_loop_thread():
             self.broker.publish_nowait(ch, data_bytes)
         else:
-            loop.call_soon_threadsafe(self.broker.publish_nowait, ch, data_bytes)
+            inbox.put(ch, data_bytes)
 
     def _listen(self, prefix: str, fn: Listener) -> None:
         self._listeners.append((prefix, fn))
@@ -187,10 +192,7 @@ class Deck:
                     log.exception("a capability listening to %s failed", ch)
 
     def _on_loop_thread(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            return False
+        return threading.get_ident() == self._loop_thread
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -238,13 +240,15 @@ class Deck:
         self.gate = Gate(self.config, self.store)
         self.gate.connections = lambda: self.hub.connections
         await self.hub.start()
-        # Held messages go out before any later publish: _loop is set only once they are
-        # published, under the lock a publishing thread takes while _loop is unset.
+        # Held messages go out before any later publish: _inbox is set only once they are
+        # published, under the lock a publishing thread takes while _inbox is unset.
         with self._early_lock:
             for ch, payload in self._early:
                 self.broker.publish_nowait(ch, payload)
             self._early.clear()
             self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
+            self._inbox = ThreadInbox(self._loop, self.broker.publish_nowait)
         self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
         await self._runner.setup()
         s = self.config.server
@@ -281,7 +285,8 @@ class Deck:
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
             self.store = None
-        self._loop = None
+        with self._early_lock:
+            self._inbox, self._loop, self._loop_thread = None, None, 0
 
     async def serve_forever(self) -> None:
         """Start, wait for SIGINT/SIGTERM (or :meth:`shutdown`), then stop."""

@@ -20,6 +20,7 @@ import pytest
 from tests.helpers import scaled
 
 RATIO = re.compile(r"labdeck ÷ this\s+\d+\.\d+\N{MULTIPLICATION SIGN}")
+CPU = re.compile(r"cpu\s+\d+\.\d+ µs/(req|msg)\s.*\(cpu \d+\.\d+\N{MULTIPLICATION SIGN}\)")
 
 
 def run_bench(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -39,13 +40,38 @@ def test_quick_rpc_prints_each_baseline_with_its_ratio(tmp_path: Path) -> None:
     for baseline in ("aiohttp echo", "tornado echo"):
         row = next(line for line in lines if line.lstrip().startswith(baseline))
         assert RATIO.search(row), row
-        assert "target ≤" in row, row
+        assert CPU.search(row), row  # the server's CPU per request, and labdeck's ratio to it
+    aiohttp_row = next(line for line in lines if line.lstrip().startswith("aiohttp echo"))
+    assert "target ≤ 1.15\N{MULTIPLICATION SIGN}" in aiohttp_row
 
     figures = json.loads(out.read_text(encoding="utf-8"))
     rpc = [f for f in figures["figures"] if f["bench"] == "rpc"]
     assert {f["server"] for f in rpc} == {"labdeck", "aiohttp", "tornado"}
     assert all(f["samples"] == 2000 and f["median"] > 0 and f["p99"] >= f["median"] for f in rpc)
+    assert all(f["extra"]["cpu_us"] > 0 for f in rpc)
     assert {c["baseline"] for c in figures["comparisons"] if c["bench"] == "rpc"} == {"aiohttp", "tornado"}
+
+
+def test_quick_broadcast_and_thread_publishes_check_every_message_and_report_cpu(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = run_bench("--quick", "--only", "broadcast", "--only", "publish-thread", "--json", str(out))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for n in (1, 10, 100):
+        for bench in (f"broadcast-{n}:", f"broadcast-{n}-turn:"):
+            start = next(i for i, line in enumerate(lines) if line.startswith(bench))
+            rows = lines[start + 1 : start + 4]
+            assert [r.split()[0] for r in rows] == ["labdeck", "aiohttp", "tornado"], rows
+            assert all(CPU.search(r) for r in rows[1:]), rows
+            assert all("target ≥" in r for r in rows[1:]), rows
+    assert any(line.startswith("publish-thread: ") and "target ≥ 500k msg/s" in line for line in lines)
+    figures = json.loads(out.read_text(encoding="utf-8"))["figures"]
+    turn = [f for f in figures if f["bench"] == "broadcast-10-turn"]
+    assert {f["extra"]["yield_every"] for f in turn} == {1}
+    assert all(f["extra"]["lost"] == 0 and f["extra"]["cpu_us"] > 0 for f in turn)
+    thread = {f["server"]: f for f in figures if f["bench"] == "publish-thread"}
+    assert set(thread) == {"labdeck", "call_soon"} and all(f["median"] > 0 for f in thread.values())
 
 
 def test_quick_memory_reports_each_server_and_the_design_bound() -> None:
@@ -168,3 +194,16 @@ def test_quick_rigs_prints_round_trips_beside_the_echo_and_iblutil(tmp_path: Pat
     udp = {f["server"]: f for f in figures if f["bench"] == "rig-rtt-udp"}
     assert set(udp) == {"labdeck", "udp-echo", "iblutil"}
     assert all(f["samples"] == 500 and f["median"] > 0 for f in udp.values())
+
+
+def test_quick_static_prints_labdeck_beside_tornado_with_login_on(tmp_path: Path) -> None:
+    out = tmp_path / "figures.json"
+    result = run_bench("--quick", "--only", "static", "--json", str(out))
+
+    assert result.returncode == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("tornado StaticFileHandler"))
+    assert RATIO.search(row) and "target ≥ 1\N{MULTIPLICATION SIGN}" in row, row
+    figures = json.loads(out.read_text(encoding="utf-8"))
+    static = {f["server"]: f for f in figures["figures"] if f["bench"] == "static"}
+    assert set(static) == {"labdeck", "tornado"}
+    assert all(f["unit"] == "req/s" and f["rate"] > 0 and f["samples"] == 4000 for f in static.values())

@@ -28,7 +28,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]  # building and ins
 ROOT = Path(__file__).resolve().parents[2]
 UNSHIPPED = (".git", ".venv", "node_modules", "build", "dist", "*.egg-info", "test-artifacts", "__pycache__",
              ".*_cache", ".hypothesis", "labdeck-data")
-ASSETS = ("labdeck/ui/static/vendor/uPlot.esm.js", "labdeck/ui/static/vendor/uPlot.min.css")
+ASSETS = ("labdeck/ui/static/vendor/uPlot.esm.js", "labdeck/ui/static/vendor/uPlot.min.css",
+          "labdeck/ui/static/components/deck-components.js", "labdeck/pages/templates/layout.html",
+          "labdeck/demo/pages/stimulus/index.html")
 
 
 def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> str:
@@ -102,7 +104,8 @@ def demo(venv: Path, tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_installed_wheel_serves_a_dashboard_that_plots(browser: Browser, venv: Path, demo: str) -> None:
-    version = run(venv / "bin" / "labdeck", "--version", cwd=venv).strip()
+    outside = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(venv)}  # no PYTHONPATH to a source tree
+    version = run(venv / "bin" / "labdeck", "--version", cwd=venv, env=outside).strip()
     assert version == "labdeck 0.1.0"  # no git history: the fallback version
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()

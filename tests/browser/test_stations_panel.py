@@ -72,3 +72,61 @@ def test_pin_as_reference_turns_an_unknown_sequence_green(page: Page, scanner: t
     expect(page.get_by_test_id("toast").filter(has_text="pinned as the reference")).to_be_visible()
     series.write()
     expect(card).to_have_attribute("data-verdict", "ok")
+
+
+RECORD_ALERTS = """
+window.__notified = [];
+window.__tones = 0;
+if (window.Notification) {
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options) { super(title, options); window.__notified.push({ title, body: options?.body }); }
+  };
+}
+const realTone = AudioContext.prototype.createOscillator;
+AudioContext.prototype.createOscillator = function () { window.__tones += 1; return realTone.call(this); };
+"""
+
+
+def test_an_alert_sounds_notifies_and_keeps_the_card_red_until_acknowledged(
+        page: Page, scanner: tuple[Deck, Path]) -> None:
+    deck, folder = scanner
+    page.context.grant_permissions(["notifications"], origin=deck.url.rstrip("/"))
+    page.add_init_script(RECORD_ALERTS)
+    status = page.request.post(deck.url + "api/dicom/refs", headers={"Origin": deck.url.rstrip("/")},
+                               data={"project": "Brain^Study", "sequence": "bold", "params": {"TR": 1300.0}}).status
+    assert status == 200
+    SeriesWriter(folder, BOLD, series=1).write()
+    open_dashboard(page, deck, "#stations")
+    card = page.get_by_test_id("station-AWP167046")
+    expect(card).to_have_attribute("data-verdict", "ok")
+    toggle = page.get_by_test_id("alerts-toggle")
+    expect(toggle).to_have_text("Alerts off")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    page.reload()  # the choice is this browser's, remembered
+    expect(page.get_by_test_id("alerts-toggle")).to_have_attribute("aria-pressed", "true")
+    expect(card).to_have_attribute("data-verdict", "ok")
+    assert page.evaluate("window.__notified") == []
+
+    series = SeriesWriter(folder, BOLD, series=2)
+    series.write(BOLD.changed(tr=2000.0))
+    expect(card).to_have_attribute("data-alert", "yes")
+    page.wait_for_function("window.__notified.length === 1")
+    assert page.evaluate("window.__notified") == [
+        {"title": "AWP167046: bold does not conform", "body": "TR should be 1300 ms but is 2000 ms"}]
+    assert page.evaluate("window.__tones") >= 2
+    SeriesWriter(folder, BOLD, series=3).write()  # the next series conforms: the card stays red
+    expect(card.get_by_test_id("station-verdict")).to_have_text("conforms")
+    expect(card).to_have_attribute("data-verdict", "bad")
+    expect(card.get_by_test_id("station-alert")).to_contain_text("Not acknowledged: series 2 bold")
+    screenshot(page, "stations-alert-unacknowledged.png")
+    card.get_by_test_id("station-ack").click()
+    expect(page.get_by_test_id("toast").filter(has_text="alert acknowledged")).to_be_visible()
+    expect(card).to_have_attribute("data-verdict", "ok")
+    expect(card.get_by_test_id("station-alert")).to_have_count(0)
+    rows = deck.capabilities["watch"].ctx.store.query_sync("SELECT station FROM dicom_acks")
+    assert [r[0] for r in rows] == ["AWP167046"]
+    text = page.content() + page.inner_text("body")
+    for value in PATIENT.values():
+        assert value not in text

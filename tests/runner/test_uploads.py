@@ -92,7 +92,8 @@ async def test_folders_are_listed_with_their_rules_but_not_their_paths(
         resp = await http.get(f"{deck.url}api/uploads")
         assert resp.status == 200
         body = await resp.json()
-        rules = {"max_bytes": 1000, "patterns": ["*.csv", "*.txt"], "overwrite": False}
+        rules = {"max_bytes": 1000, "patterns": ["*.csv", "*.txt"], "overwrite": False, "overwrite_patterns": [],
+                 "listable": True}
         assert body == {"dirs": [{"name": "data", **rules}, {"name": "open", **rules}]}
         assert "incoming" not in await resp.text() and str(toml.parent) not in await resp.text()
         doc = await (await http.get(f"{deck.url}api/openapi.json")).json()
@@ -102,3 +103,44 @@ async def test_folders_are_listed_with_their_rules_but_not_their_paths(
 async def test_no_folders_configured_is_an_empty_list(project: Project, start_deck: Callable[..., Any]) -> None:
     async with start_deck(project()) as deck, http_session(deck.url) as http:
         assert await (await http.get(f"{deck.url}api/uploads")).json() == {"dirs": []}
+
+
+FOLDER_RULES = {"upload_max": 1000, "upload_patterns": ["*.csv"], "upload_dirs": {
+    "stimuli": {"path": "stimuli", "create": ["*.png", "*.wav"], "overwrite": ["current.png"], "max_bytes": 10},
+    "dropbox": {"path": "dropbox", "listable": False},
+}}
+
+
+async def test_each_folder_has_its_own_creation_and_overwrite_lists(
+        project: Project, start_deck: Callable[..., Any]) -> None:
+    toml = project(run=FOLDER_RULES)
+    async with start_deck(toml) as deck, http_session(deck.url) as http:
+        url = f"{deck.url}api/uploads/stimuli"
+        assert (await _post(http, url, "a.png", b"png"))[0] == 201
+        assert (await _post(http, url, "current.png", b"one"))[0] == 201
+        assert (await _post(http, url, "current.png", b"two"))[0] == 201  # may be replaced
+        assert (toml.parent / "stimuli" / "current.png").read_bytes() == b"two"
+        status, body = await _post(http, url, "a.png", b"again")  # may be created, not replaced
+        assert (status, body["error"]["type"]) == (409, "AlreadyExists")
+        assert (toml.parent / "stimuli" / "a.png").read_bytes() == b"png"
+        status, body = await _post(http, url, "data.csv", b"1")  # the [run] default does not apply here
+        assert (status, body["error"]["type"]) == (403, "AccessDenied")
+        status, body = await _post(http, url, "b.wav", b"x" * 11)  # the folder's own limit
+        assert (status, body["error"]["type"]) == (413, "TooLarge")
+        assert not (toml.parent / "stimuli" / "b.wav").exists()
+        assert (await _post(http, f"{deck.url}api/uploads/dropbox", "x.csv", b"1"))[0] == 201
+
+
+async def test_a_folder_that_is_not_listable_takes_uploads_but_keeps_its_names(
+        project: Project, start_deck: Callable[..., Any]) -> None:
+    toml = project(run=FOLDER_RULES)
+    async with start_deck(toml) as deck, http_session(deck.url) as http:
+        assert (await _post(http, f"{deck.url}api/uploads/dropbox", "secret-subject.csv", b"1"))[0] == 201
+        resp = await http.get(f"{deck.url}api/uploads/dropbox")
+        assert resp.status == 403
+        assert (await resp.json())["error"]["type"] == "AccessDenied"
+        assert "secret-subject" not in await resp.text()
+        dirs = {d["name"]: d for d in (await (await http.get(f"{deck.url}api/uploads")).json())["dirs"]}
+        assert dirs["dropbox"]["listable"] is False
+        assert dirs["stimuli"] == {"name": "stimuli", "max_bytes": 10, "patterns": ["*.png", "*.wav"],
+                                   "overwrite": True, "overwrite_patterns": ["current.png"], "listable": True}

@@ -22,7 +22,8 @@ def test_a_generated_siemens_file_gives_every_parameter_with_its_type(tmp_path: 
     assert header.params == {
         "TR": 1300.0, "TE": [39.1], "FlipAngle": 52.0, "Matrix": [86, 86], "PixelSpacing": [2.4, 2.4],
         "SliceThickness": 2.4, "Bandwidth": 1814.0, "iPAT": 2, "PhaseEncoding": "COL+", "FoV": [206.4, 206.4],
-        "SequenceName": "epfid2d1_86", "SequenceFile": "ep2d_bold"}
+        "SequenceName": "epfid2d1_86", "SequenceFile": "ep2d_bold",
+        "Orientation": "transverse"}
     assert set(header.params) == set(PARAMETERS)
 
 

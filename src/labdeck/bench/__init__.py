@@ -6,9 +6,12 @@ uvloop when it is installed. Every figure is printed beside the baselines' with 
 ratio and, where the design sets one, the target. ``bench/README.md`` in the source
 tree explains each figure.
 
-Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast``, ``memory``,
-``script-latency``, ``watch``, ``rigs`` (rig messaging beside a bare UDP echo and iblutil, with
-rig processes of its own instead of the three servers).
+Benchmarks (``--only NAME``): ``rpc``, ``rpc-call``, ``broadcast`` (bursts, and one
+message per loop turn), ``publish-thread``, ``memory``, ``script-latency``, ``watch``,
+``rigs`` (rig messaging beside a bare UDP echo and iblutil, with rig processes of its own
+instead of the three servers), ``static`` (static file GETs with login on beside Tornado's
+StaticFileHandler, with servers of its own). Beside wall time, the server's CPU time per
+message is read from ``/proc`` where there is one.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from labdeck.bench.baselines import YIELD_EVERY
 from labdeck.bench.broadcast import run_broadcast
 from labdeck.bench.report import Figure, Report
 from labdeck.bench.rpc import rpc_cases, run_rpc
@@ -28,8 +32,8 @@ from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
 
-BENCHMARKS = ("rpc", "rpc-call", "broadcast", "memory", "script-latency", "watch", "rigs")
-_ON_SERVERS = ("rpc", "rpc-call", "broadcast", "memory")
+BENCHMARKS = ("rpc", "rpc-call", "broadcast", "publish-thread", "memory", "script-latency", "watch", "rigs", "static")
+_ON_SERVERS = ("rpc", "rpc-call", "broadcast", "publish-thread", "memory")
 
 
 @dataclass(frozen=True)
@@ -41,15 +45,20 @@ class Counts:
     broadcast_rounds: int = 5
     broadcast_messages: tuple[tuple[int, int], ...] = ((1, 50_000), (10, 10_000), (100, 2_000))
     """``(clients, messages per burst)``: about the same number of deliveries per round."""
+    broadcast_turn_messages: tuple[tuple[int, int], ...] = ((1, 20_000), (10, 4_000), (100, 800))
+    """The same for a publisher that yields after every message."""
+    thread_messages: int = 200_000
+    thread_rounds: int = 5
     memory_clients: int = 1000
     round_timeout: float = 30.0
-    overall_timeout: float = 240.0
+    overall_timeout: float = 600.0
 
     @classmethod
     def quick(cls) -> Counts:
         return cls(rpc_warmup=200, rpc_requests=2_000, broadcast_rounds=2,
-                   broadcast_messages=((1, 5_000), (10, 1_000), (100, 200)), memory_clients=100,
-                   overall_timeout=90.0)
+                   broadcast_messages=((1, 5_000), (10, 1_000), (100, 200)),
+                   broadcast_turn_messages=((1, 2_000), (10, 400), (100, 80)),
+                   thread_messages=20_000, thread_rounds=2, memory_clients=100, overall_timeout=180.0)
 
 
 def run_benchmarks(quick: bool = False, only: Sequence[str] | None = None, json_path: str | None = None) -> int:
@@ -99,6 +108,8 @@ async def _run(names: list[str], counts: Counts, report: Report) -> None:
                 await _watch(counts, report)
             if "rigs" in names:
                 await _rigs(counts, report)
+            if "static" in names:
+                await _static(counts, report)
     except TimeoutError:
         raise BenchmarkFailed(f"the benchmarks ran past their {counts.overall_timeout:g} s limit") from None
 
@@ -110,6 +121,8 @@ async def _on_servers(names: list[str], counts: Counts, report: Report) -> None:
             await _rpc(names, servers, counts, report)
         if "broadcast" in names:
             await _broadcast(servers, counts, report)
+        if "publish-thread" in names:
+            await _thread_publish(servers["labdeck"], counts, report)
         if "memory" in names:
             await _memory(servers, counts, report)
 
@@ -122,6 +135,16 @@ async def _rigs(counts: Counts, report: Report) -> None:
     for title, figures in sections:
         report.add(title, figures)
     report.notes.extend(notes)
+
+
+async def _static(counts: Counts, report: Report) -> None:
+    from labdeck.bench.static import CONCURRENCY, FILE_SIZE, StaticCounts, run_static
+
+    quick = counts.rpc_requests < Counts().rpc_requests
+    static = StaticCounts(requests=2_000, rounds=2) if quick else StaticCounts()
+    _progress(f"static: {static.rounds} rounds of {static.requests:,} GETs per server")
+    report.add(f"static: GET of {FILE_SIZE // 1024} KB files with login on, {CONCURRENCY} keep-alive connections, "
+               f"{static.rounds} rounds of {static.requests:,}", await run_static(static))
 
 
 async def _rpc(names: list[str], servers: dict[str, Server], counts: Counts, report: Report) -> None:
@@ -185,11 +208,26 @@ async def _memory(servers: dict[str, Server], counts: Counts, report: Report) ->
 
 
 async def _broadcast(servers: dict[str, Server], counts: Counts, report: Report) -> None:
-    for clients, messages in counts.broadcast_messages:
-        _progress(f"broadcast: {clients} clients, {messages:,} messages, {counts.broadcast_rounds} rounds")
-        figures: list[Figure] = await run_broadcast(
-            servers, clients, messages, counts.broadcast_rounds, counts.round_timeout
-        )
-        size = max(f.extra["frame_bytes"] for f in figures)
-        report.add(f"broadcast-{clients}: {messages:,} messages of ~{size} bytes to each of {clients} client(s), "
-                   f"median of {counts.broadcast_rounds} rounds, none lost", figures)
+    for turn, plan in ((False, counts.broadcast_messages), (True, counts.broadcast_turn_messages)):
+        for clients, messages in plan:
+            how = "one message per loop turn" if turn else "bursts"
+            _progress(f"broadcast: {clients} clients, {messages:,} messages, {how}, {counts.broadcast_rounds} rounds")
+            figures: list[Figure] = await run_broadcast(
+                servers, clients, messages, counts.broadcast_rounds, counts.round_timeout, 1 if turn else YIELD_EVERY
+            )
+            size = max(f.extra["frame_bytes"] for f in figures)
+            report.add(f"{figures[0].bench}: {messages:,} messages of ~{size} bytes to each of {clients} client(s), "
+                       f"{how}, median of {counts.broadcast_rounds} rounds, none lost", figures)
+
+
+async def _thread_publish(server: Server, counts: Counts, report: Report) -> None:
+    from labdeck.bench.thread_publish import TARGET_RATE, run_thread_publish
+
+    _progress(f"publish-thread: {counts.thread_messages:,} messages from a thread, {counts.thread_rounds} rounds")
+    figures = await run_thread_publish(server, counts.thread_messages, counts.thread_rounds)
+    report.add(f"publish-thread: {counts.thread_messages:,} messages published from a thread into the hub, "
+               f"median of {counts.thread_rounds} rounds", figures)
+    rate = figures[0].median
+    verdict = "met" if rate >= TARGET_RATE else "MISSED"
+    report.notes.append(f"publish-thread: {rate / 1000:.0f}k msg/s, "
+                        f"target ≥ {TARGET_RATE / 1000:.0f}k msg/s  {verdict}")

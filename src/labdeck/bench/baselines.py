@@ -4,9 +4,10 @@ Both speak the same tiny protocol over text frames on ``/ws``, so one client dri
 all of them:
 
 * ``sub`` — add this connection to the broadcast set; the reply is ``ok``.
-* ``burst COUNT SIZE CH`` — send COUNT push-shaped frames
+* ``burst COUNT SIZE CH [EVERY]`` — send COUNT push-shaped frames
   (``{"ch": CH, "seq": 1..COUNT, "t": ..., "data": "xx…"}``, SIZE characters of data) to
-  every connection in the broadcast set, as fast as the server can, then reply ``done``.
+  every connection in the broadcast set, as fast as the server can, yielding to the
+  event loop after every EVERY messages (default :data:`YIELD_EVERY`), then reply ``done``.
 * anything else — echoed back unchanged.
 
 Each is written the way its framework's documentation writes a server: no tuning
@@ -35,10 +36,10 @@ def push_frame(ch: str, seq: int, pad: str) -> str:
     return f'{{"ch":"{ch}","seq":{seq},"t":{time.time()!r},"data":"{pad}"}}'
 
 
-def parse_burst(text: str) -> tuple[int, str, str]:
-    """``burst COUNT SIZE CH`` as ``(count, pad, ch)``."""
-    _, count, size, ch = text.split(" ", 3)
-    return int(count), "x" * int(size), ch
+def parse_burst(text: str) -> tuple[int, str, str, int]:
+    """``burst COUNT SIZE CH [EVERY]`` as ``(count, pad, ch, every)``."""
+    _, count, size, ch, *every = text.split(" ")
+    return int(count), "x" * int(size), ch, max(1, int(every[0])) if every else YIELD_EVERY
 
 
 # -- aiohttp ----------------------------------------------------------------------
@@ -50,12 +51,12 @@ async def serve_aiohttp() -> AsyncIterator[tuple[int, frozenset[str]]]:
     subscribers: set[web.WebSocketResponse] = set()
 
     async def burst(text: str) -> None:
-        count, pad, ch = parse_burst(text)
+        count, pad, ch, every = parse_burst(text)
         for seq in range(1, count + 1):
             frame = push_frame(ch, seq, pad)
             for ws in list(subscribers):
                 await ws.send_str(frame)
-            if seq % YIELD_EVERY == 0:
+            if seq % every == 0:
                 await asyncio.sleep(0)
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -110,14 +111,14 @@ async def serve_tornado() -> AsyncIterator[tuple[int, frozenset[str]]]:
     tasks: set[asyncio.Task[None]] = set()
 
     async def burst(text: str) -> None:
-        count, pad, ch = parse_burst(text)
+        count, pad, ch, every = parse_burst(text)
         for seq in range(1, count + 1):
             frame = push_frame(ch, seq, pad)
             for handler in list(subscribers):
                 # Tornado buffers the write; a Tornado server does not await each frame.
                 with contextlib.suppress(WebSocketClosedError):
                     handler.write_message(frame)
-            if seq % YIELD_EVERY == 0:
+            if seq % every == 0:
                 await asyncio.sleep(0)
 
     class Handler(WebSocketHandler):

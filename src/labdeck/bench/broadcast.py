@@ -1,11 +1,16 @@
 """``broadcast``: one publisher, 1, 10 and 100 subscribed clients, every message to all.
 
-The server publishes a burst of ``count`` messages of about 100 bytes as fast as it
-can: labdeck with :meth:`Deck.publish` inside its own process (triggered by an HTTP
-request), the baselines by looping over their connections (triggered by a websocket
-message). The clock runs from the trigger until the last client has the last message;
-the figure is delivered messages per second across all clients, the median (and the
-best) over the rounds.
+The server publishes ``count`` messages of about 100 bytes as fast as it can: labdeck
+with :meth:`Deck.publish` inside its own process (triggered by an HTTP request), the
+baselines by looping over their connections (triggered by a websocket message). Two
+publishers: a *burst* yields to the event loop every
+:data:`~labdeck.bench.baselines.YIELD_EVERY` messages; a *turn* publisher
+(``broadcast-N-turn``) yields after every message, as a script's data points or a
+watch's file events arrive one per loop turn, where a fan-out cannot share any cost
+between messages. The clock runs from the trigger until the last client has the last
+message; the figure is delivered messages per second across all clients, the median
+(and the best) over the rounds, with the server's CPU time per delivered message read
+from ``/proc`` (:mod:`labdeck.bench.cpu`), which a loaded machine moves far less.
 
 Every client checks every message's seq: exactly ``first, first + 1, …`` with nothing
 missing, repeated or out of order, or the benchmark fails. For labdeck the seqs are the
@@ -21,6 +26,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import msgspec
 
+from labdeck.bench.baselines import YIELD_EVERY
+from labdeck.bench.cpu import cpu_ns
 from labdeck.bench.report import Figure, median
 from labdeck.bench.servers import Server
 from labdeck.exceptions import BenchmarkFailed
@@ -44,14 +51,22 @@ class Fanout:
 
     server: Server
     clients: int
+    every: int = YIELD_EVERY
+    """The publisher yields to the event loop after this many messages."""
     sockets: list[aiohttp.ClientWebSocketResponse] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    """Server CPU µs per delivered message, per round."""
     sent: int = 0
     frame_bytes: int = 0
 
     @property
+    def bench(self) -> str:
+        return f"broadcast-{self.clients}" + ("-turn" if self.every == 1 else "")
+
+    @property
     def channel(self) -> str:
-        return f"bench/fanout-{self.clients}"
+        return f"bench/fanout-{self.clients}-{self.every}"
 
     async def open(self, session: aiohttp.ClientSession) -> None:
         """Connect and subscribe every client."""
@@ -87,9 +102,11 @@ class Fanout:
         readers = [asyncio.ensure_future(self._receive(ws, first, count)) for ws in self.sockets]
         try:
             async with asyncio.timeout(timeout):
+                cpu_before = cpu_ns(self.server.process.pid)
                 started = time.perf_counter()
                 await self._trigger(session, trigger, count)
                 ends = await asyncio.gather(*readers)
+                cpu_after = cpu_ns(self.server.process.pid)
         except TimeoutError:
             raise BenchmarkFailed(
                 f"broadcast to {self.clients} on {self.server.kind}: not every message arrived within {timeout:g} s"
@@ -98,13 +115,15 @@ class Fanout:
             for reader in readers:
                 reader.cancel()
         self.sent += count
+        if cpu_before is not None and cpu_after is not None:
+            self.cpu.append((cpu_after - cpu_before) / 1000 / (self.clients * count))
         rate = self.clients * count / (max(ends) - started)
         return rate
 
     async def _trigger(self, session: aiohttp.ClientSession, trigger: aiohttp.ClientWebSocketResponse | None,
                        count: int) -> None:
         if self.server.kind == "labdeck":
-            body = {"ch": self.channel, "count": count, "size": DATA_SIZE}
+            body = {"ch": self.channel, "count": count, "size": DATA_SIZE, "every": self.every}
             # the bench is a page of the server it measures: state changes need its Origin
             headers = {"Origin": self.server.http_url}
             async with session.post(self.server.http_url + "/bench/burst", json=body, headers=headers) as resp:
@@ -112,7 +131,7 @@ class Fanout:
                     raise BenchmarkFailed(f"labdeck burst failed: HTTP {resp.status}")
             return
         assert trigger is not None
-        await trigger.send_str(f"burst {count} {DATA_SIZE} {self.channel}")
+        await trigger.send_str(f"burst {count} {DATA_SIZE} {self.channel} {self.every}")
         if await trigger.receive_str() != "done":
             raise BenchmarkFailed(f"the {self.server.kind} burst did not finish")
 
@@ -139,21 +158,24 @@ class Fanout:
 
     def figure(self, count: int) -> Figure:
         label = {"labdeck": "labdeck Deck.publish"}.get(self.server.kind, f"{self.server.kind} loop")
-        return Figure(f"broadcast-{self.clients}", self.server.kind, label, "msg/s", median(self.rates), None,
-                      median(self.rates), len(self.rates),
-                      {"best": max(self.rates), "clients": self.clients, "messages": count,
-                       "frame_bytes": self.frame_bytes, "lost": 0})
+        extra: dict[str, object] = {"best": max(self.rates), "clients": self.clients, "messages": count,
+                                    "frame_bytes": self.frame_bytes, "lost": 0, "yield_every": self.every}
+        if self.cpu:
+            extra["cpu_us"] = median(self.cpu)
+        return Figure(self.bench, self.server.kind, label, "msg/s", median(self.rates), None,
+                      median(self.rates), len(self.rates), extra)
 
 
 async def run_broadcast(servers: dict[str, Server], clients: int, count: int, rounds: int,
-                        timeout: float) -> list[Figure]:
-    """Broadcast ``count`` messages to ``clients`` clients of each server, ``rounds`` times.
+                        timeout: float, every: int = YIELD_EVERY) -> list[Figure]:
+    """Broadcast ``count`` messages to ``clients`` clients of each server, ``rounds`` times,
+    the publisher yielding every ``every`` messages.
 
     One untimed round per server first; then servers take turns round by round.
     """
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
-        fanouts = [Fanout(s, clients) for s in servers.values()]
+        fanouts = [Fanout(s, clients, every) for s in servers.values()]
         triggers: dict[str, aiohttp.ClientWebSocketResponse] = {}
         try:
             for fanout in fanouts:

@@ -56,18 +56,18 @@ class Target:
 
 
 TARGETS: dict[tuple[str, str], Target] = {
-    ("rpc", "aiohttp"): Target("<=", 1.3),
-    ("rpc", "tornado"): Target("<=", 0.75),
-    ("rpc-call", "aiohttp"): Target("<=", 1.3),
-    ("rpc-call", "tornado"): Target("<=", 0.75),
+    ("rpc", "aiohttp"): Target("<=", 1.15),
+    ("rpc-call", "aiohttp"): Target("<=", 1.8),
     ("rpc-call-inline", "aiohttp"): Target("<=", 1.3),
     ("rpc-call-inline", "tornado"): Target("<=", 0.75),
-    ("broadcast-100", "aiohttp"): Target(">=", 0.8),
-    ("broadcast-100", "tornado"): Target(">=", 2.5),
+    **{(f"broadcast-{n}{turn}", base): Target(">=", ratio)
+       for n in (1, 10, 100) for turn in ("", "-turn") for base, ratio in (("aiohttp", 1.0), ("tornado", 3.0))},
+    ("memory-1000", "aiohttp"): Target("<=", 1.1),
     ("rig-rtt-udp", "udp-echo"): Target("<=", 1.3),
     ("rig-rtt-udp", "iblutil"): Target("<=", 0.7),
     ("rig-rtt-tcp", "udp-echo"): Target("<=", 1.3),
     ("rig-rtt-tcp", "iblutil"): Target("<=", 0.7),
+    ("static", "tornado"): Target(">=", 1.0),
 }
 """From the design's performance targets, keyed by (benchmark, baseline)."""
 
@@ -84,7 +84,7 @@ class Figure:
     bench: str
     server: str
     label: str
-    unit: Literal["µs", "msg/s", "MB"]
+    unit: Literal["µs", "msg/s", "req/s", "MB"]
     median: float
     p99: float | None
     rate: float
@@ -101,6 +101,8 @@ class Comparison:
     ratio: float
     p99_ratio: float | None
     target: Target | None
+    cpu_ratio: float | None = None
+    """labdeck's server CPU per message ÷ the baseline's: below 1 is cheaper, whatever the figure."""
 
     @property
     def met(self) -> bool | None:
@@ -128,8 +130,10 @@ class Report:
             if base.server == "labdeck":
                 continue
             p99 = ours.p99 / base.p99 if ours.p99 is not None and base.p99 else None
+            mine, theirs = ours.extra.get("cpu_us"), base.extra.get("cpu_us")
+            cpu = mine / theirs if mine is not None and theirs else None
             out.append(Comparison(ours.bench, base.server, ours.median / base.median, p99,
-                                  TARGETS.get((ours.bench, base.server))))
+                                  TARGETS.get((ours.bench, base.server)), cpu))
         return out
 
     # -- text -----------------------------------------------------------------------
@@ -162,7 +166,7 @@ class Report:
             "figures": [asdict(f) for f in figures],
             "comparisons": [
                 {"bench": c.bench, "baseline": c.baseline, "ratio": c.ratio, "p99_ratio": c.p99_ratio,
-                 "target": str(c.target) if c.target else None, "met": c.met}
+                 "cpu_ratio": c.cpu_ratio, "target": str(c.target) if c.target else None, "met": c.met}
                 for c in comparisons
             ],
             "notes": self.notes,
@@ -181,12 +185,17 @@ def _rows(figures: list[Figure], comparisons: dict[str, Comparison]) -> list[str
         elif f.unit == "MB":
             cells = f"  {f.label:<26} {f.median:8.1f} MB"
         else:
-            cells = f"  {f.label:<26} {_si(f.median):>7} msg/s  (best {_si(f.extra.get('best', f.median))})"
+            cells = f"  {f.label:<26} {_si(f.median):>7} {f.unit}  (best {_si(f.extra.get('best', f.median))})"
+        cpu = f.extra.get("cpu_us")
+        if cpu is not None:
+            cells += f"  cpu {cpu:6.2f} µs/{'req' if f.unit == 'µs' else 'msg'}"
         c = comparisons.get(f.server)
         if c is not None:
             cells += f"   labdeck ÷ this {c.ratio:5.2f}{TIMES}"
             if c.p99_ratio is not None:
                 cells += f" (p99 {c.p99_ratio:.2f}{TIMES})"
+            if c.cpu_ratio is not None:
+                cells += f" (cpu {c.cpu_ratio:.2f}{TIMES})"
             if c.target is not None:
                 cells += f"   {c.target}  {'met' if c.met else 'MISSED'}"
         rows.append(cells)

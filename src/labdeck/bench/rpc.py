@@ -9,7 +9,8 @@
 Each case has its own connection; after a warm-up, cases take turns in blocks, so a
 change in the machine's load touches every server alike. The figure is the median and
 99th percentile of the round trip as the client sees it (send to reply read), and the
-requests per second over the timed blocks.
+requests per second over the timed blocks, with the server's CPU time per request read
+from ``/proc`` over the same blocks (:mod:`labdeck.bench.cpu`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import msgspec
 
+from labdeck.bench.cpu import cpu_ns
 from labdeck.bench.report import Figure, median, percentile
 from labdeck.bench.servers import Server
 from labdeck.exceptions import BenchmarkFailed
@@ -63,6 +65,8 @@ class RpcCase:
     echo: bool
     samples: list[float] = field(default_factory=list)
     elapsed: float = 0.0
+    cpu: float | None = 0.0
+    """Server CPU ns over the timed blocks; ``None`` where ``/proc`` does not say."""
 
     def check(self, i: int, sent: str, text: str) -> None:
         """Raise unless ``text`` is the right reply to request ``i``."""
@@ -75,8 +79,9 @@ class RpcCase:
             raise BenchmarkFailed(f"{self.label}: request {i} got {text[:200]}")
 
     def figure(self, bench: str) -> Figure:
+        extra = {} if self.cpu is None else {"cpu_us": self.cpu / 1000 / len(self.samples)}
         return Figure(bench, self.server.kind, self.label, "µs", median(self.samples),
-                      percentile(self.samples, 99), len(self.samples) / self.elapsed, len(self.samples))
+                      percentile(self.samples, 99), len(self.samples) / self.elapsed, len(self.samples), extra)
 
 
 def rpc_cases(servers: dict[str, Server], benches: list[str]) -> list[RpcCase]:
@@ -117,6 +122,7 @@ async def run_rpc(cases: list[RpcCase], warmup: int, count: int) -> None:
 async def _block(case: RpcCase, ws: aiohttp.ClientWebSocketResponse, first: int, count: int, *, timed: bool) -> None:
     perf = time.perf_counter_ns
     samples = case.samples
+    cpu_before = cpu_ns(case.server.process.pid) if timed else None
     started = perf()
     for i in range(first, first + count):
         frame = case.frame(i)
@@ -131,3 +137,8 @@ async def _block(case: RpcCase, ws: aiohttp.ClientWebSocketResponse, first: int,
             samples.append((t1 - t0) / 1000)
     if timed:
         case.elapsed += (perf() - started) / 1e9
+        cpu_after = cpu_ns(case.server.process.pid)
+        if case.cpu is not None and cpu_before is not None and cpu_after is not None:
+            case.cpu += cpu_after - cpu_before
+        else:
+            case.cpu = None

@@ -3,11 +3,16 @@
 A :class:`~labdeck.Deck` on an ephemeral loopback port with its defaults, plus what the
 benchmarks need to drive it:
 
-* ``POST /bench/burst`` with ``{"ch": ..., "count": ..., "size": ...}`` publishes
-  ``count`` messages of ``size`` characters on ``ch`` with :meth:`Deck.publish` from the
-  server's own event loop, as fast as it can (yielding every
-  :data:`~labdeck.bench.baselines.YIELD_EVERY` messages, as the baselines do), and
+* ``POST /bench/burst`` with ``{"ch": ..., "count": ..., "size": ..., "every": ...}``
+  publishes ``count`` messages of ``size`` characters on ``ch`` with :meth:`Deck.publish`
+  from the server's own event loop, as fast as it can (yielding every ``every`` messages,
+  by default :data:`~labdeck.bench.baselines.YIELD_EVERY`, as the baselines do), and
   answers once all are published;
+* ``POST /bench/thread`` with ``{"ch": ..., "count": ..., "size": ..., "how": ...}``
+  publishes ``count`` messages from a thread of its own and answers, once the broker
+  holds the last of them, how long that took and the CPU it cost the process:
+  ``{"seconds": ..., "cpu_ns": ...}``. ``how`` is ``"publish"`` (:meth:`Deck.publish`)
+  or ``"call_soon"``, the baseline: one ``loop.call_soon_threadsafe`` per message;
 * an exposed object ``bench`` with a trivial method ``ping(n)`` (run in the thread
   pool, as any plain method is) and ``ping_inline(n)`` (``@inline``: on the event loop),
   when this labdeck can expose objects.
@@ -20,15 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
 
 import labdeck
 from labdeck.bench.baselines import YIELD_EVERY
+from labdeck.bench.cpu import cpu_ns
 from labdeck.config import load_config
+from labdeck.hub import check_channel_name
+from labdeck.protocol.wire import encode_data
 
 __all__ = ["BenchObject", "serve_labdeck"]
 
@@ -60,16 +71,52 @@ def _burst_route(deck: labdeck.Deck) -> Any:
     async def burst(request: web.Request) -> web.StreamResponse:
         body = await request.json()
         ch, count, pad = str(body["ch"]), int(body["count"]), "x" * int(body["size"])
+        every = max(1, int(body.get("every", YIELD_EVERY)))
         for i in range(1, count + 1):
             deck.publish(ch, pad)
-            if i % YIELD_EVERY == 0:
+            if i % every == 0:
                 await asyncio.sleep(0)
         return web.json_response({"published": count})
 
+    async def thread(request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        ch, count, pad = str(body["ch"]), int(body["count"]), "x" * int(body["size"])
+        last = await deck.broker.last(ch)
+        goal = (last.seq if last else 0) + count
+        cpu_before, started = cpu_ns(os.getpid()), time.perf_counter()
+        worker = threading.Thread(target=_publisher(deck, str(body["how"])), args=(ch, count, pad))
+        worker.start()
+        while (last := await deck.broker.last(ch)) is None or last.seq < goal:
+            await asyncio.sleep(0.0005)  # not a busy loop: the loop is half of what is measured
+        seconds = time.perf_counter() - started
+        cpu_after = cpu_ns(os.getpid())
+        worker.join()
+        cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+        return web.json_response({"seconds": seconds, "cpu_ns": cpu})
+
     def add(app: web.Application) -> None:
         app.router.add_post("/bench/burst", burst)
+        app.router.add_post("/bench/thread", thread)
 
     return add
+
+
+def _publisher(deck: labdeck.Deck, how: str) -> Callable[[str, int, str], None]:
+    """What the publishing thread runs: ``Deck.publish``, or the baseline hand-over."""
+    if how == "publish":
+        def publish(ch: str, count: int, pad: str) -> None:
+            for _ in range(count):
+                deck.publish(ch, pad)
+
+        return publish
+    loop = asyncio.get_running_loop()
+
+    def call_soon(ch: str, count: int, pad: str) -> None:
+        nowait = deck.broker.publish_nowait
+        for _ in range(count):
+            loop.call_soon_threadsafe(nowait, check_channel_name(ch), encode_data(pad))
+
+    return call_soon
 
 
 @contextlib.asynccontextmanager

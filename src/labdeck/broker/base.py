@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labdeck.broker.budget import Budget
+from labdeck.protocol.frames import text_frame
 from labdeck.protocol.wire import encode_push
 
 __all__ = ["Broker", "Message", "Replay"]
@@ -22,10 +23,11 @@ __all__ = ["Broker", "Message", "Replay"]
 class Message:
     """One published message: channel, per-channel seq, server time, JSON-encoded data.
 
-    The push frame is encoded once, on first use, and shared by every subscriber.
+    The push frame is encoded once, on first use, and shared by every subscriber; so is
+    the complete websocket frame that carries it (:attr:`ws_frame`).
     """
 
-    __slots__ = ("_frame", "ch", "data", "seq", "t")
+    __slots__ = ("_frame", "_ws_frame", "ch", "data", "seq", "t")
 
     def __init__(self, ch: str, seq: int, t: float, data: bytes) -> None:
         self.ch = ch
@@ -33,6 +35,7 @@ class Message:
         self.t = t
         self.data = data
         self._frame: bytes | None = None
+        self._ws_frame: bytes | None = None
 
     @property
     def frame(self) -> bytes:
@@ -40,6 +43,13 @@ class Message:
         if self._frame is None:
             self._frame = encode_push(self.ch, self.seq, self.t, self.data)
         return self._frame
+
+    @property
+    def ws_frame(self) -> bytes:
+        """:attr:`frame` as one complete websocket text frame, header included."""
+        if self._ws_frame is None:
+            self._ws_frame = text_frame(self.frame)
+        return self._ws_frame
 
     def __repr__(self) -> str:
         return f"Message({self.ch!r}, seq={self.seq}, {len(self.data)} bytes)"

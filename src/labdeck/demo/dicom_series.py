@@ -37,6 +37,8 @@ class Protocol:
     positive: bool = False
     sequence_name: str = "epfid2d1_86"
     sequence_file: str = "ep2d_bold"
+    orientation: str = "transverse"
+    """The slice plane: ``transverse``, ``coronal`` or ``sagittal``."""
 
     def changed(self, **what: Any) -> Protocol:
         return replace(self, **what)
@@ -71,6 +73,9 @@ class SeriesWriter:
                     series_uid=self.series_uid, study_uid=self.study_uid, instance=self.written,
                     te=proto.te[echo % len(proto.te)], description=self.description or proto.name)
         return path
+
+
+_ORIENTATIONS = {"transverse": [1, 0, 0, 0, 1, 0], "coronal": [1, 0, 0, 0, 0, -1], "sagittal": [0, 1, 0, 0, 0, -1]}
 
 
 def _csa(image: dict[str, list[str]] | None = None, series: dict[str, list[str]] | None = None) -> tuple[bytes, bytes]:
@@ -109,6 +114,9 @@ def write_dicom(path: Path, proto: Protocol, *, station: str, project: str, seri
     ds.PixelSpacing, ds.SliceThickness, ds.PixelBandwidth = list(proto.spacing), proto.slice_thickness, \
         proto.bandwidth
     ds.InPlanePhaseEncodingDirection, ds.SequenceName = proto.phase, proto.sequence_name
+    ds.ImageOrientationPatient = _ORIENTATIONS[proto.orientation]
+    ds.MRAcquisitionType, ds.MagneticFieldStrength, ds.ScanningSequence = "2D", 3.0, "EP"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
     ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.BitsAllocated, ds.BitsStored, ds.HighBit = \
         1, "MONOCHROME2", 16, 12, 11
     ds.PixelRepresentation = 0

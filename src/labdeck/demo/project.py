@@ -1,4 +1,4 @@
-"""The demo's project folder: its scripts, default configuration and ``labdeck.toml``.
+"""The demo's project folder: its scripts, default configuration, pages and ``labdeck.toml``.
 
 The scripts ship inside the package; :func:`write_demo_project` copies them into the
 demo's data folder, so the demo is an ordinary labdeck project whose scripts live
@@ -36,6 +36,14 @@ path = "../scanner"
 kind = "dicom"
 patterns = ["*.dcm"]
 learn = false  # references are the ones pinned at start: the unknown sequence stays unknown
+
+# Pages of the project's own, made of labdeck's web components (docs/howto/build-a-stimulus-page.md).
+[pages.stimulus]
+templates = "pages/stimulus"
+values = { title = "Stimulus control" }
+
+[pages.feedback]
+folder = "pages/feedback"
 """
 
 
@@ -51,6 +59,11 @@ def write_demo_project(folder: Path, extra: str = "") -> Path:
     for name in (*(f"{s}.py" for s in DEMO_SCRIPTS), "run_config.toml"):
         with resources.as_file(source.joinpath(name)) as path:
             shutil.copyfile(path, scripts / name)
+    pages = resources.files("labdeck.demo").joinpath("pages")
+    for site in ("stimulus", "feedback"):
+        (project / "pages" / site).mkdir(parents=True, exist_ok=True)
+        with resources.as_file(pages.joinpath(site, "index.html")) as path:
+            shutil.copyfile(path, project / "pages" / site / "index.html")
     toml = project / "labdeck.toml"
     toml.write_text(_TOML + extra, encoding="utf-8")
     return toml

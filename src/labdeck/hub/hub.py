@@ -1,7 +1,7 @@
 """The hub: channels, subscriptions and request dispatch for every connected client.
 
 The hub is transport-free: the web layer hands it each text frame of a connection
-(:meth:`Hub.handle`) and gives each connection a ``send`` and a ``close``. Publishing
+(:meth:`Hub.handle`) and gives each connection an :class:`Outlet` and a ``close``. Publishing
 goes through the broker, which assigns seqs and keeps history; the broker hands every
 message back to :meth:`Hub._deliver`, which queues it on each subscribed connection.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 from labdeck.broker.base import Broker, Message
 from labdeck.exceptions import AccessDenied, BadRequest, InternalError, LabdeckError
-from labdeck.hub.connection import Client, Close, Connection, Send, current_client
-from labdeck.hub.rpc import NoObjects, ObjectSpace
+from labdeck.hub.connection import Client, Close, Connection, Outlet, current_client
+from labdeck.hub.rpc import NoObjects, ObjectSpace, Ready
 from labdeck.protocol import wire
 from labdeck.types import has_role
 
@@ -81,7 +81,7 @@ class Hub:
         broker: Broker,
         objects: ObjectSpace | None = None,
         *,
-        reserved: tuple[str, ...] = ("hub/", "run/", "files/", "dicom/", "rigs/", "obj/"),
+        reserved: tuple[str, ...] = ("hub/", "run/", "files/", "dicom/", "agents/", "rigs/", "obj/"),
         debug: bool = False,
         max_depth: int = wire.MAX_DEPTH,
     ) -> None:
@@ -118,10 +118,10 @@ class Hub:
     # -- connections ----------------------------------------------------------------
 
     def connect(
-        self, send: Send, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20
+        self, outlet: Outlet, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20
     ) -> Connection:
         """Register a new connection; the caller feeds its frames to :meth:`handle`."""
-        conn = Connection(send, close, client, max_bytes=max_bytes)
+        conn = Connection(outlet, close, client, max_bytes=max_bytes)
         self.connections.add(conn)
         return conn
 
@@ -194,30 +194,61 @@ class Hub:
         else:
             try:
                 work = begin(req, conn.client)
-            except Exception as exc:  # reported by _guard, like an error raised while waiting
-                work = asyncio.get_running_loop().create_future()
-                work.set_exception(exc)
-            if isinstance(work, asyncio.Future) and work.done():
-                await self._guard(conn, req.id, work)
+            except Exception as exc:
+                self._reply_error(conn, req.id, exc)
+                return
+            if type(work) is Ready:
+                self._reply(conn, req.id, work.value)
+                return
+            if isinstance(work, asyncio.Future):
+                if work.done():
+                    self._settled(conn, req.id, work)
+                else:
+                    work.add_done_callback(functools.partial(self._settled, conn, req.id))
                 return
         task = asyncio.get_running_loop().create_task(self._guard(conn, req.id, work))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _settled(self, conn: Connection, rid: wire.RequestId, fut: asyncio.Future[Any]) -> None:
+        """Reply with what ``fut`` holds; a cancelled one (the server stopping) gets no reply."""
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is None:
+            self._reply(conn, rid, fut.result())
+        else:
+            self._reply_error(conn, rid, exc)
+
     async def _guard(self, conn: Connection, rid: wire.RequestId, work: Any) -> None:
         """Await ``work``; reply with its result, or with the error it raised."""
         try:
             result = await work
-            if result is not _REPLIED:
-                conn.send(wire.encode_reply(rid, result))
-        except LabdeckError as exc:
-            conn.send(wire.encode_error(rid, exc.wire_type, exc.message))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("request %r from connection %s failed", rid, conn.id)
-            detail = f"{type(exc).__name__}: {exc}" if self.debug else "internal error; see the server log"
-            conn.send(wire.encode_error(rid, InternalError.wire_type, detail))
+            self._reply_error(conn, rid, exc)
+            return
+        if result is not _REPLIED:
+            self._reply(conn, rid, result)
+
+    def _reply(self, conn: Connection, rid: wire.RequestId, result: Any) -> None:
+        try:
+            frame = wire.encode_reply(rid, result)
+        except LabdeckError as exc:
+            self._reply_error(conn, rid, exc)
+            return
+        conn.send(frame)
+
+    def _reply_error(self, conn: Connection, rid: wire.RequestId, exc: BaseException) -> None:
+        """The error reply for ``exc``: itself when it is a LabdeckError, else logged and
+        sent as ``InternalError`` (with details only in debug mode)."""
+        if isinstance(exc, LabdeckError):
+            conn.send(wire.encode_error(rid, exc.wire_type, exc.message))
+            return
+        log.error("request %r from connection %s failed", rid, conn.id, exc_info=exc)
+        detail = f"{type(exc).__name__}: {exc}" if self.debug else "internal error; see the server log"
+        conn.send(wire.encode_error(rid, InternalError.wire_type, detail))
 
     async def _simple(self, conn: Connection, req: wire.Unsub | wire.Pub | wire.Channels) -> Any:
         if isinstance(req, wire.Channels):

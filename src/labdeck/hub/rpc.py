@@ -11,15 +11,25 @@ from typing import Any, Protocol
 from labdeck.exceptions import NotFound
 from labdeck.types import Client
 
-__all__ = ["NoObjects", "ObjectSpace"]
+__all__ = ["NoObjects", "ObjectSpace", "Ready"]
+
+
+class Ready:
+    """A result an object space has already: the hub answers with it at once."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
 
 
 class ObjectSpace(Protocol):
     """Answers object requests for one client; raises :class:`LabdeckError` subclasses.
 
-    An object space may also offer ``begin(request, client) -> Awaitable``: the hub then
-    calls it instead of the methods below, and answers at once when it returns a future
-    that is already done (no task per request), else runs the awaitable as a task.
+    An object space may also offer ``begin(request, client)``: the hub then calls it
+    instead of the methods below, and answers at once when it returns a :class:`Ready`
+    (no future, no task), when the future it returns is done, or from the future's
+    done callback (still no task); any other awaitable runs as a task.
     """
 
     async def get(self, path: list[str], client: Client) -> Any: ...

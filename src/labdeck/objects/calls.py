@@ -4,10 +4,10 @@
   count or an unknown keyword is ``InvalidArguments`` and the method is not called. Where
   a parameter is annotated with a type msgspec knows, the value is checked and converted
   by the rule in :mod:`labdeck.objects.convert`; a mismatch is ``InvalidArguments``.
-* ``async def`` methods are awaited on the event loop. Plain methods run in a thread pool
-  of their own (so a slow one never blocks the event loop, nor the server's other uses of
-  threads), unless marked ``@inline``: those run on the event loop, saving the two thread
-  hand-overs, and must return at once.
+* ``async def`` methods are awaited on the event loop. Plain methods run on worker
+  threads of their own (:class:`Workers`, so a slow one never blocks the event loop, nor
+  the server's other uses of threads), unless marked ``@inline``: those run on the event
+  loop, saving the two thread hand-overs, and must return at once.
 * An ``@exclusive`` method runs one call at a time across all clients; the others wait
   in arrival order up to ``max_wait`` seconds and then get ``Busy``.
 * A call running past its timeout gets ``Timeout``. An ``async`` method is cancelled; a
@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import inspect
 import logging
+import queue
+import threading
 import typing
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,8 +36,9 @@ import msgspec
 from labdeck.exceptions import Busy, CallFailed, InvalidArguments, LabdeckError, Timeout
 from labdeck.objects.convert import from_wire
 from labdeck.objects.markers import CallOptions
+from labdeck.objects.policy import is_private
 
-__all__ = ["Caller", "Signature", "bind", "signature_of", "usable_annotation"]
+__all__ = ["Caller", "Signature", "Workers", "bind", "signature_of", "usable_annotation"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,26 @@ class Signature:
     """``(name, required)`` of each parameter when none is positional-only or variadic
     (the common case, bound without ``inspect``); positional ones come first."""
     positional: int = 0
+    shown: str = ""
+    """The signature as error messages show it: private parameters left out, and each
+    default as ``…`` (a default's repr could show a secret or the environment)."""
+
+
+class _Elided:
+    def __repr__(self) -> str:
+        return "\N{HORIZONTAL ELLIPSIS}"
+
+
+_ELIDED = _Elided()
+
+
+def _shown(sig: inspect.Signature) -> str:
+    params = [
+        p.replace(default=_ELIDED) if p.default is not p.empty else p
+        for p in sig.parameters.values()
+        if not is_private(p.name)
+    ]
+    return str(sig.replace(parameters=params))
 
 
 _signatures: dict[Any, Signature] = {}
@@ -102,7 +124,7 @@ def signature_of(fn: Callable[..., Any]) -> Signature:
             simple = tuple((p.name, p.default is p.empty) for p in sig.parameters.values())
         positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in sig.parameters.values())
         types_ = {k: v for k, v in types_.items() if v is not Any}
-        cached = Signature(sig, types_, inspect.iscoroutinefunction(func), simple, positional)
+        cached = Signature(sig, types_, inspect.iscoroutinefunction(func), simple, positional, _shown(sig))
         _signatures[key] = cached
     return cached
 
@@ -122,7 +144,7 @@ def bind(fn: Callable[..., Any], label: str, args: list[Any], kwargs: dict[str, 
             return _bind_simple(info, label, list(args), dict(kwargs))
         bound = info.sig.bind(*args, **kwargs)
     except TypeError as exc:
-        raise InvalidArguments(f"{label}{info.sig}: {exc}") from None
+        raise InvalidArguments(f"{label}{info.shown}: {exc}") from None
     for name, annotation in info.types.items():
         if name in bound.arguments:
             bound.arguments[name] = _convert(info, label, name, bound.arguments[name], annotation)
@@ -157,11 +179,11 @@ def _convert(info: Signature, label: str, name: str, value: Any, annotation: Any
     try:
         return from_wire(value, annotation)
     except TypeError as exc:
-        raise InvalidArguments(f"{label}{info.sig}: argument {name!r}: {exc}") from None
+        raise InvalidArguments(f"{label}{info.shown}: argument {name!r}: {exc}") from None
 
 
 class Caller:
-    """Runs calls: owns the thread pool and the exclusive locks.
+    """Runs calls: owns the worker threads and the exclusive locks.
 
     Args:
         workers: threads for plain methods; calls beyond that many wait for a free one.
@@ -169,16 +191,16 @@ class Caller:
 
     def __init__(self, workers: int = 8) -> None:
         self.workers = workers
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: Workers | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
     def close(self) -> None:
         """Drop calls still queued for a thread; those already running finish on their own.
 
-        A later call starts a new pool, so a server can be stopped and started again.
+        A later call starts new threads, so a server can be stopped and started again.
         """
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.close()
             self._pool = None
         self._locks.clear()
 
@@ -196,6 +218,38 @@ class Caller:
             raise
         except BaseException as exc:  # SystemExit too: a method must never end the server
             raise _failed(label, exc) from None
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        label: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        finish: Callable[[Any], Any],
+        *,
+        timeout: float | None,
+    ) -> asyncio.Future[Any]:
+        """Check the arguments, then run plain, non-exclusive ``fn`` on a worker thread.
+
+        The future holds ``finish(result)`` once the method returned, or the error:
+        ``CallFailed``, a ``LabdeckError`` it (or ``finish``) raised, or ``Timeout`` after
+        ``timeout`` seconds. No task and no coroutine: one queue put, and one
+        ``call_soon_threadsafe`` back (see :class:`Workers`).
+
+        Raises:
+            InvalidArguments: before anything runs.
+        """
+        bound = bind(fn, label, args, kwargs)
+        pending = _Pending(asyncio.get_running_loop(), label, finish, None)
+        if timeout is not None:
+            pending.timer = pending.loop.call_later(timeout, pending.expire, timeout)
+        self._workers().put(fn, bound, pending)
+        return pending.future
+
+    def _workers(self) -> Workers:
+        if self._pool is None:
+            self._pool = Workers(self.workers)
+        return self._pool
 
     async def call(
         self,
@@ -223,7 +277,8 @@ class Caller:
         lock = self._locks.setdefault(key, asyncio.Lock())
         wait = options.max_wait if options.max_wait is not None else max_wait
         try:
-            await asyncio.wait_for(lock.acquire(), wait)
+            async with asyncio.timeout(wait):
+                await lock.acquire()
         except TimeoutError:
             raise Busy(f"{label} is exclusive and still busy with another call after {wait:g} s") from None
         return await self._run(fn, bound, label, options, timeout, lock)
@@ -239,15 +294,18 @@ class Caller:
     ) -> Any:
         release = lock.release if lock is not None else None
         try:
-            if signature_of(fn).is_async:
-                result = await asyncio.wait_for(fn(*bound[0], **bound[1]), timeout)
-            elif options.inline:
-                result = fn(*bound[0], **bound[1])
-            else:
-                result = await self._in_thread(fn, bound, label, timeout, release)
-                release = None  # the thread's completion releases the lock
-            if inspect.isawaitable(result):
-                result = await asyncio.wait_for(result, timeout)
+            async with asyncio.timeout(timeout):
+                if signature_of(fn).is_async:
+                    result = await fn(*bound[0], **bound[1])
+                elif options.inline:
+                    result = fn(*bound[0], **bound[1])
+                else:
+                    pending = _Pending(asyncio.get_running_loop(), label, _same, release)
+                    release = None  # the thread's completion releases the lock
+                    self._workers().put(fn, bound, pending)
+                    result = await pending.future
+                if inspect.isawaitable(result):
+                    result = await result
         except TimeoutError:
             raise Timeout(f"{label} did not finish within {timeout:g} s") from None
         except (LabdeckError, asyncio.CancelledError):
@@ -259,26 +317,119 @@ class Caller:
                 release()
         return result
 
-    async def _in_thread(
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class _Pending:
+    """One call on a worker thread, as the event loop sees it: its future, its timer,
+    and what to do with the result once the thread hands it back."""
+
+    __slots__ = ("finish", "future", "label", "loop", "release", "timer")
+
+    def __init__(
         self,
-        fn: Callable[..., Any],
-        bound: Arguments,
+        loop: asyncio.AbstractEventLoop,
         label: str,
-        timeout: float | None,
+        finish: Callable[[Any], Any],
         release: Callable[[], None] | None,
-    ) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="labdeck-call")
-        cfut: Future[Any] = self._pool.submit(functools.partial(fn, *bound[0], **bound[1]))
-        if release is not None:
-            cfut.add_done_callback(functools.partial(_release_on, loop, release))
-        fut = asyncio.wrap_future(cfut, loop=loop)
+    ) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.label = label
+        self.finish = finish
+        self.release = release
+        self.timer: asyncio.TimerHandle | None = None
+
+    def expire(self, timeout: float) -> None:
+        """The timer ran out first: the reply is ``Timeout``; the thread runs on."""
+        if not self.future.done():
+            self.future.set_exception(Timeout(f"{self.label} did not finish within {timeout:g} s"))
+
+    def settle(self, result: Any, exc: BaseException | None) -> None:
+        """On the loop, once the thread is done: release, then resolve the future."""
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.release is not None:
+            self.release()
+        fut = self.future
+        if fut.done():  # timed out, or the caller went away
+            _late(self.label, exc)
+            return
+        if exc is not None:
+            fut.set_exception(exc if isinstance(exc, LabdeckError) else _failed(self.label, exc))
+            return
         try:
-            return await asyncio.wait_for(asyncio.shield(fut), timeout)
-        except (TimeoutError, asyncio.CancelledError):
-            fut.add_done_callback(functools.partial(_late, label))
-            raise
+            fut.set_result(self.finish(result))
+        except LabdeckError as err:
+            fut.set_exception(err)
+
+
+class Workers:
+    """The threads plain methods run on: ``count`` threads, started with the first call.
+
+    Cheaper than :class:`concurrent.futures.ThreadPoolExecutor` behind
+    ``asyncio.wrap_future``: no ``concurrent.futures.Future`` with its lock and
+    condition, no chained future, one ``call_soon_threadsafe`` per call to hand the
+    result back, and nothing else crossing threads. A call goes to the thread that
+    became idle last (its caches are warm; one after another, calls keep to one
+    thread), or waits in order until a thread is free.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._lock = threading.Lock()  # guards _idle and _waiting together
+        self._idle: list[queue.SimpleQueue[_Job | None]] = []  # inboxes of idle threads, last idle on top
+        self._waiting: deque[_Job] = deque()  # calls no thread was free for, oldest first
+        self._inboxes = [queue.SimpleQueue[_Job | None]() for _ in range(max(1, count))]
+        for i, inbox in enumerate(self._inboxes):
+            threading.Thread(target=self._work, args=(inbox,), name=f"labdeck-call-{i}", daemon=True).start()
+
+    def put(self, fn: Callable[..., Any], bound: Arguments, pending: _Pending) -> None:
+        """Run ``fn(*bound)`` on a thread; ``pending.settle`` gets the outcome on its loop."""
+        job = (fn, bound, pending)
+        with self._lock:
+            if not self._idle:
+                self._waiting.append(job)
+                return
+            inbox = self._idle.pop()
+        inbox.put(job)
+
+    def close(self) -> None:
+        """Cancel what no thread has started (on the loop's thread); threads end when idle."""
+        with self._lock:
+            waiting, self._waiting = list(self._waiting), deque()
+        for _, _, pending in waiting:
+            if pending.timer is not None:
+                pending.timer.cancel()
+            if pending.release is not None:
+                pending.release()
+            pending.future.cancel()
+        for inbox in self._inboxes:
+            inbox.put(None)
+
+    def _work(self, inbox: queue.SimpleQueue[_Job | None]) -> None:
+        while True:
+            with self._lock:
+                job = self._waiting.popleft() if self._waiting else None
+                if job is None:
+                    self._idle.append(inbox)
+            if job is None:
+                job = inbox.get()
+                if job is None:
+                    return
+            fn, (args, kwargs), pending = job
+            del job
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(*args, **kwargs), None)
+            except BaseException as exc:  # SystemExit too: a method must never end the server
+                outcome = (None, exc)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                pending.loop.call_soon_threadsafe(pending.settle, *outcome)
+            del fn, args, kwargs, pending, outcome
+
+
+_Job = tuple[Callable[..., Any], "Arguments", _Pending]
 
 
 def _failed(label: str, exc: BaseException) -> CallFailed:
@@ -290,17 +441,8 @@ def _failed(label: str, exc: BaseException) -> CallFailed:
     return CallFailed(exc)
 
 
-def _release_on(loop: asyncio.AbstractEventLoop, release: Callable[[], None], _: object) -> None:
-    """Release an exclusive lock from the worker thread, on the loop that owns it."""
-    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for the lock
-        loop.call_soon_threadsafe(release)
-
-
-def _late(label: str, fut: asyncio.Future[Any]) -> None:
+def _late(label: str, exc: BaseException | None) -> None:
     """Log the outcome of a call whose caller stopped waiting."""
-    if fut.cancelled():
-        return
-    exc = fut.exception()
     if exc is not None:
         log.warning("call of %s raised %s after its timeout: %s", label, type(exc).__name__, exc)
     else:

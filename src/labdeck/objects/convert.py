@@ -109,18 +109,32 @@ def public_value(value: Any, mappings: frozenset[type], levels: int | None = Non
 
 def _convert(value: Any, depth: int, levels: int, rules: frozenset[type] | None) -> Any:
     """``rules``: the allowed mapping types for a value read from an exposed object,
-    ``None`` for plain conversion; ``levels``: mapping or object levels still allowed."""
+    ``None`` for plain conversion; ``levels``: mapping or object levels still allowed.
+
+    Containers that hold only plain values (a list of floats, a dict of settings) are
+    returned as they are, for msgspec to encode in C: their check runs in C too
+    (:func:`_plain_items`, :func:`_plain_keys`), and only what fails it is walked here.
+    """
     if isinstance(value, _PLAIN):
         return value
     if depth >= MAX_NESTING:
         raise NotSerializable(f"value nested deeper than {MAX_NESTING} levels (or cyclic)")
     d = depth + 1
+    kind = type(value)
+    if kind is list or (kind is tuple and rules is not None):
+        if _plain_items(value):
+            return value
+        return [_convert(v, d, levels, rules) for v in value]
     if isinstance(value, (list, tuple)):
         return [_convert(v, d, levels, rules) for v in value]
     if isinstance(value, Mapping):
         if rules is None:
+            if kind is dict and _plain_keys(value) and _plain_items(value.values()):
+                return value
             return {_key(k): _convert(v, d, levels, rules) for k, v in value.items()}
         _check_container(value, levels, rules)
+        if kind is dict and _plain_keys(value) and _plain_items(value.values()):
+            return value  # no private key, nothing inside to check: as it is
         return {
             _key(k): _convert(v, d, levels - 1, rules)
             for k, v in value.items()
@@ -142,23 +156,63 @@ def _convert(value: Any, depth: int, levels: int, rules: frozenset[type] | None)
     return _fields(value, d, levels, rules)
 
 
+_PLAIN_TYPES = frozenset(_PLAIN)
+
+
+def _plain_items(items: Iterable[Any]) -> bool:
+    """Whether every item is a plain value (exactly ``str``, ``int``, ``float``, ``bool``
+    or ``None``: a subclass, an enum among them, is walked), checked in C."""
+    return _PLAIN_TYPES.issuperset(map(type, items))
+
+
+def _plain_keys(mapping: Mapping[Any, Any]) -> bool:
+    """Whether every key is an ASCII ``str`` that is not private, checked in C.
+
+    Joined with NUL, a private key shows as NUL + ``_`` (a key holding NUL + ``_``
+    itself is a false alarm, which only means the slow path); a non-``str`` key makes
+    ``join`` fail and a non-ASCII one (a look-alike of ``_``) fails ``isascii``.
+    """
+    try:
+        joined = "\0" + "\0".join(mapping)
+    except TypeError:
+        return False
+    return joined.isascii() and "\0_" not in joined
+
+
+_public_fields: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(value: Any) -> tuple[str, ...] | None:
+    """The public field names of a dataclass or Struct instance's type, once per type."""
+    kind = type(value)
+    names = _public_fields.get(kind)
+    if names is None:
+        if isinstance(value, msgspec.Struct):
+            every: Iterable[str] = value.__struct_fields__
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            every = (f.name for f in dataclasses.fields(value))
+        else:
+            return None
+        hidden = getattr(kind, "__labdeck_hidden__", ())
+        names = tuple(n for n in every if not is_private(n) and n not in hidden)
+        if len(_public_fields) < 4096:
+            _public_fields[kind] = names
+    return names
+
+
 def _fields(value: Any, depth: int, levels: int, rules: frozenset[type] | None) -> dict[str, Any]:
     """A dataclass or Struct as the object of its public fields."""
-    if isinstance(value, msgspec.Struct):
-        names: Iterable[str] = value.__struct_fields__
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        names = (f.name for f in dataclasses.fields(value))
-    else:
+    names = _field_names(value)
+    if names is None:
         raise NotSerializable(f"values of type {type_name(value)} cannot be sent as JSON")
     if rules is not None:
         _check_container(value, levels, rules)
         levels -= 1
-    hidden = getattr(type(value), "__labdeck_hidden__", ())
-    return {
-        n: _convert(getattr(value, n), depth, levels, rules)
-        for n in names
-        if not is_private(n) and n not in hidden
-    }
+    out = {}
+    for n in names:
+        v = getattr(value, n)
+        out[n] = v if type(v) in _PLAIN_TYPES else _convert(v, depth, levels, rules)
+    return out
 
 
 def _check_container(value: Any, levels: int, rules: frozenset[type]) -> None:

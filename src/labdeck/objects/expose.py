@@ -23,6 +23,7 @@ object offers should return at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import inspect
 import logging
@@ -42,13 +43,15 @@ from labdeck.exceptions import (
     NotSerializable,
     Timeout,
 )
+from labdeck.hub.rpc import Ready
 from labdeck.objects.calls import Caller, signature_of, usable_annotation
 from labdeck.objects.convert import check_incoming, from_wire, public_value, type_name
 from labdeck.objects.describe import describe, kind_of
 from labdeck.objects.markers import CallOptions, call_options
 from labdeck.objects.observe import IdentityMap, observed, observed_names, watch
-from labdeck.objects.policy import Policy, check_name, dotted, is_private, role_allows
-from labdeck.objects.resolve import Member, forbidden, is_walkable, mapping_refusal, resolve
+from labdeck.objects.plans import MAX_PLANS, CallPlan, walk
+from labdeck.objects.policy import ROLES, Policy, check_name, dotted, is_private, role_allows
+from labdeck.objects.resolve import Member, forbidden, is_walkable, is_walkable_object, mapping_refusal, resolve
 from labdeck.protocol import wire
 from labdeck.types import Client
 
@@ -83,6 +86,7 @@ class Objects:
         self._caller = Caller(workers)
         self._watching: IdentityMap[set[str]] = IdentityMap()
         self._hints: dict[type, dict[str, Any]] = {}
+        self._plans: dict[tuple[str, ...], CallPlan] = {}  # see labdeck.objects.plans
 
     # -- exposing -------------------------------------------------------------------
 
@@ -188,7 +192,9 @@ class Objects:
 
     # -- ops ------------------------------------------------------------------------
 
-    def _target(self, op: str, path: list[str], client: Client, *, must_exist: bool = True) -> tuple[Member, Policy]:
+    def _target(
+        self, op: str, path: list[str], client: Client, *, must_exist: bool = True, trail: list[type] | None = None
+    ) -> tuple[Member, Policy]:
         if not path:
             raise BadRequest(f"{op} needs a path naming an exposed object")
         entry = self.exposed.get(path[0])
@@ -197,24 +203,25 @@ class Objects:
         policy = entry.policy
         if op == "call" and not role_allows(client.role, "call", policy.roles):
             policy.check_role(client.role, "get", path)  # who may not even read is refused here
-            member = resolve(entry.obj, policy, path, must_exist=must_exist)
+            member = resolve(entry.obj, policy, path, must_exist=must_exist, trail=trail)
             if not call_options(member.value).reads:
                 policy.check_role(client.role, op, path)
         else:
             policy.check_role(client.role, op, path)
-            member = resolve(entry.obj, policy, path, must_exist=must_exist)
+            member = resolve(entry.obj, policy, path, must_exist=must_exist, trail=trail)
         if op != "dir" and not policy.exposed(member.rel):
             raise AccessDenied(f"{dotted(path)!r} is not exposed")
         if op == "get" and policy.withholds_below(member.rel):
             raise AccessDenied(f"{dotted(path)!r} cannot be read whole: part of it is not exposed")
         return member, policy
 
-    def begin(self, req: wire.Request, client: Client) -> Awaitable[Any]:
+    def begin(self, req: wire.Request, client: Client) -> Awaitable[Any] | Ready:
         """Start an object request; what the hub calls for every get/set/call/del/dir.
 
         Everything that needs no waiting happens now: ``get``, ``set``, ``del``, ``dir``
-        and calls of ``@inline`` methods return a future that is already done, so the hub
-        answers at once without a task. Other calls return a coroutine to run as a task.
+        and calls of ``@inline`` methods return :class:`Ready`, so the hub answers at
+        once, without a future or a task. A plain method returns the future of its
+        worker thread; ``async`` and exclusive ones a coroutine to run as a task.
 
         Raises:
             LabdeckError: the request is refused before anything runs.
@@ -231,7 +238,7 @@ class Objects:
             result = self._dir(req.path, client)
         else:
             raise BadRequest(f"op {type(req).__name__.lower()!r} is not an object op")
-        return _done(result)
+        return Ready(result)
 
     async def get(self, path: list[str], client: Client) -> Any:
         return self._get(path, client)
@@ -243,7 +250,8 @@ class Objects:
         return self._delete(path, client)
 
     async def call(self, path: list[str], args: list[Any], kwargs: dict[str, Any], client: Client) -> Any:
-        return await self._begin_call(path, args, kwargs, client)
+        work = self._begin_call(path, args, kwargs, client)
+        return work.value if isinstance(work, Ready) else await work
 
     async def dir(self, path: list[str], client: Client) -> Any:
         return self._dir(path, client)
@@ -291,22 +299,56 @@ class Objects:
 
     def _begin_call(
         self, path: list[str], args: list[Any], kwargs: dict[str, Any], client: Client
-    ) -> Awaitable[Any]:
-        member, policy = self._target("call", path, client)
+    ) -> Awaitable[Any] | Ready:
+        plan = self._plans.get(tuple(path))
+        if plan is not None:
+            entry = self.exposed.get(path[0])
+            if entry is plan.entry and entry.policy is plan.policy and ROLES.get(client.role, -1) >= plan.need:
+                fn = walk(plan, entry.obj, path)
+                if fn is not None:
+                    return self._start(plan, fn, args, kwargs)
+        return self._begin_call_checked(path, args, kwargs, client)
+
+    def _begin_call_checked(
+        self, path: list[str], args: list[Any], kwargs: dict[str, Any], client: Client
+    ) -> Awaitable[Any] | Ready:
+        """A call with every check made (see :mod:`labdeck.objects.plans`); leaves a plan."""
+        trail: list[type] = []
+        member, policy = self._target("call", path, client, trail=trail)
         fn = member.value
         if kind_of(fn) != "method":
             raise BadRequest(f"{dotted(path)!r} is not a method")
-        for key in kwargs:
-            if is_private(key):
-                raise InvalidArguments(f"{dotted(path)}: keyword {key!r} is not accepted")
         label = dotted(path)
         options = call_options(fn)
-        if options.inline and not options.exclusive and not signature_of(fn).is_async:
-            result = self._caller.call_inline(fn, label, args, kwargs)
+        is_async = signature_of(fn).is_async
+        need = policy.need("call")
+        plan = CallPlan(
+            entry=self.exposed[path[0]], policy=policy, types=tuple(trail),
+            keyed=tuple(not is_walkable_object(t) for t in trail), func=getattr(fn, "__func__", fn),
+            need=min(need, policy.need("get")) if options.reads else need, label=label, options=options,
+            inline=options.inline and not options.exclusive and not is_async,
+            threaded=not options.inline and not options.exclusive and not is_async,
+            timeout=options.timeout if options.timeout is not None else policy.timeout,
+            finish=functools.partial(_result, label, policy=policy),
+        )
+        if len(self._plans) >= MAX_PLANS:
+            self._plans.clear()
+        self._plans[tuple(path)] = plan
+        return self._start(plan, fn, args, kwargs)
+
+    def _start(self, plan: CallPlan, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Awaitable[Any] | Ready:
+        """Run a call whose path and role have been checked."""
+        for key in kwargs:
+            if is_private(key):
+                raise InvalidArguments(f"{plan.label}: keyword {key!r} is not accepted")
+        if plan.inline:
+            result = self._caller.call_inline(fn, plan.label, args, kwargs)
             if inspect.isawaitable(result):  # an inline method that handed back a coroutine
-                return _awaited(label, result, options.timeout or policy.timeout, policy)
-            return _done(_result(label, result, policy))
-        return self._call(fn, label, args, kwargs, options, policy)
+                return _awaited(plan.label, result, plan.timeout, plan.policy)
+            return Ready(plan.finish(result))
+        if plan.threaded:
+            return self._caller.submit(fn, plan.label, args, kwargs, plan.finish, timeout=plan.timeout)
+        return self._call(fn, plan.label, args, kwargs, plan.options, plan.policy)
 
     async def _call(
         self,
@@ -320,7 +362,7 @@ class Objects:
         result = await self._caller.call(
             fn, label, args, kwargs, options, timeout=policy.timeout, max_wait=policy.max_wait, lock_key=label
         )
-        return _result(label, result, policy)
+        return _result(label, result, policy=policy)
 
     def _dir(self, path: list[str], client: Client) -> Any:
         if not path:
@@ -387,26 +429,20 @@ class Objects:
         return hints.get(name, Any)
 
 
-def _done(result: Any) -> asyncio.Future[Any]:
-    """A future already holding ``result``: awaiting it does not wait."""
-    fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    fut.set_result(result)
-    return fut
-
-
 async def _awaited(label: str, pending: Awaitable[Any], timeout: float | None, policy: Policy) -> Any:
     try:
-        value = await asyncio.wait_for(pending, timeout)
+        async with asyncio.timeout(timeout):
+            value = await pending
     except TimeoutError:
         raise Timeout(f"{label} did not finish within {timeout:g} s") from None
     except LabdeckError:
         raise
     except Exception as exc:
         raise CallFailed(exc) from None
-    return _result(label, value, policy)
+    return _result(label, value, policy=policy)
 
 
-def _result(label: str, value: Any, policy: Policy) -> Any:
+def _result(label: str, value: Any, *, policy: Policy) -> Any:
     """A call's result as it goes out: a path does not reach into it, so the depth limit
     does not apply; private keys and disallowed mappings do."""
     try:

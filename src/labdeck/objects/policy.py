@@ -1,7 +1,9 @@
 """The access policy for exposed objects: who may do what, on which path.
 
 Pure: no I/O, no event loop. :class:`Policy` holds the per-object rules; the checks
-here are called by the object space on every request, for every path segment.
+here are called by the object space on every request, for every path segment. A policy
+is immutable, so each answer it gives about a path is remembered (a bounded number of
+them): exposing an object under another policy starts from a fresh policy's answers.
 
 The rules, in the order they are applied:
 
@@ -144,6 +146,7 @@ class Policy:
     _deny: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _read_only: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
     _checked: dict[tuple[str, ...], None] = field(init=False, repr=False, compare=False)
+    _answers: dict[tuple[str, tuple[str, ...]], bool] = field(init=False, repr=False, compare=False)
     allowed_mappings: frozenset[type] = field(init=False, repr=False, compare=False)
     """``mappings`` as a set, for the per-segment check."""
 
@@ -163,6 +166,7 @@ class Policy:
         set_(self, "_read_only", _split(self.read_only))
         set_(self, "allowed_mappings", mappings)
         set_(self, "_checked", {})  # paths that passed check_path: the check is pure
+        set_(self, "_answers", {})  # (question, rel) -> answer: pure too, and asked on every request
 
     def check_role(self, role: str, op: str, path: list[str]) -> None:
         """Raises :class:`AccessDenied` unless ``role`` may perform ``op``."""
@@ -174,6 +178,13 @@ class Policy:
         if len(path) > self.max_depth:
             raise AccessDenied(f"{dotted(path)!r}: deeper than the {self.max_depth} levels allowed")
 
+    def need(self, op: str) -> int:
+        """The least role rank (:data:`ROLES`) that may perform ``op`` under this policy."""
+        need = ROLES[OP_ROLES[op]]
+        if op in self.roles:
+            need = max(need, ROLES.get(self.roles[op], ROLES["admin"]))
+        return need
+
     def visible(self, rel: tuple[str, ...]) -> bool:
         """Whether ``rel`` (relative to the object) may be walked through or listed."""
         if _under(rel, self._deny):
@@ -183,18 +194,29 @@ class Policy:
 
     def exposed(self, rel: tuple[str, ...]) -> bool:
         """Whether ``rel`` itself may be read, set, called or deleted (roles aside)."""
-        if _under(rel, self._deny):
-            return False
-        allow = self._allow
-        return allow is None or _under(rel, allow)
+        answer = self._answers.get(("exposed", rel))
+        if answer is None:
+            allow = self._allow
+            answer = not _under(rel, self._deny) and (allow is None or _under(rel, allow))
+            self._remember("exposed", rel, answer)
+        return answer
 
     def withholds_below(self, rel: tuple[str, ...]) -> bool:
         """Whether something under ``rel`` is denied, so reading ``rel`` whole would reveal it."""
-        return any(len(e) > len(rel) and e[: len(rel)] == rel for e in self._deny)
+        answer = self._answers.get(("withholds", rel))
+        if answer is None:
+            answer = any(len(e) > len(rel) and e[: len(rel)] == rel for e in self._deny)
+            self._remember("withholds", rel, answer)
+        return answer
 
     def writable(self, rel: tuple[str, ...]) -> bool:
         """Whether ``rel`` may be set or deleted (roles aside)."""
         return self.exposed(rel) and not _under(rel, self._read_only)
+
+    def _remember(self, question: str, rel: tuple[str, ...], answer: bool) -> None:
+        # Bounded like _checked: a client sending endless new paths cannot grow it.
+        if len(self._answers) < 8192:
+            self._answers[(question, rel)] = answer
 
     def check_path(self, path: list[str]) -> None:
         """Check the depth, then every segment (see :meth:`check_segment`).

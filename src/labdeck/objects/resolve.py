@@ -47,6 +47,7 @@ __all__ = [
     "in_stdlib",
     "is_callable_member",
     "is_walkable",
+    "is_walkable_object",
     "lookup",
     "mapping_refusal",
     "resolve",
@@ -152,6 +153,11 @@ def is_walkable(value: Any, mappings: frozenset[type] = frozenset()) -> bool:
     return kind != _NO
 
 
+def is_walkable_object(cls: type) -> bool:
+    """Whether segments are read from instances of ``cls`` as attributes (else as keys)."""
+    return _kind(cls) == _YES
+
+
 def _kind(cls: type) -> int:
     known = _kinds.get(cls)
     if known is None:
@@ -231,66 +237,87 @@ def lookup(
     """Read segment ``key`` from ``parent``, refusing hidden members.
 
     Args:
+        path: the path up to and including ``key``, for messages and the member.
         mappings: the mapping types the policy allows beyond ``dict`` and ``TrackedDict``.
 
     Raises:
         AccessDenied: ``parent`` is not walkable, or the member is hidden or forbidden.
         NotFound: no such member (unless ``must_exist`` is false).
     """
-    if not is_walkable(parent, mappings):
-        where = dotted(path)
+    return _lookup(parent, key, path, len(path), must_exist, mappings)
+
+
+def _lookup(parent: Any, key: str, path: list[str], end: int, must_exist: bool, mappings: frozenset[type]) -> Member:
+    """:func:`lookup` of ``path[end - 1]``; ``path[:end]`` is only cut for a refusal."""
+    kind = _kind(type(parent))
+    if kind == _NO or (kind == _MAPPING and type(parent) not in mappings):
+        where = dotted(path[:end])
         what = (
             forbidden(parent)
             or mapping_refusal(parent, mappings)
             or ("a function" if callable(parent) else f"a {type(parent).__name__} value")
         )
         raise AccessDenied(f"{where!r}: cannot look inside {what}")
-    if _kind(type(parent)) != _YES:
+    if kind != _YES:
         value = parent.get(key, MISSING)
-        member = Member(path, parent, key, value, mapping=True)
+        static, mapping = MISSING, True
     else:
         static, hidden = class_member(type(parent), key)
         if hidden:
-            raise AccessDenied(f"{dotted(path)!r} is not exposed")
+            raise AccessDenied(f"{dotted(path[:end])!r} is not exposed")
         try:
             value = getattr(parent, key)
         except AttributeError:
             value = MISSING
         except Exception as exc:  # a property that failed: report it like a method that raised
             raise CallFailed(exc) from exc
-        member = Member(path, parent, key, value, static)
-    if member.value is MISSING:
+        mapping = False
+    if value is MISSING:
         if must_exist:
-            raise NotFound(f"{dotted(path)!r} does not exist")
-        return member
-    value = member.value
+            raise NotFound(f"{dotted(path[:end])!r} does not exist")
+    elif (reason := _refusal(value, mappings)) is not None:
+        raise AccessDenied(f"{dotted(path[:end])!r} {reason}")
+    return Member(path if end == len(path) else path[:end], parent, key, value, static, mapping)
+
+
+def _refusal(value: Any, mappings: frozenset[type]) -> str | None:
+    """Why a value read at a path is refused (the message's tail), or ``None``."""
     if (reason := forbidden(value)) is not None:
-        raise AccessDenied(f"{dotted(path)!r} is {reason}, which is never exposed")
+        return f"is {reason}, which is never exposed"
     if (reason := mapping_refusal(value, mappings)) is not None:
-        raise AccessDenied(f"{dotted(path)!r} is {reason}")
+        return f"is {reason}"
     if is_callable_member(value):
         if getattr(value, HIDDEN_ATTR, False) is True:
-            raise AccessDenied(f"{dotted(path)!r} is not exposed")
+            return "is not exposed"
         if from_stdlib(value):
-            raise AccessDenied(f"{dotted(path)!r} is a function of the standard library, which is never exposed")
-    return member
+            return "is a function of the standard library, which is never exposed"
+    return None
 
 
-def resolve(root: Any, policy: Policy, path: list[str], *, must_exist: bool = True) -> Member:
+def resolve(
+    root: Any, policy: Policy, path: list[str], *, must_exist: bool = True, trail: list[type] | None = None
+) -> Member:
     """Walk ``path`` (``path[0]`` names ``root``) under ``policy``.
 
     The caller checks the op-specific rules (role, ``exposed``, ``writable``) on the
     returned member. Every segment of the path is checked before anything is read.
+
+    Args:
+        trail: gets the type of every object a segment is read from, ``root``'s first.
 
     Raises:
         AccessDenied: a segment the policy refuses, or a walk into something never walkable.
         NotFound: a segment that does not exist (the last one only if ``must_exist``).
     """
     policy.check_path(path)
-    member = Member(path[:1], None, path[0], root)
     mappings = policy.allowed_mappings
-    for i in range(1, len(path)):
-        last = i == len(path) - 1
-        member = lookup(member.value, path[i], path[: i + 1], must_exist=must_exist or not last, mappings=mappings)
-    member.path = path
+    last = len(path) - 1
+    if not last:
+        return Member(path, None, path[0], root)
+    value = root
+    for i in range(1, last + 1):
+        if trail is not None:
+            trail.append(type(value))
+        member = _lookup(value, path[i], path, i + 1, must_exist or i < last, mappings)
+        value = member.value
     return member

@@ -256,7 +256,9 @@ SCHEMAS: dict[str, Any] = {
     "UploadDirs": {"type": "object", "required": ["dirs"], "properties": {"dirs": {"type": "array", "items": {
         "type": "object", "required": ["name", "max_bytes", "patterns", "overwrite"], "properties": {
             "name": {"type": "string"}, "max_bytes": {"type": "integer", "minimum": 1},
-            "patterns": {"type": "array", "items": {"type": "string"}}, "overwrite": {"type": "boolean"}}}}}},
+            "patterns": {"type": "array", "items": {"type": "string"}}, "overwrite": {"type": "boolean"},
+            "overwrite_patterns": {"type": "array", "items": {"type": "string"}},
+            "listable": {"type": "boolean"}}}}}},
     "UploadFiles": {"type": "object", "required": ["files"], "properties": {"files": {"type": "array", "items": {
         "type": "object", "required": ["name", "size", "mtime"], "properties": {
             "name": {"type": "string"}, "size": {"type": "integer", "minimum": 0}, "mtime": _TIME}}}}},
@@ -293,9 +295,10 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/uploads": {"get": _op("The upload folders and their rules (never their paths)", [],
                                 _json("UploadDirs"), ())},
     "/api/uploads/{dir}": {
-        "get": _op("Files in an upload folder", [_DIR], _json("UploadFiles"), (404,)),
+        "get": _op("Files in an upload folder (403 when it is not listable)", [_DIR], _json("UploadFiles"),
+                   (403, 404)),
         "post": {**_op("Upload one file (multipart/form-data, field `file` with a file name)", [_DIR],
-                       _json("Saved"), (400, 403, 404, 409, 413), ok_status="201"),
+                       _json("Saved"), (400, 403, 404, 409, 413, 429), ok_status="201"),
                  "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                      "type": "object", "required": ["file"],
                      "properties": {"file": {"type": "string", "format": "binary"}}}}}}},

@@ -1,14 +1,20 @@
 """Files uploaded into the project's data folders, for scripts to use.
 
-The rules (``[run]`` of the config), checked in this order:
+The rules (``[run]`` of the config, or a folder's own ``[run.upload_dirs.<name>]``
+table), checked in this order:
 
 1. the folder must be one of ``upload_dirs``, by name (``NotFound`` otherwise);
 2. the file name is a single plain name: no ``/`` or ``\\``, not ``.`` or ``..``, not
    hidden (leading ``.``), no control characters, at most 255 bytes (``BadRequest``);
-3. it matches one of ``upload_patterns`` (``AccessDenied``);
-4. the content is at most ``upload_max`` bytes; the write stops as soon as it is over
-   (``TooLarge``);
-5. a file of that name is not replaced unless ``upload_overwrite`` (``AlreadyExists``).
+3. a new file's name matches one of the folder's ``create`` patterns (default
+   ``upload_patterns``), and a name already there one of its ``overwrite`` patterns
+   (default: every name when ``upload_overwrite``, none otherwise); ``AccessDenied`` for
+   a name no pattern allows, ``AlreadyExists`` for a file that may not be replaced;
+4. the content is at most ``max_bytes`` (default ``upload_max``) bytes; the write stops
+   as soon as it is over (``TooLarge``).
+
+A folder with ``listable = false`` takes uploads but does not list its files
+(``AccessDenied``).
 
 The content goes to a temporary file in the same folder, is flushed to disk, then takes
 its name in one step (``link``, which fails if the name exists, or ``rename`` when
@@ -56,7 +62,15 @@ class UploadFolder:
     path: Path
     max_bytes: int
     patterns: tuple[str, ...]
-    overwrite: bool
+    """Names a new file may have."""
+    replaceable: tuple[str, ...] = ()
+    """Names of the files an upload may replace."""
+    listable: bool = True
+
+    @property
+    def overwrite(self) -> bool:
+        """Whether any file at all may be replaced."""
+        return bool(self.replaceable)
 
     def target(self, name: str) -> Path:
         """Where ``name`` would be written, after every name rule.
@@ -65,15 +79,20 @@ class UploadFolder:
             BadRequest, AccessDenied, AlreadyExists: as the module docstring says.
         """
         check_file_name(name)
-        if not any(fnmatch.fnmatchcase(name, p) for p in self.patterns):
-            raise AccessDenied(f"{name!r} matches none of the allowed patterns {', '.join(self.patterns)}")
         folder = self.path.resolve()
         dest = folder / name
         if dest.parent != folder:
             raise BadRequest(f"{name!r} does not stay inside the upload folder")
-        if not self.overwrite and (dest.exists() or dest.is_symlink()):
-            raise AlreadyExists(f"{name!r} is already in {self.name!r} and overwriting is not allowed")
+        if self.may_replace(name) and (dest.exists() or dest.is_symlink()):
+            return dest
+        if not _matches(name, self.patterns):
+            raise AccessDenied(f"{name!r} matches none of the allowed patterns {', '.join(self.patterns)}")
+        if dest.exists() or dest.is_symlink():
+            raise AlreadyExists(f"{name!r} is already in {self.name!r} and may not be overwritten")
         return dest
+
+    def may_replace(self, name: str) -> bool:
+        return _matches(name, self.replaceable)
 
     async def write(self, name: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
         """Store the content of ``chunks`` as ``name``; ``{"path": name, "size": n}``.
@@ -94,7 +113,7 @@ class UploadFolder:
                     f.write(chunk)
                 f.flush()
                 await asyncio.to_thread(os.fsync, f.fileno())
-            if self.overwrite:
+            if self.may_replace(name):
                 os.replace(tmp, dest)
             else:
                 try:
@@ -109,10 +128,16 @@ class UploadFolder:
     def rules(self) -> dict[str, Any]:
         """What a browser may know of the folder: its name and rules, never its path on disk."""
         return {"name": self.name, "max_bytes": self.max_bytes, "patterns": list(self.patterns),
-                "overwrite": self.overwrite}
+                "overwrite": self.overwrite, "overwrite_patterns": list(self.replaceable), "listable": self.listable}
 
     def listing(self) -> list[dict[str, Any]]:
-        """The plain files in the folder (not hidden, not symlinks): name, size, mtime."""
+        """The plain files in the folder (not hidden, not symlinks): name, size, mtime.
+
+        Raises:
+            AccessDenied: the folder is not listable.
+        """
+        if not self.listable:
+            raise AccessDenied(f"the upload folder {self.name!r} is not listable")
         if not self.path.is_dir():
             return []
         files = []
@@ -131,10 +156,20 @@ def upload_folder(config: Config, name: str) -> UploadFolder:
         NotFound: no such folder is configured.
     """
     run = config.run
-    path = run.upload_dirs.get(name)
-    if path is None:
+    entry = run.upload_dirs.get(name)
+    if entry is None:
         raise NotFound(f"no upload folder named {name!r}")
-    return UploadFolder(name, config.resolve(path), run.upload_max, tuple(run.upload_patterns), run.upload_overwrite)
+    default_replace = ("*",) if run.upload_overwrite else ()
+    if isinstance(entry, str):
+        return UploadFolder(name, config.resolve(entry), run.upload_max, tuple(run.upload_patterns), default_replace)
+    return UploadFolder(
+        name, config.resolve(entry.path), entry.max_bytes or run.upload_max,
+        tuple(run.upload_patterns if entry.create is None else entry.create),
+        default_replace if entry.overwrite is None else tuple(entry.overwrite), entry.listable)
+
+
+def _matches(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def upload_folders(config: Config) -> list[UploadFolder]:

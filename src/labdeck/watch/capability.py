@@ -13,15 +13,20 @@ from typing import Any
 
 from labdeck.capability import Capability, Context, Exposed, Panel, Route
 from labdeck.objects import Policy
+from labdeck.watch.agent.cli import AGENT_COMMAND
+from labdeck.watch.agent.server import AgentsObject
 from labdeck.watch.cli import COMMANDS
-from labdeck.watch.config import DEFAULT_TOLERANCES, WatchConfig
+from labdeck.watch.config import WatchConfig, tolerances_of
 from labdeck.watch.dicom.pipeline import DicomPipeline
 from labdeck.watch.dicom.stations import Stations
 from labdeck.watch.folder import Landed
 from labdeck.watch.ledger import Ledger
 from labdeck.watch.watcher import Watcher
 
-__all__ = ["StationsObject", "WatchCapability"]
+__all__ = ["AGENT_CALLS", "StationsObject", "WatchCapability"]
+
+AGENT_CALLS = ("hello", "beat", "bye", "events", "chunk", "refuse")
+"""What a remote agent may call on ``agents`` (with an operator's token)."""
 
 
 class StationsObject:
@@ -40,9 +45,9 @@ class WatchCapability(Capability):
 
     name = "watch"
     config_type = dict[str, WatchConfig]
-    channels = ("files/", "dicom/")
+    channels = ("files/", "dicom/", "agents/")
     static = Path(__file__).parent / "static"
-    commands = COMMANDS
+    commands = (*COMMANDS, AGENT_COMMAND)
     panels = (
         Panel("incoming", "Incoming", "incoming.js", order=46, css="incoming.css"),
         Panel("stations", "Stations", "stations.js", order=47, css="stations.css", summary="stations-summary.js"),
@@ -51,16 +56,17 @@ class WatchCapability(Capability):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.configs: dict[str, WatchConfig] = ctx.config or {}
-        tolerances = dict(DEFAULT_TOLERANCES)
-        for config in self.configs.values():
-            if config.kind == "dicom":
-                tolerances.update(config.tolerances)
-        self.stations = Stations(tolerances)
+        checks = [c for config in self.configs.values() if config.kind == "dicom" for c in config.session_checks]
+        self.stations = Stations(tolerances_of(self.configs), checks)
         self.dicom = DicomPipeline(self.stations, ctx.publish, lambda: self.ctx.store, ctx.log)
         self.watchers: dict[str, Watcher] = {}
+        self.agents = AgentsObject(lambda: self.ctx.store, ctx.publish, self.dicom)
 
     def objects(self) -> Mapping[str, Exposed]:
-        return {"stations": Exposed(StationsObject(self.stations), Policy(allow=["state"]))}
+        return {
+            "stations": Exposed(StationsObject(self.stations), Policy(allow=["state"])),
+            "agents": Exposed(self.agents, Policy(allow=list(AGENT_CALLS))),
+        }
 
     def routes(self) -> Sequence[Route]:
         from labdeck.watch.api import ROUTES
@@ -95,5 +101,8 @@ class WatchCapability(Capability):
         if not self.configs:
             return {}
         watches = {name: w.health() for name, w in self.watchers.items()}
-        return {"ok": all(w["state"] == "watching" for w in watches.values()), "watches": watches,
-                "dicom_checked": self.dicom.checked}
+        return {
+            "ok": all(w["state"] == "watching" for w in watches.values()),
+            "watches": watches,
+            "dicom_checked": self.dicom.checked,
+        }

@@ -6,10 +6,18 @@ from typing import Literal
 
 import msgspec
 
-__all__ = ["DEFAULT_TOLERANCES", "WatchConfig"]
+from labdeck.watch.dicom.stations import SessionCheck
 
-DEFAULT_TOLERANCES: dict[str, float] = {"TR": 1.0, "TE": 0.1, "FlipAngle": 0.5, "PixelSpacing": 0.005,
-                                        "FoV": 1.0, "Bandwidth": 1.0}
+__all__ = ["DEFAULT_TOLERANCES", "SessionCheck", "WatchConfig", "tolerances_of"]
+
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "TR": 1.0,
+    "TE": 0.1,
+    "FlipAngle": 0.5,
+    "PixelSpacing": 0.005,
+    "FoV": 1.0,
+    "Bandwidth": 1.0,
+}
 """How far a number may stray from its reference, in the parameter's unit."""
 
 
@@ -40,3 +48,15 @@ class WatchConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``dicom``: per-parameter tolerances over :data:`DEFAULT_TOLERANCES`."""
     learn: bool = True
     """``dicom``: learn references from the series seen (the most frequent set wins)."""
+    session_checks: list[SessionCheck] = msgspec.field(default_factory=list)
+    """``dicom``: parameters that must agree between the series of one session
+    (``[[watch.<name>.session_checks]]`` tables with ``sequences`` and ``params``)."""
+
+
+def tolerances_of(configs: dict[str, WatchConfig]) -> dict[str, float]:
+    """The tolerances the ``dicom`` watches check with: the defaults, then each watch's."""
+    tolerances = dict(DEFAULT_TOLERANCES)
+    for config in configs.values():
+        if config.kind == "dicom":
+            tolerances.update(config.tolerances)
+    return tolerances

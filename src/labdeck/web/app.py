@@ -8,17 +8,20 @@ Routes (all under the optional ``[server] base_path``):
 * ``/metrics`` — Prometheus text format
 * ``/api/panels`` — the dashboard panels this client may see, from every capability
 * ``/api/prefs`` — the requesting user's dashboard preferences (:mod:`labdeck.web.prefs`)
+* ``/robots.txt`` — ``[server] robots`` (:mod:`labdeck.web.crawlers`)
+* each ``[pages.<name>]`` site at its route (:mod:`labdeck.pages.site`)
 * every capability's routes, each behind the role it declares, and its static folder
   at ``/static/cap/<name>/``
 
 Every request first passes the checks of :mod:`labdeck.web.guard` (Host, Origin,
-security headers), installed on the outermost application.
+security headers), installed on the outermost application; then, inside, the request
+statistics, the API's JSON errors, the crawler check (:mod:`labdeck.web.crawlers`), the
+rate limit (:mod:`labdeck.web.ratelimit`) and the identity layer (:mod:`labdeck.web.auth`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,15 +35,17 @@ from labdeck import __version__
 from labdeck.capability import Capability, Handler, Panel, Route
 from labdeck.exceptions import BadRequest, FrameTooLarge, LabdeckError
 from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
+from labdeck.pages.site import add_pages
 from labdeck.protocol import wire
 from labdeck.types import has_role
-from labdeck.web import access, prefs
+from labdeck.web import access, crawlers, prefs, ratelimit
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
 from labdeck.web.auth import middleware as identify
 from labdeck.web.closing import close_stalled
 from labdeck.web.guard import Guard, add_security_headers, same_server
 from labdeck.web.metrics import RequestStats, render_metrics
 from labdeck.web.openapi import add_openapi_paths, api_error_middleware, error_response
+from labdeck.web.outlet import Flusher, WebSocketOutlet
 
 if TYPE_CHECKING:
     from labdeck.deck import Deck
@@ -64,6 +69,7 @@ log = logging.getLogger(__name__)
 
 DECK_KEY: web.AppKey[Deck] = web.AppKey("deck")
 STATS_KEY = web.AppKey("stats", RequestStats)
+FLUSHER_KEY = web.AppKey("flusher", Flusher)
 _STALLED_CLOSE_TIMEOUT = 1.0
 """Seconds a stalled client has to read up to its close frame before the connection is cut."""
 STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
@@ -82,11 +88,18 @@ def make_app(deck: Deck) -> web.Application:
     assert gate is not None, "the app is made once the deck's store is open"
     base = deck.config.server.base_path
     guard = Guard(deck.config.server)
-    own = [stats.middleware, api_error_middleware(base + "/api/"), identify(gate)]
-    inner = web.Application(middlewares=own if base else [guard.middleware, *own])
+    inner = web.Application()
+    limit = ratelimit.RateLimit(deck.config.server.rate_limit)
+    own = [stats.middleware, api_error_middleware(base + "/api/"),
+           crawlers.middleware(inner.setdefault(access.RULES_KEY, {})),
+           ratelimit.middleware(inner, limit, base + "/api/"), identify(gate)]
+    inner.middlewares.extend(own if base else [guard.middleware, *own])
     add_auth_routes(inner, gate)
+    ratelimit.expensive(inner, "POST", "/login")
+    ratelimit.expensive(inner, "POST", "/api/uploads/{dir}")
     inner[DECK_KEY] = deck
     inner[STATS_KEY] = stats
+    inner[FLUSHER_KEY] = Flusher()
     access.add(inner, "GET", "/", index, "viewer")
     access.add(inner, "GET", "/ws", websocket, "viewer")  # and each op its own rule
     access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
@@ -94,6 +107,8 @@ def make_app(deck: Deck) -> web.Application:
     access.add(inner, "GET", "/api/panels", panels, "viewer")
     assert deck.store is not None
     prefs.add_routes(inner, deck.store)
+    access.add(inner, "GET", crawlers.ROBOTS_PATH, crawlers.robots(deck.config.server.robots), access.PUBLIC)
+    add_pages(inner, deck.config)
     for cap in deck.capabilities.values():
         if cap.static is not None:
             access.add_static(inner, f"/static/cap/{cap.name}/", cap.static)
@@ -228,11 +243,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="websocket Origin not allowed\n")
     # aiohttp refuses a message of exactly max_msg_size bytes; max_frame is the largest accepted.
     ws = web.WebSocketResponse(compress=False, max_msg_size=server.max_frame + 1, heartbeat=30.0, decode_text=False)
-    await ws.prepare(request)
-
-    # The connection's sender awaits this once per frame: the bound method itself, with
-    # no coroutine of our own around it.
-    send = functools.partial(ws.send_frame, opcode=WSMsgType.TEXT)
+    writer = await ws.prepare(request)
+    assert request.transport is not None  # prepared: the connection is up
+    outlet = WebSocketOutlet(ws, request.transport, writer, request.app[FLUSHER_KEY])
 
     async def close(code: int, reason: str) -> None:
         transport = request.transport
@@ -252,15 +265,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if task is not None and task.cancelling():
                 raise
 
-    conn = deck.hub.connect(send, close, client_of(request), max_bytes=server.send_queue_bytes)
+    conn = deck.hub.connect(outlet, close, client_of(request), max_bytes=server.send_queue_bytes)
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                conn.direct = True  # the reply is written below, by this task
-                try:
-                    await deck.hub.handle(conn, msg.data)
-                finally:
-                    await conn.flush()
+                await deck.hub.handle(conn, msg.data)  # a reply is written as it is sent
             elif msg.type is WSMsgType.BINARY:
                 conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))
             elif msg.type is WSMsgType.ERROR:

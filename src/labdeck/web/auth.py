@@ -108,6 +108,10 @@ class Gate:
         self.max_age = int(auth.session_lifetime)
         self._sweeper: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self.pages: list[str] = []
+        """Routes of the lab's own pages (``[pages]``): a browser is sent to log in for them."""
+        self.public_pages: list[str] = []
+        """Routes of the pages anyone may see (``role = "public"``)."""
         self.connections: Callable[[], Iterable[Connection]] = tuple
         """The server's websocket connections, for :meth:`revalidate` (set by the deck)."""
 
@@ -188,12 +192,13 @@ class Gate:
 
     def is_public(self, request: web.Request) -> bool:
         path = request.path.removeprefix(self.base) or "/"
-        return path in PUBLIC or path.startswith("/static/")
+        return path in PUBLIC or path.startswith("/static/") or _below(path, self.public_pages)
 
     def refuse(self, request: web.Request, exc: Unauthenticated) -> web.StreamResponse:
         """Send a browser's page request to the login form; anything else gets a 401."""
         wants_page = request.method == "GET" and "text/html" in request.headers.get("Accept", "")
-        if wants_page and request.path.removeprefix(self.base) in ("", "/", "/admin"):
+        path = request.path.removeprefix(self.base)
+        if wants_page and (path in ("", "/", "/admin") or _below(path, self.pages)):
             raise web.HTTPSeeOther(self.login_url(request.path_qs))
         reply = error_response(401, exc.wire_type, exc.message)
         reply.headers["WWW-Authenticate"] = 'Bearer realm="labdeck"'
@@ -221,6 +226,11 @@ class Gate:
     def csrf_ok(self, request: web.Request, field: str) -> bool:
         nonce = request.cookies.get(CSRF_COOKIE)
         return nonce is not None and self.signer.unsign(field) == "csrf:" + nonce
+
+
+def _below(path: str, routes: list[str]) -> bool:
+    """Whether ``path`` is one of ``routes`` or below one."""
+    return any(path == route or path.startswith(route + "/") for route in routes)
 
 
 _NOBODY = "log in, or send an API token as `Authorization: Bearer TOKEN`"

@@ -113,6 +113,8 @@ _ERRORS: dict[int, tuple[str, str, str]] = {
     413: ("TooLarge", "TooLarge", "the upload is over the folder's size limit"),
     414: ("UriTooLong", "", "a path segment longer than 255 characters (plain text)"),
     421: ("Misdirected", "", "the Host header names no name this server answers to (plain text)"),
+    429: ("TooManyRequests", "TooManyRequests",
+          "this address made more requests than [server] rate_limit allows; see Retry-After"),
     503: ("Maintenance", "Maintenance", "the server is in maintenance mode; see Retry-After"),
 }
 

@@ -18,13 +18,23 @@ PhaseEncoding   str          InPlanePhaseEncodingDirection, signed from CSA: ``C
 FoV             mm, [r, c]   Siemens (0051,100C) ``FoV 220*220``, else rows x spacing
 SequenceName    str          (0018,0024)
 SequenceFile    str          CSA series header, ``tSequenceFileName``
+Orientation     str          the slice plane from ImageOrientationPatient (0020,0037):
+                             ``transverse``, ``coronal`` or ``sagittal``, by the
+                             axis the slice normal is closest to
 =============== ============ ===================================================
+
+Beside them, the acquisition settings of :data:`EXTRA_FIELDS` (standard DICOM keywords
+such as MRAcquisitionType or MagneticFieldStrength, never a patient's) are kept in
+:attr:`Header.extra` under their keyword, in the form dicompare reads them: a reference
+imported from a dicompare schema may check them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import struct
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +43,22 @@ import msgspec
 from labdeck.exceptions import UnreadableFile
 from labdeck.watch.dicom.csa import parse_csa
 
-__all__ = ["PARAMETERS", "UNITS", "Header", "from_dataset", "read_header"]
+__all__ = ["EXTRA_FIELDS", "PARAMETERS", "UNITS", "Header", "from_dataset", "read_header", "session_of"]
 
 UNITS: dict[str, str | None] = {
-    "TR": "ms", "TE": "ms", "FlipAngle": "deg", "Matrix": None, "PixelSpacing": "mm", "SliceThickness": "mm",
-    "Bandwidth": "Hz/px", "iPAT": None, "PhaseEncoding": None, "FoV": "mm", "SequenceName": None,
+    "TR": "ms",
+    "TE": "ms",
+    "FlipAngle": "deg",
+    "Matrix": None,
+    "PixelSpacing": "mm",
+    "SliceThickness": "mm",
+    "Bandwidth": "Hz/px",
+    "iPAT": None,
+    "PhaseEncoding": None,
+    "FoV": "mm",
+    "SequenceName": None,
     "SequenceFile": None,
+    "Orientation": None,
 }
 PARAMETERS = tuple(UNITS)
 
@@ -52,19 +72,101 @@ class Header(msgspec.Struct, frozen=True, kw_only=True):
     series: int
     series_uid: str
     params: dict[str, Any]
+    description: str = ""
+    """SeriesDescription (0008,103E), beside ``sequence`` (the ProtocolName)."""
+    session: str = ""
+    """The study the file belongs to, as a digest of its StudyInstanceUID (never the UID)."""
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    """The :data:`EXTRA_FIELDS` the file has, by keyword."""
+
+
+EXTRA_FIELDS: tuple[str, ...] = (
+    "Manufacturer",
+    "ManufacturerModelName",
+    "SoftwareVersions",
+    "MagneticFieldStrength",
+    "ImagingFrequency",
+    "ImagedNucleus",
+    "MRAcquisitionType",
+    "ScanningSequence",
+    "SequenceVariant",
+    "ScanOptions",
+    "ImageType",
+    "AngioFlag",
+    "InversionTime",
+    "NumberOfAverages",
+    "EchoTrainLength",
+    "NumberOfPhaseEncodingSteps",
+    "PercentSampling",
+    "PercentPhaseFieldOfView",
+    "ReceiveCoilName",
+    "TransmitCoilName",
+    "ReconstructionDiameter",
+    "ParallelReductionFactorInPlane",
+    "ParallelAcquisitionTechnique",
+    "AcquisitionMatrix",
+    "Rows",
+    "Columns",
+    "NumberOfTemporalPositions",
+    "BodyPartExamined",
+    "DiffusionBValue",
+    "GradientEchoTrainLength",
+    "PartialFourierDirection",
+    "ImageOrientationPatient",
+    "SeriesDescription",
+    "ProtocolName",
+)
+"""Acquisition settings read beside :data:`PARAMETERS`, by DICOM keyword: what published
+protocols (dicompare's schemas) check beyond them. None of them identifies a person."""
 
 
 _TAGS = [
-    0x00081010, 0x00081030, 0x0008103E, 0x00181030, 0x00200011, 0x0020000E, 0x00180080, 0x00180081,
-    0x00181314, 0x00181310, 0x00280030, 0x00180050, 0x00180095, 0x00181312, 0x00180024, 0x00280010,
-    0x00280011, 0x00280002, 0x00280100, 0x00280008, 0x00290010, 0x00291010, 0x00291020, 0x00510010,
-    0x00511011, 0x0051100C,
+    0x00081010,
+    0x00081030,
+    0x0008103E,
+    0x00181030,
+    0x00200011,
+    0x0020000E,
+    0x00180080,
+    0x00180081,
+    0x00181314,
+    0x00181310,
+    0x00280030,
+    0x00180050,
+    0x00180095,
+    0x00181312,
+    0x00180024,
+    0x00280010,
+    0x00280011,
+    0x00280002,
+    0x00280100,
+    0x00280008,
+    0x00290010,
+    0x00291010,
+    0x00291020,
+    0x00510010,
+    0x00511011,
+    0x0051100C,
+    0x0020000D,
+    0x00200037,
 ]
+_EXTRA_TAGS: dict[str, int] = {}
+
+
+def _extra_tags(extras: Collection[str]) -> dict[str, int]:
+    if not _EXTRA_TAGS:
+        from pydicom.datadict import tag_for_keyword
+
+        _EXTRA_TAGS.update({k: int(tag_for_keyword(k) or 0) for k in EXTRA_FIELDS})
+    return {k: _EXTRA_TAGS[k] for k in extras if k in _EXTRA_TAGS}
+
+
 _SEQ_FILE = re.compile(r'tSequenceFileName\s*=\s*"+([^"]*)"+')
 
 
-def read_header(path: Path) -> Header:
-    """The header of the DICOM file at ``path``.
+def read_header(path: Path, extras: Collection[str] = ()) -> Header:
+    """The header of the DICOM file at ``path``, with the :data:`EXTRA_FIELDS` named in
+    ``extras`` (reading each costs time: only those a reference checks).
 
     Raises:
         UnreadableFile: empty, not DICOM, truncated before the fields that place it,
@@ -77,7 +179,7 @@ def read_header(path: Path) -> Header:
         if path.stat().st_size == 0:
             raise UnreadableFile("empty file (0 bytes)")
         with path.open("rb") as fp:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=_TAGS)
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=_TAGS + list(_extra_tags(extras).values()))
             _check_complete(ds, fp.tell(), path.stat().st_size)
     except InvalidDicomError:
         raise UnreadableFile("not a DICOM file") from None
@@ -87,7 +189,7 @@ def read_header(path: Path) -> Header:
         raise UnreadableFile("vanished before it could be read") from None
     except (OSError, EOFError, ValueError, struct.error, KeyError, TypeError) as exc:
         raise UnreadableFile(f"truncated or corrupt DICOM: {type(exc).__name__}") from None
-    return from_dataset(ds)
+    return from_dataset(ds, extras)
 
 
 def _check_complete(ds: Any, pixels_at: int, size: int) -> None:
@@ -110,8 +212,9 @@ def _check_complete(ds: Any, pixels_at: int, size: int) -> None:
         raise UnreadableFile("truncated DICOM: the pixel data is cut short")
 
 
-def from_dataset(ds: Any) -> Header:
-    """A :class:`Header` from a pydicom dataset (read with or without pixels).
+def from_dataset(ds: Any, extras: Collection[str] = EXTRA_FIELDS) -> Header:
+    """A :class:`Header` from a pydicom dataset (read with or without pixels), with the
+    :data:`EXTRA_FIELDS` named in ``extras`` it has.
 
     Raises:
         UnreadableFile: the series it belongs to cannot be told.
@@ -120,14 +223,50 @@ def from_dataset(ds: Any) -> Header:
         uid = str(ds.get("SeriesInstanceUID") or "")
         if not uid:
             raise UnreadableFile("truncated or incomplete DICOM: no SeriesInstanceUID")
-        return Header(station=_text(ds.get("StationName")) or "unknown",
-                      project=_text(ds.get("StudyDescription")) or "unknown",
-                      sequence=_text(ds.get("ProtocolName")) or _text(ds.get("SeriesDescription")) or "unknown",
-                      series=int(ds.get("SeriesNumber") or 0), series_uid=uid, params=_params(ds))
+        return Header(
+            station=_text(ds.get("StationName")) or "unknown",
+            project=_text(ds.get("StudyDescription")) or "unknown",
+            sequence=_text(ds.get("ProtocolName")) or _text(ds.get("SeriesDescription")) or "unknown",
+            series=int(ds.get("SeriesNumber") or 0),
+            series_uid=uid,
+            params=_params(ds),
+            description=_text(ds.get("SeriesDescription")),
+            session=session_of(_text(ds.get("StudyInstanceUID")) or uid),
+            extra=_extra(ds, extras),
+        )
     except UnreadableFile:
         raise
     except Exception as exc:  # pydicom converts values lazily: a corrupt one fails here
         raise UnreadableFile(f"truncated or corrupt DICOM: {type(exc).__name__}") from None
+
+
+def session_of(study_uid: str) -> str:
+    """A short, stable name for a study that does not reveal its UID."""
+    return hashlib.sha256(study_uid.encode()).hexdigest()[:12]
+
+
+def _plain(value: Any) -> Any:
+    """A pydicom value as dicompare reads it: numbers as numbers, multi-values as lists."""
+    if isinstance(value, bytes | bytearray):
+        return None
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | float):  # DS and IS are subclasses
+        return int(value) if isinstance(value, int) else float(value)
+    try:
+        return [_plain(v) for v in value]
+    except TypeError:
+        return str(value).strip()
+
+
+def _extra(ds: Any, extras: Collection[str]) -> dict[str, Any]:
+    found = {}
+    for keyword, tag in _extra_tags(extras).items():
+        if tag in ds:
+            value = _plain(ds[tag].value)
+            if value is not None and value != "" and value != []:
+                found[keyword] = value
+    return found
 
 
 def _text(value: Any) -> str:
@@ -166,6 +305,7 @@ def _params(ds: Any) -> dict[str, Any]:
         "FoV": _fov(ds, spacing),
         "SequenceName": _text(ds.get("SequenceName")) or None,
         "SequenceFile": _sequence_file(series),
+        "Orientation": _orientation(ds.get("ImageOrientationPatient")),
     }
 
 
@@ -197,6 +337,20 @@ def _fov(ds: Any, spacing: list[float] | None) -> list[float] | None:
     if spacing and rows and cols and len(spacing) == 2:
         return [round(int(rows) * spacing[0], 1), round(int(cols) * spacing[1], 1)]
     return None
+
+
+_PLANES = ("sagittal", "coronal", "transverse")  # slice normal along x (R-L), y (A-P), z (S-I)
+
+
+def _orientation(iop: Any) -> str | None:
+    try:
+        r = [float(v) for v in iop]
+    except (TypeError, ValueError):
+        return None
+    if len(r) != 6:
+        return None
+    normal = (r[1] * r[5] - r[2] * r[4], r[2] * r[3] - r[0] * r[5], r[0] * r[4] - r[1] * r[3])
+    return _PLANES[max(range(3), key=lambda i: abs(normal[i]))]
 
 
 def _sequence_file(series: dict[str, list[str]]) -> str | None:

@@ -4,6 +4,8 @@
  * The list starts from GET api/files/{watch} (what landed before this page opened) and
  * grows from the watch's channel files/{watch}; a file seen both ways is shown once.
  * The watch's state (watching, or failed and retrying) and its problems are shown too.
+ * Remote agents (`labdeck agent`) get a card saying whether each is connected, and
+ * each of their watches a list like a local one (`<agent>.<watch>`).
  * It uses the dashboard's panel kit for its DOM and time helpers.
  */
 
@@ -37,13 +39,46 @@ function mount(section, ctx) {
   (async () => {
     const reply = await fetch(new URL("api/watches", ctx.base), { cache: "no-store" });
     const listed = reply.ok ? (await reply.json()).watches : {};
-    none.hidden = Object.keys(listed).length > 0;
+    const agentsReply = await fetch(new URL("api/agents", ctx.base), { cache: "no-store" });
+    const agents = agentsReply.ok ? (await agentsReply.json()).agents : [];
+    none.hidden = Object.keys(listed).length + agents.length > 0;
+    if (agents.length) cards.append(agentsCard(agents, ctx));
+    for (const agent of agents) {
+      for (const [watch, kind] of Object.entries(agent.watches)) {
+        listed[`${agent.name}.${watch}`] = { kind, root: `on agent ${agent.name}`, state: "remote", error: null };
+      }
+    }
     for (const [name, info] of Object.entries(listed)) {
       const watch = watchCard(name, info, ctx);
       watches.push(watch);
       cards.append(watch.card);
     }
   })().catch((err) => { none.hidden = false; none.textContent = `The watches could not be loaded: ${err.message}`; });
+}
+
+function agentsCard(agents, ctx) {
+  const card = node("article", "card incoming-agents");
+  card.dataset.testid = "incoming-agents";
+  const list = node("ul", "incoming-agent-list");
+  card.append(node("h3", "", "Agents"), list);
+  const draw = (all) => list.replaceChildren(...all.map((a) => {
+    const row = node("li");
+    row.dataset.testid = `agent-${a.name}`;
+    row.dataset.state = a.connected ? "connected" : "disconnected";
+    const pill = node("span", "pill", a.connected ? "connected" : "not connected");
+    pill.dataset.state = a.connected ? "watching" : "failed";
+    const seen = a.last_seen ? ` · last heard ${formatTime(a.last_seen)}` : "";
+    row.append(node("strong", "", a.name), pill,
+      node("span", "muted", `${Object.keys(a.watches).join(", ") || "no watches"}${seen}`));
+    return row;
+  }));
+  draw(agents);
+  const poll = setInterval(async () => {
+    if (!card.isConnected) { clearInterval(poll); return; }
+    const reply = await fetch(new URL("api/agents", ctx.base), { cache: "no-store" }).catch(() => null);
+    if (reply?.ok) draw((await reply.json()).agents);
+  }, 3000);
+  return card;
 }
 
 function watchCard(name, info, ctx) {
