@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # One command per chore. Each sets up what it needs first, so it works on a fresh machine.
 #
-#   ./dev.sh demo [--port N] [--no-browser]   set up, then run `labdeck demo`
+#   ./dev.sh demo [--port N] [--no-browser] [--fresh]   set up what the demo needs, then run it
 #   ./dev.sh test [pytest args]               set up, then lint, type-check and run the whole suite
 #   ./dev.sh lint | types | format            ruff check / mypy --strict / ruff format
 #   ./dev.sh bench [labdeck bench args]       the benchmarks against their baselines
 #   ./dev.sh build                            the sdist and wheel, dashboard assets built in, into dist/
+#   ./dev.sh screenshots                      the docs' screenshots of every panel (docs/images/)
 #   ./dev.sh setup                            only the set-up: .venv, dashboard build, test tools
 #
 # Set-up steps are idempotent and skip work already done: the virtualenv in .venv (rebuilt
 # when pyproject.toml changes), the dashboard's npm packages (from ui/package-lock.json) and
 # build, and for the tests Chromium from Debian's packages, a Redis server if none answers and
 # dicompare in its own virtualenv (.venv-dicompare).
+# The demo installs only labdeck and the dashboard's runtime packages: no test tools.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -23,29 +25,47 @@ as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# setup_python [runtime]: labdeck with its test tools, or (runtime) only what it runs on.
 setup_python() {
-    local stamp=$VENV/.installed
+    local what=${1:-test}
+    local stamp=$VENV/.installed-$what
     if [ ! -x $VENV/bin/python ]; then
         say "creating $VENV"
         "$PYTHON" -m venv $VENV
     fi
+    if [ -f $VENV/.installed-test ] && [ ! pyproject.toml -nt $VENV/.installed-test ]; then
+        return  # the test install has everything the runtime one would
+    fi
     if [ ! -f $stamp ] || [ pyproject.toml -nt $stamp ]; then
-        say "installing labdeck and its test tools into $VENV"
+        local target="." label="labdeck"
+        [ "$what" = test ] && target=".[test]" label="labdeck and its test tools"
+        say "installing $label into $VENV"
         $VENV/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-        $VENV/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+        $VENV/bin/python -m pip install --quiet --disable-pip-version-check -e "$target"
         touch $stamp
     fi
 }
 
+# setup_ui [runtime]: the dashboard's npm packages (runtime: without the test-only ones,
+# such as axe-core), then its build.
 setup_ui() {
+    local what=${1:-test}
     if ! command -v npm >/dev/null; then
         say "npm not found: installing Node.js from Debian's packages"
         as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
     fi
-    if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules ]; then
+    local stamp=ui/node_modules/.installed-$what
+    if [ -f ui/node_modules/.installed-test ] && [ ! ui/package-lock.json -nt ui/node_modules/.installed-test ]; then
+        stamp=ui/node_modules/.installed-test
+    fi
+    if [ ! -f $stamp ] || [ ui/package-lock.json -nt $stamp ]; then
         say "installing the dashboard's npm packages (ui/package-lock.json)"
-        npm --prefix ui ci --no-audit --no-fund --loglevel=error
-        touch ui/node_modules
+        if [ "$what" = runtime ]; then
+            npm --prefix ui ci --omit=dev --no-audit --no-fund --loglevel=error
+        else
+            npm --prefix ui ci --no-audit --no-fund --loglevel=error
+        fi
+        touch $stamp
     fi
     npm --prefix ui run --silent build
 }
@@ -106,7 +126,7 @@ case "$cmd" in
     setup)
         setup_python; setup_ui ;;
     demo)
-        setup_python; setup_ui
+        setup_python runtime; setup_ui runtime
         exec $VENV/bin/labdeck demo "$@" ;;
     test)
         setup_python; setup_ui; setup_chromium; setup_redis; setup_dicompare
@@ -125,8 +145,11 @@ case "$cmd" in
     bench)
         setup_python; setup_ui
         exec $VENV/bin/labdeck bench "$@" ;;
+    screenshots)
+        setup_python; setup_ui; setup_chromium
+        exec $VENV/bin/python -m tests.browser.screenshots "$@" ;;
     help|-h|--help)
-        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' ;;
+        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
     *)
         echo "dev.sh: unknown chore '$cmd' (try: ./dev.sh help)" >&2; exit 2 ;;
 esac

@@ -115,7 +115,7 @@ def test_the_runner_is_a_capability_with_its_object_routes_and_panels(make_deck:
     deck = make_deck()
     runner = deck.capabilities["runner"]
     assert "runner" in deck.objects.exposed
-    assert {p.id for p in runner.panels} == {"run", "log", "plots", "settings", "files", "history"}
+    assert {p.id for p in runner.panels} == {"overview", "run", "log", "plots", "settings", "files", "history"}
     assert ("DELETE", "admin") in {(r.method, r.needs) for r in runner.routes()}
 
 
@@ -228,7 +228,7 @@ async def test_it_appears_in_objects_rest_api_openapi_and_panels(
                 panels = (await reply.json())["panels"]
             stage = next(p for p in panels if p["id"] == "stage")
             assert stage == {"id": "stage", "title": "Stage", "module": "static/cap/stage/stage.js", "css": None,
-                             "order": 70, "capability": "stage"}
+                             "order": 70, "capability": "stage", "summary": "static/cap/stage/summary.js"}
             assert [p["order"] for p in panels] == sorted(p["order"] for p in panels)
             async with http.get(f"{deck.url}{stage['module']}") as reply:
                 assert reply.status == 200

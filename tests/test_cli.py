@@ -54,6 +54,60 @@ def test_serve_refuses_a_public_host_flag(capsys: pytest.CaptureFixture[str], mo
     assert "non-loopback" in one_error_line(capsys)
 
 
+def test_a_bad_value_names_its_real_source(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "labdeck.toml"
+    path.write_text("[server]\nport = 8000\n", encoding="utf-8")
+    assert main(["serve", "--config", str(path), "--port", "99999"]) == 2
+    assert one_error_line(capsys) == (
+        "labdeck: command line: --port: `server.port`: 99999 is not a port number (0-65535)")
+    monkeypatch.setenv("LABDECK_PORT", "70000")
+    assert main(["serve", "--config", str(path)]) == 2
+    assert one_error_line(capsys).startswith("labdeck: environment variable LABDECK_PORT: `server.port`")
+    monkeypatch.delenv("LABDECK_PORT")
+    path.write_text("[server]\nport = 99999\n", encoding="utf-8")
+    assert main(["serve", "--config", str(path)]) == 2
+    assert one_error_line(capsys).startswith(f"labdeck: {path}: `server.port`")  # the file's own value
+
+
+def test_an_address_in_use_suggests_another_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = tmp_path / "labdeck.toml"
+        path.write_text(f'[server]\nport = {port}\ndata = "data"\n', encoding="utf-8")
+        assert main(["serve", "--config", str(path)]) == 1
+    _, err = capsys.readouterr()
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("labdeck: the address is already in use") and "--port" in last, err
+    assert "Traceback" not in err
+
+
+def test_serve_without_a_config_says_where_its_data_goes(tmp_path: Path) -> None:
+    command = [str(LABDECK)] if LABDECK.exists() else [sys.executable, "-m", "labdeck"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABDECK_")}
+    env["LABDECK_PORT"] = "0"
+    proc = subprocess.Popen([*command, "serve"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert "no labdeck.toml here" in first and str(tmp_path / "labdeck-data") in first, first
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=scaled(20))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])
@@ -156,6 +210,7 @@ def test_labdeck_serve_answers_healthz_and_exits_cleanly_on_sigint(tmp_path: Pat
         assert proc.wait(timeout=scaled(20)) == 0
         rest = proc.stderr.read()
         assert "Traceback" not in rest, rest
+        assert "labdeck: SIGINT: stopping" in rest  # a line says so at once
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -177,3 +232,54 @@ def test_serve_with_workers_needs_redis_and_says_so(capsys: pytest.CaptureFixtur
     assert "needs a fixed `server.port`" in capsys.readouterr().err
     assert main(["serve", "--workers", "0"]) == 2
     assert "`server.workers`: 0 is not between 1 and 64" in capsys.readouterr().err
+
+
+def _demo(tmp_path: Path, *flags: str) -> str:
+    """Run ``labdeck demo`` until it serves, then Ctrl-C; what it printed."""
+    command = [str(LABDECK)] if LABDECK.exists() else [sys.executable, "-m", "labdeck"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABDECK_")}
+    env.update(XDG_DATA_HOME=str(tmp_path / "share"), TMPDIR=str(tmp_path / "tmp"))
+    proc = subprocess.Popen([*command, "demo", "--no-browser", "--port", "0", *flags], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + scaled(30)
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "labdeck serving" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=scaled(20)) == 0, "".join(seen)
+        seen.append(proc.stdout.read())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    return "".join(seen)
+
+
+def test_the_demo_keeps_its_data_in_one_folder_and_fresh_starts_clean(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    folder = tmp_path / "share" / "labdeck" / "demo"
+    out = _demo(tmp_path)
+    assert f"data in {folder}" in out and "labdeck serving" in out, out
+    database = folder / "labdeck.sqlite"
+    assert database.is_file()
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        db.execute("INSERT INTO meta VALUES ('kept', 'yes')")
+    _demo(tmp_path)
+    with sqlite3.connect(database) as db:  # a restart keeps the history
+        assert db.execute("SELECT value FROM meta WHERE key = 'kept'").fetchall() == [("yes",)]
+    out = _demo(tmp_path, "--fresh")
+    assert "starting fresh" in out
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'kept'").fetchall() == []
+    assert list((tmp_path / "tmp").iterdir()) == []  # nothing left in the temporary folder

@@ -108,6 +108,10 @@ class Panel:
         order: position in the navigation, lowest first.
         css: a stylesheet to load with it, resolved like ``module``.
         role: the least role that sees the panel.
+        summary: an optional module, resolved like ``module``, for the panel's card on the
+            Overview: its default export's ``mount(card, ctx)`` fills a small element with
+            what matters at a glance (the stations' state, the rigs' links) and may return
+            a cleanup function. A user chooses which cards their Overview shows.
     """
 
     id: str
@@ -116,6 +120,7 @@ class Panel:
     order: int = 100
     css: str | None = None
     role: Role = "viewer"
+    summary: str | None = None
 
 
 @dataclass(frozen=True)

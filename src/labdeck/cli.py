@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from collections.abc import Sequence
@@ -40,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a complete simulated lab on embedded defaults")
     demo.add_argument("--port", type=int, default=None, help=f"port to listen on (default {DEFAULT_PORT})")
     demo.add_argument("--no-browser", action="store_true", help="do not open the dashboard in a browser")
-    demo.add_argument("--data", metavar="DIR", help="data folder (default: a new temporary folder)")
+    demo.add_argument("--fresh", action="store_true",
+                      help="start from an empty data folder (forget the demo's history)")
+    demo.add_argument("--data", metavar="DIR",
+                      help="data folder (default: the demo's folder in your user data, kept between runs)")
 
     bench = sub.add_parser("bench", help="measure labdeck against bare aiohttp and Tornado baselines")
     bench.add_argument("--quick", action="store_true", help="fewer rounds, for a smoke run")
@@ -89,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from labdeck.demo import run_demo
 
-            return run_demo(port=args.port, open_browser=not args.no_browser, data=args.data)
+            return run_demo(port=args.port, open_browser=not args.no_browser, data=args.data, fresh=args.fresh)
         if args.command == "bench":
             from labdeck.bench import run_benchmarks
 
@@ -107,9 +111,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"labdeck: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"labdeck: {exc.strerror or exc}", file=sys.stderr)
+        print(f"labdeck: {_os_error(exc, args)}", file=sys.stderr)
         return 1
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse admits no other
+
+
+def _os_error(exc: OSError, args: argparse.Namespace) -> str:
+    """What went wrong, for a person; a port in use says how to pick another."""
+    if exc.errno == errno.EADDRINUSE:
+        return (f"the address is already in use ({exc.strerror}): another labdeck, or another program, "
+                "listens there; choose another port with --port N (or [server] port)")
+    return str(exc.strerror or exc)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -119,6 +131,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     overrides = {"server.host": args.host, "server.port": args.port, "server.workers": args.workers}
     config = load_config(args.config, overrides=overrides)
+    if config.path is None and not is_worker():
+        print(f"labdeck: no labdeck.toml here and no --config: serving the defaults, data in {config.data_dir} "
+              "(set [server] data, or LABDECK_DATA, to keep it elsewhere)", file=sys.stderr, flush=True)
     if config.server.workers > 1 and not is_worker():
         command = [sys.executable, "-m", "labdeck", *(["-v"] if args.verbose else []), "serve"]
         for flag, value in (("--config", args.config), ("--host", args.host), ("--port", args.port)):

@@ -227,14 +227,17 @@ def load_config(
                 raise ConfigError(f"{where}: unknown key `{key}`")
         raw["path"] = str(file.resolve())
         raw["base_dir"] = str(file.resolve().parent)
+    sources: dict[str, str] = {}  # dotted key -> where its value came from, when not the file
     for var, (section, key) in _ENV.items():
         if var in env:
             raw.setdefault(section, {})[key] = _env_value(var, env[var], key)
+            sources[f"{section}.{key}"] = f"environment variable {var}"
     for dotted, value in (overrides or {}).items():
         if value is not None:
             section, key = dotted.split(".", 1)
             raw.setdefault(section, {})[key] = value
-    return _decode(raw, where)
+            sources[dotted] = f"command line: --{key.replace('_', '-')}"
+    return _decode(raw, where, sources)
 
 
 def config_from_mapping(raw: Mapping[str, Any], *, base_dir: str | os.PathLike[str], where: str) -> Config:
@@ -254,19 +257,35 @@ def config_from_mapping(raw: Mapping[str, Any], *, base_dir: str | os.PathLike[s
         if key in tables:
             raise ConfigError(f"{where}: unknown key `{key}`")
     tables["base_dir"] = str(Path(base_dir).resolve())
-    return _decode(tables, where)
+    return _decode(tables, where, {})
 
 
-def _decode(raw: dict[str, Any], where: str) -> Config:
+def _decode(raw: dict[str, Any], where: str, sources: dict[str, str]) -> Config:
     raw_sections = {k: raw.pop(k) for k in list(raw) if k not in _CORE}
     try:
         config = msgspec.convert(raw, Config, strict=True)
     except msgspec.ValidationError as exc:
         why = _explain_table(raw, [("pages", dict[str, PageSite])]) or _explain(exc)
-        raise ConfigError(f"{where}: {why}") from None
+        raise ConfigError(_blame(f"{where}: {why}", where, sources)) from None
     config.sections = _capability_sections(raw_sections, where)
-    _check(config, where)
+    try:
+        _check(config, where)
+    except ConfigError as exc:
+        raise ConfigError(_blame(str(exc), where, sources)) from None
     return config
+
+
+_NAMED_KEY = re.compile(r"`([a-z_]+\.[a-z_.]+)`")
+
+
+def _blame(message: str, where: str, sources: Mapping[str, str]) -> str:
+    """``message`` naming the real source of the key it is about: a value given on the
+    command line or in the environment is not the file's fault."""
+    m = _NAMED_KEY.search(message)
+    source = sources.get(m[1]) if m else None
+    if source is None or not message.startswith(f"{where}: "):
+        return message
+    return f"{source}: {message.removeprefix(f'{where}: ')}"
 
 
 _RESERVED = ("path", "base_dir", "sections")

@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -342,24 +343,39 @@ class Deck:
         Signals are handled only when serving from the main thread.
         """
         self._stop_event = asyncio.Event()
-        try:
-            await self.start()
-        except BaseException as exc:
-            started(exc)
-            raise
-        started(None)
         loop = asyncio.get_running_loop()
         installed = []
+        # Before starting: a Ctrl-C while starting stops the server once it is up, instead
+        # of a KeyboardInterrupt traceback from the middle of the start.
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self._stop_event.set)
+                loop.add_signal_handler(sig, self._interrupted, sig)
                 installed.append(sig)
         try:
-            await self._stop_event.wait()
+            try:
+                await self.start()
+            except BaseException as exc:
+                started(exc)
+                raise
+            started(None)
+            try:
+                await self._stop_event.wait()
+            finally:
+                await self.stop()
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
-            await self.stop()
+
+    def _interrupted(self, sig: signal.Signals) -> None:
+        """Ctrl-C (or SIGTERM): stop, saying so; a second one quits at once."""
+        assert self._stop_event is not None
+        if not self._stop_event.is_set():
+            print(f"labdeck: {sig.name}: stopping (a running script is stopped too; "
+                  "press Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+            self._stop_event.set()
+            return
+        print("labdeck: quitting now", file=sys.stderr, flush=True)
+        os._exit(128 + sig.value)
 
     def shutdown(self) -> None:
         """Ask :meth:`serve_forever` to return; safe from any thread."""

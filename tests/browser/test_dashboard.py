@@ -19,14 +19,14 @@ def row(page: Page, ch: str) -> Locator:
 def test_dashboard_loads_and_goes_live(page: Page, server: Deck) -> None:
     open_dashboard(page, server)
     expect(page.get_by_test_id("brand")).to_have_text("labdeck")
-    # The first panel in the navigation opens by default; a hash opens another.
-    expect(page).to_have_title("Run · labdeck")
-    expect(page.get_by_test_id("panel-run")).to_be_visible()
+    # The first panel in the navigation, the Overview, opens by default; a hash opens another.
+    expect(page).to_have_title("Overview · labdeck")
+    expect(page.get_by_test_id("panel-overview")).to_be_visible()
     expect(page.get_by_test_id("nav-channels")).to_have_text("Channels")
     page.get_by_test_id("nav-channels").click()
     expect(page).to_have_title("Channels · labdeck")
     expect(page.get_by_test_id("panel-channels")).to_be_visible()
-    expect(page.get_by_test_id("panel-run")).to_be_hidden()
+    expect(page.get_by_test_id("panel-overview")).to_be_hidden()
 
 
 def test_published_message_appears_in_channel_inspector(page: Page, server: Deck) -> None:
@@ -115,8 +115,8 @@ def test_dashboard_under_a_base_path(page: Page, servers: ServerFactory) -> None
 
 def test_unknown_hash_shows_the_first_panel(page: Page, server: Deck) -> None:
     open_dashboard(page, server, "#no-such-panel")
-    expect(page.get_by_test_id("panel-run")).to_be_visible()
-    expect(page.get_by_test_id("nav-run")).to_have_attribute("aria-current", "page")
+    expect(page.get_by_test_id("panel-overview")).to_be_visible()
+    expect(page.get_by_test_id("nav-overview")).to_have_attribute("aria-current", "page")
 
 
 def test_screenshots_of_a_busy_dashboard(page: Page, server: Deck) -> None:

@@ -64,7 +64,7 @@ export default { mount() { throw new Error("the probe's hardware is unplugged");
 PROBE_CSS = ".probe-value { color: rgb(200, 0, 0); }\n"
 
 NAV_WITH_PROBE = [
-    "Run", "Probe", "Log", "Plots", "Settings", "Files", "History",
+    "Overview", "Run", "Probe", "Log", "Plots", "Settings", "Files", "History",
     "Pinned", "Objects", "Missing", "Channels", "Admin", "Throws",
 ]
 
@@ -163,7 +163,7 @@ def test_a_restarted_server_with_other_panels(page: Page, servers: ServerFactory
     expect(page.get_by_test_id("conn")).to_have_text("live")
     expect(page.get_by_test_id("nav-probe")).to_have_count(0)
     expect(page.get_by_test_id("panel-probe")).to_have_count(0)
-    expect(page.get_by_test_id("panel-run")).to_be_visible()  # the route fell back to the first panel
+    expect(page.get_by_test_id("panel-overview")).to_be_visible()  # the route fell back to the first panel
     expect(page.get_by_test_id("nav").locator("a")).to_have_text(
         [name for name in NAV_WITH_PROBE if name not in ("Probe", "Pinned", "Missing", "Throws")])
 
@@ -181,6 +181,6 @@ def test_the_panel_list_is_asked_for_again_after_a_failure(page: Page, server: D
     page.route("**/api/panels", refuse_once)
     open_dashboard(page, server)
     expect(page.get_by_test_id("no-panels")).to_have_text("The panels could not be listed: back in a moment")
-    expect(page.get_by_test_id("panel-run")).to_be_visible()  # asked again, a few seconds later
+    expect(page.get_by_test_id("panel-overview")).to_be_visible()  # asked again, a few seconds later
     expect(page.get_by_test_id("no-panels")).to_have_count(0)
     assert len(refused) == 1

@@ -34,3 +34,26 @@ async def test_the_demo_exposes_a_stimulus_and_a_device(tmp_path: Path) -> None:
                 await c.request("call", path=["device", "factory_reset"])
     finally:
         await deck.stop()
+
+
+async def test_the_demo_devices_power_is_checked_however_it_is_set(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    deck = build_demo(port=0, data=str(tmp_path))
+    await deck.start()
+    try:
+        async with WireClient(ws_url(deck)) as c:
+            for value in (99, -1, "high", True):
+                with pytest.raises(RequestFailed, match="power"):
+                    await c.request("set", path=["device", "power_mw"], value=value)
+            assert await c.request("get", path=["device", "power_mw"]) == 5.0
+            await c.request("set", path=["device", "power_mw"], value=20)
+            assert await c.request("get", path=["device", "power_mw"]) == 20.0
+            caplog.clear()
+            with pytest.raises(RequestFailed, match="between 0 and 50"):
+                await c.request("call", path=["device", "set_power"], args=[51])
+            refused = [r for r in caplog.records if "set_power" in r.getMessage()]
+            # What the method raised is one line in the server's log, not a traceback.
+            assert len(refused) == 1 and refused[0].exc_info is None and "\n" not in refused[0].getMessage()
+            assert await c.request("get", path=["device", "power_mw"]) == 20.0
+    finally:
+        await deck.stop()

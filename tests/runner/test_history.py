@@ -62,6 +62,32 @@ async def test_history_paging_log_and_data(project: Project, start_deck: Callabl
             assert {"/api/runs", "/api/runs/{id}/data.csv", "/api/uploads/{dir}"} <= set(doc["paths"])
 
 
+async def test_history_filters_by_script_state_user_and_date(project: Project,
+                                                             start_deck: Callable[..., Any]) -> None:
+    toml = project(scripts={"main": SCRIPT, "other": "import sys\nsys.exit(3)\n"})
+    async with start_deck(toml) as deck:
+        runner = runner_of(deck)
+        mains = await _runs(deck, 2)
+        await runner.start_run("other", None, "vera")
+        assert (await runner.wait())["state"] == "failed"
+        base = deck.url + "api/runs"
+        async with http_session(deck.url) as http:
+            page = await (await http.get(f"{base}?script=main")).json()
+            assert [r["id"] for r in page["runs"]] == mains[::-1] and page["total"] == 2
+            assert page["scripts"] == ["main", "other"] and "vera" in page["users"]
+            failed = await (await http.get(f"{base}?state=failed&user=vera")).json()
+            assert [r["script"] for r in failed["runs"]] == ["other"]
+            first = (await runner.run_info(mains[0]))["started"]
+            later = await (await http.get(f"{base}?since={int(first) + 3600}")).json()
+            assert later["total"] == 0
+            window = await (await http.get(f"{base}?since={int(first)}&until={int(first) + 3600}&script=main")).json()
+            assert window["total"] == 2
+            for bad in ("state=melted", "since=soon", "until=-5", "script=" + "x" * 201):
+                resp = await http.get(f"{base}?{bad}")
+                assert resp.status == 400, bad
+                assert set((await resp.json())["error"]) == {"type", "message"}
+
+
 async def test_csv_and_jsonl_exports_are_exact(project: Project, start_deck: Callable[..., Any]) -> None:
     async with start_deck(project(scripts={"main": SCRIPT})) as deck:
         (run,) = await _runs(deck, 1)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from tests.helpers import runner_of, scaled, until
 from tests.runner.conftest import Project, connect
 
@@ -60,6 +62,47 @@ async def test_plot_progress_result_and_config_arrive(project: Project, start_de
         assert (await runner_of(deck).run_info(run2))["config"] == {"subject": "sub-01", "trs": 3,
                                                                "advanced": {"noise": 0.5}}
         await client.close()
+
+
+async def test_units_axis_labels_and_shared_charts_reach_browsers_and_history(
+        project: Project, start_deck: Callable[..., Any]) -> None:
+    toml = project(scripts={"main": """
+        from labdeck import script
+        script.plot(0, 1.5, series="x", unit="mm", xlabel="TR", chart="motion")
+        script.plot(1, 1.7, series="x")  # the labels stay the series' own
+        script.plot(0, 0.2, series="y", unit="mm", xlabel="TR", chart="motion")
+        script.plot(0, 0.9, series="plain")
+        """})
+    async with start_deck(toml) as deck:
+        client = await connect(deck, "run/data")
+        run = await runner_of(deck).run("main")
+        assert (await runner_of(deck).wait())["state"] == "finished"
+        await client.wait_for("run/data", 3)
+        first = client.pushes["run/data"][0]["data"]
+        assert first == {"run": run, "series": "x", "x": [0.0], "y": [1.5], "unit": "mm", "xlabel": "TR",
+                         "chart": "motion"}
+        async with aiohttp.ClientSession() as http, http.get(f"{deck.url}api/runs/{run}/data") as reply:
+            series = (await reply.json())["series"]
+        assert series["x"] == {"x": [0.0, 1.0], "y": [1.5, 1.7], "unit": "mm", "xlabel": "TR", "chart": "motion"}
+        assert series["y"]["chart"] == "motion"
+        assert series["plain"] == {"x": [0.0], "y": [0.9]}
+        await client.close()
+
+
+async def test_labels_too_long_are_a_problem_in_the_log_not_a_crash(
+        project: Project, start_deck: Callable[..., Any]) -> None:
+    toml = project(scripts={"main": """
+        from labdeck import script
+        script.plot(0, 1, series="s", unit="u" * 101)
+        print("still here", flush=True)
+        """})
+    async with start_deck(toml) as deck:
+        run = await runner_of(deck).run("main")
+        assert (await runner_of(deck).wait())["state"] == "finished"
+        async with aiohttp.ClientSession() as http, http.get(f"{deck.url}api/runs/{run}/log") as reply:
+            texts = [line["text"] for line in (await reply.json())["lines"]]
+        assert "still here" in texts
+        assert any("100" in text for text in texts), texts
 
 
 async def test_10000_points_from_one_script_none_lost(project: Project, start_deck: Callable[..., Any]) -> None:

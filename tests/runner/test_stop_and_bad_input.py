@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from labdeck.runner.process import CONTINUED, MAX_LINE
 from tests.helpers import runner_of, scaled, until
 from tests.runner.conftest import Project, connect, log_lines
@@ -183,10 +185,14 @@ async def test_a_daemon_that_detaches_does_not_keep_the_run_alive(project: Proje
         os.kill(pid, 9)  # out of the run's reach by design (see the runner docs); clean up here
 
 
-async def test_missing_script_file_fails_clearly(project: Project, start_deck: Callable[..., Any]) -> None:
+async def test_missing_script_file_fails_clearly(project: Project, start_deck: Callable[..., Any],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
     toml = project(scripts={"main": "pass"})
     (toml.parent / "main.py").unlink()
     async with start_deck(toml) as deck:
+        # Said at start-up already, before anyone presses Run.
+        said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert any("script 'main': file not found" in m and "main.py" in m for m in said), said
         await runner_of(deck).run("main")
         final = await runner_of(deck).wait()
         assert final["state"] == "failed" and final["exit_code"] is None

@@ -36,12 +36,22 @@ class StimulusSettings:
     enabled: bool = True
 
 
+def _power(mw: object) -> float:
+    """The output power a device accepts: a number from 0 to 50 mW."""
+    if isinstance(mw, bool) or not isinstance(mw, (int, float)):
+        raise TypeError(f"power is a number of mW, not {type(mw).__name__}")
+    if not 0 <= mw <= 50:
+        raise ValueError(f"power must be between 0 and 50 mW, not {mw}")
+    return float(mw)
+
+
 class SimulatedDevice:
     """A temperature-controlled light source that drifts while it runs."""
 
     temperature = observed(21.0, doc="Head temperature in °C; drifts over time.")
     state = observed("ready", doc="ready, calibrating or measuring.")
-    power_mw = observed(5.0, doc="Output power in mW.")
+    # Checked however it is set (a browser's set, set_power, Python): never out of range.
+    power_mw = observed(5.0, doc="Output power in mW, 0 to 50.", check=_power)
 
     def __init__(self) -> None:
         self.serial_number = "LD-0042"
@@ -60,10 +70,8 @@ class SimulatedDevice:
 
     def set_power(self, mw: float) -> float:
         """Set the output power (0 to 50 mW); returns the power now set."""
-        if not 0 <= mw <= 50:
-            raise ValueError(f"power must be between 0 and 50 mW, not {mw}")
         self.power_mw = mw
-        return mw
+        return self.power_mw
 
     @exclusive(max_wait=10)
     def calibrate(self, seconds: float = 2.0) -> str:

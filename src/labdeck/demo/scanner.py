@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,9 @@ class SimulatedScanner:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, deck: Deck) -> None:
+        # Each start is a new scan session: the files of the last one go (their QA results
+        # stay in the store), so a demo kept for weeks does not fill the disk.
+        await asyncio.to_thread(_empty, self.folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         assert deck.store is not None
         await self._pin_references(deck)
@@ -73,3 +77,11 @@ class SimulatedScanner:
                 changed = proto is BOLD and i >= self.files // 2 and station == "AWP167046"
                 await asyncio.to_thread(series.write, proto.changed(tr=2000.0) if changed else None)
                 await asyncio.sleep(self.interval)
+
+
+def _empty(folder: Path) -> None:
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)

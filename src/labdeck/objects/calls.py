@@ -434,7 +434,10 @@ _Job = tuple[Callable[..., Any], "Arguments", _Pending]
 
 def _failed(label: str, exc: BaseException) -> CallFailed:
     """Log what an exposed method raised; the error that carries it to the client."""
-    log.warning("call of %s raised %s: %s", label, type(exc).__name__, exc, exc_info=exc)
+    # One line: a method refusing its arguments is the lab's business, not a server fault.
+    # The traceback is there for whoever runs the server with debug logging.
+    log.warning("call of %s raised %s: %s", label, type(exc).__name__, exc)
+    log.debug("call of %s: traceback", label, exc_info=exc)
     return CallFailed(exc)
 
 

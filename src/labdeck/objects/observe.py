@@ -122,11 +122,17 @@ class observed(Generic[T]):  # lower case: used like a field
         default: the value before the first assignment; without one, reading an
             unassigned attribute raises ``AttributeError``.
         doc: shown by ``dir`` when the policy allows docs.
+        check: called with every value assigned (from Python or a browser's ``set``);
+            returns the value to keep, or raises ``ValueError`` or ``TypeError`` to
+            refuse it (a browser then gets ``CallFailed`` with the message). A check
+            keeps a value valid however it is set, so no setter method can be bypassed.
     """
 
-    def __init__(self, default: T = _MISSING, *, doc: str | None = None) -> None:
+    def __init__(self, default: T = _MISSING, *, doc: str | None = None,
+                 check: Callable[[Any], T] | None = None) -> None:
         self.default = default
         self.name = ""
+        self.check = check
         self.__doc__ = doc
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -145,6 +151,8 @@ class observed(Generic[T]):  # lower case: used like a field
         return value  # type: ignore[no-any-return]
 
     def __set__(self, obj: object, value: T) -> None:
+        if self.check is not None:
+            value = self.check(value)
         old = obj.__dict__.get(self.name, self.default)
         obj.__dict__[self.name] = value
         if not _same(old, value):

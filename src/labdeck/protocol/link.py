@@ -13,7 +13,9 @@ Framing: a stream of UTF-8 JSON objects, each followed by ``\\n`` and at most
   of labdeck 0.1.0 scripts) is read as the same hello;
 * ``{"op": "plot", "series": "motion", "x": [1.0, 2.0], "y": [0.5, null]}``: points;
   ``series`` is 1 to :data:`MAX_SERIES` characters, ``x`` and ``y`` are lists of the
-  same length of finite numbers or ``null`` (a gap);
+  same length of finite numbers or ``null`` (a gap); optional ``unit`` (of y),
+  ``xlabel`` and ``chart`` (series of the same chart are drawn together), each at most
+  :data:`MAX_LABEL` characters, ``""`` when absent;
 * ``{"op": "progress", "fraction": 0.5, "message": "half way"}``: ``fraction`` a number
   (the runner clamps it to 0..1), ``message`` optional;
 * ``{"op": "result", "key": "accuracy", "value": 0.91}``: ``key`` a non-empty string,
@@ -54,6 +56,7 @@ from labdeck.protocol.rig import Event
 
 __all__ = [
     "MAX_HELLO",
+    "MAX_LABEL",
     "MAX_MESSAGE",
     "MAX_NOTICE",
     "MAX_SERIES",
@@ -83,6 +86,9 @@ MAX_SERIES = 100
 MAX_NOTICE = 10_000
 """Longest notice text, in characters: a line for people to read, not a data channel."""
 
+MAX_LABEL = 100
+"""Longest unit, axis label or chart name of a series, in characters."""
+
 _NOT_SAME_LENGTH = "x and y are not lists of the same length"
 
 
@@ -92,12 +98,15 @@ class Hello(msgspec.Struct, tag_field="op", tag="hello"):
     token: str = ""
 
 
-class Plot(msgspec.Struct, tag_field="op", tag="plot"):
+class Plot(msgspec.Struct, tag_field="op", tag="plot", omit_defaults=True):
     """Points ``zip(x, y)`` of ``series``; ``None`` is a gap in the line."""
 
     series: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SERIES)]
     x: list[float | None]
     y: list[float | None]
+    unit: Annotated[str, msgspec.Meta(max_length=MAX_LABEL)] = ""
+    xlabel: Annotated[str, msgspec.Meta(max_length=MAX_LABEL)] = ""
+    chart: Annotated[str, msgspec.Meta(max_length=MAX_LABEL)] = ""
 
     def __post_init__(self) -> None:
         # Checked here so that decoding refuses it; msgspec already refuses non-finite

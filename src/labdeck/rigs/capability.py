@@ -146,7 +146,7 @@ class RigsCapability(Capability):
     config_type = dict[str, RigConfig]
     channels = ("rigs/",)
     static = Path(__file__).parent / "static"
-    panels = (Panel("rigs", "Rigs", "rigs.js", order=60, css="rigs.css", role="viewer"),)
+    panels = (Panel("rigs", "Rigs", "rigs.js", order=60, css="rigs.css", role="viewer", summary="rigs-summary.js"),)
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

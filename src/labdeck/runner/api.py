@@ -16,7 +16,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from labdeck.capability import Handler, Route, capability_of
-from labdeck.exceptions import BadRequest, NotFound, TooLarge
+from labdeck.exceptions import BadRequest, InvalidArguments, NotFound, TooLarge
 from labdeck.protocol.lifecycle import RunState
 from labdeck.runner import history
 from labdeck.runner.uploads import upload_folder, upload_folders
@@ -73,7 +73,16 @@ def _run_id(request: web.Request) -> int:
 
 async def list_runs(request: web.Request) -> web.StreamResponse:
     limit, offset = query_int(request, "limit", 50, 1, 1000), query_int(request, "offset", 0)
-    return web.json_response(await _runner(request).history(limit, offset))
+    q = request.query
+    since = query_int(request, "since", -1) if "since" in q else None
+    until = query_int(request, "until", -1) if "until" in q else None
+    try:
+        page = await _runner(request).history(limit, offset, script=q.get("script") or None,
+                                              state=q.get("state") or None, user=q.get("user") or None,
+                                              since=since, until=until)
+    except InvalidArguments as exc:
+        raise BadRequest(exc.message) from None
+    return web.json_response(page)
 
 
 async def run_info(request: web.Request) -> web.StreamResponse:
@@ -106,9 +115,13 @@ async def _points(request: web.Request) -> list[history.Point]:
 
 
 async def run_data(request: web.Request) -> web.StreamResponse:
-    out: dict[str, dict[str, list[Any]]] = {}
+    out: dict[str, dict[str, Any]] = {}
+    run = _run_id(request)
+    labels = await _runner(request).store.run(lambda db: history.series_labels(db, run))
     for series, x, y in await _points(request):
-        s = out.setdefault(series, {"x": [], "y": []})
+        s = out.get(series)
+        if s is None:
+            s = out[series] = {"x": [], "y": [], **labels.get(series, {})}
         s["x"].append(x)
         s["y"].append(y)
     return web.json_response({"series": out})
@@ -197,6 +210,11 @@ def _q(name: str, doc: str, low: int = 0, high: int = 1 << 62, default: int | No
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": doc}
 
 
+def _text_q(name: str, doc: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": doc,
+            "schema": {"type": "string", "maxLength": 200}}
+
+
 _ID = {"name": "id", "in": "path", "required": True, "description": "a run id (ids count from 1, never reused)",
        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_RUN_ID}}
 _DIR = {"name": "dir", "in": "path", "required": True, "description": "an upload folder named in [run] upload_dirs",
@@ -212,9 +230,11 @@ SCHEMAS: dict[str, Any] = {
         "state": {"type": "string", "enum": [s.value for s in RunState if s is not RunState.IDLE]},
         "started": _TIME, "ended": {"type": ["number", "null"]}, "exit_code": {"type": ["integer", "null"]},
         "error": {"type": ["string", "null"]}}},
-    "RunPage": {"type": "object", "required": ["runs", "total"], "properties": {
+    "RunPage": {"type": "object", "required": ["runs", "total", "scripts", "users"], "properties": {
         "runs": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}},
-        "total": {"type": "integer", "minimum": 0}}},
+        "total": {"type": "integer", "minimum": 0, "description": "how many runs the filters let through"},
+        "scripts": {"type": "array", "items": {"type": "string"}, "description": "every script in the history"},
+        "users": {"type": "array", "items": {"type": "string"}, "description": "everyone who started a run"}}},
     "RunInfo": {"allOf": [{"$ref": "#/components/schemas/Run"}, {
         "type": "object", "required": ["command", "config", "results", "series", "lines"], "properties": {
             "command": {"type": "array", "items": {"type": "string"}}, "config": {"type": "object"},
@@ -226,7 +246,10 @@ SCHEMAS: dict[str, Any] = {
             "text": {"type": "string"}}}}}},
     "Points": {"type": "object", "required": ["series"], "properties": {"series": {
         "type": "object", "additionalProperties": {"type": "object", "required": ["x", "y"], "properties": {
-            "x": {"type": "array", "items": _NUMBER}, "y": {"type": "array", "items": _NUMBER}}}}}},
+            "x": {"type": "array", "items": _NUMBER}, "y": {"type": "array", "items": _NUMBER},
+            "unit": {"type": "string", "description": "of y, as the script's plot(unit=) gave it"},
+            "xlabel": {"type": "string"},
+            "chart": {"type": "string", "description": "series with the same chart are drawn together"}}}}}},
     "Deleted": {"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "integer"}}},
     "Pruned": {"type": "object", "required": ["deleted"], "properties": {
         "deleted": {"type": "array", "items": {"type": "integer"}, "description": "the ids deleted"}}},
@@ -245,8 +268,14 @@ SCHEMAS: dict[str, Any] = {
 """The success bodies of :data:`OPENAPI_PATHS`, under ``components.schemas``."""
 
 OPENAPI_PATHS: dict[str, Any] = {
-    "/api/runs": {"get": _op("Runs, newest first", [
-        _q("limit", "how many runs", 1, 1000, 50), _q("offset", "how many of the newest to skip")],
+    "/api/runs": {"get": _op("Runs, newest first, optionally only some", [
+        _q("limit", "how many runs", 1, 1000, 50), _q("offset", "how many of the newest to skip"),
+        _text_q("script", "only runs of this script"),
+        {"name": "state", "in": "query", "required": False, "description": "only runs in this state",
+         "schema": {"type": "string", "enum": [s.value for s in RunState]}},
+        _text_q("user", "only runs started by this user"),
+        _q("since", "only runs started at or after this time (epoch seconds)", default=None),
+        _q("until", "only runs started before this time (epoch seconds)", default=None)],
         _json("RunPage"), (400,))},
     "/api/runs/prune": {"post": _op("Delete all but the newest `keep` runs (never the live one)", [
         _q("keep", "how many of the newest runs to keep", default=None, required=True)],

@@ -12,6 +12,7 @@ from labdeck.capability import Capability, Context, Exposed, Panel, Route
 from labdeck.objects import Policy
 from labdeck.runner.api import ROUTES, SCHEMAS
 from labdeck.runner.runs import RUNNER_METHODS, Runner
+from labdeck.runner.scripts import script_command
 
 __all__ = ["RunnerCapability"]
 
@@ -24,6 +25,7 @@ class RunnerCapability(Capability):
     channels = ("run/",)
     openapi_schemas = SCHEMAS
     panels = (
+        Panel("overview", "Overview", "static/panels/overview.js", order=5, css="static/panels/overview.css"),
         Panel("run", "Run", "static/panels/run.js", order=10, css="static/panels/run.css"),
         Panel("log", "Log", "static/panels/log.js", order=20, css="static/panels/log.css"),
         Panel("plots", "Plots", "static/panels/plots.js", order=30, css="static/panels/plots.css"),
@@ -44,6 +46,11 @@ class RunnerCapability(Capability):
 
     async def start(self) -> None:
         await self.runner.open(self.ctx.store, self.ctx.leases)
+        # A script file that is not there is said now, not when someone presses Run.
+        for name in self.ctx.project.scripts:
+            missing = script_command(self.ctx.project, name).missing
+            if missing is not None:
+                self.ctx.log.warning("script %r: file not found: %s (a run of it will fail)", name, missing)
 
     async def stop(self) -> None:
         await self.runner.close()

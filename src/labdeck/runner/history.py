@@ -11,10 +11,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 __all__ = [
     "RUN_FIELDS",
+    "RunFilter",
     "Unfinished",
     "add_note",
     "clear_process",
@@ -30,6 +32,8 @@ __all__ = [
     "points",
     "prune_runs",
     "run_info",
+    "series_labels",
+    "set_labels",
     "set_process",
     "set_result",
     "set_state",
@@ -161,6 +165,21 @@ def insert_points(db: sqlite3.Connection, run: int, pts: Sequence[Point]) -> Non
                        [(run, *p) for p in pts])
 
 
+def set_labels(db: sqlite3.Connection, run: int, series: str, labels: dict[str, str]) -> None:
+    """How ``series`` of ``run`` is drawn: its ``unit``, ``xlabel`` and ``chart``."""
+    with _Tx(db):
+        db.execute("INSERT INTO run_series (run, series, unit, xlabel, chart) VALUES (?, ?, ?, ?, ?) "
+                   "ON CONFLICT (run, series) DO UPDATE SET unit = excluded.unit, xlabel = excluded.xlabel, "
+                   "chart = excluded.chart",
+                   (run, series, labels.get("unit", ""), labels.get("xlabel", ""), labels.get("chart", "")))
+
+
+def series_labels(db: sqlite3.Connection, run: int) -> dict[str, dict[str, str]]:
+    """``{series: {unit, xlabel, chart}}`` of the series of ``run`` that were given labels."""
+    rows = db.execute("SELECT series, unit, xlabel, chart FROM run_series WHERE run = ?", (run,)).fetchall()
+    return {r[0]: {"unit": r[1], "xlabel": r[2], "chart": r[3]} for r in rows}
+
+
 def set_result(db: sqlite3.Connection, run: int, key: str, value: Any) -> None:
     db.execute("INSERT OR REPLACE INTO run_results (run, key, value) VALUES (?, ?, ?)",
                (run, key, json.dumps(value)))
@@ -170,12 +189,44 @@ def _row(r: sqlite3.Row) -> dict[str, Any]:
     return {k: r[k] for k in RUN_FIELDS}
 
 
-def list_runs(db: sqlite3.Connection, limit: int, offset: int) -> dict[str, Any]:
-    """``{"runs": [...newest first], "total": n}``."""
-    rows = db.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs ORDER BY id DESC LIMIT ? OFFSET ?",
-                      (limit, offset)).fetchall()
-    total = db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-    return {"runs": [_row(r) for r in rows], "total": total}
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a history page lists: every field that is not ``None`` must hold."""
+
+    script: str | None = None
+    state: str | None = None
+    user: str | None = None
+    since: float | None = None  # started at or after, epoch seconds
+    until: float | None = None  # started before
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL ``WHERE`` clause (or ``""``) and its parameters."""
+        terms: list[str] = []
+        params: list[Any] = []
+        for column, value in (("script", self.script), ("state", self.state), ("user", self.user)):
+            if value is not None:
+                terms.append(f"{column} = ?")
+                params.append(value)
+        if self.since is not None:
+            terms.append("started >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            terms.append("started < ?")
+            params.append(self.until)
+        return (f"WHERE {' AND '.join(terms)}" if terms else ""), params
+
+
+def list_runs(db: sqlite3.Connection, limit: int, offset: int, only: RunFilter | None = None) -> dict[str, Any]:
+    """``{"runs": [...newest first], "total": n, "scripts": [...], "users": [...]}``: the runs
+    ``only`` lets through, their count, and every script and user of the whole history
+    (what a filter can choose from)."""
+    where, params = (only or RunFilter()).where()
+    rows = db.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                      (*params, limit, offset)).fetchall()
+    total = db.execute(f"SELECT COUNT(*) FROM runs {where}", params).fetchone()[0]
+    scripts = [s for (s,) in db.execute("SELECT DISTINCT script FROM runs ORDER BY script")]
+    users = [u for (u,) in db.execute("SELECT DISTINCT user FROM runs WHERE user IS NOT NULL ORDER BY user")]
+    return {"runs": [_row(r) for r in rows], "total": total, "scripts": scripts, "users": users}
 
 
 def run_info(db: sqlite3.Connection, run: int) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import os
 import secrets
 import signal
@@ -95,6 +96,8 @@ class _Run:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     unsaved_lines: list[history.Line] = field(default_factory=list)
     unsaved_points: list[history.Point] = field(default_factory=list)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)  # series -> unit, xlabel, chart
+    unsaved_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     saved: asyncio.Event = field(default_factory=asyncio.Event)
     paused: bool = False
@@ -325,10 +328,21 @@ class Runner:
                 "ended": run.ended, "exit_code": run.exit_code, "error": run.error, "user": run.user}
 
     @reads
-    async def history(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        """Runs newest first: ``{"runs": [...], "total": n}``."""
+    async def history(self, limit: int = 50, offset: int = 0, *, script: str | None = None,
+                      state: str | None = None, user: str | None = None, since: float | None = None,
+                      until: float | None = None) -> dict[str, Any]:
+        """Runs newest first: ``{"runs": [...], "total": n, "scripts": [...], "users": [...]}``.
+
+        ``script``, ``state``, ``user`` and the start time (``since`` inclusive, ``until``
+        exclusive, epoch seconds) narrow the list; ``total`` counts what they let through,
+        ``scripts`` and ``users`` are those of the whole history.
+
+        Raises:
+            InvalidArguments: a paging value or a filter of the wrong kind.
+        """
         _check_paging(limit, offset)
-        return await self.store.run(lambda db: history.list_runs(db, limit, offset))
+        only = _run_filter(script, state, user, since, until)
+        return await self.store.run(lambda db: history.list_runs(db, limit, offset, only))
 
     @reads
     @inline
@@ -588,8 +602,15 @@ class Runner:
     def _plot(self, run: _Run, msg: Plot) -> None:
         series, xs, ys = msg.series, msg.x, msg.y
         run.unsaved_points.extend(zip([series] * len(xs), xs, ys, strict=True))
+        data: dict[str, Any] = {"run": run.id, "series": series, "x": xs, "y": ys}
+        labels = {"unit": msg.unit, "xlabel": msg.xlabel, "chart": msg.chart}
+        if any(labels.values()):
+            data.update(labels)
+            if run.labels.get(series) != labels:
+                run.labels[series] = labels
+                run.unsaved_labels[series] = labels
         run.wake.set()
-        self._publish("run/data", {"run": run.id, "series": series, "x": xs, "y": ys})
+        self._publish("run/data", data)
 
     def _problem(self, run: _Run, text: str) -> None:
         run.problems += 1
@@ -603,11 +624,12 @@ class Runner:
         while True:
             await run.wake.wait()
             run.wake.clear()
-            while run.unsaved_lines or run.unsaved_points:
+            while run.unsaved_lines or run.unsaved_points or run.unsaved_labels:
                 lines, run.unsaved_lines = run.unsaved_lines, []
                 pts, run.unsaved_points = run.unsaved_points, []
+                labels, run.unsaved_labels = run.unsaved_labels, {}
                 try:
-                    await self.store.run(functools.partial(_save, run=run.id, lines=lines, pts=pts))
+                    await self.store.run(functools.partial(_save, run=run.id, lines=lines, pts=pts, labels=labels))
                 except Exception:
                     log.exception("run %d: %d lines and %d points could not be stored", run.id, len(lines), len(pts))
                 run.saved.set()
@@ -618,11 +640,27 @@ class Runner:
                 return
 
 
-def _save(db: sqlite3.Connection, *, run: int, lines: list[history.Line], pts: list[history.Point]) -> None:
+def _save(db: sqlite3.Connection, *, run: int, lines: list[history.Line], pts: list[history.Point],
+          labels: dict[str, dict[str, str]]) -> None:
     if lines:
         history.insert_lines(db, run, lines)
     if pts:
         history.insert_points(db, run, pts)
+    for series, found in labels.items():
+        history.set_labels(db, run, series, found)
+
+
+def _run_filter(script: Any, state: Any, user: Any, since: Any, until: Any) -> history.RunFilter:
+    for name, value in (("script", script), ("user", user)):
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 200):
+            raise InvalidArguments(f"{name} is a name of 1 to 200 characters")
+    if state is not None and state not in {s.value for s in RunState}:
+        raise InvalidArguments(f"state is one of {', '.join(s.value for s in RunState)}")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not math.isfinite(value)):
+            raise InvalidArguments(f"{name} is a time in epoch seconds")
+    return history.RunFilter(script, state, user, since, until)
 
 
 def _check_paging(limit: Any, offset: Any) -> None:

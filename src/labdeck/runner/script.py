@@ -37,7 +37,7 @@ import time
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from labdeck.exceptions import NotSerializable
 from labdeck.protocol.link import Hello, Message, Plot, Progress, Result, RigReport, encode_message, encode_messages
@@ -48,8 +48,19 @@ FLUSH_INTERVAL = 0.002
 FLUSH_POINTS = 500
 
 
-def plot(x: float | Iterable[float], y: float | Iterable[float], series: str | None = None) -> None:
-    """Add a point (or equal-length sequences of points) to ``series`` (default ``"default"``)."""
+def plot(x: float | Iterable[float], y: float | Iterable[float], series: str | None = None, *,
+         unit: str = "", xlabel: str = "", chart: str = "") -> None:
+    """Add a point (or equal-length sequences of points) to ``series`` (default ``"default"``).
+
+    Args:
+        unit: the unit of ``y`` (``"mm"``), shown on the axis and beside the live value.
+        xlabel: what ``x`` is (``"TR"``, ``"time (s)"``), the x axis' label.
+        chart: draw this series on the chart of that name, together with the other series
+            given the same one; by default each series has a chart of its own.
+
+    The labels are the series' from the first call that gives them; later calls may leave
+    them out.
+    """
     name = series or "default"
     if isinstance(x, Iterable) and isinstance(y, Iterable):
         xs, ys = [_num(v) for v in x], [_num(v) for v in y]
@@ -60,9 +71,9 @@ def plot(x: float | Iterable[float], y: float | Iterable[float], series: str | N
     link = _link()
     if link is None:
         for a, b in zip(xs, ys, strict=True):
-            print(f"[plot {name}] x={a} y={b}", flush=True)
+            print(f"[plot {name}] x={a} y={b}{' ' + unit if unit else ''}", flush=True)
     else:
-        link.points(name, xs, ys)
+        link.points(name, xs, ys, _Labels(str(unit), str(xlabel), str(chart)))
 
 
 def log(*args: Any, sep: str = " ") -> None:
@@ -140,6 +151,18 @@ def _default_config(start: Path) -> dict[str, Any]:
     return {}
 
 
+class _Labels(NamedTuple):
+    """How a series is drawn: the unit of y, the x axis' label, the chart it shares."""
+
+    unit: str
+    xlabel: str
+    chart: str
+
+
+def _labels_of(msg: Plot) -> _Labels:
+    return _Labels(msg.unit, msg.xlabel, msg.chart)
+
+
 class _Link:
     """The socket to the runner and the thread that writes to it."""
 
@@ -155,14 +178,14 @@ class _Link:
         self.thread = threading.Thread(target=self._write, name="labdeck-script", daemon=True)
         self.thread.start()
 
-    def points(self, series: str, xs: list[float | None], ys: list[float | None]) -> None:
+    def points(self, series: str, xs: list[float | None], ys: list[float | None], labels: _Labels) -> None:
         with self.cond:
             last = self.pending[-1] if self.pending else None
-            if isinstance(last, Plot) and last.series == series:
+            if isinstance(last, Plot) and last.series == series and labels == _labels_of(last):
                 last.x.extend(xs)
                 last.y.extend(ys)
             else:
-                self.pending.append(Plot(series, xs, ys))
+                self.pending.append(Plot(series, xs, ys, *labels))
             self.npoints += len(xs)
             self.cond.notify()
 

@@ -51,7 +51,7 @@ class WatchCapability(Capability):
     commands = (*COMMANDS, AGENT_COMMAND)
     panels = (
         Panel("incoming", "Incoming", "incoming.js", order=46, css="incoming.css"),
-        Panel("stations", "Stations", "stations.js", order=47, css="stations.css"),
+        Panel("stations", "Stations", "stations.js", order=47, css="stations.css", summary="stations-summary.js"),
     )
 
     def __init__(self, ctx: Context) -> None:

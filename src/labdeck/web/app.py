@@ -8,6 +8,7 @@ Routes (all under the optional ``[server] base_path``):
 * ``/metrics`` — Prometheus text format
 * ``/admin`` and ``/api/admin/...`` — the admin page and its API (:mod:`labdeck.web.admin`)
 * ``/api/panels`` — the dashboard panels this client may see, from every capability
+* ``/api/prefs`` — the requesting user's dashboard preferences (:mod:`labdeck.web.prefs`)
 * ``/robots.txt`` — ``[server] robots`` (:mod:`labdeck.web.crawlers`)
 * each ``[pages.<name>]`` site at its route (:mod:`labdeck.pages.site`)
 * every capability's routes, each behind the role it declares, and its static folder
@@ -41,7 +42,7 @@ from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
 from labdeck.pages.site import add_pages
 from labdeck.protocol import wire
 from labdeck.types import has_role
-from labdeck.web import access, crawlers, errorpages, ratelimit
+from labdeck.web import access, crawlers, errorpages, prefs, ratelimit
 from labdeck.web import maintenance as maintenance_mode
 from labdeck.web.admin import add_admin_routes
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
@@ -111,6 +112,8 @@ def make_app(deck: Deck) -> web.Application:
     access.add(inner, "GET", "/healthz", healthz, access.PUBLIC)
     access.add(inner, "GET", "/metrics", metrics, "viewer")
     access.add(inner, "GET", "/api/panels", panels, "viewer")
+    assert deck.store is not None
+    prefs.add_routes(inner, deck.store)
     access.add(inner, "GET", crawlers.ROBOTS_PATH, crawlers.robots(deck.config.server.robots), access.PUBLIC)
     add_pages(inner, deck.config)
     for cap in deck.capabilities.values():
@@ -171,11 +174,12 @@ def _panel_info(panel: Panel, cap: Capability | None) -> dict[str, object]:
         return f"static/cap/{cap.name}/{path}"
 
     return {"id": panel.id, "title": panel.title, "module": url(panel.module), "css": url(panel.css),
-            "order": panel.order, "capability": cap.name if cap else None}
+            "order": panel.order, "capability": cap.name if cap else None, "summary": url(panel.summary)}
 
 
 async def panels(request: web.Request) -> web.StreamResponse:
-    """The panels the client may see, by order: ``{"panels": [{id, title, module, css, order, capability}]}``."""
+    """The panels the client may see, by order:
+    ``{"panels": [{id, title, module, css, order, capability, summary}]}``."""
     deck = request.app[DECK_KEY]
     role = client_of(request).role
     found = [_panel_info(p, None) for p in CORE_PANELS if has_role(role, p.role)]
@@ -186,10 +190,12 @@ async def panels(request: web.Request) -> web.StreamResponse:
 
 _PANEL_SCHEMA = {
     "type": "object",
-    "required": ["id", "title", "module", "css", "order", "capability"],
+    "required": ["id", "title", "module", "css", "order", "capability", "summary"],
     "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "module": {"type": "string"},
                    "css": {"type": ["string", "null"]}, "order": {"type": "integer"},
-                   "capability": {"type": ["string", "null"]}},
+                   "capability": {"type": ["string", "null"]},
+                   "summary": {"type": ["string", "null"],
+                               "description": "the module of the panel's card on the Overview, if it has one"}},
 }
 _PANELS_SPEC = {"get": {
     "summary": "The dashboard panels this client may see, lowest order first",

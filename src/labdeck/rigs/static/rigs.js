@@ -32,7 +32,7 @@ function mount(root, { deck, toast }) {
         the rigs' states, but driving them (Init, Start, Stop, Cleanup) needs the operator role.</p>
       <p class="muted" data-testid="rigs-empty" hidden>No rigs: add [rigs.NAME] sections with a uri to labdeck.toml.</p>
       <div class="table-wrap"><table class="data compact rigs-table">
-        <thead><tr><th>Rig</th><th>State</th><th>Last message</th><th>Round trip</th><th></th></tr></thead>
+        <thead><tr><th>Rig</th><th>State</th><th>Last message</th><th>Round trip</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
         <tbody data-testid="rigs-table"></tbody>
       </table></div>
     </div>`;

@@ -14,6 +14,7 @@
 
 import { connect } from "./deck.js";
 import * as kit from "./kit.js";
+import { prefs } from "./prefs.js";
 
 const STATE_TEXT = {
   connecting: "connecting…",
@@ -29,14 +30,16 @@ let listing = 0; // the latest api/panels request: an older answer is dropped
 let unlisted = false; // the last api/panels request failed: ask again once connected
 let relist = 0; // the timer that asks again while the connection stays open
 const RELIST_MS = 3000;
+const panelListeners = new Set(); // fn(infos) for every new list of panels (the Overview's cards)
 
 // Exposed for the browser console: labdeck.deck.obj.sample.a and so on.
-globalThis.labdeck = { deck, kit, toast: kit.toast, panels: mounted };
+globalThis.labdeck = { deck, kit, prefs, toast: kit.toast, panels: mounted };
 
 bindConnectionPill();
 window.addEventListener("hashchange", route);
 // A page kept in the back-forward cache (persisted) may come back: only a real unload cleans up.
 window.addEventListener("pagehide", (ev) => {
+  prefs.flush();
   if (!ev.persisted) for (const panel of mounted.values()) panel.cleanup();
 });
 loadPanels();
@@ -114,6 +117,8 @@ function apply(announced) {
   showNoPanels(mounted.size ? null : "No panels are installed.");
   current = null;
   route();
+  const infos = [...mounted.values()].map((panel) => panel.info);
+  for (const fn of [...panelListeners]) fn(infos);
 }
 
 function unique(announced) {
@@ -198,6 +203,13 @@ class Mounted {
       base: document.baseURI,
       id,
       title: this.title,
+      prefs,
+      /** The panels announced ({id, title, summary, ...}); `onPanels(fn)` hears new lists → off(). */
+      panels: () => [...mounted.values()].map((panel) => panel.info),
+      onPanels: (fn) => {
+        panelListeners.add(fn);
+        return () => panelListeners.delete(fn);
+      },
       /** Show this panel at `sub` ("" for its top); `replace` keeps the browser's history entry. */
       navigate: (sub = "", { replace = false } = {}) => navigate(id, sub, replace),
     };
@@ -219,6 +231,8 @@ class Mounted {
     this.section.hidden = false;
     this.link.setAttribute("aria-current", "page");
     this.link.href = hashOf(this.info.id, sub); // the way back to where the panel was left
+    // On a narrow screen the navigation is a strip that scrolls: bring the active panel in.
+    this.link.scrollIntoView?.({ block: "nearest", inline: "nearest" });
     if (changed) this.call("shown", sub);
   }
 
@@ -294,7 +308,9 @@ function route() {
 }
 
 function hashOf(id, sub) {
-  return sub ? `#${id}/${sub.split("/").map(encodeURIComponent).join("/")}` : `#${id}`;
+  // Commas stay as they are: "#history/compare/3,5" is what a person reads and types.
+  const part = (text) => encodeURIComponent(text).replaceAll("%2C", ",");
+  return sub ? `#${id}/${sub.split("/").map(part).join("/")}` : `#${id}`;
 }
 
 function navigate(id, sub, replace) {

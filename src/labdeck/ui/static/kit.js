@@ -161,7 +161,9 @@ export function prettyJson(value, oneLine = ONE_LINE_CHARS) {
 
 /** A <pre> showing `value` as prettyJson, cut to `max` characters. */
 export function jsonView(value, max = 600) {
-  return el("pre", "mono json-view", truncate(prettyJson(value), max));
+  const view = el("pre", "mono json-view", truncate(prettyJson(value), max));
+  view.tabIndex = 0; // it may scroll: a keyboard must be able to scroll it too
+  return view;
 }
 
 // -- controls -----------------------------------------------------------------------

@@ -87,10 +87,11 @@ function watchCard(name, info, ctx) {
   const head = node("header");
   const state = node("span", "pill");
   state.dataset.testid = "incoming-state";
-  head.append(node("h3", "", name), node("span", "muted", `${info.kind} · ${info.root}`), state);
+  head.append(node("h2", "", name), node("span", "muted", `${info.kind} · ${info.root}`), state);
   const problems = node("ul", "incoming-problems");
   const list = node("ol", "incoming-list");
   list.dataset.testid = "incoming-list";
+  list.tabIndex = 0; // it scrolls: reachable from the keyboard
   card.append(head, problems, list);
   const seen = new Set();
   let query = "";

@@ -44,7 +44,7 @@ function mount(el, { deck, toast }) {
         <span class="spacer"></span>
         <span class="muted live-status" data-testid="live-status"></span>
       </div>
-      <div class="live-stream" data-testid="live-stream" role="log"></div>
+      <div class="live-stream" data-testid="live-stream" role="log" tabindex="0" aria-label="messages as they arrive"></div>
       <p class="empty" data-testid="live-empty">Waiting for messages…</p>
     </div>`);
   const tbody = $("channel-table");

@@ -8,12 +8,22 @@
  * the last KEEP lines for the filter and renders the last RENDER of them; Download
  * fetches the complete log from the server.
  *
- * Following: the view scrolls with new lines unless the reader scrolled up or pressed
- * Pause (which freezes the view; lines keep being collected and appear on Resume).
+ * Following: the view keeps to the newest line while Follow is on. Scrolling up turns it
+ * off (a "Jump to latest" button brings the reader back and turns it on); the choice is the
+ * user's preference `log.follow`, so it holds across a panel switch and a reload; Follow
+ * or Jump to latest turn it back on. Pause
+ * freezes the view; lines keep being collected and appear on Resume.
+ *
+ * Filter shows only the lines that contain its text (the count then says "12 of 285
+ * lines"); Search marks the lines shown that contain its text and steps through them
+ * (Enter, or the ↑ ↓ buttons), without hiding the others.
  */
 
 import { downloadText, fill, streamControls } from "../kit.js";
+import { prefs } from "../prefs.js";
 import { feedLines, fetchLog, logRow, logText, runFeed, runLabel } from "./runstate.js";
+
+const FOLLOW_KEY = "log.follow";
 
 const KEEP = 50_000;
 const RENDER = 5_000;
@@ -21,7 +31,8 @@ const NEAR_BOTTOM = 40; // px
 
 export default { mount };
 
-function mount(root, { deck, toast }) {
+async function mount(root, { deck, toast }) {
+  await prefs.ready; // whether to follow is the reader's choice from the start
   const feed = runFeed(deck);
   const $ = fill(root, `
     <div class="card log-card">
@@ -35,6 +46,14 @@ function mount(root, { deck, toast }) {
         <input type="search" placeholder="Filter lines" aria-label="Filter log lines" data-testid="log-filter">
         <label class="log-check"><input type="checkbox" data-testid="log-errors-only"> errors only</label>
         <button type="button" class="btn" aria-pressed="false" data-testid="log-pause">Pause</button>
+        <button type="button" class="btn" aria-pressed="true" data-testid="log-follow"
+                title="keep to the newest line">Follow</button>
+        <span class="log-search">
+          <input type="search" placeholder="Search" aria-label="Search the log" data-testid="log-search">
+          <button type="button" class="btn small" data-testid="log-search-prev" aria-label="previous match">↑</button>
+          <button type="button" class="btn small" data-testid="log-search-next" aria-label="next match">↓</button>
+          <span class="muted mono" data-testid="log-search-count" aria-live="polite"></span>
+        </span>
         <span class="spacer"></span>
         <span class="muted" data-testid="log-status"></span>
         <button type="button" class="btn" data-testid="log-latest" hidden>Jump to latest ↓</button>
@@ -54,19 +73,24 @@ function mount(root, { deck, toast }) {
   const latest = $("log-latest");
   const download = $("log-download");
   const count = $("log-count");
+  const followBtn = $("log-follow");
+  const search = $("log-search");
+  const searchCount = $("log-search-count");
 
   let runId = null;
   let kept = []; // the last KEEP lines, in order
   let dropped = 0; // older lines no longer kept here
   let queued = []; // lines to append at the next frame
   let rebuild = false; // re-render from `kept` at the next frame (filter, resume, reset)
-  let following = true;
+  let following = prefs.get(FOLLOW_KEY, true) !== false;
+  let visible = false; // a hidden view has no layout: its scroll events say nothing
+  let hit = -1; // the index among the search's matches of the one shown
   const live = streamControls({
     filter: $("log-filter"),
     pause: $("log-pause"),
     render,
     onChange: (why) => {
-      if (why === "resume") following = true;
+      if (why === "resume") setFollowing(true);
       rebuild = true;
     },
   });
@@ -98,9 +122,16 @@ function mount(root, { deck, toast }) {
     queued = [];
     live.missed = 0;
     rebuild = true;
-    following = true;
     download.disabled = id === null;
     schedule();
+  }
+
+  function setFollowing(on) {
+    following = on;
+    followBtn.setAttribute("aria-pressed", String(on));
+    if (prefs.get(FOLLOW_KEY, true) !== on) prefs.set(FOLLOW_KEY, on);
+    if (on && visible) scrollToEnd();
+    paintStatus();
   }
 
   function shows(line) {
@@ -126,23 +157,32 @@ function mount(root, { deck, toast }) {
       let extra = box.childElementCount - RENDER;
       while (extra-- > 0) box.firstElementChild.remove();
     }
+    markSearch(false);
     paintStatus();
-    if (following && !live.paused) view.scrollTop = view.scrollHeight;
+    if (following && !live.paused) scrollToEnd();
+  }
+
+  function filtering() {
+    return Boolean(live.filter) || errorsOnly.checked;
   }
 
   function paintStatus() {
     const total = lines.count();
-    count.textContent = total === 1 ? "1 line" : `${total.toLocaleString()} lines`;
+    const all = total === 1 ? "1 line" : `${total.toLocaleString()} lines`;
+    // With a filter: how many of the lines kept here match it, of all the run printed.
+    count.textContent = filtering() ? `${kept.filter(shows).length.toLocaleString()} of ${all}` : all;
     const hidden = box.childElementCount < kept.length && !live.filter && !errorsOnly.checked;
     empty.hidden = box.childElementCount > 0;
     if (!kept.length) empty.textContent = "No log yet. Lines appear here as the script prints them.";
     else if (!box.childElementCount) empty.textContent = "No line matches the filter.";
     const notes = [];
     if (live.paused) notes.push(live.note());
-    if (live.filter || errorsOnly.checked) notes.push(`${box.childElementCount.toLocaleString()} shown`);
+    if (filtering() && box.childElementCount < kept.filter(shows).length) {
+      notes.push(`${box.childElementCount.toLocaleString()} shown`);
+    }
     if (hidden || dropped) notes.push("earlier lines: Download");
     status.textContent = notes.join(" · ");
-    latest.hidden = following || live.paused;
+    latest.hidden = following || live.paused || !kept.length;
   }
 
   async function saveLog() {
@@ -168,18 +208,61 @@ function mount(root, { deck, toast }) {
     schedule();
   });
   download.addEventListener("click", saveLog);
-  latest.addEventListener("click", () => {
-    following = true;
+  latest.addEventListener("click", () => setFollowing(true));
+  followBtn.addEventListener("click", () => setFollowing(!following));
+  // Only the reader's own scrolling changes Follow: a scroll event that finds the view
+  // where the panel itself put it (at the end, at a search match) is the panel's own.
+  let placed = -1;
+
+  function scrollToEnd() {
     view.scrollTop = view.scrollHeight;
-    paintStatus();
-  });
+    placed = view.scrollTop;
+  }
+
   view.addEventListener("scroll", () => {
+    if (Math.abs(view.scrollTop - placed) < 2) return;
+    if (!visible || !view.clientHeight) return;
     const atBottom = view.scrollTop + view.clientHeight >= view.scrollHeight - NEAR_BOTTOM;
-    if (atBottom !== following) {
-      following = atBottom;
-      paintStatus();
-    }
+    // Back on by Follow or Jump to latest only: a view that grows under a reader who
+    // scrolled to the end must not start moving by itself.
+    if (following && !atBottom) setFollowing(false);
   });
+
+  // -- search ---------------------------------------------------------------------------
+
+  function matches() {
+    const wanted = search.value.trim().toLowerCase();
+    if (!wanted) return [];
+    return [...box.children].filter((row) => row.querySelector(".lx")?.textContent.toLowerCase().includes(wanted));
+  }
+
+  /** Mark the rows that match; `step` (+1, -1) moves to the next or previous match. */
+  function markSearch(step) {
+    for (const row of box.querySelectorAll(".log-line.hit")) row.classList.remove("hit", "current");
+    const found = matches();
+    if (!found.length) {
+      hit = -1;
+      searchCount.textContent = search.value.trim() ? "no match" : "";
+      return;
+    }
+    for (const row of found) row.classList.add("hit");
+    if (step) {
+      hit = hit < 0 ? (step > 0 ? 0 : found.length - 1) : (hit + step + found.length) % found.length;
+      if (following) setFollowing(false); // the reader is looking back
+      found[hit].scrollIntoView({ block: "center" });
+      placed = view.scrollTop;
+    }
+    hit = Math.min(hit, found.length - 1);
+    if (hit >= 0) found[hit].classList.add("current");
+    searchCount.textContent = hit >= 0 ? `${hit + 1}/${found.length}` : `${found.length} found`;
+  }
+
+  search.addEventListener("input", () => { hit = -1; markSearch(false); });
+  search.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") markSearch(ev.shiftKey ? -1 : 1);
+  });
+  $("log-search-next").addEventListener("click", () => markSearch(1));
+  $("log-search-prev").addEventListener("click", () => markSearch(-1));
 
   const offRun = feed.on("run", reset);
   const offLabel = runLabel($("log-run"), feed);
@@ -191,11 +274,27 @@ function mount(root, { deck, toast }) {
   // of them): once its replay is in, complete the log from the server's copy.
   unsubscribe.ready?.then(() => lines.catchUp(500), () => {});
 
-  return () => {
-    offRun();
-    offLabel();
-    unsubscribe();
-    lines.reset(null);
-    live.cancel();
+  const offFollow = prefs.on(FOLLOW_KEY, (on) => on !== following && setFollowing(on !== false));
+  prefs.ready.then(() => setFollowing(prefs.get(FOLLOW_KEY, true) !== false));
+  followBtn.setAttribute("aria-pressed", String(following));
+
+  return {
+    shown() {
+      visible = true;
+      // Back on the panel: where the reader left it, or the newest line when following.
+      if (following && !live.paused) scrollToEnd();
+      paintStatus();
+    },
+    hidden() {
+      visible = false;
+    },
+    cleanup() {
+      offRun();
+      offLabel();
+      offFollow();
+      unsubscribe();
+      lines.reset(null);
+      live.cancel();
+    },
   };
 }

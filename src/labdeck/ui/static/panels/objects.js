@@ -61,8 +61,11 @@ function mount(root, { deck, toast }) {
     const names = [...(space.members ?? [])].sort(
       (a, b) => BUILT_IN.has(a.name) - BUILT_IN.has(b.name),
     );
-    count.textContent = `${names.length} exposed`;
-    empty.hidden = names.length > 0;
+    // The count is the lab's objects; labdeck's own are there in any lab.
+    const own = names.filter((entry) => !BUILT_IN.has(entry.name)).length;
+    const builtIn = names.length - own;
+    count.textContent = `${own} of the lab's own${builtIn ? ` · ${builtIn} built in` : ""}`;
+    empty.hidden = own > 0;
     for (const entry of names) {
       const card = el("section", "card object-card");
       card.dataset.testid = `object-${entry.name}`;

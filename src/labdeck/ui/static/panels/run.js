@@ -9,32 +9,39 @@
  */
 
 import { el, fill, formatDuration, formatTime } from "../kit.js";
+import { prefs } from "../prefs.js";
 import { ACTIVE_STATES, formatExit, runConfig, runFeed, stateClass } from "./runstate.js";
 
-const SCRIPT_KEY = "labdeck.run.script";
+const SCRIPT_KEY = "run.script";
 
-export default { mount };
+export default { mount: (root, ctx) => mountRun(root, ctx) };
 
-function mount(root, { deck, toast }) {
+/**
+ * The run card in `root`: the Run panel's, and (compact: without the facts a glance does
+ * not need) the Overview's. Returns its cleanup.
+ */
+export function mountRun(root, { deck, toast }, { compact = false } = {}) {
   const feed = runFeed(deck);
-  const $ = fill(root, `
-    <div class="card run-card">
+  const uid = `run-${Math.random().toString(36).slice(2, 8)}`;
+  fill(root, `
+    <div class="card run-card${compact ? " compact" : ""}">
       <header>
-        <h2>Run a script</h2>
+        <h2>${compact ? "Run" : "Run a script"}</h2>
         <span class="spacer"></span>
         <span class="badge idle run-state" data-testid="run-state">idle</span>
       </header>
       <div class="toolbar run-controls">
-        <label for="run-script" class="muted">Script</label>
-        <select id="run-script" data-testid="run-script" disabled><option>loading…</option></select>
+        <label for="${uid}-script" class="muted">Script</label>
+        <select id="${uid}-script" data-testid="run-script" disabled><option>loading…</option></select>
         <button type="button" class="btn primary" data-testid="run-start" disabled>▶ Run</button>
         <button type="button" class="btn danger" data-testid="run-stop" disabled>■ Stop</button>
         <span class="spacer"></span>
         <span class="muted run-config">Configuration: <a href="#settings" data-testid="run-config">project defaults</a></span>
       </div>
+      <p class="run-blocked" data-testid="run-blocked" role="status" hidden></p>
       <div class="run-progress" data-testid="run-progress-box">
         <div class="progress" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="0"
-             data-testid="run-progress"><div class="progress-bar"></div></div>
+             aria-label="progress of the run" data-testid="run-progress"><div class="progress-bar"></div></div>
         <div class="run-progress-text">
           <span class="mono" data-testid="run-progress-percent">–</span>
           <span class="muted" data-testid="run-progress-message"></span>
@@ -43,19 +50,23 @@ function mount(root, { deck, toast }) {
       <dl class="run-facts">
         <div><dt>Run</dt><dd class="mono" data-testid="run-id">–</dd></div>
         <div><dt>Script</dt><dd data-testid="run-script-name">–</dd></div>
-        <div><dt>Started</dt><dd data-testid="run-started">–</dd></div>
+        <div${compact ? " hidden" : ""}><dt>Started</dt><dd data-testid="run-started">–</dd></div>
         <div><dt>Elapsed</dt><dd class="mono" data-testid="run-elapsed">–</dd></div>
-        <div><dt>Exit code</dt><dd class="mono" data-testid="run-exit">–</dd></div>
-        <div><dt>Started by</dt><dd data-testid="run-user">–</dd></div>
+        <div${compact ? " hidden" : ""}><dt>Exit code</dt><dd class="mono" data-testid="run-exit">–</dd></div>
+        <div${compact ? " hidden" : ""}><dt>Started by</dt><dd data-testid="run-user">–</dd></div>
       </dl>
       <div class="run-error" data-testid="run-error" role="alert" hidden></div>
     </div>
-    <div class="card" data-testid="run-results-card" hidden>
+    <div class="card" data-testid="run-results-card" hidden${compact ? " data-compact" : ""}>
       <header><h2>Results</h2><span class="muted">reported by the script with labdeck.script.result()</span></header>
       <div class="table-wrap">
         <table class="data compact"><tbody data-testid="run-results"></tbody></table>
       </div>
     </div>`);
+  // The Overview's copy answers to "overview-run-..." test ids: only the Run panel's are "run-...".
+  const nodes = new Map([...root.querySelectorAll("[data-testid]")].map((node) => [node.dataset.testid, node]));
+  const $ = (testid) => nodes.get(testid);
+  if (compact) for (const [testid, node] of nodes) node.dataset.testid = `overview-${testid}`;
   const picker = $("run-script");
   const runBtn = $("run-start");
   const stopBtn = $("run-stop");
@@ -64,6 +75,7 @@ function mount(root, { deck, toast }) {
   const percent = $("run-progress-percent");
   const message = $("run-progress-message");
   const errorBox = $("run-error");
+  const blocked = $("run-blocked");
   const elapsed = $("run-elapsed");
   const configLink = $("run-config");
   const resultsCard = $("run-results-card");
@@ -91,7 +103,8 @@ function mount(root, { deck, toast }) {
         picker.append(option);
       }
       if (!scripts.length) picker.append(el("option", "", "no scripts configured"));
-      const wanted = localStorage.getItem(SCRIPT_KEY);
+      await prefs.ready;
+      const wanted = prefs.get(SCRIPT_KEY);
       const names = scripts.map((s) => s.name);
       scriptNames = new Set(names);
       picker.value = names.includes(wanted) ? wanted : names.includes("main") ? "main" : names[0] ?? "";
@@ -107,17 +120,20 @@ function mount(root, { deck, toast }) {
   async function start() {
     const name = picker.value;
     const { config, errors } = runConfig.get();
-    if (errors.length) {
-      toast(`Settings: ${errors[0]}`, "err");
-      location.hash = "#settings";
-      return;
-    }
+    if (errors.length) return; // the button says why it is disabled
     requesting = true;
     paint();
     try {
       const runId = await deck.call(["runner", "run"], [name, config]);
-      localStorage.setItem(SCRIPT_KEY, name);
-      toast(`Started ${name} (run ${runId})`, "ok");
+      prefs.set(SCRIPT_KEY, name);
+      // run() returns once the process exists or failed to start (a script file gone
+      // since, a command that is not there): only the first is "Started".
+      const status = await deck.call(["runner", "status"]);
+      if (status.run === runId && status.state === "failed") {
+        toast(`Run ${runId} of ${name} could not start: ${status.error ?? "see the log"}`, "err");
+      } else {
+        toast(`Started ${name} (run ${runId})`, "ok");
+      }
     } catch (err) {
       toast(`Run: ${err.message}`, "err");
     } finally {
@@ -146,7 +162,18 @@ function mount(root, { deck, toast }) {
     badge.className = `badge run-state ${stateClass(s.state)}`;
     badge.dataset.state = s.state;
     const chosen = scriptNames.has(picker.value);
-    runBtn.disabled = active || requesting || !chosen;
+    const { errors } = runConfig.get();
+    runBtn.disabled = active || requesting || !chosen || errors.length > 0;
+    blocked.hidden = !errors.length || active;
+    blocked.replaceChildren();
+    if (errors.length) {
+      const fix = el("a", "", "fix it in Settings");
+      fix.href = "#settings";
+      blocked.append(`Run is disabled: the configuration is not valid (${errors[0]}) — `, fix);
+      runBtn.title = `the configuration is not valid: ${errors[0]}`;
+    } else {
+      runBtn.title = "";
+    }
     stopBtn.disabled = !active || requesting;
     stopBtn.textContent = s.state === "stopping" ? "■ Stopping…" : "■ Stop";
     picker.disabled = active || !scriptNames.size;
@@ -217,6 +244,7 @@ function mount(root, { deck, toast }) {
   function showConfig({ label, errors }) {
     configLink.textContent = errors.length ? `${label} (needs fixing)` : label;
     configLink.classList.toggle("invalid", errors.length > 0);
+    paint();
   }
 
   runBtn.addEventListener("click", start);

@@ -6,10 +6,17 @@
  * form holds is the configuration of the next Run (shared through runConfig in
  * runstate.js); the script reads it with labdeck.script.config(). A value that does not
  * parse (an empty number, a list that is not JSON) marks its field and blocks Run.
+ *
+ * Edits are the user's preference `settings.form` ({preset, fields: {path: text or
+ * checked}}): they survive a reload and follow a logged-in user to another browser, until
+ * Reset. A field the project no longer has is dropped; a new one keeps its default.
  */
 
 import { confirmButton, el, fill } from "../kit.js";
+import { prefs } from "../prefs.js";
 import { runConfig } from "./runstate.js";
+
+const FORM_KEY = "settings.form";
 
 export default { mount };
 
@@ -57,7 +64,8 @@ function mount(root, { deck, toast }) {
   async function loadDefaults() {
     try {
       defaults = await deck.call(["runner", "default_config"]);
-      show(defaults, null);
+      await Promise.all([prefs.ready, presetsLoaded]);
+      restore(prefs.get(FORM_KEY));
     } catch (err) {
       label.textContent = "";
       empty.hidden = false;
@@ -84,7 +92,7 @@ function mount(root, { deck, toast }) {
     loadBtn.disabled = deleteBtn.disabled = !names.length;
   }
 
-  function show(config, presetName) {
+  function show(config, presetName, { keep = true } = {}) {
     form.replaceChildren();
     const value = presetName === null ? config : merge(defaults ?? {}, config);
     fillForm(form, value, []);
@@ -92,10 +100,32 @@ function mount(root, { deck, toast }) {
     empty.textContent = "This project has no default configuration: scripts get an empty one. "
       + "Set [run] default_config in labdeck.toml to a TOML file to edit values here.";
     baseline = { name: presetName, text: JSON.stringify(collect().config) };
+    update({ keep });
+  }
+
+  /** The form as the user left it: `saved` is what update() stored, or nothing. */
+  function restore(saved) {
+    const name = typeof saved?.preset === "string" && saved.preset in presets ? saved.preset : null;
+    show(name === null ? defaults : presets[name], name, { keep: false });
+    const fields = saved && typeof saved.fields === "object" && saved.fields ? saved.fields : {};
+    for (const input of form.querySelectorAll("[data-path]")) {
+      const value = fields[input.dataset.path];
+      if (input.dataset.kind === "bool" && typeof value === "boolean") input.checked = value;
+      else if (input.dataset.kind !== "bool" && typeof value === "string") input.value = value;
+    }
     update();
   }
 
-  function update() {
+  function remember() {
+    const fields = {};
+    for (const input of form.querySelectorAll("[data-path]")) {
+      fields[input.dataset.path] = input.dataset.kind === "bool" ? input.checked : input.value;
+    }
+    prefs.set(FORM_KEY, { preset: baseline.name, fields });
+  }
+
+  function update({ keep = true } = {}) {
+    if (keep && defaults !== null) remember();
     const { config, errors } = collect();
     const text = JSON.stringify(config);
     let name;
@@ -179,8 +209,8 @@ function mount(root, { deck, toast }) {
   saveBtn.addEventListener("click", savePreset);
   nameBox.addEventListener("keydown", (ev) => ev.key === "Enter" && savePreset());
 
+  const presetsLoaded = loadPresets();
   loadDefaults();
-  loadPresets();
   return () => disarm();
 }
 

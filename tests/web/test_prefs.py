@@ -1,0 +1,98 @@
+"""Dashboard preferences: kept per user in login mode (from any browser), per browser in
+open mode, and refused when hostile: bad keys, oversized or broken bodies, a foreign Origin."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from labdeck import Deck
+from labdeck.web.prefs import BROWSER_COOKIE, MAX_KEYS, MAX_VALUE
+from tests.web.test_login import PASSWORD, browser, log_in, origin
+
+
+@pytest.fixture
+async def login_deck(make_deck: Callable[..., Deck]) -> AsyncIterator[Deck]:
+    d = make_deck(auth_mode="login")
+    await d.start()
+    assert d.gate is not None
+    await d.gate.users.add("vera", "viewer", PASSWORD)
+    await d.gate.users.add("otto", "operator", PASSWORD)
+    try:
+        yield d
+    finally:
+        await d.stop()
+
+
+async def get_prefs(http: aiohttp.ClientSession, deck: Deck) -> dict[str, Any]:
+    async with http.get(f"{deck.url}api/prefs") as reply:
+        assert reply.status == 200
+        body: dict[str, Any] = await reply.json()
+        return body
+
+
+async def put(http: aiohttp.ClientSession, deck: Deck, key: str, body: bytes | str,
+              **headers: str) -> aiohttp.ClientResponse:
+    data = body.encode() if isinstance(body, str) else body
+    async with http.put(f"{deck.url}api/prefs/{key}", data=data,
+                        headers={**origin(deck), "Content-Type": "application/json", **headers}) as reply:
+        await reply.read()
+        return reply
+
+
+async def test_a_users_preferences_follow_them_to_another_browser(login_deck: Deck) -> None:
+    async with browser() as first, browser() as second, browser() as other:
+        for http, user in ((first, "vera"), (second, "vera"), (other, "otto")):
+            (await log_in(http, login_deck, user)).release()
+        cards = ["run", "plots", "log"]
+        reply = await put(first, login_deck, "overview.cards", json.dumps(cards))
+        assert reply.status == 200
+        assert (await get_prefs(second, login_deck)) == {"owner": "user", "prefs": {"overview.cards": cards}}
+        assert (await get_prefs(other, login_deck))["prefs"] == {}  # otto has his own
+        async with second.delete(f"{login_deck.url}api/prefs/overview.cards", headers=origin(login_deck)) as gone:
+            assert gone.status == 204
+        assert (await get_prefs(first, login_deck))["prefs"] == {}
+
+
+async def test_nobody_logged_out_reads_or_writes_preferences(login_deck: Deck) -> None:
+    async with browser() as http:
+        async with http.get(f"{login_deck.url}api/prefs") as reply:
+            assert reply.status == 401
+        assert (await put(http, login_deck, "log.follow", "true")).status == 401
+
+
+async def test_in_open_mode_each_browser_keeps_its_own(deck: Deck) -> None:
+    async with browser() as first, browser() as second:
+        body = await get_prefs(first, deck)
+        assert body == {"owner": "browser", "prefs": {}}
+        assert any(c.key == BROWSER_COOKIE for c in first.cookie_jar)
+        assert (await put(first, deck, "log.follow", "false")).status == 200
+        assert (await get_prefs(first, deck))["prefs"] == {"log.follow": False}
+        assert (await get_prefs(second, deck))["prefs"] == {}
+        # A made-up cookie value is no way into another browser's preferences.
+        forged = aiohttp.ClientSession(cookies={BROWSER_COOKIE: "../../etc"})
+        async with forged:
+            assert (await get_prefs(forged, deck))["prefs"] == {}
+
+
+async def test_hostile_preferences_are_refused_and_the_server_keeps_serving(deck: Deck) -> None:
+    async with browser() as http:
+        for key in ("Bad", "a" * 65, "1st", "a%2F..%2Fb"):
+            reply = await put(http, deck, key, "1")
+            assert reply.status in (400, 404), key
+        assert (await put(http, deck, "ok", "{not json")).status == 400
+        assert (await put(http, deck, "ok", b'"\xff\xfe"')).status == 400
+        big = json.dumps("x" * MAX_VALUE)
+        assert (await put(http, deck, "ok", big)).status == 413
+        async with http.put(f"{deck.url}api/prefs/ok", data="1", headers={"Origin": "http://evil.example"}) as reply:
+            assert reply.status == 403
+        for i in range(MAX_KEYS):
+            assert (await put(http, deck, f"k{i}", str(i))).status == 200
+        assert (await put(http, deck, "one.more", "1")).status == 409
+        assert (await put(http, deck, "k0", '"replaced"')).status == 200  # an existing key may change
+        prefs = (await get_prefs(http, deck))["prefs"]
+        assert len(prefs) == MAX_KEYS and prefs["k0"] == "replaced"
