@@ -122,7 +122,7 @@ def test_the_installed_wheel_serves_a_dashboard_that_plots(browser: Browser, ven
             await labdeck.deck.call(["runner", "run"], ["main", {...defaults, tr: 0.02, trs: 10}]);
         }""")
         page.goto(demo + "#plots")
-        chart = page.locator('[data-testid="plot-chart"][data-series="classifier"]')
+        chart = page.get_by_test_id("plots-grid").locator('[data-testid="plot-chart"][data-series="classifier"]')
         expect(chart).to_have_attribute("data-points", "10", timeout=scaled(30) * 1000)
         expect(chart.locator("canvas").first).to_be_visible()
     finally:

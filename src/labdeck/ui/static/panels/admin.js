@@ -38,33 +38,33 @@ const SECTIONS = `
   <div class="card" data-testid="admin-stats">
     <header><h2>Requests per day</h2><span class="muted" data-testid="stats-summary"></span></header>
     <div class="admin-chart" data-testid="stats-chart"></div>
-    <div class="table-wrap"><table class="data">
+    <div class="table-wrap" tabindex="0"><table class="data">
       <thead><tr><th>Since the first start</th><th class="num">Requests</th><th class="num">Bytes out</th>
         <th class="num">Files</th><th class="num">Invalid</th><th class="num">Not found</th></tr></thead>
       <tbody data-testid="stats-totals"></tbody></table></div>
   </div>
   <div class="card"><header><h2>Slowest routes</h2><span class="muted">mean time since this start</span></header>
-    <div class="table-wrap"><table class="data">
+    <div class="table-wrap" tabindex="0"><table class="data">
       <thead><tr><th>Route</th><th class="num">Requests</th><th class="num">Mean</th><th class="num">Slowest</th></tr></thead>
       <tbody data-testid="slowest"></tbody></table></div></div>
   <div class="card"><header><h2>Jobs</h2></header>
-    <div class="table-wrap"><table class="data">
-      <thead><tr><th>Job</th><th>Last run</th><th>Result</th><th>Next run</th><th></th></tr></thead>
+    <div class="table-wrap" tabindex="0"><table class="data">
+      <thead><tr><th>Job</th><th>Last run</th><th>Result</th><th>Next run</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody data-testid="jobs"></tbody></table></div></div>
   <div class="card"><header><h2>Users</h2><span class="muted">add and remove with <code>labdeck user</code></span></header>
-    <div class="table-wrap"><table class="data">
+    <div class="table-wrap" tabindex="0"><table class="data">
       <thead><tr><th>User</th><th>Role</th><th>Created</th><th>Last login</th></tr></thead>
       <tbody data-testid="users"></tbody></table></div></div>
   <div class="card"><header><h2>Sessions</h2></header>
-    <div class="table-wrap"><table class="data">
-      <thead><tr><th>User</th><th>From</th><th>Logged in</th><th>Last seen</th><th></th></tr></thead>
+    <div class="table-wrap" tabindex="0"><table class="data">
+      <thead><tr><th>User</th><th>From</th><th>Logged in</th><th>Last seen</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody data-testid="sessions"></tbody></table></div></div>
   <div class="card"><header><h2>API tokens</h2><span class="muted">make one with <code>labdeck token add</code></span></header>
-    <div class="table-wrap"><table class="data">
-      <thead><tr><th>Token</th><th>Role</th><th>Expires</th><th>Last used</th><th></th></tr></thead>
+    <div class="table-wrap" tabindex="0"><table class="data">
+      <thead><tr><th>Token</th><th>Role</th><th>Expires</th><th>Last used</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody data-testid="tokens"></tbody></table></div></div>
   <div class="card"><header><h2>Audit log</h2><span class="muted">newest first</span></header>
-    <div class="table-wrap"><table class="data">
+    <div class="table-wrap" tabindex="0"><table class="data">
       <thead><tr><th>When</th><th>Who</th><th>What</th><th>Detail</th></tr></thead>
       <tbody data-testid="audit"></tbody></table></div></div>`;
 
