@@ -8,21 +8,8 @@ import os
 import socket
 import struct
 
+from labdeck.conformance.raw import text_frame
 from tests.helpers import scaled
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One masked, final TEXT frame (RFC 6455 section 5.2: clients must mask)."""
-    mask = os.urandom(4)
-    n = len(payload)
-    if n < 126:
-        header = struct.pack("!BB", 0x81, 0x80 | n)
-    elif n < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 0x80 | 126, n)
-    else:
-        header = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return header + mask + masked
 
 
 async def open_raw(host: str, port: int, path: str, *, rcvbuf: int = 4096) -> socket.socket:
