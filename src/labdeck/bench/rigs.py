@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ from typing import Any, cast
 
 from labdeck.bench.report import Figure, median, percentile
 from labdeck.bench.rig_side import GROUP_SIZE, LOSSES
-from labdeck.bench.servers import stop_server
+from labdeck.bench.servers import spawn, stop_server
 from labdeck.exceptions import BenchmarkFailed, LabdeckError
 from labdeck.protocol import rig as wire
 from labdeck.protocol.rig import Event, Request
@@ -66,17 +64,9 @@ async def rig_side(timeout: float = 20.0) -> AsyncIterator[dict[str, int]]:
     Raises:
         BenchmarkFailed: it did not start within ``timeout`` seconds.
     """
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "labdeck.bench.rig_side",
-                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    proc, info = await spawn("labdeck.bench.rig_side", what="the rig process", timeout=timeout)
     try:
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-        except TimeoutError:
-            raise BenchmarkFailed(f"the rig process did not start within {timeout:g} s") from None
-        if not line:
-            raise BenchmarkFailed(f"the rig process exited with code {await proc.wait()} before listening")
-        ports: dict[str, int] = json.loads(line)["ports"]
+        ports: dict[str, int] = info["ports"]
         yield ports
     finally:
         await stop_server(proc)

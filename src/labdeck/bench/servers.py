@@ -15,10 +15,11 @@ import json
 import sys
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from labdeck.exceptions import BenchmarkFailed
 
-__all__ = ["KINDS", "Server", "running_servers", "start_server", "stop_server"]
+__all__ = ["KINDS", "Server", "running_servers", "spawn", "start_server", "stop_server"]
 
 KINDS = ("labdeck", "aiohttp", "tornado")
 """The server under test first, then the baselines."""
@@ -42,6 +43,35 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
+async def spawn(module: str, *args: str, what: str, timeout: float = 20.0,
+                ) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    """Start ``python -m module args`` and read the JSON line it prints once it listens.
+
+    Args:
+        what: the process in the error, e.g. ``"the tornado server"``.
+
+    Raises:
+        BenchmarkFailed: it exited or printed nothing within ``timeout`` seconds; the process
+            is stopped before this is raised.
+    """
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", module, *args,
+                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+        except TimeoutError:
+            raise BenchmarkFailed(f"{what} did not start within {timeout:g} s") from None
+        if not line:
+            code = await proc.wait()
+            raise BenchmarkFailed(f"{what} exited with code {code} before listening")
+        info: dict[str, Any] = json.loads(line)
+        return proc, info
+    except BaseException:
+        await stop_server(proc)
+        raise
+
+
 async def start_server(kind: str, timeout: float = 20.0) -> Server:
     """Start a ``kind`` server and wait until it listens.
 
@@ -49,24 +79,8 @@ async def start_server(kind: str, timeout: float = 20.0) -> Server:
         BenchmarkFailed: it exited or did not report a port within ``timeout`` seconds;
             the process is stopped before this is raised.
     """
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "labdeck.bench.serve", kind,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-        except TimeoutError:
-            raise BenchmarkFailed(f"the {kind} server did not start within {timeout:g} s") from None
-        if not line:
-            code = await proc.wait()
-            raise BenchmarkFailed(f"the {kind} server exited with code {code} before listening")
-        info = json.loads(line)
-        return Server(kind, int(info["port"]), frozenset(info["features"]), proc)
-    except BaseException:
-        await stop_server(proc)
-        raise
+    proc, info = await spawn("labdeck.bench.serve", kind, what=f"the {kind} server", timeout=timeout)
+    return Server(kind, int(info["port"]), frozenset(info["features"]), proc)
 
 
 async def stop_server(proc: asyncio.subprocess.Process, grace: float = 5.0) -> None:

@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 
 from labdeck.bench.report import Figure, median
-from labdeck.bench.servers import stop_server
+from labdeck.bench.servers import spawn, stop_server
 from labdeck.exceptions import BenchmarkFailed
 
 __all__ = ["CONCURRENCY", "FILES", "FILE_SIZE", "KINDS", "PASSWORD", "USER", "StaticCounts", "main", "run_static",
@@ -150,17 +150,9 @@ def main(argv: list[str]) -> int:
 
 @contextlib.asynccontextmanager
 async def _server(kind: str, timeout: float = 20.0) -> AsyncIterator[int]:
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "labdeck.bench.static", kind,
-                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    proc, info = await spawn("labdeck.bench.static", kind, what=f"the {kind} static server", timeout=timeout)
     try:
-        assert proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(proc.stdout.readline(), timeout)
-        except TimeoutError:
-            raise BenchmarkFailed(f"the {kind} static server did not start within {timeout:g} s") from None
-        if not line:
-            raise BenchmarkFailed(f"the {kind} static server exited with code {await proc.wait()}")
-        yield int(json.loads(line)["port"])
+        yield int(info["port"])
     finally:
         await stop_server(proc)
 
