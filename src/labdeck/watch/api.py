@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from labdeck.capability import Route, capability_of
+from labdeck.capability import Handler, Route, capability_of
 from labdeck.exceptions import BadRequest, NotFound
+from labdeck.types import Role
 from labdeck.watch.dicom import protocols
 from labdeck.web.openapi import query_int
 
@@ -441,63 +442,24 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
 }
 
+def _route(method: str, path: str, handler: Handler, role: Role | None = None) -> Route:
+    """A route described by its own entry of :data:`OPENAPI_PATHS`."""
+    operation = OPENAPI_PATHS[path][method.lower()]
+    return Route(method, path, handler, role=role, openapi={path: {method.lower(): operation}})
+
+
 ROUTES = [
-    Route("GET", "/api/watches", list_watches, openapi={"/api/watches": OPENAPI_PATHS["/api/watches"]}),
-    Route("GET", "/api/files/{watch}", list_files, openapi={"/api/files/{watch}": OPENAPI_PATHS["/api/files/{watch}"]}),
-    Route("GET", "/api/stations", list_stations, openapi={"/api/stations": OPENAPI_PATHS["/api/stations"]}),
-    Route(
-        "GET",
-        "/api/stations/{station}",
-        get_station,
-        openapi={"/api/stations/{station}": OPENAPI_PATHS["/api/stations/{station}"]},
-    ),
-    Route(
-        "GET",
-        "/api/dicom/refs",
-        list_refs,
-        openapi={"/api/dicom/refs": {"get": OPENAPI_PATHS["/api/dicom/refs"]["get"]}},
-    ),
-    Route(
-        "POST",
-        "/api/dicom/refs",
-        pin_ref,
-        role="operator",
-        openapi={"/api/dicom/refs": {"post": OPENAPI_PATHS["/api/dicom/refs"]["post"]}},
-    ),
-    Route(
-        "DELETE",
-        "/api/dicom/refs",
-        delete_ref,
-        role="operator",
-        openapi={"/api/dicom/refs": {"delete": OPENAPI_PATHS["/api/dicom/refs"]["delete"]}},
-    ),
-    Route(
-        "GET",
-        "/api/dicom/refs/schema",
-        export_schema,
-        openapi={"/api/dicom/refs/schema": {"get": OPENAPI_PATHS["/api/dicom/refs/schema"]["get"]}},
-    ),
-    Route(
-        "POST",
-        "/api/dicom/refs/schema",
-        import_schema,
-        role="operator",
-        openapi={"/api/dicom/refs/schema": {"post": OPENAPI_PATHS["/api/dicom/refs/schema"]["post"]}},
-    ),
-    Route("GET", "/api/dicom/report", report, openapi={"/api/dicom/report": OPENAPI_PATHS["/api/dicom/report"]}),
-    Route("GET", "/api/agents", list_agents, openapi={"/api/agents": OPENAPI_PATHS["/api/agents"]}),
-    Route(
-        "POST",
-        "/api/agents/{agent}/fetch",
-        fetch_file,
-        role="admin",
-        openapi={"/api/agents/{agent}/fetch": OPENAPI_PATHS["/api/agents/{agent}/fetch"]},
-    ),
-    Route(
-        "POST",
-        "/api/stations/{station}/ack",
-        acknowledge,
-        role="operator",
-        openapi={"/api/stations/{station}/ack": OPENAPI_PATHS["/api/stations/{station}/ack"]},
-    ),
+    _route("GET", "/api/watches", list_watches),
+    _route("GET", "/api/files/{watch}", list_files),
+    _route("GET", "/api/stations", list_stations),
+    _route("GET", "/api/stations/{station}", get_station),
+    _route("GET", "/api/dicom/refs", list_refs),
+    _route("POST", "/api/dicom/refs", pin_ref, role="operator"),
+    _route("DELETE", "/api/dicom/refs", delete_ref, role="operator"),
+    _route("GET", "/api/dicom/refs/schema", export_schema),
+    _route("POST", "/api/dicom/refs/schema", import_schema, role="operator"),
+    _route("GET", "/api/dicom/report", report),
+    _route("GET", "/api/agents", list_agents),
+    _route("POST", "/api/agents/{agent}/fetch", fetch_file, role="admin"),
+    _route("POST", "/api/stations/{station}/ack", acknowledge, role="operator"),
 ]
