@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import json
 import os
+import socket
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,14 @@ async def until(predicate: Callable[[], Any], timeout: float = 10.0, what: str =
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port nothing listens on now (TCP, or ``socket.SOCK_DGRAM`` for UDP), for a
+    server that must be told its port before it starts."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def origin_of(url: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import scaled
+from tests.helpers import free_port, scaled
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(1800)
@@ -41,12 +40,6 @@ def available(tool: str, image: str) -> bool:
     if present.returncode == 0:
         return True
     return subprocess.run([tool, "pull", image], capture_output=True, timeout=scaled(600)).returncode == 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(tool: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import email
 import logging
-import socket
 import time
 from collections.abc import Callable, Iterator
 from email.message import Message
@@ -18,7 +17,7 @@ from aiosmtpd.controller import Controller
 
 from labdeck import Deck
 from labdeck.admin.jobs import Job, Scheduler, next_at
-from tests.helpers import http_session, scaled, until
+from tests.helpers import free_port, http_session, scaled, until
 
 
 class Inbox:
@@ -36,14 +35,6 @@ def body_of(mail: Message) -> str:
     payload = mail.get_payload(decode=True)
     assert isinstance(payload, bytes)
     return payload.decode()
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (aiosmtpd's controller needs the port it will use)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

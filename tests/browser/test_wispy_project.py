@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import wait_until
-from tests.helpers import scaled
+from tests.helpers import free_port, scaled
 
 pytestmark = pytest.mark.browser
 
 PROJECT = Path(__file__).resolve().parents[1] / "compat" / "wispy_project"
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import free_port
+
 pytest.importorskip("iblutil")
 
 IBLUTIL = "iblutil.io.net.app"
@@ -50,12 +52,6 @@ def load(tmp_path: Path, name: str, net: str, mode: str = "") -> ModuleType:
     sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
-
-
-def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def session(tmp_path: Path, main_net: str, rig_net: str, scheme: str, mode: str = "") -> dict[str, Any]:
@@ -102,7 +98,6 @@ async def test_the_project_on_iblutil_alone_gives_the_reference_answers(tmp_path
 async def test_the_project_with_only_its_import_changed_gives_the_same_answers(
         tmp_path: Path, main_net: str, rig_net: str, scheme: str) -> None:
     assert await session(tmp_path, main_net, rig_net, scheme) == EXPECTED
-
 
 
 @pytest.mark.parametrize("scheme", ["udp", "tcp"])

@@ -13,19 +13,13 @@ from typing import Any
 import pytest
 
 from labdeck.rigs import Rig, RigEndpoint, RigGroup, SimulatedRig
-from tests.helpers import scaled
+from tests.helpers import free_port, scaled
 
 app = pytest.importorskip("iblutil.io.net.app")
 base = pytest.importorskip("iblutil.io.net.base")
 
 SCHEMES = ["udp", "ws"]
 quiet = logging.getLogger("iblutil-under-test")
-
-
-def free_port(kind: int) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def iblutil_rig(scheme: str) -> Any:

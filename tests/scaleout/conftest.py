@@ -25,14 +25,7 @@ import aiohttp
 import pytest
 
 from tests.broker.conftest import REDIS_URL, wipe
-from tests.helpers import scaled
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.helpers import free_port, scaled
 
 
 class Server:

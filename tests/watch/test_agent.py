@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,12 @@ from labdeck.watch import inotify
 from labdeck.watch.agent.link import ws_url
 from labdeck.watch.agent.runner import Agent, AgentWatch, parse_watch
 from tests.conftest import ws_url as deck_ws
-from tests.helpers import WireClient, origin_of, until
+from tests.helpers import WireClient, free_port, origin_of, until
 
 pytestmark = pytest.mark.skipif(not inotify.available(), reason="inotify is Linux only")
 
 BOLD = Protocol("bold")
 CH = "dicom/AWP167046"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Lab:
