@@ -85,6 +85,9 @@ class ServerConfig(_Section):
     rate_limit: int = 60
     """Requests per minute one address may make to the login form and the expensive routes
     (page templates, directory listings, uploads); past it, 429 with ``Retry-After``. 0: no limit."""
+    trusted_proxies: list[str] = msgspec.field(default_factory=list)
+    """Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For``
+    names the client (:mod:`labdeck.web.proxies`); empty: the header is ignored."""
     debug: bool = False
 
 
@@ -418,12 +421,22 @@ def _check(config: Config, where: str) -> None:
     if s.rate_limit < 0:
         raise ConfigError(f"{where}: `server.rate_limit` must not be negative")
     s.hostnames = [_hostname(name, where) for name in s.hostnames]
+    _check_proxies(s.trusted_proxies, where)
     _check_run(config, where)
     check_pages(config.pages, Path(config.base_dir).resolve(), config.resolve, where)
     _check_uploads_outside_pages(config, where)
     check_auth(config.auth, config.tls, where)
     check_admin(config.admin, config.mail, where)
     check_listen(config, where)
+
+
+def _check_proxies(entries: list[str], where: str) -> None:
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(f"{where}: `server.trusted_proxies`: {entry!r} is not an address or a network "
+                              "(e.g. \"127.0.0.1\" or \"10.0.0.0/8\")") from None
 
 
 def _check_workers(config: Config, where: str) -> None:

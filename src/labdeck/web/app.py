@@ -14,11 +14,13 @@ Routes (all under the optional ``[server] base_path``):
 * every capability's routes, each behind the role it declares, and its static folder
   at ``/static/cap/<name>/``
 
-Every request first passes the checks of :mod:`labdeck.web.guard` (Host, Origin,
-security headers) and the error pages of :mod:`labdeck.web.errorpages`, installed on the
-outermost application; then, inside, the API's JSON errors, maintenance mode
-(:mod:`labdeck.web.maintenance`), the crawler check (:mod:`labdeck.web.crawlers`), the
-rate limit (:mod:`labdeck.web.ratelimit`) and the identity layer (:mod:`labdeck.web.auth`).
+Every request first gets its client's address (behind a trusted reverse proxy, from
+``X-Forwarded-For``: :mod:`labdeck.web.proxies`), then passes the checks of
+:mod:`labdeck.web.guard` (Host, Origin, security headers) and the error pages of
+:mod:`labdeck.web.errorpages`, installed on the outermost application; then, inside,
+the API's JSON errors, maintenance mode (:mod:`labdeck.web.maintenance`), the crawler
+check (:mod:`labdeck.web.crawlers`), the rate limit (:mod:`labdeck.web.ratelimit`) and the
+identity layer (:mod:`labdeck.web.auth`).
 Every answered request is counted by :mod:`labdeck.web.stats`.
 """
 
@@ -42,7 +44,7 @@ from labdeck.hub.connection import SLOW_CLIENT_CLOSE_CODE
 from labdeck.pages.site import add_pages
 from labdeck.protocol import wire
 from labdeck.types import has_role
-from labdeck.web import access, crawlers, errorpages, prefs, ratelimit
+from labdeck.web import access, crawlers, errorpages, prefs, proxies, ratelimit
 from labdeck.web import maintenance as maintenance_mode
 from labdeck.web.admin import add_admin_routes
 from labdeck.web.auth import CLIENT_KEY, add_auth_routes, client_of
@@ -95,6 +97,8 @@ def make_app(deck: Deck) -> web.Application:
     base = deck.config.server.base_path
     guard = Guard(deck.config.server)
     outermost = [guard.middleware, errorpages.middleware(base, lambda: admin.switches.debug)]
+    if deck.config.server.trusted_proxies:
+        outermost.insert(0, proxies.middleware(proxies.networks(deck.config.server.trusted_proxies)))
     inner = web.Application()
     limit = ratelimit.RateLimit(deck.config.server.rate_limit)
     own = [api_error_middleware(base + "/api/"), maintenance_mode.middleware(admin.maintenance, base),
