@@ -63,7 +63,9 @@ async def test_the_statistics_after_known_requests_match_exactly(make_deck: Call
         assert totals["by_group"] == {"healthz": 3, "static": 2, "unmatched": 2, "websocket": 1}
         assert totals["by_method"] == {"GET": 8}
         frames = [json.dumps({"id": i, "op": "channels"}) for i in (1, 2)]  # as WireClient sends them
-        assert body["websocket"] == {"frames_in": 2, "bytes_in": sum(map(len, frames))}
+        websocket = body["websocket"]
+        assert {k: websocket[k] for k in ("frames_in", "bytes_in", "frames_out")} == {
+            "frames_in": 2, "bytes_in": sum(map(len, frames)), "frames_out": 2}
         assert {r["route"] for r in body["slowest"]} >= {"/healthz", "/static"}
     finally:
         await deck.stop()
@@ -110,3 +112,30 @@ def test_route_groups_are_the_first_segment_or_the_api_name() -> None:
     assert route_group("/ws") == "websocket"
     assert route_group("/lab/login", "/lab") == "login"
     assert route_group(None) == "unmatched"
+
+
+def _framed(payload: bytes) -> int:
+    """Bytes of an unmasked server-to-client text frame carrying ``payload`` (RFC 6455 5.2)."""
+    return len(payload) + (2 if len(payload) < 126 else 4 if len(payload) < 1 << 16 else 10)
+
+
+async def test_websocket_messages_both_ways_show_in_metrics_while_the_connection_is_open(deck: Deck) -> None:
+    requests = [{"id": 1, "op": "sub", "ch": "lab/count"}]
+    requests += [{"id": 2 + i, "op": "pub", "ch": "lab/count", "data": i} for i in range(5)]
+    requests.append({"id": 9, "op": "channels"})
+    received: list[bytes] = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(ws_url(deck)) as ws:
+        for req in requests:
+            await ws.send_str(json.dumps(req))
+        while len(received) < len(requests) + 5:  # a reply to each, and the 5 pushes
+            msg = await ws.receive(timeout=10)
+            assert msg.type is aiohttp.WSMsgType.TEXT
+            received.append(msg.data.encode())
+        async with http.get(deck.url + "metrics") as resp:
+            samples, types = parse_prometheus(await resp.text())
+        assert not ws.closed
+    assert types["labdeck_websocket_frames_out_total"] == "counter"
+    assert value(samples, "labdeck_websocket_frames_in_total") == len(requests)
+    assert value(samples, "labdeck_websocket_bytes_in_total") == sum(len(json.dumps(r)) for r in requests)
+    assert value(samples, "labdeck_websocket_frames_out_total") == len(received) == 12
+    assert value(samples, "labdeck_websocket_bytes_out_total") == sum(map(_framed, received))

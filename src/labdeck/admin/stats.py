@@ -9,8 +9,9 @@ and malformed requests included):
   the server could not make sense of: any 4xx but 401, 403, 404, 409 and 429, which are
   answers to well-formed requests) or *not found* (404), and the time spent.
 
-A websocket counts as one request when it opens (not when it closes), and its frames are
-counted as they arrive.
+A websocket counts as one request when it opens (not when it closes); its frames are
+counted as they arrive, and as they are handed to the transport (replies and pushes alike),
+while the connection is open.
 
 :meth:`RequestStats.rollup` adds what was counted since the last roll-up to the day's
 row and to the totals since the first start, in one transaction, and deletes the days
@@ -96,6 +97,10 @@ class RequestStats:
         self.timing: dict[str, RouteTiming] = {}
         self.websocket_frames_in = 0
         self.websocket_bytes_in = 0
+        self.websocket_frames_out = 0
+        """Frames written to websockets (replies, pushes, notices), counted by the outlet."""
+        self.websocket_bytes_out = 0
+        """Their bytes, frame headers included."""
         self._day = ""
         self._day_ends = 0.0
         self._groups: dict[str | None, str] = {}

@@ -155,7 +155,8 @@ async def statistics(request: web.Request) -> web.StreamResponse:
         "days": per_day,
         "totals": _totals(stats.totals),
         "slowest": stats.slowest(),
-        "websocket": {"frames_in": stats.websocket_frames_in, "bytes_in": stats.websocket_bytes_in},
+        "websocket": {"frames_in": stats.websocket_frames_in, "bytes_in": stats.websocket_bytes_in,
+                      "frames_out": stats.websocket_frames_out, "bytes_out": stats.websocket_bytes_out},
     })
 
 
@@ -295,8 +296,9 @@ SCHEMAS: dict[str, Any] = {
                 "type": "object", "required": ["route", "count", "mean", "max"],
                 "properties": {"route": {"type": "string"}, "count": {"type": "integer"},
                                "mean": {"type": "number"}, "max": {"type": "number"}}}},
-            "websocket": {"type": "object", "required": ["frames_in", "bytes_in"],
-                          "properties": {"frames_in": {"type": "integer"}, "bytes_in": {"type": "integer"}}},
+            "websocket": {"type": "object", "required": ["frames_in", "bytes_in", "frames_out", "bytes_out"],
+                          "properties": {k: {"type": "integer"}
+                                         for k in ("frames_in", "bytes_in", "frames_out", "bytes_out")}},
         },
     },
 }

@@ -265,10 +265,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(compress=False, max_msg_size=server.max_frame + 1, heartbeat=30.0, decode_text=False)
     writer = await ws.prepare(request)
     assert request.transport is not None  # prepared: the connection is up
-    outlet = WebSocketOutlet(ws, request.transport, writer, request.app[FLUSHER_KEY])
-    stats = deck.admin.stats if deck.admin is not None else None
-    if stats is not None:
-        count_websocket(stats, request)
+    assert deck.admin is not None  # the app is made once the store is open
+    stats = deck.admin.stats
+    outlet = WebSocketOutlet(ws, request.transport, writer, request.app[FLUSHER_KEY], stats)
+    count_websocket(stats, request)
 
     async def close(code: int, reason: str) -> None:
         transport = request.transport
@@ -292,9 +292,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:
-                if stats is not None:
-                    stats.websocket_frames_in += 1
-                    stats.websocket_bytes_in += len(msg.data)
+                stats.websocket_frames_in += 1
+                stats.websocket_bytes_in += len(msg.data)
                 await deck.hub.handle(conn, msg.data)  # a reply is written as it is sent
             elif msg.type is WSMsgType.BINARY:
                 conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))

@@ -1,6 +1,7 @@
 """The Prometheus text exposition served at ``/metrics``.
 
-Since this start: websocket connections, subscriptions, messages, and HTTP requests by
+Since this start: websocket connections, subscriptions, messages, frames in and out
+(counted while the connection is open), and HTTP requests by
 method, route pattern and status with their latency histogram. Since the first start
 (kept in the store, see :mod:`labdeck.admin.stats`): requests by method, status class and
 route group, bytes out, files served, invalid and not-found requests. The route label is
@@ -58,6 +59,11 @@ def render_metrics(hub: Hub, stats: RequestStats, started: float, maintenance: M
                      [f"labdeck_websocket_frames_in_total {stats.websocket_frames_in}"])
     lines += _family("labdeck_websocket_bytes_in_total", "counter", "Bytes of websocket frames received.",
                      [f"labdeck_websocket_bytes_in_total {stats.websocket_bytes_in}"])
+    lines += _family("labdeck_websocket_frames_out_total", "counter", "Websocket frames sent (replies, pushes, "
+                     "notices), counted as they are written.",
+                     [f"labdeck_websocket_frames_out_total {stats.websocket_frames_out}"])
+    lines += _family("labdeck_websocket_bytes_out_total", "counter", "Bytes of websocket frames sent, headers "
+                     "included.", [f"labdeck_websocket_bytes_out_total {stats.websocket_bytes_out}"])
     lines += _family("labdeck_channel_subscriptions", "gauge", "Subscriptions per channel group.",
                      [f"labdeck_channel_subscriptions{_labels(group=g)} {n}"
                       for g, n in sorted(_subscriptions(hub).items())])

@@ -21,6 +21,8 @@ import asyncio
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
+from labdeck.admin.stats import RequestStats
+
 __all__ = ["Flusher", "WebSocketOutlet"]
 
 
@@ -61,15 +63,17 @@ class WebSocketOutlet:
         transport: the request's transport.
         writer: what ``ws.prepare`` returned; its ``drain`` waits for room.
         flusher: shared by every connection of the server.
+        stats: counts every frame taken, and its bytes, as it is taken.
 
     Raises:
         ValueError: ``ws`` negotiated per-message compression.
     """
 
-    __slots__ = ("_bound", "_flusher", "_gathered", "_gathered_bytes", "_transport", "_writer", "_ws")
+    __slots__ = ("_bound", "_flusher", "_gathered", "_gathered_bytes", "_stats", "_transport", "_writer", "_ws")
 
     def __init__(
-        self, ws: web.WebSocketResponse, transport: asyncio.Transport, writer: AbstractStreamWriter, flusher: Flusher
+        self, ws: web.WebSocketResponse, transport: asyncio.Transport, writer: AbstractStreamWriter, flusher: Flusher,
+        stats: RequestStats,
     ) -> None:
         if ws.compress:
             raise ValueError("frames are written without permessage-deflate: prepare the websocket with compress=False")
@@ -77,6 +81,7 @@ class WebSocketOutlet:
         self._transport = transport
         self._writer = writer
         self._flusher = flusher
+        self._stats = stats
         self._gathered: list[bytes] = []
         self._gathered_bytes = 0
         # The transport's high-water mark: above it asyncio (and uvloop) pause the
@@ -96,6 +101,9 @@ class WebSocketOutlet:
                 return False  # the caller queues it
         gathered = self._gathered
         gathered.append(frame)
+        stats = self._stats
+        stats.websocket_frames_out += 1
+        stats.websocket_bytes_out += len(frame)
         if now:
             self.flush()
             return True
@@ -121,6 +129,8 @@ class WebSocketOutlet:
         self._check_open()
         self.flush()
         self._transport.writelines(frames)
+        self._stats.websocket_frames_out += len(frames)
+        self._stats.websocket_bytes_out += sum(map(len, frames))
 
     async def drain(self) -> None:
         await self._writer.drain()
