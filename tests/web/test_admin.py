@@ -9,6 +9,8 @@ import aiohttp
 import pytest
 
 from labdeck import Deck
+from labdeck.web.admin import ROLE_CHANGED_CLOSE_CODE
+from labdeck.web.auth import SESSION_ENDED_CLOSE_CODE
 from tests.conftest import ws_url
 from tests.helpers import WireClient, origin_of, until
 from tests.web.test_login import PASSWORD, browser, log_in
@@ -94,5 +96,89 @@ async def test_the_admin_page_is_for_admins(make_deck: Callable[..., Deck]) -> N
                 assert resp.status == 200 and "static/admin-page.js" in await resp.text()
             async with http.get(deck.url + "api/panels") as resp:
                 assert "admin" in [p["id"] for p in (await resp.json())["panels"]]
+    finally:
+        await deck.stop()
+
+
+async def _closed_with(ws: aiohttp.ClientWebSocketResponse) -> int | None:
+    """The close code ``ws`` ends with (pushes before it are skipped)."""
+    while (await ws.receive(timeout=10)).type is aiohttp.WSMsgType.TEXT:
+        pass
+    return ws.close_code
+
+
+async def test_an_admin_adds_changes_resets_and_deletes_users_and_the_last_admin_stays(
+        make_deck: Callable[..., Deck]) -> None:
+    deck = make_deck(auth_mode="login")
+    await deck.start()
+    try:
+        assert deck.gate is not None
+        await deck.gate.users.add("ada", "admin", PASSWORD)
+        await deck.gate.users.add("otto", "operator", PASSWORD)
+        origin = {"Origin": origin_of(deck.url)}
+        users = deck.url + "api/admin/users"
+        async with browser() as ada, browser() as otto, browser() as bea:
+            await log_in(ada, deck, "ada")
+            await log_in(otto, deck, "otto")
+            new = {"name": "bea", "role": "operator", "password": "a first password"}
+            async with otto.post(users, json=new, headers=origin) as resp:
+                assert resp.status == 403
+            async with ada.post(users, json=new) as resp:
+                assert resp.status == 403  # no Origin: a cross-site form could have sent it
+            for bad, status in (({**new, "name": "Bea"}, 400), ({**new, "role": "root"}, 400),
+                                ({**new, "password": "short"}, 400), ({**new, "admin": True}, 400),
+                                ({"name": "bea"}, 400), ({**new, "name": "otto"}, 409)):
+                async with ada.post(users, json=bad, headers=origin) as resp:
+                    assert resp.status == status, bad
+                    assert (await resp.json())["error"]["message"]
+            async with ada.post(users, json=new, headers=origin) as resp:
+                assert resp.status == 201
+                assert (await resp.json())["user"]["role"] == "operator"
+
+            assert (await log_in(bea, deck, "bea", "a first password")).status == 303
+            async with bea.ws_connect(ws_url(deck)) as ws:
+                async with ada.patch(users + "/bea", json={"role": "viewer"}, headers=origin) as resp:
+                    assert (await resp.json())["user"]["role"] == "viewer"
+                assert await _closed_with(ws) == ROLE_CHANGED_CLOSE_CODE  # to reconnect with the new role
+            async with bea.get(deck.url + "api/session") as resp:
+                assert (await resp.json())["role"] == "viewer"
+
+            async with bea.ws_connect(ws_url(deck)) as ws:
+                async with ada.put(users + "/bea/password", json={"password": "a second password"},
+                                   headers=origin) as resp:
+                    assert (await resp.json())["websockets_closed"] == 1
+                assert await _closed_with(ws) == SESSION_ENDED_CLOSE_CODE
+            async with bea.get(deck.url + "api/session") as resp:
+                assert resp.status == 401
+            assert (await log_in(bea, deck, "bea", "a first password")).status != 303
+            assert (await log_in(bea, deck, "bea", "a second password")).status == 303
+
+            for method, path, body in (("PATCH", "/ada", {"role": "operator"}), ("DELETE", "/ada", None)):
+                async with ada.request(method, users + path, json=body, headers=origin) as resp:
+                    assert resp.status == 409
+                    assert "last admin" in (await resp.json())["error"]["message"]
+            async with ada.delete(users + "/nobody", headers=origin) as resp:
+                assert resp.status == 404
+
+            async with bea.ws_connect(ws_url(deck)) as ws:
+                async with ada.delete(users + "/bea", headers=origin) as resp:
+                    assert await resp.json() == {"deleted": "bea", "sessions_ended": 1, "websockets_closed": 1}
+                assert await _closed_with(ws) == SESSION_ENDED_CLOSE_CODE
+            async with bea.get(deck.url + "api/session") as resp:
+                assert resp.status == 401
+            async with ada.patch(users + "/otto", json={"role": "admin"}, headers=origin):
+                pass
+            async with ada.delete(users + "/ada", headers=origin) as resp:
+                assert resp.status == 200  # another admin is left: otto
+            async with otto.get(deck.url + "api/admin/audit") as resp:
+                entries = (await resp.json())["entries"]
+        assert [(e["user"], e["action"], e["detail"]) for e in reversed(entries)] == [
+            ("ada", "user.add", {"name": "bea", "role": "operator"}),
+            ("ada", "user.role", {"name": "bea", "old": "operator", "new": "viewer"}),
+            ("ada", "user.password", {"name": "bea"}),
+            ("ada", "user.delete", {"name": "bea"}),
+            ("ada", "user.role", {"name": "otto", "old": "operator", "new": "admin"}),
+            ("ada", "user.delete", {"name": "ada"}),
+        ]
     finally:
         await deck.stop()

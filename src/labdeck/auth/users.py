@@ -17,7 +17,7 @@ from labdeck.auth.identity import Identity
 from labdeck.auth.names import check_name
 from labdeck.auth.passwords import Passwords
 from labdeck.auth.roles import parse_role
-from labdeck.exceptions import AlreadyExists, NotFound
+from labdeck.exceptions import AlreadyExists, Busy, NotFound
 from labdeck.store import Store
 
 __all__ = ["UserInfo", "Users"]
@@ -69,13 +69,17 @@ class Users:
 
         await self.store.run(insert)
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, *, keep_an_admin: bool = False) -> None:
         """Remove a user and, with them, every session of theirs.
+
+        Args:
+            keep_an_admin: refuse to remove the last user with the admin role.
 
         Raises:
             NotFound: no such user.
+            Busy: ``keep_an_admin`` and ``name`` is the last admin.
         """
-        await self._change(name, "DELETE FROM users WHERE name = ?", ())
+        await self._change(name, "DELETE FROM users WHERE name = ?", (), keep_an_admin=keep_an_admin)
 
     async def list(self) -> list[UserInfo]:
         """Every user, by name."""
@@ -94,14 +98,32 @@ class Users:
         await self._change(name, "UPDATE users SET password = ? WHERE name = ?", (hashed,),
                            also="DELETE FROM sessions WHERE user = ?")
 
-    async def set_role(self, name: str, role: str) -> None:
+    async def set_role(self, name: str, role: str, *, keep_an_admin: bool = False) -> str:
         """Give a user another role; their open sessions get it on their next request.
+        Returns the role they had.
+
+        Args:
+            keep_an_admin: refuse to take the admin role from the last user who has it.
 
         Raises:
             InvalidArguments: an unknown role.
             NotFound: no such user.
+            Busy: ``keep_an_admin`` and ``name`` is the last admin.
         """
-        await self._change(name, "UPDATE users SET role = ? WHERE name = ?", (parse_role(role),))
+        return await self._change(name, "UPDATE users SET role = ? WHERE name = ?", (parse_role(role),),
+                                  keep_an_admin=keep_an_admin)
+
+    async def get(self, name: str) -> UserInfo:
+        """One user.
+
+        Raises:
+            NotFound: no such user.
+        """
+        rows = await self.store.query("SELECT name, role, created, last_login FROM users WHERE name = ?", (name,))
+        if not rows:
+            raise NotFound(f"no user {name!r}")
+        r = rows[0]
+        return UserInfo(r["name"], r["role"], r["created"], r["last_login"])
 
     async def authenticate(self, name: str, password: str) -> Identity | None:
         """The user's identity when the password is theirs, else ``None``.
@@ -125,20 +147,30 @@ class Users:
                                  (self.clock(), fresh, name))
         return Identity(user=name, role=rows[0]["role"], via="session")
 
-    async def _change(self, name: str, sql: str, params: tuple[object, ...], also: str | None = None) -> None:
+    async def _change(self, name: str, sql: str, params: tuple[object, ...], also: str | None = None,
+                      keep_an_admin: bool = False) -> str:
         """Run ``sql`` (whose last parameter is the user name) and ``also`` (by user name) in one
-        transaction; :class:`NotFound` when no user of that name was there."""
+        transaction; returns the user's role before it. :class:`NotFound` when no user of that
+        name was there; with ``keep_an_admin``, :class:`Busy` when no admin would be left."""
 
-        def change(db: sqlite3.Connection) -> None:
+        def change(db: sqlite3.Connection) -> str:
             db.execute("BEGIN IMMEDIATE")
             try:
-                if db.execute(sql, (*params, name)).rowcount == 0:
+                found = db.execute("SELECT role FROM users WHERE name = ?", (name,)).fetchone()
+                if found is None or db.execute(sql, (*params, name)).rowcount == 0:
                     raise NotFound(f"no user {name!r}")
                 if also:
                     db.execute(also, (name,))
+                if keep_an_admin and found[0] == "admin" and not _admins(db):
+                    raise Busy(f"{name} is the last admin: give another user the admin role first")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            return str(found[0])
 
-        await self.store.run(change)
+        return await self.store.run(change)
+
+
+def _admins(db: sqlite3.Connection) -> int:
+    return int(db.execute("SELECT count(*) FROM users WHERE role = 'admin'").fetchone()[0])

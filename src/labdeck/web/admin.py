@@ -1,10 +1,12 @@
 """The admin page (``/admin``) and the admin's REST API (``/api/admin/...``), admin role only.
 
-What the page shows and does, each through one route: users; login sessions (end one,
-through ``/api/sessions`` of :mod:`labdeck.web.auth`); API tokens (revoke one, which also
-closes its websockets); request statistics per day and since the first start, and the
-slowest routes; the runtime switches; maintenance mode; the periodic jobs (run one now);
-the audit log. Every change is written to the audit log before it is answered.
+What the page shows and does, each through one route: users (add one, change a role,
+reset a password, delete one; the last admin can be neither demoted nor deleted); login
+sessions (end one, through ``/api/sessions`` of :mod:`labdeck.web.auth`); API tokens
+(revoke one, which also closes its websockets); request statistics per day and since the
+first start, and the slowest routes; the runtime switches; maintenance mode; the periodic
+jobs (run one now); the audit log. Every change is written to the audit log before it is
+answered.
 """
 
 from __future__ import annotations
@@ -20,23 +22,32 @@ from aiohttp import web
 
 from labdeck.admin import stats as stats_mod
 from labdeck.admin.service import Admin
+from labdeck.auth.passwords import MAX_LENGTH as MAX_PASSWORD
+from labdeck.auth.passwords import MIN_LENGTH as MIN_PASSWORD
+from labdeck.auth.users import UserInfo
 from labdeck.exceptions import BadRequest, LabdeckError, NotFound
+from labdeck.types import ROLES
 from labdeck.web import access
 from labdeck.web.auth import GATE_KEY, SESSION_ENDED_CLOSE_CODE, client_of
 from labdeck.web.openapi import add_openapi_paths, error_response, error_responses, query_int
 
 __all__ = [
     "ADMIN_KEY",
+    "ROLE_CHANGED_CLOSE_CODE",
     "SCHEMAS",
     "STATIC",
     "add_admin_routes",
+    "add_user",
     "admin_page",
     "audit",
+    "change_role",
     "change_switches",
+    "delete_user",
     "jobs",
     "maintenance",
     "maintenance_off",
     "maintenance_on",
+    "reset_password",
     "revoke_token",
     "run_job",
     "statistics",
@@ -52,6 +63,10 @@ MAX_BODY = 16 << 10
 MAX_MESSAGE = 2000
 STATIC = Path(str(resources.files("labdeck.ui").joinpath("static")))
 _TOKEN = "/api/admin/tokens/{name:[a-z][a-z0-9._-]{0,63}}"
+_USER = "/api/admin/users/{name:[a-z][a-z0-9._-]{0,63}}"
+ROLE_CHANGED_CLOSE_CODE = 1012
+"""Websockets of a user whose role changed close with this ("service restart"): the
+dashboard reconnects at once and gets the new role."""
 _JOB = "/api/admin/jobs/{name:[a-z]{1,32}}/run"
 
 
@@ -61,6 +76,10 @@ def add_admin_routes(app: web.Application, admin: Admin) -> None:
     access.add(app, "GET", "/admin", admin_page, "admin")
     for method, path, handler in (
         ("GET", "/api/admin/users", users),
+        ("POST", "/api/admin/users", add_user),
+        ("PATCH", _USER, change_role),
+        ("PUT", _USER + "/password", reset_password),
+        ("DELETE", _USER, delete_user),
         ("GET", "/api/admin/tokens", tokens),
         ("DELETE", _TOKEN, revoke_token),
         ("GET", "/api/admin/stats", statistics),
@@ -120,6 +139,83 @@ async def admin_page(request: web.Request) -> web.StreamResponse:
 async def users(request: web.Request) -> web.StreamResponse:
     found = await request.app[GATE_KEY].users.list()
     return _reply({"users": [vars(u) for u in found]})
+
+
+def _text(body: dict[str, Any], key: str, allowed: set[str]) -> str:
+    """``body[key]``, a string; the body has nothing but ``allowed`` keys.
+
+    Raises:
+        BadRequest: a key is missing, not a string, or not allowed.
+    """
+    extra = set(body) - allowed
+    if extra:
+        raise BadRequest(f"unknown field {sorted(extra)[0]!r}: the body has {', '.join(sorted(allowed))}")
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(f"{key} is required, as a string")
+    return value
+
+
+def _role(body: dict[str, Any], allowed: set[str]) -> str:
+    role = _text(body, "role", allowed)
+    if role not in ROLES:
+        raise BadRequest(f"unknown role {role[:40]!r}: must be one of {', '.join(ROLES)}")
+    return role
+
+
+def _user_json(user: UserInfo) -> dict[str, Any]:
+    return dict(vars(user))
+
+
+async def add_user(request: web.Request) -> web.StreamResponse:
+    """Add a user: ``{"name", "role", "password"}`` (the initial password, which they may change)."""
+    gate, admin = request.app[GATE_KEY], request.app[ADMIN_KEY]
+    fields = {"name", "role", "password"}
+    body = await _body(request)
+    name, role, password = _text(body, "name", fields), _role(body, fields), _text(body, "password", fields)
+    await gate.users.add(name, role, password)
+    user = await gate.users.get(name)
+    await admin.audit.record(client_of(request), "user.add", name=name, role=user.role)
+    return _reply({"user": _user_json(user)}, status=201)
+
+
+async def change_role(request: web.Request) -> web.StreamResponse:
+    """Give a user another role (``{"role": ...}``); their websockets reconnect with it.
+    The last admin keeps the role (409)."""
+    gate, admin = request.app[GATE_KEY], request.app[ADMIN_KEY]
+    name = request.match_info["name"]
+    role = _role(await _body(request), {"role"})
+    old = await gate.users.set_role(name, role, keep_an_admin=True)
+    user = await gate.users.get(name)
+    if old != user.role:
+        await admin.audit.record(client_of(request), "user.role", name=name, old=old, new=user.role)
+        gate.close_user(name, ROLE_CHANGED_CLOSE_CODE, "your role changed: connect again")
+    return _reply({"user": _user_json(user)})
+
+
+async def reset_password(request: web.Request) -> web.StreamResponse:
+    """Set a user's password (``{"password": ...}``); every session of theirs ends at once,
+    and its websockets close with 1008."""
+    gate, admin = request.app[GATE_KEY], request.app[ADMIN_KEY]
+    name = request.match_info["name"]
+    password = _text(await _body(request), "password", {"password"})
+    await gate.users.set_password(name, password)
+    await admin.audit.record(client_of(request), "user.password", name=name)
+    closed = gate.close_user(name, SESSION_ENDED_CLOSE_CODE, "the password was changed: log in again")
+    return _reply({"user": _user_json(await gate.users.get(name)), "websockets_closed": closed})
+
+
+async def delete_user(request: web.Request) -> web.StreamResponse:
+    """Delete a user, ending their sessions at once (their websockets close with 1008).
+    The last admin stays (409)."""
+    gate, admin = request.app[GATE_KEY], request.app[ADMIN_KEY]
+    name = request.match_info["name"]
+    ended = sum(s.user == name for s in await gate.sessions.list())
+    await gate.users.delete(name, keep_an_admin=True)
+    await gate.sessions.end_user(name)  # where sessions are not kept beside the users
+    await admin.audit.record(client_of(request), "user.delete", name=name)
+    closed = gate.close_user(name, SESSION_ENDED_CLOSE_CODE, "the user was deleted")
+    return _reply({"deleted": name, "sessions_ended": ended, "websockets_closed": closed})
 
 
 async def tokens(request: web.Request) -> web.StreamResponse:
@@ -275,6 +371,9 @@ _MAINTENANCE = {
     "properties": {"on": {"type": "boolean"}, "message": {"type": ["string", "null"]}, "until": _NUMBER_OR_NULL,
                    "retry_after": {"type": ["integer", "null"]}},
 }
+_NAME_SCHEMA = {"type": "string", "pattern": "^[a-z][a-z0-9._-]{0,63}$"}
+_ROLE_SCHEMA = {"type": "string", "enum": list(ROLES)}
+_PASSWORD_SCHEMA = {"type": "string", "minLength": MIN_PASSWORD, "maxLength": MAX_PASSWORD}
 _COUNTS = {f: {"type": "number" if f == "seconds" else "integer"} for f in stats_mod.FIELDS}
 _BY = {"type": "object", "additionalProperties": {"type": "integer"}}
 SCHEMAS: dict[str, Any] = {
@@ -332,13 +431,43 @@ def _spec(job_names: list[str]) -> dict[str, Any]:
              "properties": {"id": {"type": "integer"}, "t": {"type": "number"}, "user": {"type": ["string", "null"]},
                             "via": {"type": "string"}, "peer": {"type": "string"}, "action": {"type": "string"},
                             "detail": {"type": "object"}}}
-    name = {"name": "name", "in": "path", "required": True,
-            "schema": {"type": "string", "pattern": "^[a-z][a-z0-9._-]{0,63}$"}}
+    name = {"name": "name", "in": "path", "required": True, "schema": _NAME_SCHEMA}
+    one_user = {"type": "object", "required": ["user"], "properties": {"user": user}}
     job = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": job_names}}
     admin = "admin"
     return {
-        "/api/admin/users": {"get": {"summary": "Every user", "x-labdeck-role": admin,
-                                     "responses": _ok(_list_of("users", user))}},
+        "/api/admin/users": {
+            "get": {"summary": "Every user", "x-labdeck-role": admin, "responses": _ok(_list_of("users", user))},
+            "post": {"summary": "Add a user with a role and an initial password", "x-labdeck-role": admin,
+                     "requestBody": _body_spec({"type": "object", "required": ["name", "role", "password"],
+                                                "additionalProperties": False,
+                                                "properties": {"name": _NAME_SCHEMA, "role": _ROLE_SCHEMA,
+                                                               "password": _PASSWORD_SCHEMA}}),
+                     "responses": {"201": {"description": "added", "content": {"application/json": {
+                         "schema": one_user}}}, **error_responses(400, 409, 413)}}},
+        "/api/admin/users/{name}": {
+            "patch": {"summary": "Give a user another role; their websockets close with 1012 and reconnect with it; "
+                                 "the last admin keeps the role (409)", "x-labdeck-role": admin,
+                      "parameters": [name],
+                      "requestBody": _body_spec({"type": "object", "required": ["role"], "additionalProperties": False,
+                                                 "properties": {"role": _ROLE_SCHEMA}}),
+                      "responses": _ok(one_user, 400, 404, 409, 413)},
+            "delete": {"summary": "Delete a user and end their sessions at once (their websockets close with "
+                                  "1008); the last admin stays (409)", "x-labdeck-role": admin,
+                       "parameters": [name],
+                       "responses": _ok({"type": "object", "required": ["deleted", "sessions_ended",
+                                                                        "websockets_closed"],
+                                         "properties": {"deleted": {"type": "string"},
+                                                        "sessions_ended": {"type": "integer"},
+                                                        "websockets_closed": {"type": "integer"}}}, 404, 409)}},
+        "/api/admin/users/{name}/password": {"put": {
+            "summary": "Set a user's password; their sessions end and their websockets close with 1008",
+            "x-labdeck-role": admin, "parameters": [name],
+            "requestBody": _body_spec({"type": "object", "required": ["password"], "additionalProperties": False,
+                                       "properties": {"password": _PASSWORD_SCHEMA}}),
+            "responses": _ok({"type": "object", "required": ["user", "websockets_closed"],
+                              "properties": {"user": user, "websockets_closed": {"type": "integer"}}},
+                             400, 404, 413)}},
         "/api/admin/tokens": {"get": {"summary": "Every API token (never its secret)", "x-labdeck-role": admin,
                                       "responses": _ok(_list_of("tokens", token))}},
         "/api/admin/tokens/{name}": {"delete": {

@@ -164,14 +164,23 @@ class Gate:
         for conn in list(self.connections()):
             session = conn.client.session
             if session is not None and await self.sessions.lookup(session) is None:
-                # Not awaited: the close handshake needs the client to read, and the client
-                # may be waiting for the very request (a logout) that got here.
-                task = asyncio.get_running_loop().create_task(
-                    conn.close(SESSION_ENDED_CLOSE_CODE, "the login session ended"))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
+                self._close_soon(conn, SESSION_ENDED_CLOSE_CODE, "the login session ended")
                 closed += 1
         return closed
+
+    def close_user(self, user: str, code: int, reason: str) -> int:
+        """Close the websockets ``user`` opened through a login session; returns how many."""
+        found = [conn for conn in self.connections() if conn.client.via == "session" and conn.client.user == user]
+        for conn in found:
+            self._close_soon(conn, code, reason)
+        return len(found)
+
+    def _close_soon(self, conn: Connection, code: int, reason: str) -> None:
+        # Not awaited: the close handshake needs the client to read, and the client
+        # may be waiting for the very request (a logout) that got here.
+        task = asyncio.get_running_loop().create_task(conn.close(code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # -- who is asking ----------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 /**
  * Admin: maintenance mode, runtime switches, request statistics over days (uPlot), the
- * slowest routes, the periodic jobs, users, login sessions, API tokens and the audit log.
+ * slowest routes, the periodic jobs, users (add, change a role, set a password, delete),
+ * login sessions, API tokens and the audit log.
  *
  * Everything goes through the admin's REST API (api/admin/..., api/sessions), never the
  * websocket, so the standalone page at /admin keeps working in maintenance mode. It
@@ -51,9 +52,18 @@ const SECTIONS = `
     <div class="table-wrap" tabindex="0"><table class="data">
       <thead><tr><th>Job</th><th>Last run</th><th>Result</th><th>Next run</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody data-testid="jobs"></tbody></table></div></div>
-  <div class="card"><header><h2>Users</h2><span class="muted">add and remove with <code>labdeck user</code></span></header>
+  <div class="card" data-testid="admin-users"><header><h2>Users</h2></header>
+    <form class="toolbar" data-testid="user-add-form">
+      <input type="text" required maxlength="64" pattern="[a-z][a-z0-9._\-]{0,63}" autocomplete="off"
+             placeholder="name" aria-label="New user's name" data-testid="user-add-name">
+      <select aria-label="New user's role" data-testid="user-add-role">
+        <option>viewer</option><option selected>operator</option><option>admin</option></select>
+      <input type="password" required minlength="10" maxlength="1024" autocomplete="new-password"
+             placeholder="initial password" aria-label="New user's initial password" data-testid="user-add-password">
+      <button type="submit" class="btn" data-testid="user-add">Add user</button>
+    </form>
     <div class="table-wrap" tabindex="0"><table class="data">
-      <thead><tr><th>User</th><th>Role</th><th>Created</th><th>Last login</th></tr></thead>
+      <thead><tr><th>User</th><th>Role</th><th>Created</th><th>Last login</th><th><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody data-testid="users"></tbody></table></div></div>
   <div class="card"><header><h2>Sessions</h2></header>
     <div class="table-wrap" tabindex="0"><table class="data">
@@ -192,8 +202,46 @@ function mount(root, { kit, toast }) {
     }));
   }
 
+  function roleSelect(user) {
+    const select = el("select");
+    select.setAttribute("aria-label", `Role of ${user.name}`);
+    select.dataset.testid = `user-role-${user.name}`;
+    for (const role of ["viewer", "operator", "admin"]) select.append(new Option(role, role, false, role === user.role));
+    select.addEventListener("change", act(`${user.name} is now ${select.value}`,
+      () => send("PATCH", `api/admin/users/${user.name}`, { role: select.value })));
+    return select;
+  }
+
+  function userActions(user) {
+    const box = el("span", "admin-user-actions");
+    const password = el("input");
+    Object.assign(password, { type: "password", minLength: 10, maxLength: 1024, autocomplete: "new-password",
+                              placeholder: "new password" });
+    password.setAttribute("aria-label", `New password for ${user.name}`);
+    password.dataset.testid = `user-password-${user.name}`;
+    const reset = button("Set password", `user-password-set-${user.name}`, act(`Password of ${user.name} set`,
+      async () => {
+        await send("PUT", `api/admin/users/${user.name}/password`, { password: password.value });
+        password.value = "";
+      }));
+    const remove = el("button", "btn danger", "Delete");
+    remove.type = "button";
+    remove.dataset.testid = `user-delete-${user.name}`;
+    kit.confirmButton(remove, () => `Delete ${user.name}?`,
+      act(`${user.name} deleted`, () => send("DELETE", `api/admin/users/${user.name}`)));
+    box.append(password, reset, remove);
+    return box;
+  }
+
   function showUsers(users) {
-    $("users").replaceChildren(...rows(users, (u) => row([u.name, u.role, formatTime(u.created), formatTime(u.last_login)], "user"), "No users: the server is in open mode, or nobody was added yet."));
+    const table = $("users");
+    // a password being typed survives the periodic refresh
+    if ([...table.querySelectorAll("input")].some((input) => input.value)) return;
+    table.replaceChildren(...rows(users, (u) => {
+      const tr = row([u.name, roleSelect(u), formatTime(u.created), formatTime(u.last_login), userActions(u)], "user");
+      tr.dataset.user = u.name;
+      return tr;
+    }, "No users: the server is in open mode, or nobody was added yet."));
   }
 
   function showSessions(sessions) {
@@ -245,6 +293,14 @@ function mount(root, { kit, toast }) {
       until: until ? Date.parse(until) / 1000 : null,
     });
   }));
+  $("user-add-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const name = $("user-add-name").value;
+    act(`${name} added`, async () => {
+      await send("POST", "api/admin/users", { name, role: $("user-add-role").value, password: $("user-add-password").value });
+      $("user-add-name").value = $("user-add-password").value = "";
+    })();
+  });
   $("maintenance-off").addEventListener("click", act("Maintenance ended", () => send("DELETE", "api/admin/maintenance")));
   $("switch-log_level").addEventListener("change", act("Log level changed",
     () => send("PATCH", "api/admin/switches", { log_level: $("switch-log_level").value })));
