@@ -104,7 +104,7 @@ def test_an_alert_sounds_notifies_and_keeps_the_card_red_until_acknowledged(
     expect(toggle).to_have_text("Alerts off")
     toggle.click()
     expect(toggle).to_have_attribute("aria-pressed", "true")
-    page.reload()  # the choice is this browser's, remembered
+    page.reload()  # the choice is remembered (a preference of the user's, kept by the server)
     expect(page.get_by_test_id("alerts-toggle")).to_have_attribute("aria-pressed", "true")
     expect(card).to_have_attribute("data-verdict", "ok")
     assert page.evaluate("window.__notified") == []

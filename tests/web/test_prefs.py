@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from labdeck import Deck
-from labdeck.web.prefs import BROWSER_COOKIE, MAX_KEYS, MAX_VALUE
+from labdeck.web.prefs import BROWSER_COOKIE, MAX_BYTES, MAX_KEYS, MAX_VALUE
 from tests.web.test_login import PASSWORD, browser, log_in, origin
 
 
@@ -96,3 +96,19 @@ async def test_hostile_preferences_are_refused_and_the_server_keeps_serving(deck
         assert (await put(http, deck, "k0", '"replaced"')).status == 200  # an existing key may change
         prefs = (await get_prefs(http, deck))["prefs"]
         assert len(prefs) == MAX_KEYS and prefs["k0"] == "replaced"
+
+
+async def test_one_owners_preferences_are_bounded_in_bytes_altogether(deck: Deck) -> None:
+    value = json.dumps("x" * (MAX_VALUE - 100))
+    fits = MAX_BYTES // len(value)
+    async with browser() as http:
+        for i in range(fits):
+            assert (await put(http, deck, f"big{i}", value)).status == 200
+        reply = await put(http, deck, "one.more", value)
+        assert reply.status == 413 and "delete one first" in (await reply.json())["error"]["message"]
+        assert (await put(http, deck, "big0", value)).status == 200  # replacing a value frees its own bytes
+        async with http.delete(f"{deck.url}api/prefs/big0", headers={"Origin": deck.url.rstrip("/")}) as gone:
+            assert gone.status == 204
+        assert (await put(http, deck, "one.more", value)).status == 200
+        async with browser() as other:  # another owner has room of their own
+            assert (await put(other, deck, "big0", value)).status == 200

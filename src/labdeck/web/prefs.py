@@ -1,5 +1,5 @@
 """What the dashboard remembers for each user: cards of the overview, settings being edited,
-the last script, the log's follow mode, the alert sound.
+the last script, the log's follow mode, the stations' alerts (notification and sound).
 
 Routes (``viewer``: anyone who may see the dashboard keeps their own preferences):
 
@@ -11,7 +11,7 @@ Whose they are: a logged-in user's (or an API token's user) follow that user fro
 to browser. In open mode there are no users, so each browser keeps its own, under the
 random id of its ``labdeck-browser`` cookie (HttpOnly, set on first use). A preference is
 a JSON value of at most :data:`MAX_VALUE` bytes under a key like ``overview.cards``; an
-owner has at most :data:`MAX_KEYS` of them. Values are stored and handed back as given:
+owner has at most :data:`MAX_KEYS` of them, of :data:`MAX_BYTES` together. Values are stored and handed back as given:
 the dashboard checks what it reads, as it would any other input.
 """
 
@@ -35,13 +35,15 @@ from labdeck.web.openapi import add_openapi_paths, error_response, error_respons
 if TYPE_CHECKING:
     from labdeck.store import Store
 
-__all__ = ["BROWSER_COOKIE", "KEY_PATTERN", "MAX_KEYS", "MAX_VALUE", "add_routes", "owner_of"]
+__all__ = ["BROWSER_COOKIE", "KEY_PATTERN", "MAX_BYTES", "MAX_KEYS", "MAX_VALUE", "add_routes", "owner_of"]
 
 BROWSER_COOKIE = "labdeck-browser"
 MAX_VALUE = 16 * 1024
 """Largest value of one preference, in bytes of JSON."""
 MAX_KEYS = 100
 """Most preferences one owner keeps."""
+MAX_BYTES = 128 * 1024
+"""Most bytes of JSON all of one owner's preferences hold together."""
 KEY_PATTERN = r"[a-z][a-z0-9_.-]{0,63}"
 _KEY = re.compile(KEY_PATTERN)
 _BROWSER_ID = re.compile(r"[A-Za-z0-9_-]{24}")
@@ -131,9 +133,13 @@ async def _value(request: web.Request) -> Any:
 
 def _save(db: sqlite3.Connection, owner: str, key: str, text: str) -> None:
     with db:
-        known = db.execute("SELECT count(*), sum(key = ?) FROM prefs WHERE owner = ?", (key, owner)).fetchone()
+        known = db.execute("SELECT count(*), sum(key = ?), "
+                           "coalesce(sum(CASE WHEN key = ? THEN 0 ELSE length(CAST(value AS BLOB)) END), 0) "
+                           "FROM prefs WHERE owner = ?", (key, key, owner)).fetchone()
         if known[0] >= MAX_KEYS and not known[1]:
             raise Busy(f"at most {MAX_KEYS} preferences are kept; delete one first")
+        if known[2] + len(text.encode()) > MAX_BYTES:
+            raise TooLarge(f"all preferences together hold at most {MAX_BYTES} bytes of JSON; delete one first")
         db.execute("INSERT INTO prefs (owner, key, value, updated) VALUES (?, ?, ?, ?) "
                    "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
                    (owner, key, text, time.time()))

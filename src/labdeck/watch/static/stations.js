@@ -7,12 +7,12 @@
  *
  * Alerts: a non-conforming file turns its station's card red until an operator
  * acknowledges it (recorded on the server), whatever the files after it show. With
- * alerts switched on in this browser (remembered in localStorage), it also raises a
- * browser notification and a sound. Reports: links to the compliance report (HTML, JSON)
+ * alerts switched on (a preference of the user's, ctx.prefs, so it follows them to
+ * another browser), it also raises a browser notification and a sound. Reports: links to the compliance report (HTML, JSON)
  * and to the references as a dicompare schema.
  * The state comes from the `stations` object (state()); every finding on a station's
  * channel dicom/<station> refreshes it, and a slow poll finds stations that are new.
- * Beside ctx.deck and ctx.toast it uses the dashboard's panel kit for its DOM helper.
+ * Beside ctx.deck, ctx.toast and ctx.prefs it uses the dashboard's panel kit for its DOM helper.
  */
 
 import { el as node } from "../../kit.js";
@@ -20,7 +20,7 @@ import { el as node } from "../../kit.js";
 export default { mount };
 
 const VERDICT = { true: ["ok", "conforms"], false: ["bad", "mismatch"], null: ["none", "no reference"] };
-const ALERTS = "labdeck.stations.alerts";
+const ALERTS = "stations.alerts";
 
 let audio = null;
 function beep() { // a short two-tone chime; a browser plays it once a click on the page has allowed sound
@@ -38,8 +38,8 @@ function beep() { // a short two-tone chime; a browser plays it once a click on 
   } catch { /* no audio device: the notification and the red card remain */ }
 }
 
-function alerts() {
-  const on = () => localStorage.getItem(ALERTS) === "on";
+function alerts(prefs) {
+  const on = () => prefs.get(ALERTS, false) === true;
   const button = node("button", "btn alerts-toggle");
   button.dataset.testid = "alerts-toggle";
   const label = () => {
@@ -47,14 +47,15 @@ function alerts() {
     button.setAttribute("aria-pressed", String(on()));
   };
   button.addEventListener("click", async () => {
-    localStorage.setItem(ALERTS, on() ? "off" : "on");
+    prefs.set(ALERTS, !on());
     if (on() && "Notification" in window && Notification.permission === "default") {
       await Notification.requestPermission().catch(() => {});
     }
     if (on()) beep();
-    label();
   });
+  const off = prefs.on(ALERTS, label);
   label();
+  prefs.ready.then(label);
   const last = new Map(); // station -> when it last sounded: a burst of bad files is one alert
   const raise = (finding) => {
     if (!on()) return;
@@ -68,7 +69,7 @@ function alerts() {
       });
     }
   };
-  return { button, raise };
+  return { button, raise, off };
 }
 
 function plain(value, unit) {
@@ -87,7 +88,7 @@ function mount(section, ctx) {
   title.hidden = true;
   const cards = node("div", "stations-cards");
   const none = node("p", "card empty", "No scanner has sent a DICOM file yet.");
-  const alert = alerts();
+  const alert = alerts(ctx.prefs);
   const bar = node("div", "stations-bar");
   const link = (text, href, id) => {
     const a = node("a", "btn", text);
@@ -142,7 +143,7 @@ function mount(section, ctx) {
   const poll = setInterval(() => refresh().catch(() => {}), 2000);
   ctx.deck.on?.("state", (s) => s === "open" && refresh().catch(() => {}));
   refresh().catch(() => {});
-  return () => { clearInterval(poll); window.removeEventListener("hashchange", render); };
+  return () => { clearInterval(poll); window.removeEventListener("hashchange", render); alert.off(); };
 }
 
 function card(s, units, ctx, refresh) {
