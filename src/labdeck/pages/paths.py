@@ -9,11 +9,16 @@ reason, so a probe learns nothing of what lies outside.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from labdeck.exceptions import NotFound
 
 __all__ = ["resolve_inside", "segment_ok"]
+
+_ROOTS: dict[Path, Path] = {}
+_MAX_ROOTS = 256
 
 
 def segment_ok(segment: str) -> bool:
@@ -31,14 +36,43 @@ def resolve_inside(root: Path, tail: str) -> Path:
         NotFound: a segment breaks the rules of the module docstring, the path does not
             exist, or it leads outside ``root``.
     """
-    base = root.resolve()
+    base = _resolved(root)
     parts = [p for p in tail.split("/") if p != ""] if tail else []
     if not all(segment_ok(p) for p in parts):
         raise NotFound("no such file")
     try:
+        plain = _plain(base, parts)
+        if plain is not None:
+            return plain  # inside by construction: every part is a plain name, none a link
         found = base.joinpath(*parts).resolve(strict=True)
     except (OSError, RuntimeError, ValueError):  # missing, a symlink loop, a NUL
         raise NotFound("no such file") from None
     if found != base and not found.is_relative_to(base):
         raise NotFound("no such file")
     return found
+
+
+def _resolved(root: Path) -> Path:
+    """``root`` resolved on disk, once per root (roots come from the configuration, so they are few)."""
+    found = _ROOTS.get(root)
+    if found is None:
+        if len(_ROOTS) >= _MAX_ROOTS:
+            _ROOTS.clear()
+        found = _ROOTS[root] = root.resolve()
+    return found
+
+
+def _plain(base: str | Path, parts: list[str]) -> Path | None:
+    """``base/parts`` when every part exists and none is a symbolic link: then it is its own
+    real path, found with one ``lstat`` a part instead of resolving from ``/``. ``None``
+    when a part is a link (the caller resolves it).
+
+    Raises:
+        OSError: a part does not exist.
+    """
+    path = str(base)
+    for part in parts:
+        path = os.path.join(path, part)
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            return None
+    return Path(path)
