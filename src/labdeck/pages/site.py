@@ -34,6 +34,7 @@ from labdeck import __version__
 from labdeck.config import Config
 from labdeck.exceptions import BadRequest, NotFound, Unauthenticated
 from labdeck.pages.config import PageSite
+from labdeck.pages.filecache import SmallFiles
 from labdeck.pages.listing import COLUMNS, list_folder
 from labdeck.pages.paths import resolve_inside
 from labdeck.pages.templates import Templates
@@ -94,6 +95,7 @@ class Site:
                         "pages": pages}
         self.others: list[Site] = []
         self.file_headers = {"Cache-Control": "no-cache"}
+        self.small = SmallFiles()
         if site.listing:
             self.file_headers["Content-Security-Policy"] = SANDBOXED
 
@@ -124,7 +126,8 @@ class Site:
         path = self._file(tail)
         if path.is_dir():
             raise web.HTTPPermanentRedirect(request.path + "/")
-        return web.FileResponse(path, headers=self.file_headers)
+        cached = self.small.response(request, path, self.file_headers)
+        return cached or web.FileResponse(path, headers=self.file_headers)
 
     def _file(self, tail: str) -> Path:
         """The file or folder ``tail`` names in the site's folder, outside its templates."""

@@ -17,6 +17,7 @@ from aiohttp.web_request import BaseRequest
 
 from labdeck.admin.stats import RequestStats
 from labdeck.admin.switches import Switches
+from labdeck.pages.filecache import CachedFile
 
 __all__ = ["TIMING_LOG", "access_logger", "count_websocket"]
 
@@ -33,7 +34,7 @@ def access_logger(stats: RequestStats, switches: Switches) -> type[AbstractAcces
             if status == _WEBSOCKET:
                 return  # counted when it opened (count_websocket)
             route = _route_of(request)
-            is_file = isinstance(response, web.FileResponse) and status in (200, 206)
+            is_file = isinstance(response, (web.FileResponse, CachedFile)) and status in (200, 206)
             size = _body_bytes(request, response)
             stats.count(request.method, route, status, size, is_file, time_, time.time())
             if switches.timing:
