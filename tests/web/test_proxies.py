@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 
 from labdeck import Deck
+from labdeck.auth.throttle import LoginThrottle
 from labdeck.config import load_config
 from labdeck.exceptions import ConfigError
 from labdeck.web.proxies import client_address, networks
@@ -95,5 +96,20 @@ async def test_a_spoofed_forwarded_for_from_an_untrusted_peer_changes_nothing(ma
             assert (await log_in(ada, deck, "ada")).status == 303
             async with ada.get(deck.url + "api/sessions") as resp:
                 assert [s["peer"] for s in (await resp.json())["sessions"]] == ["127.0.0.1"]
+    finally:
+        await deck.stop()
+
+
+async def test_behind_a_trusted_proxy_the_login_throttle_counts_each_client(make_deck: Callable[..., Deck]) -> None:
+    deck = make_deck(auth_mode="login", server_rate_limit=0, server_trusted_proxies=["127.0.0.1"])
+    await deck.start()
+    try:
+        free = LoginThrottle().free_per_address
+        async with browser(headers={"X-Forwarded-For": "203.0.113.1"}) as guesser, \
+                browser(headers={"X-Forwarded-For": "203.0.113.2"}) as neighbour:
+            for i in range(free + 1):  # a name each: only the address's count grows
+                assert (await log_in(guesser, deck, f"x{i}", "wrong password")).status == 401
+            assert (await log_in(guesser, deck, "another", "wrong password")).status == 429  # that address waits
+            assert (await log_in(neighbour, deck, "another", "wrong password")).status == 401  # its neighbour not
     finally:
         await deck.stop()
