@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -15,8 +16,10 @@ from labdeck import Deck
 from labdeck.auth.cert import make_certificate
 from labdeck.cli import main
 from labdeck.conformance import CHECKS, Target, ordered, report, run
+from tests.broker.conftest import REDIS_URL, wipe
 from tests.conftest import ws_url
 from tests.helpers import scaled
+from tests.scaleout.conftest import Servers
 
 HISTORY = 20
 BOUND = 64 * 1024
@@ -29,11 +32,39 @@ class Slow:
         return "done"
 
 
-@pytest.fixture(params=["one process, in-memory broker"])
-async def servers(request: pytest.FixtureRequest, make_deck: Callable[..., Deck]) -> AsyncIterator[list[str]]:
-    """The websocket URLs of the servers under test, one list per param: a set of
-    Redis-backed processes sharing one broker is another param yielding several URLs."""
-    assert request.param == "one process, in-memory broker"
+SLOW_MODULE = """\
+import asyncio
+
+
+class Slow:
+    async def wait(self) -> str:
+        await asyncio.sleep(0.3)
+        return "done"
+
+
+slow = Slow()
+"""
+
+SERVER_TOML = f"""\
+[server]
+history = {HISTORY}
+send_queue_bytes = {BOUND}
+
+[objects]
+slow = "conformance_objects:slow"
+"""
+
+
+@pytest.fixture(params=["one process, in-memory broker", "two processes sharing Redis"])
+async def servers(
+    request: pytest.FixtureRequest, make_deck: Callable[..., Deck], tmp_path: Path
+) -> AsyncIterator[list[str]]:
+    """The websocket URLs of the servers under test: one in-process server, or two
+    ``labdeck serve`` processes on one Redis key prefix of their own."""
+    if request.param == "two processes sharing Redis":
+        async for urls in _redis_backed(tmp_path):
+            yield urls
+        return
     deck = make_deck(**SETTINGS)
     deck.expose("slow", Slow())
     await deck.start()
@@ -41,6 +72,20 @@ async def servers(request: pytest.FixtureRequest, make_deck: Callable[..., Deck]
         yield [ws_url(deck)]
     finally:
         await deck.stop()
+
+
+async def _redis_backed(root: Path) -> AsyncIterator[list[str]]:
+    (root / "conformance_objects.py").write_text(SLOW_MODULE)
+    config = root / "labdeck.toml"
+    config.write_text(SERVER_TOML)
+    prefix = f"labdeck-test-{secrets.token_hex(6)}"
+    group = Servers(root, REDIS_URL, prefix)
+    try:
+        started = await group.start(2, config=config)
+        yield [server.ws for server in started]
+    finally:
+        group.stop()
+        await wipe(prefix)
 
 
 def target(urls: list[str], *, history: int = HISTORY, token: str | None = None, ca: str | None = None,
