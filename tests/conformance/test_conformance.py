@@ -23,7 +23,8 @@ from tests.scaleout.conftest import Servers
 
 HISTORY = 20
 BOUND = 64 * 1024
-SETTINGS = {"server_history": HISTORY, "server_send_queue_bytes": BOUND}
+IN_FLIGHT = 8
+SETTINGS = {"server_history": HISTORY, "server_send_queue_bytes": BOUND, "server_max_in_flight": IN_FLIGHT}
 
 
 class Slow:
@@ -49,6 +50,7 @@ SERVER_TOML = f"""\
 [server]
 history = {HISTORY}
 send_queue_bytes = {BOUND}
+max_in_flight = {IN_FLIGHT}
 
 [objects]
 slow = "conformance_objects:slow"
@@ -90,7 +92,8 @@ async def _redis_backed(root: Path) -> AsyncIterator[list[str]]:
 
 def target(urls: list[str], *, history: int = HISTORY, token: str | None = None, ca: str | None = None,
            slow_call: str | None = "slow.wait") -> Target:
-    return Target(urls, token, history=history, send_queue_bytes=BOUND, timeout=scaled(5), ca=ca, slow_call=slow_call)
+    return Target(urls, token, history=history, send_queue_bytes=BOUND, max_in_flight=IN_FLIGHT, timeout=scaled(5),
+                  ca=ca, slow_call=slow_call)
 
 
 async def test_labdeck_passes_every_check(servers: list[str]) -> None:

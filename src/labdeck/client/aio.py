@@ -334,6 +334,12 @@ class Client:
 
     # -- requests -------------------------------------------------------------------
 
+    @property
+    def in_flight(self) -> int:
+        """How many requests wait for their reply (the server caps it per connection:
+        ``[server] max_in_flight``, past which a request gets ``TooManyInFlight``)."""
+        return len(self._pending)
+
     async def request(
         self, req: wire.Request, *, timeout: float | None = None, on_reply: Hook | None = None
     ) -> wire.Reply:
