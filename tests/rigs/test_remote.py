@@ -125,7 +125,8 @@ async def test_rigs_named_with_rig_are_driven_and_all_answering_exits_0(lab: Lab
     code, out, err = await rig(lab, "start", "--rig", "behaviour", "--exp-ref", "2026-12-03_1_algernon", "--json",
                                token=lab.operator)
     assert (code, err) == (0, "")
-    assert json.loads(out) == {"behaviour": {"rig": "behaviour", "state": "running", "exp_ref": "2026-12-03_1_algernon"}}
+    started = {"rig": "behaviour", "state": "running", "exp_ref": "2026-12-03_1_algernon"}
+    assert json.loads(out) == {"behaviour": started}
     code, out, _ = await rig(lab, "stop", "--immediately", "--rig", "behaviour", token=lab.operator)
     assert code == 0 and json.loads(out.split(": ", 1)[1])["state"] == "stopped"
     code, out, _ = await rig(lab, "status", "--rig", "behaviour", token=lab.operator)
