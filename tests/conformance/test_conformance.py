@@ -104,11 +104,19 @@ async def test_labdeck_passes_every_check(servers: list[str]) -> None:
     assert not failed, report(failed)
 
 
+async def test_the_python_client_passes_the_checks_made_through_its_own_api(servers: list[str]) -> None:
+    # The "a second client written from the page passes the suite": these checks
+    # hold only when labdeck.client and the server agree on each rule.
+    outcomes = await run(target(servers), only=["client."])
+    assert [o.name for o in outcomes] == ["client.exactly_once", "client.requests", "client.subscribe", "client.gap"]
+    assert all(o.status == "pass" for o in outcomes), report(outcomes)
+
+
 async def test_several_urls_publish_through_one_and_read_through_the_next(servers: list[str]) -> None:
     # One process named twice: the code paths of a multi-process run (reconnecting to the
     # next URL, one epoch across URLs) without a second process.
     outcomes = await run(target([servers[0], servers[0]]), only=["push.", "epoch.", "client."])
-    assert len(outcomes) == 4 and all(o.status == "pass" for o in outcomes), report(outcomes)
+    assert len(outcomes) == 7 and all(o.status == "pass" for o in outcomes), report(outcomes)
 
 
 async def test_a_server_that_breaks_a_rule_fails_its_check_with_the_reason(servers: list[str]) -> None:
@@ -174,7 +182,7 @@ async def test_over_tls_with_the_servers_certificate_trusted(make_deck: Callable
         assert url.startswith("wss://")
         only = ["reply.ids", "push.", "client.", "close.", "upgrade."]
         outcomes = await run(target([url], token=token, ca=cert), only=only)
-        assert len(outcomes) == 8 and all(o.status == "pass" for o in outcomes), report(outcomes)
+        assert len(outcomes) == 11 and all(o.status == "pass" for o in outcomes), report(outcomes)
         (untrusted,) = await run(target([url], token=token), only=["reply.ids"])
         assert untrusted.status == "FAIL" and "certificate" in untrusted.detail.lower()
     finally:

@@ -22,12 +22,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from labdeck.conformance import delivery, requests
+from labdeck.conformance import client, delivery, requests
 from labdeck.conformance.target import CHECKS, CheckFailed, Registered, Skipped, Target
 
 __all__ = ["CHECKS", "Outcome", "Target", "add_arguments", "main", "ordered", "report", "run"]
 
-_MODULES = (requests, delivery)  # the report's order: requests and replies first, then delivery
+_MODULES = (requests, delivery, client)  # the report's order: requests and replies, delivery, the client's own
 
 
 def ordered() -> list[Registered]:
