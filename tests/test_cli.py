@@ -144,7 +144,8 @@ def help_text(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-NESTED = ["dicom import", "dicom refs import", "dicom refs export", "dicom report"]
+NESTED = ["dicom import", "dicom refs import", "dicom refs export", "dicom report",
+          "rig serve", "rig init", "rig start", "rig stop", "rig cleanup", "rig status", "rig info"]
 """Sub-commands of sub-commands with a snapshot of their own."""
 
 

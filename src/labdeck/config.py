@@ -68,6 +68,9 @@ class ServerConfig(_Section):
     """Bytes of message data each channel keeps at most (the oldest messages go first)."""
     send_queue_bytes: int = 4 << 20
     """Per-connection send-queue bound; a client that falls further behind is dropped."""
+    max_in_flight: int = 256
+    """Requests one websocket connection may have unanswered at once (slow calls); one
+    past it is refused with ``TooManyInFlight``."""
     max_depth: int = 64
     """How deeply arrays and objects may nest in a websocket frame (the request is level 1)."""
     max_channels: int = 10_000
@@ -408,8 +411,8 @@ def _check(config: Config, where: str) -> None:
         if not s.base_path.startswith("/") or "//" in s.base_path or ".." in s.base_path:
             raise ConfigError(f"{where}: `server.base_path`: {s.base_path!r} must look like '/lab'")
         s.base_path = s.base_path.rstrip("/")
-    for key in ("max_frame", "history", "history_bytes", "send_queue_bytes", "max_depth", "max_channels",
-                "max_retained_bytes"):
+    for key in ("max_frame", "history", "history_bytes", "send_queue_bytes", "max_in_flight", "max_depth",
+                "max_channels", "max_retained_bytes"):
         if getattr(s, key) < 1:
             raise ConfigError(f"{where}: `server.{key}` must be at least 1")
     if s.max_depth > 512:

@@ -8,6 +8,7 @@
     ├── RemoteError                 the peer (browser, agent, script) sent something wrong
     │   ├── BadRequest              malformed frame, missing id, wrong field types
     │   │   └── DuplicateId         a request reusing the id of one still in flight
+    │   ├── TooManyInFlight         a connection past its cap of requests not answered yet
     │   ├── UnknownOp               an ``op`` the protocol does not define
     │   ├── FrameTooLarge           a frame over the size limit (close code 1009)
     │   ├── Unauthenticated         login mode, and the request carries no valid session or token
@@ -60,6 +61,7 @@ __all__ = [
     "StoreError",
     "Timeout",
     "TooLarge",
+    "TooManyInFlight",
     "Unauthenticated",
     "UnknownOp",
     "UnreadableFile",
@@ -116,6 +118,14 @@ class DuplicateId(BadRequest):
     """A request carries the id of an earlier request of its connection that has not
     been answered yet. Its reply has ``id`` null (echoing the id would look like the
     answer to the earlier request); the message names the id."""
+
+
+class TooManyInFlight(RemoteError):
+    """A request arrived while its connection already had ``[server] max_in_flight``
+    requests not answered yet. It is not run; its reply echoes its id, and the client
+    sends it again once earlier replies have come in."""
+
+    http_status = 429
 
 
 class UnknownOp(RemoteError):

@@ -70,13 +70,31 @@ async def test_no_reply_in_time_is_timeout_and_a_drop_is_disconnected(deck: Deck
             await client.send(wire.Call(client.next_id(), ["lab", "slow"]), timeout=0.05)
         assert info.value.type == "Timeout"
         pending = asyncio.ensure_future(client.call(["lab", "slow"]))
-        await until(lambda: client._pending, what="the call sent")
+        await until(lambda: client.in_flight == 1, what="the call sent")
+        assert client.connection_number == 1
         await client.drop()
         with pytest.raises(DeckError) as info:
             await pending
         assert info.value.type == "Disconnected"
+        assert client.in_flight == 0
         await until(lambda: client.state == "open", what="the reconnect")
+        assert client.connection_number == 2  # what an agent compares to say hello again
         assert await client.call(["lab", "fast"], 1, 2) == 3
+
+
+async def test_a_server_that_never_answers_the_upgrade_is_a_timeout() -> None:
+    async def accept_and_wait(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads the upgrade request, answers nothing
+        writer.close()
+
+    server = await asyncio.start_server(accept_and_wait, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(TimeoutError):
+            await Client(f"ws://127.0.0.1:{port}/ws").connect()
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 async def test_a_slow_client_closed_with_1013_resumes_where_it_stopped(deck: Deck) -> None:

@@ -35,11 +35,13 @@ def sample(deck: Deck) -> Sample:
 
 
 async def test_the_reference_examples(deck: Deck, sample: Sample, capsys: pytest.CaptureFixture[str]) -> None:
-    first, second = blocks("reference/python-client.md")
+    first, second, address = blocks("reference/python-client.md")
     await run(first, deck)
     assert capsys.readouterr().out == "9\n"
     await run(second, deck)
     assert capsys.readouterr().out == "hello\n"
+    exec(compile(address, "example", "exec"), {"__name__": "example"})
+    assert capsys.readouterr().out == "wss://lab.example:8443/deck/ws\n"
 
 
 async def test_the_protocol_pages_examples(deck: Deck, sample: Sample, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 import labdeck
 from labdeck import Deck
 from labdeck.protocol import wire
+from tests.conftest import ws_url
 from tests.helpers import RequestFailed, WireClient, scaled, until
 
 
@@ -133,3 +135,29 @@ async def test_since_minus_one_is_refused_and_null_means_absent(deck: Deck, clie
     await client.request("sub", ch="lab/since", since=None, epoch=None)
     pushes = await client.wait_for("lab/since", 1)
     assert [p["seq"] for p in pushes] == [3]  # as without since: the retained last message only
+
+
+async def test_a_request_past_the_in_flight_cap_is_refused_with_its_id_and_the_connection_keeps_serving(
+    make_deck: Callable[..., Deck],
+) -> None:
+    deck = make_deck(server_max_in_flight=3)
+    slow = Slow()
+    deck.expose("slow", slow)
+    await deck.start()
+    try:
+        async with WireClient(ws_url(deck)) as client:
+            frames = [json.dumps({"id": f"slow-{i}", "op": "call", "path": ["slow", "wait"]}) for i in range(3)]
+            waiting = [asyncio.ensure_future(client.reply_to_raw(f, f"slow-{i}")) for i, f in enumerate(frames)]
+            conn = next(iter(deck.hub.connections))
+            await until(lambda: len(conn.in_flight) == 3, what="three calls in flight")
+            refused = await client.reply_to_raw('{"id": "one-more", "op": "call", "path": ["slow", "quick"]}',
+                                                "one-more")
+            assert refused["error"]["type"] == "TooManyInFlight" and "3 requests" in refused["error"]["message"]
+            assert (await client.request("channels", limit=1)) is not None  # answered at once: never in flight
+            slow.release.set()
+            assert [(await w)["result"] for w in waiting] == ["released"] * 3  # each its own reply
+            again = await client.reply_to_raw('{"id": "one-more", "op": "call", "path": ["slow", "quick"]}',
+                                              "one-more")
+            assert again["result"] == 1  # the cap counts what is unanswered now, nothing more
+    finally:
+        await deck.stop()

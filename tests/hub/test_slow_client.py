@@ -96,6 +96,35 @@ async def test_a_stalled_client_that_reads_again_finds_the_1013_close_frame(make
         await deck.stop()
 
 
+async def test_a_dropped_client_still_asleep_for_seconds_finds_the_1013_close_frame(
+    make_deck: Callable[..., Deck],
+) -> None:
+    # Found by the conformance suite against Redis-backed processes: publishing through
+    # Redis took longer than the second the server then waited, and the stalled client
+    # woke to a cut connection (1006) instead of the close frame the page promises.
+    deck = make_deck(server_send_queue_bytes=BOUND, server_history=5)
+    await deck.start()
+    sock = None
+    try:
+        sock = await open_raw("127.0.0.1", deck.port or 0, "/ws")
+        await send_text(sock, b'{"id":1,"op":"sub","ch":"lab/big"}')
+        await until(lambda: "lab/big" in deck.hub.subscribers, "subscribed")
+        (conn,) = deck.hub.subscribers["lab/big"]
+        for i in range(MAX_MESSAGES):
+            if conn.dropped_slow:
+                break
+            await deck.hub.publish("lab/big", {"i": i, "pad": PAD})
+            await asyncio.sleep(0)
+        assert conn.dropped_slow
+        await asyncio.sleep(2.0)  # a browser tab in the background, still not reading
+        code, _ = await read_until_close(sock)
+        assert code == 1013
+    finally:
+        if sock is not None:
+            sock.close()
+        await deck.stop()
+
+
 async def test_metrics_count_the_slow_disconnect(make_deck: Callable[..., Deck]) -> None:
     deck = make_deck(server_send_queue_bytes=BOUND, server_history=5)
     await deck.start()

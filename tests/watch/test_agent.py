@@ -17,10 +17,10 @@ import aiohttp
 import pytest
 
 from labdeck import Deck
+from labdeck.client import websocket_url as ws_url
 from labdeck.demo.dicom_series import PATIENT, Protocol, SeriesWriter
 from labdeck.exceptions import ConfigError
 from labdeck.watch import inotify
-from labdeck.watch.agent.link import ws_url
 from labdeck.watch.agent.runner import Agent, AgentWatch, parse_watch
 from tests.conftest import ws_url as deck_ws
 from tests.helpers import WireClient, free_port, origin_of, until

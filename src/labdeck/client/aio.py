@@ -15,8 +15,8 @@ any client:
 * requests are matched to replies by ``id``; a reply with ``ok: false`` raises
   :class:`DeckError` with the server's error type and message;
 * after any drop (the server restarting with 1001, dropping a slow client with 1013,
-  the network) it reconnects with backoff (0.25 s doubling to 5 s, with jitter, reset
-  once a connection opens), then re-subscribes every channel with ``since`` = the last
+  the network) it reconnects with backoff (0.25 s doubling to ``retry_max``, 5 s by
+  default, with jitter, reset once a connection opens), then re-subscribes every channel with ``since`` = the last
   seq received and ``epoch`` = the epoch of its last ``sub`` reply. A subscription
   therefore yields every message once, in seq order, or a :class:`~labdeck.protocol.wire.Gap`
   for what the server no longer keeps; a new epoch (a restarted server) starts over at 1;
@@ -34,8 +34,10 @@ import contextlib
 import itertools
 import logging
 import random
+import ssl as tls
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -55,6 +57,9 @@ HEARTBEAT = 30.0
 
 BACKOFF_FIRST = 0.25
 BACKOFF_MAX = 5.0
+CONNECT_TIMEOUT = 5.0
+"""Seconds to open a connection and upgrade it: a server that accepts the connection but
+never answers the upgrade (one stopping) must not hold the client."""
 
 
 class DeckError(Exception):
@@ -157,6 +162,9 @@ class Client:
         reconnect: reconnect after a drop; without, a drop ends the client.
         headers: further headers of the upgrade request (``Origin``, for instance).
         ssl: passed to aiohttp, for a ``wss://`` server with its own CA.
+        ca: a CA or self-signed certificate (PEM file) to trust for ``wss://`` beside
+            the system's; instead of ``ssl``.
+        retry_max: the longest pause between attempts to reconnect, in seconds.
         record: keep every push and gap notice as received, before de-duplication, in
             :attr:`received` (for checking a server; it grows without bound).
         max_frame: the largest frame accepted from the server, in bytes; a larger one
@@ -172,19 +180,26 @@ class Client:
         reconnect: bool = True,
         headers: dict[str, str] | None = None,
         ssl: Any = True,
+        ca: str | Path | None = None,
+        retry_max: float = BACKOFF_MAX,
         record: bool = False,
         max_frame: int = 64 << 20,
     ) -> None:
         self.url = url
         self.timeout = timeout
         self.reconnect = reconnect
+        self.retry_max = retry_max
         self.headers = dict(headers or {})
         if token is not None:
             self.headers["Authorization"] = f"Bearer {token}"
-        self.ssl = ssl
+        self.ssl = tls.create_default_context(cafile=str(ca)) if ca is not None else ssl
         self.max_frame = max_frame
         self.state = "closed"
         """``connecting``, ``open``, ``reconnecting`` or ``closed``."""
+        self.connection_number = 0
+        """The number of the current (or last) connection: 1 for the first, one more at
+        each reconnect. A caller that must act once per connection (say hello, resend)
+        compares it with the number it acted under."""
         self.close_codes: list[int | None] = []
         """The close code of every drop so far (``None``: cut without a close frame)."""
         self.unmatched: deque[wire.Reply] = deque(maxlen=UNMATCHED_KEPT)
@@ -205,8 +220,9 @@ class Client:
     # -- lifecycle ------------------------------------------------------------------
 
     async def connect(self) -> Client:
-        """Open the first connection; raises ``aiohttp.ClientError`` (or ``OSError``)
-        when it cannot, after which nothing reconnects. Later drops reconnect."""
+        """Open the first connection; raises ``aiohttp.ClientError``, ``OSError`` or
+        ``TimeoutError`` when it cannot, after which nothing reconnects. Later drops
+        reconnect."""
         self._session = aiohttp.ClientSession()
         self.state = "connecting"
         try:
@@ -254,9 +270,13 @@ class Client:
 
     async def _dial(self) -> None:
         assert self._session is not None
-        self._ws = await self._session.ws_connect(
-            self.url, headers=self.headers, ssl=self.ssl, heartbeat=HEARTBEAT, max_msg_size=self.max_frame
+        self._ws = await asyncio.wait_for(
+            self._session.ws_connect(
+                self.url, headers=self.headers, ssl=self.ssl, heartbeat=HEARTBEAT, max_msg_size=self.max_frame
+            ),
+            CONNECT_TIMEOUT,
         )
+        self.connection_number += 1
         self.state = "open"
         self._open.set()
 
@@ -273,7 +293,7 @@ class Client:
                 return
             self.state = "reconnecting"
             while True:
-                delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2**attempt)
+                delay = min(self.retry_max, BACKOFF_FIRST * 2**attempt)
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))
                 try:
                     await self._dial()
@@ -333,6 +353,12 @@ class Client:
                 fut.set_exception(DeckError("Disconnected", why))
 
     # -- requests -------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests wait for their reply (the server caps it per connection:
+        ``[server] max_in_flight``, past which a request gets ``TooManyInFlight``)."""
+        return len(self._pending)
 
     async def request(
         self, req: wire.Request, *, timeout: float | None = None, on_reply: Hook | None = None

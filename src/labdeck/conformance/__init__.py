@@ -22,12 +22,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from labdeck.conformance import delivery, requests
+from labdeck.conformance import client, delivery, requests
 from labdeck.conformance.target import CHECKS, CheckFailed, Registered, Skipped, Target
 
 __all__ = ["CHECKS", "Outcome", "Target", "add_arguments", "main", "ordered", "report", "run"]
 
-_MODULES = (requests, delivery)  # the report's order: requests and replies first, then delivery
+_MODULES = (requests, delivery, client)  # the report's order: requests and replies, delivery, the client's own
 
 
 def ordered() -> list[Registered]:
@@ -103,6 +103,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-frame", type=int, default=1 << 20, metavar="B", help="the server's [server] max_frame (default 1048576)"
     )
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=256,
+        metavar="N",
+        help="the server's [server] max_in_flight (default 256)",
+    )
     parser.add_argument("--ca", metavar="FILE", help="a CA or self-signed certificate (PEM) to trust for wss:// URLs")
     parser.add_argument("--slow-call", metavar="PATH",
                         help="an exposed method taking no arguments and 0.25 s or more (device.calibrate in "
@@ -124,8 +131,8 @@ def main(args: argparse.Namespace) -> int:
         if not url.startswith(("ws://", "wss://")):
             print(f"labdeck: {url!r} is not a ws:// or wss:// URL", file=sys.stderr)
             return 2
-    target = Target(list(args.urls), args.token, args.history, args.send_queue_bytes, args.max_frame, args.timeout,
-                    args.ca, args.slow_call)
+    target = Target(list(args.urls), args.token, args.history, args.send_queue_bytes, args.max_frame,
+                    args.max_in_flight, args.timeout, args.ca, args.slow_call)
     outcomes = asyncio.run(run(target, args.only))
     print(report(outcomes), end="")
     return 1 if any(o.status == "FAIL" for o in outcomes) else 0

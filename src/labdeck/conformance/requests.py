@@ -65,6 +65,26 @@ async def _duplicate_id(t: Target) -> None:
         expect(again.ok, f"an answered id is free again: {again}")
 
 
+@check("limit.in_flight", "past max_in_flight unanswered requests, a call gets TooManyInFlight with its id and is "
+                          "not run; the others get their own replies and the connection keeps serving")
+async def _in_flight_cap(t: Target) -> None:
+    if t.slow_call is None:
+        raise Skipped("needs --slow-call PATH, an exposed method that takes a while")
+    path = t.slow_call.split(".")
+    async with t.client() as c:
+        ids = [f"held-{i}" for i in range(t.max_in_flight)]
+        held = [asyncio.ensure_future(c.expect(rid, json.dumps({"id": rid, "op": "call", "path": path}),
+                                               timeout=t.timeout * 5)) for rid in ids]
+        await until(lambda: c.in_flight == len(ids), t.timeout, "the held calls sent")
+        await refused(c, "TooManyInFlight", json.dumps({"id": "past-cap", "op": "call", "path": path}), "past-cap")
+        replies = await asyncio.gather(*held)
+        failed = [r for r in replies if not r.ok]
+        expect(not failed, f"a call under the cap failed: {failed[:1]}")
+        expect([r.id for r in replies] == ids, "a held call got another request's reply")
+        again = await c.expect("past-cap", json.dumps({"id": "past-cap", "op": "dir", "path": []}))
+        expect(again.ok, f"once answered, the cap has room again: {again}")
+
+
 @check("reply.unreadable", "a frame that is not JSON, not an object or has no id gets BadRequest with id null")
 async def _unreadable(t: Target) -> None:
     async with t.client() as c:

@@ -49,6 +49,7 @@ class Target:
         history: the server's ``[server] history``: how many messages a channel keeps.
         send_queue_bytes: the server's ``[server] send_queue_bytes``.
         max_frame: the server's ``[server] max_frame``.
+        max_in_flight: the server's ``[server] max_in_flight``.
         timeout: seconds any one wait may take.
         ca: a CA or self-signed certificate (PEM) to trust for ``wss://`` URLs, beside
             the system's.
@@ -61,6 +62,7 @@ class Target:
     history: int = 10_000
     send_queue_bytes: int = 4 << 20
     max_frame: int = 1 << 20
+    max_in_flight: int = 256
     timeout: float = 10.0
     ca: str | None = None
     slow_call: str | None = None

@@ -95,12 +95,23 @@ class Connection:
         close: closes the transport with a code and reason.
         client: who the peer is.
         max_bytes: the send-queue bound of the slow-client policy.
+        max_in_flight: how many requests may wait for their reply at once (see
+            :meth:`Hub.handle <labdeck.hub.Hub.handle>`).
     """
 
-    def __init__(self, outlet: Outlet, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20) -> None:
+    def __init__(
+        self,
+        outlet: Outlet,
+        close: Close,
+        client: Client | None = None,
+        *,
+        max_bytes: int = 4 << 20,
+        max_in_flight: int = 256,
+    ) -> None:
         self.id = next(_ids)
         self.client = client or Client()
         self.max_bytes = max_bytes
+        self.max_in_flight = max_in_flight
         self.subs: dict[str, int] = {}  # channel -> last seq queued
         self.pending: dict[str, list[Message]] = {}  # channels mid-replay -> live messages held back
         self.held_bytes = 0

@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from labdeck.broker.base import Broker, Message
-from labdeck.exceptions import AccessDenied, BadRequest, DuplicateId, InternalError, LabdeckError
+from labdeck.exceptions import AccessDenied, BadRequest, DuplicateId, InternalError, LabdeckError, TooManyInFlight
 from labdeck.hub.connection import Client, Close, Connection, Outlet, current_client
 from labdeck.hub.rpc import NoObjects, ObjectSpace, Ready
 from labdeck.protocol import wire
@@ -119,10 +119,16 @@ class Hub:
     # -- connections ----------------------------------------------------------------
 
     def connect(
-        self, outlet: Outlet, close: Close, client: Client | None = None, *, max_bytes: int = 4 << 20
+        self,
+        outlet: Outlet,
+        close: Close,
+        client: Client | None = None,
+        *,
+        max_bytes: int = 4 << 20,
+        max_in_flight: int = 256,
     ) -> Connection:
         """Register a new connection; the caller feeds its frames to :meth:`handle`."""
-        conn = Connection(outlet, close, client, max_bytes=max_bytes)
+        conn = Connection(outlet, close, client, max_bytes=max_bytes, max_in_flight=max_in_flight)
         self.connections.add(conn)
         return conn
 
@@ -170,7 +176,16 @@ class Hub:
     # -- requests -------------------------------------------------------------------
 
     async def handle(self, conn: Connection, frame: bytes | str) -> None:
-        """Act on one text frame from ``conn``; every outcome is a reply on ``conn``."""
+        """Act on one text frame from ``conn``; every outcome is a reply on ``conn``.
+
+        An object request arriving while ``conn`` has ``max_in_flight`` requests
+        unanswered is refused with ``TooManyInFlight`` and not run: a client cannot pile
+        up work (and the memory it holds) faster than the server finishes it. Channel
+        ops are answered before the next frame is read, so they never count and are
+        never refused for it: a client at its cap can still resubscribe. A connection
+        closed for sending (dropped as slow, its close frame on the way) acts on nothing."""
+        if conn.closed:
+            return
         try:
             req = wire.decode_request(frame, max_depth=self.max_depth)
         except LabdeckError as exc:
@@ -189,6 +204,9 @@ class Hub:
             await self._guard(conn, req.id, self._sub(conn, req))
         elif isinstance(req, (wire.Unsub, wire.Pub, wire.Channels)):
             await self._guard(conn, req.id, self._simple(conn, req))
+        elif len(conn.in_flight) >= conn.max_in_flight:
+            message = f"{conn.max_in_flight} requests of this connection are in flight; send it again after a reply"
+            conn.send(wire.encode_error(req.id, TooManyInFlight.wire_type, message))
         else:
             await self._object_request(conn, req)
 

@@ -27,11 +27,13 @@ OP_ERRORS: dict[str, tuple[str, ...]] = {
     "unsub": (),
     "pub": ("OverBudget",),
     "channels": (),
-    "call": ("NotFound", "InvalidArguments", "Busy", "Timeout", "NotSerializable", "the method's own"),
-    "get": ("NotFound", "NotSerializable"),
-    "set": ("NotFound", "InvalidArguments", "the setter's own"),
-    "del": ("NotFound",),
-    "dir": ("NotFound",),
+    "call": (
+        "NotFound", "InvalidArguments", "Busy", "Timeout", "NotSerializable", "TooManyInFlight", "the method's own",
+    ),
+    "get": ("NotFound", "NotSerializable", "TooManyInFlight"),
+    "set": ("NotFound", "InvalidArguments", "TooManyInFlight", "the setter's own"),
+    "del": ("NotFound", "TooManyInFlight"),
+    "dir": ("NotFound", "TooManyInFlight"),
 }
 """The errors each op can be answered with beyond :data:`COMMON_ERRORS`."""
 

@@ -1,5 +1,6 @@
 """Rigs as a capability: ``[rigs.<name>]``, the ``rigs`` object, ``GET /api/rigs``, the Rigs
-panel and ``labdeck rig serve``.
+panel, ``labdeck rig serve`` and the commands that drive a running server's rigs
+(``labdeck rig init|start|stop|cleanup|status|info``, :mod:`labdeck.rigs.remote`).
 
 Built in, and idle without ``[rigs.*]`` sections. What a run's script sends the rigs
 itself (``labdeck.script.rigs()``) reaches it on ``run/rigs`` and shows in the panel too.
@@ -26,6 +27,7 @@ from labdeck.capability import Capability, Command, Context, Exposed, Panel, Rou
 from labdeck.exceptions import ConfigError, NotFound
 from labdeck.objects import Policy, reads
 from labdeck.protocol.rig import Event
+from labdeck.rigs import remote
 from labdeck.rigs.address import MODES, parse_uri
 from labdeck.rigs.endpoint import RigEndpoint
 from labdeck.rigs.group import RigConfig, RigGroup, RigOutcome
@@ -100,6 +102,11 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--key", metavar="KEY", help="labdeck mode's shared key")
     serve.add_argument("--cert", metavar="FILE", help="for tls://: the rig's certificate (PEM, from labdeck cert)")
     serve.add_argument("--cert-key", metavar="FILE", help="for tls://: the certificate's private key (PEM)")
+    remote.add_parsers(sub)
+
+
+def _run(args: argparse.Namespace) -> int:
+    return serve_rig(args) if args.rig_command == "serve" else remote.drive(args)
 
 
 def serve_rig(args: argparse.Namespace) -> int:
@@ -184,7 +191,7 @@ class RigsCapability(Capability):
     async def stop(self) -> None:
         await self.group.close()
 
-    commands = (Command("rig", "serve a rig: answer init, start, stop... over UDP or TCP", _configure, serve_rig),)
+    commands = (Command("rig", "serve a rig over UDP or TCP, or drive a running server's rigs", _configure, _run),)
 
 
 def _spec(path: str, summary: str) -> dict[str, Any]:

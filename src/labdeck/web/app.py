@@ -80,6 +80,10 @@ DECK_KEY: web.AppKey[Deck] = web.AppKey("deck")
 FLUSHER_KEY = web.AppKey("flusher", Flusher)
 _STALLED_CLOSE_TIMEOUT = 1.0
 """Seconds a stalled client has to read up to its close frame before the connection is cut."""
+_SLOW_CLOSE_GRACE = 10.0
+"""The same for a client dropped as slow: it stalled, so it may stay asleep a while
+(a background tab, a busy machine) and should still find why it was dropped. Its
+queue and subscriptions are gone at once; only the transport's buffer waits."""
 STATIC_DIR = Path(str(resources.files("labdeck.ui").joinpath("static")))
 
 CORE_PANELS = (
@@ -272,10 +276,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 
     async def close(code: int, reason: str) -> None:
         transport = request.transport
-        if transport is not None and (code == SLOW_CLIENT_CLOSE_CODE or transport.get_write_buffer_size()):
+        slow = code == SLOW_CLIENT_CLOSE_CODE
+        if transport is not None and (slow or transport.get_write_buffer_size()):
             # A client that stopped reading: its close frame must not wait behind what it
             # has not read, and aiohttp's close cannot send once the sender was cancelled.
-            close_stalled(transport, code, reason, _STALLED_CLOSE_TIMEOUT)
+            close_stalled(transport, code, reason, _SLOW_CLOSE_GRACE if slow else _STALLED_CLOSE_TIMEOUT)
+            if slow:
+                await deck.hub.disconnect(conn)
             return
         # Should ws.close() still fail (CancelledError from a drain waiter cancelled
         # mid-write), abort the transport, re-raising only a cancellation aimed at this task.
@@ -288,7 +295,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if task is not None and task.cancelling():
                 raise
 
-    conn = deck.hub.connect(outlet, close, client_of(request), max_bytes=server.send_queue_bytes)
+    conn = deck.hub.connect(
+        outlet, close, client_of(request), max_bytes=server.send_queue_bytes, max_in_flight=server.max_in_flight
+    )
     try:
         async for msg in ws:
             if msg.type is WSMsgType.TEXT:

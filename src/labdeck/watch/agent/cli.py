@@ -44,7 +44,7 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from labdeck.watch.agent.link import ws_url
+    from labdeck.client import websocket_url
     from labdeck.watch.agent.runner import Agent, parse_watch
 
     token = args.token or os.environ.get("LABDECK_TOKEN")
@@ -58,7 +58,8 @@ def _run(args: argparse.Namespace) -> int:
     for w in watches:
         if not w.root.is_dir():
             print(f"labdeck agent: {w.root} is not a folder yet; watched once it exists", file=sys.stderr)
-    agent = Agent(ws_url(args.server), token, watches, Path(args.data), args.name, Path(args.ca) if args.ca else None)
+    ca = Path(args.ca) if args.ca else None
+    agent = Agent(websocket_url(args.server), token, watches, Path(args.data), args.name, ca)
     print(
         f"labdeck agent {agent.name}: {', '.join(f'{w.name}={w.root} ({w.kind})' for w in watches)} -> {agent.url}",
         file=sys.stderr,

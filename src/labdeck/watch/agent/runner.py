@@ -4,10 +4,11 @@ The agent watches its folders as a server's watches do (the same write-complete 
 rescans, restarts), reads DICOM headers locally (pixel data and patient fields never
 leave the machine) and puts each landed file on its queue on disk (SQLite,
 :mod:`~labdeck.watch.agent.outbox`). A sender connects out to the server's ``/ws`` with
-an API token (an operator's), says hello, and sends the queue from where the server
-says it stopped, so that what happened while it was away arrives, exactly once. A lost
-connection is retried after a pause that doubles from :data:`RETRY_FIRST` to
-:data:`RETRY_MAX` (with jitter), back to the shortest once connected.
+an API token (an operator's) through :class:`labdeck.client.Client`, says hello on each
+connection, and sends the queue from where the server says it stopped, so that what
+happened while it was away arrives, exactly once. A lost connection is retried after a
+pause that doubles from :data:`RETRY_FIRST` to :data:`RETRY_MAX` (with jitter), back to
+the shortest once connected.
 
 On request (``agents/<name>``) it sends a file's contents in chunks with the SHA-256
 of the whole, but only a regular file inside one of its watched roots (resolved, so no
@@ -33,10 +34,10 @@ from typing import Any, Literal
 import aiohttp
 import msgspec
 
+from labdeck.client import Client, DeckError, Push, Subscription
 from labdeck.exceptions import ConfigError, UnreadableFile
 from labdeck.store import Store
 from labdeck.watch.agent import outbox
-from labdeck.watch.agent.link import Link, LinkError
 from labdeck.watch.config import WatchConfig
 from labdeck.watch.folder import Landed
 from labdeck.watch.ledger import Ledger
@@ -48,6 +49,10 @@ RETRY_FIRST = 0.25
 RETRY_MAX = 10.0
 BATCH = 200
 CHUNK = 256 << 10
+CALL_TIMEOUT = 30.0
+MAX_FRAME = 1 << 20
+AGAIN = ("Disconnected", "Timeout")
+"""Errors after which the agent says hello again: the connection dropped or hung."""
 log = logging.getLogger("labdeck.agent")
 
 
@@ -110,8 +115,10 @@ class Agent:
         self.watches = {w.name: w for w in watches}
         self.name = name or re.sub(r"[^A-Za-z0-9_\-]+", "-", socket.gethostname()).strip("-")[:64] or "agent"
         self.store = Store(data / "agent.sqlite")
-        self.connected = False
         self.sent = 0
+        self._client: Client | None = None
+        self._greeted = 0  # the connection number the agent last said hello on
+        self._beat = 5.0
         self._landed: asyncio.Queue[tuple[AgentWatch, Landed]] = asyncio.Queue()
         self._queued = asyncio.Event()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labdeck-agent-dicom")
@@ -186,71 +193,109 @@ class Agent:
     # -- the queue to the server -----------------------------------------------------
 
     async def _send_forever(self) -> None:
+        """Connect (retrying with backoff until the first connection opens), then serve
+        over that client, which reconnects by itself; start over only when the server
+        refuses the agent."""
         delay = RETRY_FIRST
         while True:
-            link = Link(self.url, self.token, self.ca)
+            client = Client(self.url, token=self.token, ca=self.ca, timeout=CALL_TIMEOUT, retry_max=self.retry_max,
+                            max_frame=MAX_FRAME)
             try:
-                await link.open()
+                await client.connect()
                 delay = RETRY_FIRST
-                await self._session(link)
-            except LinkError as exc:
-                if exc.type in ("Unauthenticated", "AccessDenied"):
-                    log.error("the server refused this agent: %s", exc.message)
-                else:
-                    log.warning("agent %s: %s", self.name, exc)
+                await self._serve(client)
+            except aiohttp.WSServerHandshakeError as exc:
+                log.error("agent %s: the server refused the connection: %s %s", self.name, exc.status, exc.message)
+            except DeckError as exc:
+                log.error("agent %s: the server refused this agent: %s", self.name, exc)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.warning("agent %s: cannot reach %s: %s", self.name, self.url, exc or type(exc).__name__)
             finally:
-                self.connected = False
-                await link.close()
+                self._client = None
+                await client.close()
             pause = delay * (0.75 + random.random() / 2)
             log.info("agent %s: connecting again in %.1f s", self.name, pause)
             await asyncio.sleep(pause)
             delay = min(delay * 2, self.retry_max)
 
-    async def _session(self, link: Link) -> None:
+    @property
+    def connected(self) -> bool:
+        """Whether the agent has said hello on the connection that is open now."""
+        client = self._client
+        return client is not None and client.state == "open" and client.connection_number == self._greeted
+
+    async def _serve(self, client: Client) -> None:
+        """Say hello and send the queue on each of ``client``'s connections, until cancelled.
+
+        Raises:
+            DeckError: the server refused the agent (a role too low, a bad hello).
+        """
+        self._client = client
+        requests: Subscription | None = None
+        try:
+            while True:
+                number = client.connection_number
+                try:
+                    channel, last = await self._hello(client)
+                    if requests is None:
+                        requests = await client.subscribe(channel)
+                        self._tasks.append(asyncio.get_running_loop().create_task(self._follow(client, requests)))
+                    self._greeted = number
+                    log.info("agent %s: connected to %s", self.name, self.url)
+                    await self._send_queue(client, number, last)
+                except DeckError as exc:
+                    if exc.type not in AGAIN:
+                        raise
+                    log.info("agent %s: %s; saying hello again", self.name, exc)
+        except asyncio.CancelledError:
+            with contextlib.suppress(DeckError, TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(client.call(["agents", "bye"], self.name), 1.0)
+            raise
+
+    async def _hello(self, client: Client) -> tuple[str, int]:
+        """``agents.hello``: the channel of the server's requests, and the newest entry it took."""
         queue = await self.store.run(outbox.identity)
         kinds = {n: w.kind for n, w in self.watches.items()}
-        hello = await link.call(["agents", "hello"], self.name, queue, kinds)
-        last, beat = int(hello["last_seq"]), float(hello.get("beat", 5.0))
+        hello = await client.call(["agents", "hello"], self.name, queue, kinds)
+        last = int(hello["last_seq"])
+        self._beat = float(hello.get("beat", self._beat))
         await self.store.run(lambda db: outbox.drop_through(db, last))
-        await link.subscribe(hello["channel"], lambda req: self._on_request(link, req))
-        self.connected = True
-        log.info("agent %s: connected to %s", self.name, self.url)
-        closed = asyncio.ensure_future(link.wait_closed())
-        try:
-            while not closed.done():
-                rows = await self.store.run(partial(outbox.take, after=last, limit=BATCH))
-                if rows:
-                    reply = await link.call(["agents", "events"], self.name, queue, rows)
-                    last = int(reply["last_seq"])
-                    self.sent += len(rows)
-                    await self.store.run(partial(outbox.drop_through, seq=last))
-                    continue
-                self._queued.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._wait_for_work(closed)), beat)
-                if not closed.done() and not self._queued.is_set():
-                    await link.call(["agents", "beat"], self.name)
-        except asyncio.CancelledError:
-            with contextlib.suppress(LinkError, TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(link.call(["agents", "bye"], self.name), 1.0)
-            raise
-        finally:
-            closed.cancel()
+        return str(hello["channel"]), last
 
-    async def _wait_for_work(self, closed: asyncio.Future[Any]) -> None:
-        queued: asyncio.Future[Any] = asyncio.ensure_future(self._queued.wait())
+    async def _send_queue(self, client: Client, number: int, last: int) -> None:
+        """Send the queue after ``last`` and beat while it is empty; returns once the
+        client has reconnected (a new connection says hello first)."""
         try:
-            await asyncio.wait([queued, closed], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            queued.cancel()
+            await self._send_rows(client, number, last)
+        except DeckError as exc:
+            if exc.type != "NotFound":
+                raise
+            # the request went out on a new connection, to a server that has not heard
+            # this agent's hello (another process, or one restarted): say it again
+
+    async def _send_rows(self, client: Client, number: int, last: int) -> None:
+        queue = await self.store.run(outbox.identity)
+        while client.connection_number == number:
+            rows = await self.store.run(partial(outbox.take, after=last, limit=BATCH))
+            if rows:
+                reply = await client.call(["agents", "events"], self.name, queue, rows)
+                last = int(reply["last_seq"])
+                self.sent += len(rows)
+                await self.store.run(partial(outbox.drop_through, seq=last))
+                continue
+            self._queued.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queued.wait(), self._beat)
+            if not self._queued.is_set() and client.connection_number == number:
+                await client.call(["agents", "beat"], self.name)
 
     # -- files on request ------------------------------------------------------------
 
-    def _on_request(self, link: Link, request: Any) -> None:
-        if isinstance(request, dict) and isinstance(request.get("fetch"), int):
-            self._tasks.append(asyncio.get_running_loop().create_task(self._send_file(link, request)))
+    async def _follow(self, client: Client, requests: Subscription) -> None:
+        async for item in requests:
+            request = item.data if isinstance(item, Push) else None
+            if isinstance(request, dict) and isinstance(request.get("fetch"), int):
+                self._tasks.append(asyncio.get_running_loop().create_task(self._send_file(client, request)))
 
     def resolve(self, watch: Any, path: Any) -> Path:
         """The file ``path`` of ``watch``, inside its root.
@@ -270,7 +315,7 @@ class Agent:
             raise FileNotFoundError("no such file")
         return target
 
-    async def _send_file(self, link: Link, request: dict[str, Any]) -> None:
+    async def _send_file(self, client: Client, request: dict[str, Any]) -> None:
         fid = request["fetch"]
         try:
             target = self.resolve(request.get("watch"), request.get("path"))
@@ -283,7 +328,7 @@ class Agent:
                     digest.update(part)
                     following = await asyncio.to_thread(fp.read, CHUNK)
                     last = not following
-                    await link.call(
+                    wanted = await client.call(
                         ["agents", "chunk"],
                         self.name,
                         fid,
@@ -291,6 +336,8 @@ class Agent:
                         last,
                         digest.hexdigest() if last else "",
                     )
+                    if not wanted:
+                        return  # the server no longer waits for it (a request replayed after it ended)
                     if last:
                         break
                     part = following
@@ -298,9 +345,9 @@ class Agent:
         except (OSError, PermissionError) as exc:
             reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else type(exc).__name__
             log.warning("agent %s: refused %r: %s", self.name, request.get("path"), reason)
-            with contextlib.suppress(LinkError):
-                await link.call(["agents", "refuse"], self.name, fid, reason)
-        except LinkError as exc:
+            with contextlib.suppress(DeckError):
+                await client.call(["agents", "refuse"], self.name, fid, reason)
+        except DeckError as exc:
             log.warning("agent %s: sending %r failed: %s", self.name, request.get("path"), exc)
 
 
