@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
 import math
@@ -29,7 +30,6 @@ import threading
 import typing
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -56,7 +56,7 @@ def usable_annotation(annotation: Any) -> Any:
     return annotation
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Signature:
     """What a call needs to know about a callable, computed once per function."""
 
@@ -70,6 +70,11 @@ class Signature:
     shown: str = ""
     """The signature as error messages show it: private parameters left out, and each
     default as ``…`` (a default's repr could show a secret or the environment)."""
+    index: dict[str, int] = dataclasses.field(default_factory=dict)
+    """The place of each of ``simple``'s parameters."""
+    required: int = 0
+    """How many positional arguments bind every parameter without a default (one past
+    the last of them in ``simple``)."""
 
 
 class _Elided:
@@ -126,7 +131,10 @@ def signature_of(fn: Callable[..., Any]) -> Signature:
             simple = tuple((p.name, p.default is p.empty) for p in sig.parameters.values())
         positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in sig.parameters.values())
         types_ = {k: v for k, v in types_.items() if v is not Any}
-        cached = Signature(sig, types_, inspect.iscoroutinefunction(func), simple, positional, _shown(sig))
+        index = {name: i for i, (name, _) in enumerate(simple or ())}
+        required = max((i + 1 for i, (_, needed) in enumerate(simple or ()) if needed), default=0)
+        cached = Signature(sig, types_, inspect.iscoroutinefunction(func), simple, positional, _shown(sig),
+                           index, required)
         _signatures[key] = cached
     return cached
 
@@ -158,16 +166,17 @@ def _bind_simple(info: Signature, label: str, args: list[Any], kwargs: dict[str,
     assert info.simple is not None
     if len(args) > info.positional:
         raise TypeError("too many positional arguments")
-    index = {name: i for i, (name, _) in enumerate(info.simple)}
+    index = info.index
     for name in kwargs:
         i = index.get(name)
         if i is None:
             raise TypeError(f"got an unexpected keyword argument {name!r}")
         if i < len(args):
             raise TypeError(f"multiple values for argument {name!r}")
-    for i, (name, required) in enumerate(info.simple):
-        if required and i >= len(args) and name not in kwargs:
-            raise TypeError(f"missing a required argument: {name!r}")
+    if len(args) < info.required or kwargs:  # else every parameter without a default has its value
+        for i, (name, required) in enumerate(info.simple):
+            if required and i >= len(args) and name not in kwargs:
+                raise TypeError(f"missing a required argument: {name!r}")
     for name, annotation in info.types.items():
         i = index[name]
         if i < len(args):
