@@ -190,20 +190,18 @@ class Hub:
         elif isinstance(req, (wire.Unsub, wire.Pub, wire.Channels)):
             await self._guard(conn, req.id, self._simple(conn, req))
         else:
-            await self._object_request(conn, req)
+            token = current_client.set(conn.client)
+            try:
+                self._object_request(conn, req)
+            finally:
+                current_client.reset(token)
 
-    async def _object_request(self, conn: Connection, req: wire.Request) -> None:
+    def _object_request(self, conn: Connection, req: wire.Request) -> None:
         """Answer at once what the object space finished without waiting (reads, inline
         calls); run the rest as a task, so a slow call never holds up this connection.
 
-        The work and its task see the requesting client as :data:`current_client`."""
-        token = current_client.set(conn.client)
-        try:
-            await self._object_request_as_client(conn, req)
-        finally:
-            current_client.reset(token)
-
-    async def _object_request_as_client(self, conn: Connection, req: wire.Request) -> None:
+        The caller sets :data:`current_client` to the requesting client: the work, and
+        the task it may run as, see it."""
         begin = getattr(self.objects, "begin", None)
         if begin is None:
             work: Any = self._object_op(conn, req)
