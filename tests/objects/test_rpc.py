@@ -145,6 +145,16 @@ async def test_a_call_past_its_timeout_gets_timeout(client: WireClient, sample: 
     assert await client.request("call", path=["sample", "test_sum"], args=[2, 2]) == 4
 
 
+async def test_a_short_timeout_expires_while_a_longer_call_runs_on(client: WireClient, sample: Sample) -> None:
+    slow = asyncio.ensure_future(client.request("call", path=["sample", "slow"]))  # the policy's 60 s
+    assert await asyncio.to_thread(sample.started.wait, scaled(5))
+    err = await fails(client, "call", path=["sample", "too_slow"])  # 0.05 s, due first
+    assert err.type == "Timeout" and "sample.too_slow" in err.message
+    assert not slow.done()  # the early deadline expired only its own call
+    sample.release.set()
+    assert await slow == "done"
+
+
 async def test_an_exception_inside_the_method_is_its_type_and_message(client: WireClient, sample: Sample) -> None:
     err = await fails(client, "call", path=["sample", "fail"], args=["laser not ready"])
     assert (err.type, err.message) == ("ValueError", "laser not ready")

@@ -210,6 +210,8 @@ class Connection:
                     self._queue_message(msg)
             else:
                 self._queue_message(item)
+        if not backlog and self._backlog is backlog:
+            self._backlog = None  # an idle connection keeps no deque
 
     async def _drain(self) -> None:
         """Hand the queue to the transport as it drains; ends when the queue is empty."""
@@ -237,6 +239,8 @@ class Connection:
         finally:
             if self._sender is asyncio.current_task():
                 self._sender = None
+                if not queue and self._queue is queue:
+                    self._queue = None  # nor after a burst
 
     def _drop_slow(self) -> None:
         log.warning(

@@ -17,7 +17,7 @@ from typing import Any
 from labdeck.broker.base import Broker, Message
 from labdeck.exceptions import AccessDenied, BadRequest, DuplicateId, InternalError, LabdeckError, TooManyInFlight
 from labdeck.hub.connection import Client, Close, Connection, Outlet, current_client
-from labdeck.hub.rpc import NoObjects, ObjectSpace, Ready
+from labdeck.hub.rpc import Later, NoObjects, ObjectSpace, Ready
 from labdeck.protocol import wire
 from labdeck.types import has_role
 
@@ -208,20 +208,18 @@ class Hub:
             message = f"{conn.max_in_flight} requests of this connection are in flight; send it again after a reply"
             conn.send(wire.encode_error(req.id, TooManyInFlight.wire_type, message))
         else:
-            await self._object_request(conn, req)
+            token = current_client.set(conn.client)
+            try:
+                self._object_request(conn, req)
+            finally:
+                current_client.reset(token)
 
-    async def _object_request(self, conn: Connection, req: wire.Request) -> None:
+    def _object_request(self, conn: Connection, req: wire.Request) -> None:
         """Answer at once what the object space finished without waiting (reads, inline
         calls); run the rest as a task, so a slow call never holds up this connection.
 
-        The work and its task see the requesting client as :data:`current_client`."""
-        token = current_client.set(conn.client)
-        try:
-            await self._object_request_as_client(conn, req)
-        finally:
-            current_client.reset(token)
-
-    async def _object_request_as_client(self, conn: Connection, req: wire.Request) -> None:
+        The caller sets :data:`current_client` to the requesting client: the work, and
+        the task it may run as, see it."""
         begin = getattr(self.objects, "begin", None)
         if begin is None:
             work: Any = self._object_op(conn, req)
@@ -234,12 +232,14 @@ class Hub:
             if type(work) is Ready:
                 self._reply(conn, req.id, work.value)
                 return
+            if isinstance(work, Later):
+                conn.in_flight.add(req.id)
+                work.then(functools.partial(self._answer, conn, req.id))
+                return
             if isinstance(work, asyncio.Future):
-                if work.done():
-                    self._settled(conn, req.id, work)
-                else:
-                    work.add_done_callback(functools.partial(self._settled, conn, req.id))
-                    _in_flight(conn, req.id, work)
+                if not work.done():
+                    conn.in_flight.add(req.id)  # one callback replies, then lets the id go
+                work.add_done_callback(functools.partial(self._settled, conn, req.id))
                 return
         task = asyncio.get_running_loop().create_task(self._guard(conn, req.id, work))
         self._tasks.add(task)
@@ -248,13 +248,17 @@ class Hub:
 
     def _settled(self, conn: Connection, rid: wire.RequestId, fut: asyncio.Future[Any]) -> None:
         """Reply with what ``fut`` holds; a cancelled one (the server stopping) gets no reply."""
-        if fut.cancelled():
-            return
-        exc = fut.exception()
+        exc = asyncio.CancelledError() if fut.cancelled() else fut.exception()
+        self._answer(conn, rid, None if exc is not None else fut.result(), exc)
+
+    def _answer(self, conn: Connection, rid: wire.RequestId, value: Any, exc: BaseException | None) -> None:
+        """Reply with a finished request's outcome, then let its id go; a cancelled one
+        (the server stopping) gets no reply."""
         if exc is None:
-            self._reply(conn, rid, fut.result())
-        else:
+            self._reply(conn, rid, value)
+        elif not isinstance(exc, asyncio.CancelledError):
             self._reply_error(conn, rid, exc)
+        conn.in_flight.discard(rid)
 
     async def _guard(self, conn: Connection, rid: wire.RequestId, work: Any) -> None:
         """Await ``work``; reply with its result, or with the error it raised."""
@@ -364,8 +368,8 @@ _REPLIED = object()
 
 def _in_flight(conn: Connection, rid: wire.RequestId, pending: asyncio.Future[Any]) -> None:
     """Hold ``rid`` as in flight on ``conn`` until ``pending`` is done (after its reply,
-    whose callback was added first). Only object requests left pending here can still be
-    unanswered when the next frame is read: every other one is answered before
-    :meth:`Hub.handle` returns."""
+    whose callback was added first). Only object requests left pending here, or by a
+    :class:`Later` or a future (see :meth:`Hub._answer`), can still be unanswered when
+    the next frame is read: every other one is answered before :meth:`Hub.handle` returns."""
     conn.in_flight.add(rid)
     pending.add_done_callback(lambda _: conn.in_flight.discard(rid))

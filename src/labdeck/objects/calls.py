@@ -21,24 +21,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import inspect
 import logging
+import math
 import queue
 import threading
 import typing
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from labdeck.exceptions import Busy, CallFailed, InvalidArguments, LabdeckError, Timeout
+from labdeck.hub.rpc import Later
 from labdeck.objects.convert import from_wire
 from labdeck.objects.markers import CallOptions
 from labdeck.objects.policy import is_private
 
-__all__ = ["Caller", "Signature", "Workers", "bind", "signature_of", "usable_annotation"]
+__all__ = ["Caller", "Deadlines", "Signature", "Workers", "bind", "signature_of", "usable_annotation"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ def usable_annotation(annotation: Any) -> Any:
     return annotation
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Signature:
     """What a call needs to know about a callable, computed once per function."""
 
@@ -68,6 +70,11 @@ class Signature:
     shown: str = ""
     """The signature as error messages show it: private parameters left out, and each
     default as ``…`` (a default's repr could show a secret or the environment)."""
+    index: dict[str, int] = dataclasses.field(default_factory=dict)
+    """The place of each of ``simple``'s parameters."""
+    required: int = 0
+    """How many positional arguments bind every parameter without a default (one past
+    the last of them in ``simple``)."""
 
 
 class _Elided:
@@ -124,7 +131,10 @@ def signature_of(fn: Callable[..., Any]) -> Signature:
             simple = tuple((p.name, p.default is p.empty) for p in sig.parameters.values())
         positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in sig.parameters.values())
         types_ = {k: v for k, v in types_.items() if v is not Any}
-        cached = Signature(sig, types_, inspect.iscoroutinefunction(func), simple, positional, _shown(sig))
+        index = {name: i for i, (name, _) in enumerate(simple or ())}
+        required = max((i + 1 for i, (_, needed) in enumerate(simple or ()) if needed), default=0)
+        cached = Signature(sig, types_, inspect.iscoroutinefunction(func), simple, positional, _shown(sig),
+                           index, required)
         _signatures[key] = cached
     return cached
 
@@ -156,16 +166,17 @@ def _bind_simple(info: Signature, label: str, args: list[Any], kwargs: dict[str,
     assert info.simple is not None
     if len(args) > info.positional:
         raise TypeError("too many positional arguments")
-    index = {name: i for i, (name, _) in enumerate(info.simple)}
+    index = info.index
     for name in kwargs:
         i = index.get(name)
         if i is None:
             raise TypeError(f"got an unexpected keyword argument {name!r}")
         if i < len(args):
             raise TypeError(f"multiple values for argument {name!r}")
-    for i, (name, required) in enumerate(info.simple):
-        if required and i >= len(args) and name not in kwargs:
-            raise TypeError(f"missing a required argument: {name!r}")
+    if len(args) < info.required or kwargs:  # else every parameter without a default has its value
+        for i, (name, required) in enumerate(info.simple):
+            if required and i >= len(args) and name not in kwargs:
+                raise TypeError(f"missing a required argument: {name!r}")
     for name, annotation in info.types.items():
         i = index[name]
         if i < len(args):
@@ -192,6 +203,7 @@ class Caller:
     def __init__(self, workers: int = 8) -> None:
         self.workers = workers
         self._pool: Workers | None = None
+        self._deadlines: Deadlines | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
     def close(self) -> None:
@@ -202,6 +214,9 @@ class Caller:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        if self._deadlines is not None:
+            self._deadlines.close()
+            self._deadlines = None
         self._locks.clear()
 
     def call_inline(self, fn: Callable[..., Any], label: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -228,13 +243,14 @@ class Caller:
         finish: Callable[[Any], Any],
         *,
         timeout: float | None,
-    ) -> asyncio.Future[Any]:
+    ) -> Later:
         """Check the arguments, then run plain, non-exclusive ``fn`` on a worker thread.
 
-        The future holds ``finish(result)`` once the method returned, or the error:
-        ``CallFailed``, a ``LabdeckError`` it (or ``finish``) raised, or ``Timeout`` after
-        ``timeout`` seconds. No task and no coroutine: one queue put, and one
-        ``call_soon_threadsafe`` back (see :class:`Workers`).
+        The :class:`Later` settles with ``finish(result)`` once the method returned, or
+        the error: ``CallFailed``, a ``LabdeckError`` it (or ``finish``) raised, or
+        ``Timeout`` after ``timeout`` seconds. No task, no coroutine, no future and no
+        timer of its own: one queue put, and one ``call_soon_threadsafe`` back (see
+        :class:`Workers` and :class:`Deadlines`).
 
         Raises:
             InvalidArguments: before anything runs.
@@ -242,9 +258,15 @@ class Caller:
         bound = bind(fn, label, args, kwargs)
         pending = _Pending(asyncio.get_running_loop(), label, finish, None)
         if timeout is not None:
-            pending.timer = pending.loop.call_later(timeout, pending.expire, timeout)
+            self._deadlines_on(pending.loop).add(pending, timeout)
         self._workers().put(fn, bound, pending)
-        return pending.future
+        return pending
+
+    def _deadlines_on(self, loop: asyncio.AbstractEventLoop) -> Deadlines:
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:
+            deadlines = self._deadlines = Deadlines(loop)
+        return deadlines
 
     def _workers(self) -> Workers:
         if self._pool is None:
@@ -303,7 +325,7 @@ class Caller:
                     pending = _Pending(asyncio.get_running_loop(), label, _same, release)
                     release = None  # the thread's completion releases the lock
                     self._workers().put(fn, bound, pending)
-                    result = await pending.future
+                    result = await pending
                 if inspect.isawaitable(result):
                     result = await result
         except TimeoutError:
@@ -322,11 +344,11 @@ def _same(value: Any) -> Any:
     return value
 
 
-class _Pending:
-    """One call on a worker thread, as the event loop sees it: its future, its timer,
-    and what to do with the result once the thread hands it back."""
+class _Pending(Later):
+    """One call on a worker thread, as the event loop sees it: what to do with the result
+    once the thread hands it back, and the deadline it must meet."""
 
-    __slots__ = ("finish", "future", "label", "loop", "release", "timer")
+    __slots__ = ("deadline", "deadlines", "finish", "label", "loop", "release", "timeout")
 
     def __init__(
         self,
@@ -335,35 +357,94 @@ class _Pending:
         finish: Callable[[Any], Any],
         release: Callable[[], None] | None,
     ) -> None:
+        super().__init__()
         self.loop = loop
-        self.future: asyncio.Future[Any] = loop.create_future()
         self.label = label
         self.finish = finish
         self.release = release
-        self.timer: asyncio.TimerHandle | None = None
+        self.timeout: float | None = None
+        self.deadline = math.inf
+        self.deadlines: Deadlines | None = None
 
-    def expire(self, timeout: float) -> None:
-        """The timer ran out first: the reply is ``Timeout``; the thread runs on."""
-        if not self.future.done():
-            self.future.set_exception(Timeout(f"{self.label} did not finish within {timeout:g} s"))
+    def expire(self) -> None:
+        """The deadline passed first: the reply is ``Timeout``; the thread runs on."""
+        self.settle(None, Timeout(f"{self.label} did not finish within {self.timeout:g} s"))
 
-    def settle(self, result: Any, exc: BaseException | None) -> None:
-        """On the loop, once the thread is done: release, then resolve the future."""
-        if self.timer is not None:
-            self.timer.cancel()
+    def cancel(self) -> None:
+        """Dropped before any thread took it (the server stopping): no reply."""
         if self.release is not None:
             self.release()
-        fut = self.future
-        if fut.done():  # timed out, or the caller went away
+        self.settle(None, asyncio.CancelledError())
+
+    def done(self, result: Any, exc: BaseException | None) -> None:
+        """On the loop, once the thread is done: release, then hand the outcome over."""
+        if self.deadlines is not None:
+            self.deadlines.discard(self)
+        if self.release is not None:
+            self.release()
+        if self.settled:  # timed out, or the server stopped meanwhile
             _late(self.label, exc)
             return
         if exc is not None:
-            fut.set_exception(exc if isinstance(exc, LabdeckError) else _failed(self.label, exc))
+            self.settle(None, exc if isinstance(exc, LabdeckError) else _failed(self.label, exc))
             return
         try:
-            fut.set_result(self.finish(result))
+            value = self.finish(result)
         except LabdeckError as err:
-            fut.set_exception(err)
+            self.settle(None, err)
+            return
+        self.settle(value)
+
+
+class Deadlines:
+    """The timeouts of the calls running on threads, with one loop timer for all of them.
+
+    A timer per call would be a ``call_later`` and a ``cancel`` for every call, nearly
+    all of which finish long before their timeout. Here the timer is armed at the
+    earliest deadline of the calls in flight; a call that finishes only leaves the set,
+    and the timer, when it fires, expires what is due and is armed again for the
+    earliest deadline left. A call expires within the loop's clock resolution of its
+    deadline, as with ``call_later``.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._pending: set[_Pending] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._at = math.inf
+
+    def add(self, pending: _Pending, timeout: float) -> None:
+        pending.deadlines = self
+        pending.timeout = timeout
+        pending.deadline = deadline = self.loop.time() + timeout
+        self._pending.add(pending)
+        if deadline < self._at:
+            self._arm(deadline)
+
+    def discard(self, pending: _Pending) -> None:
+        self._pending.discard(pending)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pending.clear()
+
+    def _arm(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(at, self._fire)
+        self._at = at
+
+    def _fire(self) -> None:
+        self._timer, self._at = None, math.inf
+        now = self.loop.time()
+        due = [p for p in self._pending if p.deadline <= now]
+        for pending in due:
+            self._pending.discard(pending)
+            pending.expire()
+        if self._pending:
+            self._arm(min(p.deadline for p in self._pending))
 
 
 class Workers:
@@ -386,7 +467,7 @@ class Workers:
             threading.Thread(target=self._work, args=(inbox,), name=f"labdeck-call-{i}", daemon=True).start()
 
     def put(self, fn: Callable[..., Any], bound: Arguments, pending: _Pending) -> None:
-        """Run ``fn(*bound)`` on a thread; ``pending.settle`` gets the outcome on its loop."""
+        """Run ``fn(*bound)`` on a thread; ``pending.done`` gets the outcome on its loop."""
         job = (fn, bound, pending)
         with self._lock:
             if not self._idle:
@@ -400,11 +481,7 @@ class Workers:
         with self._lock:
             waiting, self._waiting = list(self._waiting), deque()
         for _, _, pending in waiting:
-            if pending.timer is not None:
-                pending.timer.cancel()
-            if pending.release is not None:
-                pending.release()
-            pending.future.cancel()
+            pending.cancel()
         for inbox in self._inboxes:
             inbox.put(None)
 
@@ -425,7 +502,7 @@ class Workers:
             except BaseException as exc:  # SystemExit too: a method must never end the server
                 outcome = (None, exc)
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-                pending.loop.call_soon_threadsafe(pending.settle, *outcome)
+                pending.loop.call_soon_threadsafe(pending.done, *outcome)
             del fn, args, kwargs, pending, outcome
 
 

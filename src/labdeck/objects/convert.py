@@ -60,13 +60,16 @@ from labdeck.exceptions import AccessDenied, NotSerializable
 from labdeck.objects.policy import is_private
 from labdeck.objects.resolve import forbidden, mapping_refusal
 
-__all__ = ["MAX_INT", "MAX_NESTING", "check_incoming", "from_wire", "public_value", "to_wire", "type_name"]
+__all__ = ["MAX_INT", "MAX_NESTING", "PLAIN_TYPES", "check_incoming", "from_wire", "public_value", "to_wire",
+           "type_name"]
 
 MAX_NESTING = 64
 MAX_INT = 2**64
 """Incoming integers lie in ``[-MAX_INT, MAX_INT)``: what msgspec's typed decoders take."""
 
 _PLAIN = (str, int, float, bool, type(None))
+_AS_IS = frozenset((str, int, float, bool))
+"""Annotations that a JSON value of exactly that type meets as it is."""
 
 
 def type_name(obj: Any) -> str:
@@ -156,13 +159,14 @@ def _convert(value: Any, depth: int, levels: int, rules: frozenset[type] | None)
     return _fields(value, d, levels, rules)
 
 
-_PLAIN_TYPES = frozenset(_PLAIN)
+PLAIN_TYPES = frozenset(_PLAIN)
+"""The types of the values sent as they are (exactly these: a subclass is converted)."""
 
 
 def _plain_items(items: Iterable[Any]) -> bool:
     """Whether every item is a plain value (exactly ``str``, ``int``, ``float``, ``bool``
     or ``None``: a subclass, an enum among them, is walked), checked in C."""
-    return _PLAIN_TYPES.issuperset(map(type, items))
+    return PLAIN_TYPES.issuperset(map(type, items))
 
 
 def _plain_keys(mapping: Mapping[Any, Any]) -> bool:
@@ -211,7 +215,7 @@ def _fields(value: Any, depth: int, levels: int, rules: frozenset[type] | None) 
     out = {}
     for n in names:
         v = getattr(value, n)
-        out[n] = v if type(v) in _PLAIN_TYPES else _convert(v, depth, levels, rules)
+        out[n] = v if type(v) in PLAIN_TYPES else _convert(v, depth, levels, rules)
     return out
 
 
@@ -246,6 +250,8 @@ def from_wire(value: Any, annotation: Any) -> Any:
     """
     if annotation is Any:
         return value
+    if type(value) is annotation and annotation in _AS_IS and (annotation is not int or -MAX_INT <= value < MAX_INT):
+        return value  # what msgspec would return, without its call
     check_incoming(value)  # msgspec would fill a dataclass's private fields from them
     try:
         return msgspec.convert(value, annotation, strict=True)

@@ -45,7 +45,7 @@ from labdeck.exceptions import (
 )
 from labdeck.hub.rpc import Ready
 from labdeck.objects.calls import Caller, signature_of, usable_annotation
-from labdeck.objects.convert import check_incoming, from_wire, public_value, type_name
+from labdeck.objects.convert import PLAIN_TYPES, check_incoming, from_wire, public_value, type_name
 from labdeck.objects.describe import describe, kind_of
 from labdeck.objects.markers import CallOptions, call_options
 from labdeck.objects.observe import IdentityMap, observed, observed_names, watch
@@ -343,7 +343,7 @@ class Objects:
                 raise InvalidArguments(f"{plan.label}: keyword {key!r} is not accepted")
         if plan.inline:
             result = self._caller.call_inline(fn, plan.label, args, kwargs)
-            if inspect.isawaitable(result):  # an inline method that handed back a coroutine
+            if type(result) not in PLAIN_TYPES and inspect.isawaitable(result):  # it handed back a coroutine
                 return _awaited(plan.label, result, plan.timeout, plan.policy)
             return Ready(plan.finish(result))
         if plan.threaded:

@@ -57,7 +57,9 @@ from labdeck.web.outlet import Flusher, WebSocketOutlet
 from labdeck.web.stats import count_websocket
 
 if TYPE_CHECKING:
+    from labdeck.admin.stats import RequestStats
     from labdeck.deck import Deck
+    from labdeck.hub.connection import Connection
 
 __all__ = [
     "CLIENT_KEY",
@@ -299,20 +301,29 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         outlet, close, client_of(request), max_bytes=server.send_queue_bytes, max_in_flight=server.max_in_flight
     )
     try:
-        async for msg in ws:
-            if msg.type is WSMsgType.TEXT:
-                stats.websocket_frames_in += 1
-                stats.websocket_bytes_in += len(msg.data)
-                await deck.hub.handle(conn, msg.data)  # a reply is written as it is sent
-            elif msg.type is WSMsgType.BINARY:
-                conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))
-            elif msg.type is WSMsgType.ERROR:
-                exc = ws.exception()
-                if ws.close_code == FrameTooLarge.close_code:
-                    log.info("connection %s closed: frame over %d bytes", conn.id, server.max_frame)
-                else:
-                    log.info("connection %s closed: %s", conn.id, exc)
-                break
+        # A task of its own: each frame read then resumes the few coroutines of the read
+        # loop, not every middleware this handler runs inside (cancelling this handler
+        # cancels the task it awaits).
+        await asyncio.get_running_loop().create_task(_read_frames(ws, deck, conn, stats))
     finally:
         await deck.hub.disconnect(conn)
     return ws
+
+
+async def _read_frames(ws: web.WebSocketResponse, deck: Deck, conn: Connection, stats: RequestStats | None) -> None:
+    """Hand every text frame of ``ws`` to the hub until the websocket ends."""
+    async for msg in ws:
+        if msg.type is WSMsgType.TEXT:
+            if stats is not None:
+                stats.websocket_frames_in += 1
+                stats.websocket_bytes_in += len(msg.data)
+            await deck.hub.handle(conn, msg.data)  # a reply is written as it is sent
+        elif msg.type is WSMsgType.BINARY:
+            conn.send(wire.encode_error(None, BadRequest.wire_type, "binary frames are not part of the protocol"))
+        elif msg.type is WSMsgType.ERROR:
+            exc = ws.exception()
+            if ws.close_code == FrameTooLarge.close_code:
+                log.info("connection %s closed: frame over %d bytes", conn.id, deck.config.server.max_frame)
+            else:
+                log.info("connection %s closed: %s", conn.id, exc)
+            break
