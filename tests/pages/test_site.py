@@ -185,7 +185,7 @@ async def test_the_rate_limit_answers_429_with_retry_after(make_deck: Callable[.
     ('[pages.x]\nroute = "/a/../b"\nfolder = "."', "must look like '/stimulus'"),
     ('[pages.x]\nfolder = "../elsewhere"', "`pages.x.folder`: '../elsewhere' is outside the project folder"),
     ('[pages.x]\nrole = "root"\nfolder = "."', "`pages.x.role`: 'root' is not one of public, viewer"),
-    ("[pages.x]\nlisting = true", "`pages.x`: needs a `folder`, `templates` or both"),
+    ("[pages.x]\nlisting = true", "`pages.x`: needs a `folder`, `templates` or `classes`"),
     ('[pages.x]\nfolder = "."\nhome = "../x.html"', "`pages.x.home`"),
     ('[pages.x]\nfolder = "."\n[pages.y]\nroute = "/x"\nfolder = "."', "is also the route of pages.x"),
     ('[pages.x]\nfolder = "."\nroutes = 1', "unknown key `pages.x.routes`"),

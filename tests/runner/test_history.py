@@ -166,3 +166,26 @@ async def test_server_shutdown_mid_run_records_interrupted(project: Project, sta
     assert "sending SIGINT to process group" in " ".join(texts)
     # an uncaught KeyboardInterrupt ends Python through the signal itself
     assert texts[-2:] == ["the server shut down during the run", "slow ended: killed by SIGINT"]
+
+
+EDITS = """
+from labdeck.protocol.link import Clear, Plot
+from labdeck.runner import script
+script.send(Plot("tr", [1, 2, 3], [0.1, 0.2, 0.3], replace=True))
+script.send(Plot("tr", [2, 4], [0.25, 0.4], replace=True))  # TR 2 again, and a new TR
+script.send(Plot("plain", [1], [1.0]))
+script.send(Clear("plain"))
+script.send(Plot("plain", [1, 1], [2.0, 3.0]))  # without replace: two points at x = 1
+script.send(Plot("gone", [0], [0.0]))
+script.send(Clear("gone"))
+"""
+
+
+async def test_replaced_and_cleared_points_are_stored_as_the_script_sent_them(
+        project: Project, start_deck: Callable[..., Any]) -> None:
+    async with start_deck(project(scripts={"main": EDITS})) as deck:
+        (run,) = await _runs(deck, 1)
+        async with http_session(deck.url) as http:
+            data = await (await http.get(f"{deck.url}api/runs/{run}/data")).json()
+        assert data == {"series": {"tr": {"x": [1, 2, 3, 4], "y": [0.1, 0.25, 0.3, 0.4]},
+                                   "plain": {"x": [1, 1], "y": [2.0, 3.0]}}}

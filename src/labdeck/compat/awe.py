@@ -1,4 +1,6 @@
-"""The research web server's HTML templates: ``${VAR}`` variables and nested repeating blocks.
+"""The research web server's HTML templates: ``${VAR}`` variables and nested repeating blocks;
+its page base class, :class:`HtmlBase`, lives in :mod:`labdeck.compat.awepage` and is
+imported from here too.
 
 ::
 
@@ -39,9 +41,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from labdeck.compat.awepage import HtmlBase
 from labdeck.exceptions import IllegalTransition, InvalidArguments
 
-__all__ = ["HtmlTemplate", "TemplateError", "UnusedVariableWarning", "safe"]
+__all__ = ["HtmlBase", "HtmlTemplate", "TemplateError", "UnusedVariableWarning", "safe"]
 
 _TAG = re.compile(r"\$\{(_BEGIN_|_END_)?([A-Za-z_][A-Za-z0-9_]*)\}")
 

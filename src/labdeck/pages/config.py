@@ -10,8 +10,10 @@
     role = "viewer"              # who may see it: viewer, operator, admin, or public
     listing = false              # a folder without home lists its files (read-only)
     values = { title = "Stimulus" }  # values the templates see as `values`
+    classes = { "" = "lab.pages:Home", "runs" = "lab.pages:Runs" }  # page classes by page
 
-A site needs a ``folder``, ``templates`` or both. Paths are relative to the config file
+A site needs a ``folder``, ``templates``, ``classes`` or several (page classes: see
+:mod:`labdeck.pages.classes`). Paths are relative to the config file
 and must stay inside the project folder; routes must not take the server's own.
 """
 
@@ -44,6 +46,7 @@ class PageSite(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     role: str = "viewer"
     listing: bool = False
     values: dict[str, Any] = msgspec.field(default_factory=dict)
+    classes: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 def check_pages(pages: dict[str, PageSite], project: Path, resolve: Any, where: str) -> None:
@@ -71,8 +74,11 @@ def check_pages(pages: dict[str, PageSite], project: Path, resolve: Any, where: 
         if site.route in routes:
             raise ConfigError(f"{where}: `{key}.route`: {site.route!r} is also the route of pages.{routes[site.route]}")
         routes[site.route] = name
-        if site.folder is None and site.templates is None:
-            raise ConfigError(f"{where}: `{key}`: needs a `folder`, `templates` or both")
+        if site.folder is None and site.templates is None and not site.classes:
+            raise ConfigError(f"{where}: `{key}`: needs a `folder`, `templates` or `classes`")
+        for page in site.classes:
+            if page != "" and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", page):
+                raise ConfigError(f"{where}: `{key}.classes`: {page!r} must be \"\" or one plain name like 'runs'")
         for field in ("folder", "templates"):
             value = getattr(site, field)
             if value is not None and not resolve(value).is_relative_to(project):

@@ -3,17 +3,19 @@
 What a request below a site's route gets, first match wins:
 
 1. the route itself without the slash: a redirect to ``<route>/``;
-2. a folder (the route, or ``.../`` below it): the ``home`` template, else the folder's
+2. a page of the site's ``classes`` (``GET`` or ``POST``): the page class's response
+   (:mod:`labdeck.pages.classes`);
+3. a folder (the route, or ``.../`` below it): the ``home`` template, else the folder's
    ``home`` file, else its listing when ``listing = true``, else 404;
-3. a template of the site named ``tail`` or ``tail.html``: rendered in the layout
+4. a template of the site named ``tail`` or ``tail.html``: rendered in the layout
    (:mod:`labdeck.pages.templates`);
-4. a file of the site's folder (never one inside its template folder): served with its
+5. a file of the site's folder (never one inside its template folder): served with its
    standard content type, ``Last-Modified``, ``ETag`` and range requests; a file of a
    ``listing`` site is data, not a page of the server, so it is served sandboxed (its
    own Content-Security-Policy ``sandbox``: an HTML file there runs no script as the
    server's origin);
-5. a folder without the slash: a redirect to it with the slash;
-6. anything else, and anything that breaks the path rules: 404.
+6. a folder without the slash: a redirect to it with the slash;
+7. anything else, and anything that breaks the path rules: 404.
 
 Who may see a site is its ``role``; ``public`` sites need no login. Rendering a template
 or a listing counts against the per-address rate limit (:mod:`labdeck.web.ratelimit`).
@@ -33,6 +35,7 @@ from aiohttp import web
 from labdeck import __version__
 from labdeck.config import Config
 from labdeck.exceptions import BadRequest, NotFound, Unauthenticated
+from labdeck.pages.classes import PageClasses, load_classes
 from labdeck.pages.config import PageSite
 from labdeck.pages.listing import COLUMNS, list_folder
 from labdeck.pages.paths import resolve_inside
@@ -59,11 +62,19 @@ def add_pages(app: web.Application, config: Config) -> list[Site]:
         rule = access.PUBLIC if site.config.role == "public" else site.config.role
         access.add(app, "GET", site.route, site.redirect_home, rule)
         access.add(app, "GET", site.route + "/{tail:.*}", site.handle, rule)
+        if site.classes.classes:
+            access.add(app, "POST", site.route + "/{tail:.*}", site.handle, rule)
         gate.pages.append(site.route)
         if rule == access.PUBLIC:
             gate.public_pages.append(site.route)
     for site in sites:
         site.others = sites
+
+    async def close_sessions(_: web.Application) -> None:
+        for site in sites:
+            site.classes.close()
+
+    app.on_cleanup.append(close_sessions)
     return sites
 
 
@@ -89,6 +100,8 @@ class Site:
         self.folder = config.resolve(site.folder) if site.folder is not None else None
         self.template_root = config.resolve(site.templates) if site.templates is not None else None
         self.templates = Templates(self.template_root)
+        self.classes = PageClasses(load_classes(site.classes, f"pages.{name}"), self.base + site.route,
+                                   config.tls.enabled)
         pages = {n: {"route": f"{self.base}{p.route}/"} for n, p in config.pages.items()}
         self.project = {"version": __version__, "scripts": list(config.scripts), "config": _project_config(config),
                         "pages": pages}
@@ -108,6 +121,12 @@ class Site:
         if not self.visible_to(client.role):
             return web.Response(status=403, text=f"the page {self.name} needs the {self.config.role} role\n")
         tail = request.match_info["tail"]
+        page_class = self.classes.find(tail)
+        if page_class is not None:
+            ratelimit.charge(request)
+            return await self.classes.serve(request, page_class, client)
+        if request.method != "GET":
+            raise web.HTTPMethodNotAllowed(request.method, ["GET"])
         try:
             return await self._serve(request, tail)
         except NotFound:

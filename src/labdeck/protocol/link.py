@@ -99,7 +99,9 @@ class Hello(msgspec.Struct, tag_field="op", tag="hello"):
 
 
 class Plot(msgspec.Struct, tag_field="op", tag="plot", omit_defaults=True):
-    """Points ``zip(x, y)`` of ``series``; ``None`` is a gap in the line."""
+    """Points ``zip(x, y)`` of ``series``; ``None`` is a gap in the line. With ``replace``, a
+    point at an ``x`` the series already has takes the place of the point there (rt-cloud's
+    ``plotDataPoint`` of a TR plotted before) instead of adding one."""
 
     series: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SERIES)]
     x: list[float | None]
@@ -107,6 +109,7 @@ class Plot(msgspec.Struct, tag_field="op", tag="plot", omit_defaults=True):
     unit: Annotated[str, msgspec.Meta(max_length=MAX_LABEL)] = ""
     xlabel: Annotated[str, msgspec.Meta(max_length=MAX_LABEL)] = ""
     chart: Annotated[str, msgspec.Meta(max_length=MAX_LABEL)] = ""
+    replace: bool = False
 
     def __post_init__(self) -> None:
         # Checked here so that decoding refuses it; msgspec already refuses non-finite

@@ -12,13 +12,17 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 __all__ = [
     "RUN_FIELDS",
+    "ClearPoints",
+    "Edit",
+    "ReplacePoints",
     "RunFilter",
     "Unfinished",
     "add_note",
+    "apply_edit",
     "clear_process",
     "create_run",
     "delete_run",
@@ -163,6 +167,37 @@ def insert_points(db: sqlite3.Connection, run: int, pts: Sequence[Point]) -> Non
     with _Tx(db):
         db.executemany("INSERT INTO run_points (run, series, x, y) VALUES (?, ?, ?, ?)",
                        [(run, *p) for p in pts])
+
+
+class ReplacePoints(NamedTuple):
+    """Points that take the place of the series' points at the same ``x`` (added where it has none)."""
+
+    points: list[Point]
+
+
+class ClearPoints(NamedTuple):
+    """Drop the points of ``series`` (``None``: of every series of the run)."""
+
+    series: str | None
+
+
+Edit: TypeAlias = ReplacePoints | ClearPoints
+
+
+def apply_edit(db: sqlite3.Connection, run: int, edit: Edit) -> None:
+    """Apply ``edit`` to the stored points of ``run``; a replaced point keeps its place in order."""
+    with _Tx(db):
+        if isinstance(edit, ClearPoints):
+            if edit.series is None:
+                db.execute("DELETE FROM run_points WHERE run = ?", (run,))
+            else:
+                db.execute("DELETE FROM run_points WHERE run = ? AND series = ?", (run, edit.series))
+            return
+        for series, x, y in edit.points:
+            found = x is not None and db.execute(
+                "UPDATE run_points SET y = ? WHERE run = ? AND series = ? AND x = ?", (y, run, series, x)).rowcount
+            if not found:
+                db.execute("INSERT INTO run_points (run, series, x, y) VALUES (?, ?, ?, ?)", (run, series, x, y))
 
 
 def set_labels(db: sqlite3.Connection, run: int, series: str, labels: dict[str, str]) -> None:

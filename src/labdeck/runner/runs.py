@@ -49,7 +49,7 @@ from labdeck.objects.markers import inline, reads
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
 from labdeck.protocol.link import Clear, Feedback, Notice, Plot, Progress, RigReport, ScriptMessage
 from labdeck.runner import display, history, orphans, presets
-from labdeck.runner.history import Unfinished
+from labdeck.runner.history import Edit, Unfinished
 from labdeck.runner.link import ScriptLink
 from labdeck.runner.process import DRAIN, ScriptProcess
 from labdeck.runner.scripts import script_command
@@ -96,6 +96,8 @@ class _Run:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     unsaved_lines: list[history.Line] = field(default_factory=list)
     unsaved_points: list[history.Point] = field(default_factory=list)
+    unsaved_edits: list[tuple[int, history.Edit]] = field(default_factory=list)
+    """Replacements and clears, each after the first ``int`` of ``unsaved_points``."""
     labels: dict[str, dict[str, str]] = field(default_factory=dict)  # series -> unit, xlabel, chart
     unsaved_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -109,7 +111,7 @@ class _Run:
 
     @property
     def unsaved(self) -> int:
-        return len(self.unsaved_lines) + len(self.unsaved_points)
+        return len(self.unsaved_lines) + len(self.unsaved_points) + len(self.unsaved_edits)
 
 
 class Runner:
@@ -588,7 +590,10 @@ class Runner:
             self._publish("run/rigs", {"run": run.id, "rig": msg.rig, "event": msg.event.value,
                                        "outcome": msg.outcome, "rtt_ms": msg.rtt_ms, "data": msg.data,
                                        "error": msg.error})
-        elif isinstance(msg, Clear | Notice | Feedback):
+        elif isinstance(msg, Clear):
+            self._edit(run, history.ClearPoints(msg.series))
+            self._publish(*display.publication(run.id, msg))
+        elif isinstance(msg, Notice | Feedback):
             self._publish(*display.publication(run.id, msg))
         else:
             key, value = msg.key, msg.value
@@ -601,8 +606,13 @@ class Runner:
 
     def _plot(self, run: _Run, msg: Plot) -> None:
         series, xs, ys = msg.series, msg.x, msg.y
-        run.unsaved_points.extend(zip([series] * len(xs), xs, ys, strict=True))
+        pts = list(zip([series] * len(xs), xs, ys, strict=True))
         data: dict[str, Any] = {"run": run.id, "series": series, "x": xs, "y": ys}
+        if msg.replace:
+            self._edit(run, history.ReplacePoints(pts))
+            data["replace"] = True
+        else:
+            run.unsaved_points.extend(pts)
         labels = {"unit": msg.unit, "xlabel": msg.xlabel, "chart": msg.chart}
         if any(labels.values()):
             data.update(labels)
@@ -611,6 +621,12 @@ class Runner:
                 run.unsaved_labels[series] = labels
         run.wake.set()
         self._publish("run/data", data)
+
+    @staticmethod
+    def _edit(run: _Run, edit: Edit) -> None:
+        """Store ``edit`` after the points before it, so that the store ends as the browsers do."""
+        run.unsaved_edits.append((len(run.unsaved_points), edit))
+        run.wake.set()
 
     def _problem(self, run: _Run, text: str) -> None:
         run.problems += 1
@@ -624,12 +640,14 @@ class Runner:
         while True:
             await run.wake.wait()
             run.wake.clear()
-            while run.unsaved_lines or run.unsaved_points or run.unsaved_labels:
+            while run.unsaved_lines or run.unsaved_points or run.unsaved_labels or run.unsaved_edits:
                 lines, run.unsaved_lines = run.unsaved_lines, []
                 pts, run.unsaved_points = run.unsaved_points, []
+                edits, run.unsaved_edits = run.unsaved_edits, []
                 labels, run.unsaved_labels = run.unsaved_labels, {}
                 try:
-                    await self.store.run(functools.partial(_save, run=run.id, lines=lines, pts=pts, labels=labels))
+                    await self.store.run(functools.partial(_save, run=run.id, lines=lines, pts=pts, edits=edits,
+                                                           labels=labels))
                 except Exception:
                     log.exception("run %d: %d lines and %d points could not be stored", run.id, len(lines), len(pts))
                 run.saved.set()
@@ -641,11 +659,17 @@ class Runner:
 
 
 def _save(db: sqlite3.Connection, *, run: int, lines: list[history.Line], pts: list[history.Point],
-          labels: dict[str, dict[str, str]]) -> None:
+          edits: list[tuple[int, history.Edit]], labels: dict[str, dict[str, str]]) -> None:
     if lines:
         history.insert_lines(db, run, lines)
-    if pts:
-        history.insert_points(db, run, pts)
+    done = 0
+    for before, edit in edits:
+        if before > done:
+            history.insert_points(db, run, pts[done:before])
+            done = before
+        history.apply_edit(db, run, edit)
+    if len(pts) > done:
+        history.insert_points(db, run, pts[done:])
     for series, found in labels.items():
         history.set_labels(db, run, series, found)
 

@@ -22,6 +22,7 @@ import os
 import sys
 from pathlib import Path
 
+from labdeck.compat.rtcloud.bids import BidsIncremental, BidsInterface, MissingMetadataError
 from labdeck.compat.rtcloud.config import DEFAULT_FILE_TYPES, RtcloudConfig, allowed_by_project
 from labdeck.compat.rtcloud.data import DataInterface
 from labdeck.compat.rtcloud.errors import InvocationError, RequestError, StateError, ValidationError
@@ -30,9 +31,12 @@ from labdeck.compat.rtcloud.web import WebDisplayInterface
 
 __all__ = [
     "DEFAULT_FILE_TYPES",
+    "BidsIncremental",
+    "BidsInterface",
     "ClientInterface",
     "DataInterface",
     "InvocationError",
+    "MissingMetadataError",
     "RequestError",
     "RtcloudConfig",
     "StateError",
@@ -43,7 +47,8 @@ __all__ = [
 
 
 class ClientInterface:
-    """The script's handle on the session: ``dataInterface``, ``subjInterface``, ``webInterface``.
+    """The script's handle on the session: ``dataInterface``, ``bidsInterface``, ``subjInterface``,
+    ``webInterface``.
 
     Args:
         rpyc_timeout, yesToPrompts: accepted for rt-cloud's signature; labdeck never
@@ -63,6 +68,7 @@ class ClientInterface:
             print("ClientInterface: not started by labdeck, using local files", file=sys.stderr, flush=True)
             dirs, types = ["*"], ["*"]
         self.dataInterface = DataInterface(allowedDirs=dirs, allowedFileTypes=types)
+        self.bidsInterface = BidsInterface(allowedDirs=dirs)
         self.subjInterface = SubjectInterface()
         self.webInterface = WebDisplayInterface()
 

@@ -2,7 +2,8 @@
 
 Every call prints what rt-cloud's local mode prints, so the run's log (``run/log``)
 keeps it; started by labdeck, it also tells the runner (:mod:`labdeck.protocol.link`):
-``plotDataPoint`` plots on ``run/data`` in series ``"run <runId>"``, the clears go on
+``plotDataPoint`` plots on ``run/data`` in series ``"run <runId>"`` (a TR plotted again
+replaces its point, in the dashboard and in the stored run, as rt-cloud does), the clears go on
 ``run/clear``, the log calls and ``setUserError``/``sendRunStatus`` on ``run/notice``.
 """
 
@@ -65,7 +66,7 @@ class WebDisplayInterface:
         run = _run_id(runId)
         self._remember(run, plain(trId), plain(value))
         print(f"plotDataPoint: run {runId}, tr {trId}, value {value}", flush=True)
-        script.send(Plot(series_of(run), [_number(trId)], [_number(value)]))
+        script.send(Plot(series_of(run), [_number(trId)], [_number(value)], replace=True))
 
     def clearRunPlot(self, runId: int) -> None:
         """Drop the points plotted for run ``runId``.

@@ -36,6 +36,7 @@ const panelListeners = new Set(); // fn(infos) for every new list of panels (the
 globalThis.labdeck = { deck, kit, prefs, toast: kit.toast, panels: mounted };
 
 bindConnectionPill();
+showRunNotices();
 window.addEventListener("hashchange", route);
 // A page kept in the back-forward cache (persisted) may come back: only a real unload cleans up.
 window.addEventListener("pagehide", (ev) => {
@@ -46,6 +47,15 @@ loadPanels();
 showServerInfo();
 showIdentity();
 deck.on("state", (state) => { if (state === "reconnecting") showIdentity(); });
+
+// A script's lines for the operator (run/notice: rt-cloud's userLog, sendRunStatus,
+// setUserError) as toasts; session and debug lines stay in the log only.
+function showRunNotices() {
+  const kinds = { user: "info", status: "info", error: "err" };
+  deck.subscribe("run/notice", (data) => {
+    if (data && typeof data.text === "string" && kinds[data.kind]) kit.toast(data.text, kinds[data.kind]);
+  });
+}
 
 function bindConnectionPill() {
   const pill = document.getElementById("conn");

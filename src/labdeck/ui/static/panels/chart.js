@@ -57,6 +57,20 @@ class Series {
     this.index();
   }
 
+  /** Each point takes the place of the one at its x, or goes in order among the others. */
+  put(xs, ys) {
+    for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
+      const at = this.xs.indexOf(xs[i]);
+      if (at >= 0) this.ys[at] = ys[i];
+      else {
+        const place = lowerBound(this.xs, xs[i]);
+        this.xs.splice(place, 0, xs[i]);
+        this.ys.splice(place, 0, ys[i]);
+      }
+    }
+    this.reset(this.xs, this.ys);
+  }
+
   reset(xs = [], ys = []) {
     this.xs = Array.from(xs);
     this.ys = Array.from(ys);
@@ -223,6 +237,16 @@ export class Chart {
 
   add(name, xs, ys, labels) {
     this.seriesFor(name, labels).push(xs, ys);
+    this.schedule();
+  }
+
+  put(name, xs, ys, labels) {
+    this.seriesFor(name, labels).put(xs, ys);
+    this.schedule();
+  }
+
+  clearSeries(name) {
+    this.series.get(name)?.reset();
     this.schedule();
   }
 
@@ -475,7 +499,19 @@ export function liveCharts({ deck, feed, toast, getJson, grid, height, clearable
     if (!data || !feed.accept(data.run)) return;
     if (typeof data.series !== "string" || !Array.isArray(data.x) || !Array.isArray(data.y)) return;
     if (resyncing) resyncing.push(data);
+    else if (data.replace) chartFor(data.series, data).put(data.series, data.x, data.y, data);
     else chartFor(data.series, data).add(data.series, data.x, data.y, data);
+  }
+
+  // The script cleared its plots (run/clear): the run's store has dropped them too.
+  function onClear(data) {
+    if (!data || !feed.accept(data.run)) return;
+    if (typeof data.series !== "string") {
+      for (const chart of charts.values()) chart.clear();
+      return;
+    }
+    const chart = charts.get(keyOf.get(data.series));
+    chart?.clearSeries(data.series);
   }
 
   // The channel's history no longer holds some points: take the run's data from the
@@ -497,6 +533,10 @@ export function liveCharts({ deck, feed, toast, getJson, grid, height, clearable
     }
     for (const data of held) {
       const chart = chartFor(data.series, data);
+      if (data.replace) {
+        chart.put(data.series, data.x, data.y, data);
+        continue;
+      }
       const last = chart.lastX(data.series);
       const keep = data.x.map((_, i) => i).filter((i) => data.x[i] > last);
       chart.add(data.series, keep.map((i) => data.x[i]), keep.map((i) => data.y[i]), data);
@@ -504,6 +544,7 @@ export function liveCharts({ deck, feed, toast, getJson, grid, height, clearable
   }
 
   const offRun = feed.on("run", reset);
+  const unsubscribeClear = deck.subscribe("run/clear", onClear);
   const unsubscribe = deck.subscribe("run/data", onData, {
     since: 0,
     onGap: () => {
@@ -521,6 +562,7 @@ export function liveCharts({ deck, feed, toast, getJson, grid, height, clearable
     cleanup() {
       offRun();
       unsubscribe();
+      unsubscribeClear();
       clearTimeout(resyncTimer);
       reset();
     },

@@ -6,8 +6,9 @@
  * Charts (./chart.js) redraw at most once per animation frame, downsampled to the pixels
  * they have, so a run of 1,000,000 points stays smooth. Drag across a chart to zoom;
  * double-click resets. While zoomed, new points still arrive but the view holds still.
- * Clear empties a chart in this browser only (the run keeps its data); PNG and CSV save
- * what a chart shows.
+ * Clear empties a chart in this browser only (the run keeps its data); a script's own
+ * clears (run/clear) empty the charts for everyone, and points sent with `replace` move
+ * instead of adding one. PNG and CSV save what a chart shows.
  */
 
 import { fill, getJson } from "../kit.js";
