@@ -111,7 +111,8 @@ class Panel:
         summary: an optional module, resolved like ``module``, for the panel's card on the
             Overview: its default export's ``mount(card, ctx)`` fills a small element with
             what matters at a glance (the stations' state, the rigs' links) and may return
-            a cleanup function. A user chooses which cards their Overview shows.
+            a cleanup function; a ``title`` beside ``mount`` names the card (else the
+            panel's title does). A user chooses which cards their Overview shows.
     """
 
     id: str

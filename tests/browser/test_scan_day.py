@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -317,6 +318,47 @@ def test_charts_export_png_and_csv_and_draw_a_million_points_downsampled(page: P
     rows = list(csv.reader(io.StringIO(Path(got.value.path()).read_text(encoding="utf-8"))))
     assert rows[0] == ["series", "x", "y", "unit"] and len(rows) == 1 + 1_001_000
     assert rows[1] == ["level", "0", "0.5", "V"] and ["signal", "0", "0", "V"] in rows
+
+
+COUNT_FRAMES = """(() => {
+  const frames = window.framesSeen = { n: 0 };
+  const tick = () => { frames.n += 1; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
+})();"""
+
+
+@pytest.mark.parametrize("size", [WIDE, PHONE], ids=["wide", "phone"])
+def test_live_charts_draw_once_a_frame_at_most_and_a_few_points_a_pixel(page: Page, demo: Deck,
+                                                                      size: dict[str, int]) -> None:
+    project = Path(demo.config.server.data) / "project"
+    (project / "scripts" / "stream.py").write_text(
+        "from labdeck import script\n"
+        "for start in range(0, 1_000_000, 500):\n"
+        "    xs = range(start, start + 500)\n"
+        "    script.plot(xs, [(x % 7919) / 7919 for x in xs], series='stream')\n", encoding="utf-8")
+    demo.config.scripts["stream"] = "scripts/stream.py"
+    page.set_viewport_size(size)
+    page.add_init_script(COUNT_FRAMES)  # from the page's first frame: every draw falls in a counted one
+    open_dashboard(page, demo, "#plots")
+    on_loop(demo, runner_of(demo).run("stream"))
+    for panel in ("plots", "overview", "plots"):  # live, then 2,000 pushes replayed at once on each load
+        chart = page.get_by_test_id(f"panel-{panel}").locator('[data-testid="plot-chart"][data-chart="stream"]')
+        expect(chart).to_be_visible()
+        width = chart.locator(".plot-body").evaluate("b => b.clientWidth")
+        points, deadline = 0, time.monotonic() + scaled(90)
+        while points < 1_000_000:  # the points arrive; the drawn count stays a few points a pixel
+            assert time.monotonic() < deadline, f"{points:,} of 1,000,000 points reached the {panel} panel"
+            page.wait_for_timeout(100)
+            state = chart.evaluate("c => ({points: +c.dataset.points, drawn: +c.dataset.drawn})")
+            points = state["points"]
+            assert state["drawn"] <= 4 * width + 400, (panel, state, width)
+        page.wait_for_timeout(300)  # the draw of the last points
+        draws = int(chart.get_attribute("data-draws") or 0)
+        frames = page.evaluate("window.framesSeen.n")
+        assert 0 < draws <= frames, (panel, draws, frames)  # however many pushes came in one frame
+        assert on_loop(demo, runner_of(demo).wait())["state"] == "finished"
+        page.goto(demo.url + ("#overview" if panel == "plots" else "#plots"))
+        page.reload()
 
 
 def test_history_filters_and_compares_runs(page: Page, demo: Deck) -> None:

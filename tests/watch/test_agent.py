@@ -182,6 +182,24 @@ async def test_a_batch_sent_twice_is_taken_once(lab: Lab) -> None:
     assert lab.stored("SELECT COUNT(*) FROM file_events WHERE watch = 'pc2.w'")[0][0] == 2
 
 
+async def test_the_agents_list_names_each_agents_last_file_and_backlog(lab: Lab) -> None:
+    deck = await lab.start()
+    async with WireClient(deck_ws(deck), headers={"Authorization": f"Bearer {lab.token}"}) as client:
+        await client.request("call", path=["agents", "hello"], args=["pc3", "q1", {"w": "files"}])
+        status, listed = await lab.get("api/agents")
+        assert [(a["last_file"], a["backlog"]) for a in listed["agents"]] == [(None, None)]  # not said yet
+        rows = [{"seq": n, "watch": "w", "body": {"path": f"run/f{n}.txt", "size": n, "mtime": 1.0}} for n in (1, 2)]
+        await client.request("call", path=["agents", "events"], args=["pc3", "q1", rows, 40])
+        status, listed = await lab.get("api/agents")
+        agent = listed["agents"][0]
+        assert status == 200 and agent["backlog"] == 40
+        assert (agent["last_file"]["watch"], agent["last_file"]["path"]) == ("pc3.w", "run/f2.txt")
+        await client.request("call", path=["agents", "beat"], args=["pc3"])  # it beats once its queue is empty
+        assert (await lab.get("api/agents"))[1]["agents"][0]["backlog"] == 0
+        with pytest.raises(Exception, match="InvalidArguments"):
+            await client.request("call", path=["agents", "events"], args=["pc3", "q1", [], -1])
+
+
 @pytest.mark.parametrize("rows", [
     [{"seq": 1, "watch": "w", "body": {"path": "../../etc/passwd", "size": 1, "mtime": 1}}],
     [{"seq": 1, "watch": "other", "body": {"path": "a", "size": 1, "mtime": 1}}],

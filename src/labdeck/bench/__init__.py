@@ -11,8 +11,10 @@ message per loop turn), ``publish-thread``, ``memory``, ``script-latency``, ``wa
 ``rigs`` (rig messaging beside a bare UDP echo and iblutil, with rig processes of its own
 instead of the three servers), ``static`` (static file GETs with login on beside Tornado's
 StaticFileHandler, with servers of its own), ``scaleout`` (Redis with 1, 2 and 4 server
-processes beside the in-process broker). Beside wall time, the server's CPU time per
-message is read from ``/proc`` where there is one.
+processes beside the in-process broker), ``plots`` (frames per second in the Plots panel
+and the Overview of the system's Chromium while a run of 1,000,000 points streams in).
+Beside wall time, the server's CPU time per message is read from ``/proc`` where there is
+one.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from labdeck.exceptions import BenchmarkFailed
 __all__ = ["BENCHMARKS", "Counts", "run_benchmarks"]
 
 BENCHMARKS = ("rpc", "rpc-call", "broadcast", "publish-thread", "memory", "script-latency", "watch", "rigs", "static",
-              "scaleout")
+              "scaleout", "plots")
 _ON_SERVERS = ("rpc", "rpc-call", "broadcast", "publish-thread", "memory")
 
 
@@ -114,6 +116,8 @@ async def _run(names: list[str], counts: Counts, report: Report) -> None:
                 await _static(counts, report)
             if "scaleout" in names:
                 await _scaleout(counts, report)
+            if "plots" in names:
+                await _plots(counts, report)
     except TimeoutError:
         raise BenchmarkFailed(f"the benchmarks ran past their {counts.overall_timeout:g} s limit") from None
 
@@ -136,6 +140,18 @@ async def _scaleout(counts: Counts, report: Report) -> None:
 
     quick = counts.rpc_requests < Counts().rpc_requests
     sections, notes = await run_scaleout(ScaleCounts.quick() if quick else ScaleCounts(), _progress)
+    for title, figures in sections:
+        report.add(title, figures)
+    report.notes.extend(notes)
+
+
+async def _plots(counts: Counts, report: Report) -> None:
+    from labdeck.bench.plots import PlotCounts, run_plots
+
+    quick = counts.rpc_requests < Counts().rpc_requests
+    plots = PlotCounts.quick() if quick else PlotCounts()
+    _progress(f"plots: {plots.points:,} points streamed into the Plots panel, then the Overview, in Chromium")
+    sections, notes = await run_plots(plots)
     for title, figures in sections:
         report.add(title, figures)
     report.notes.extend(notes)

@@ -68,6 +68,8 @@ TARGETS: dict[tuple[str, str], Target] = {
     ("rig-rtt-tcp", "udp-echo"): Target("<=", 1.3),
     ("rig-rtt-tcp", "iblutil"): Target("<=", 0.7),
     ("static", "tornado"): Target(">=", 1.0),
+    ("plots-plots", "idle page"): Target(">=", 0.95),
+    ("plots-overview", "idle page"): Target(">=", 0.95),
 }
 """From the design's performance targets, keyed by (benchmark, baseline)."""
 
@@ -84,7 +86,7 @@ class Figure:
     bench: str
     server: str
     label: str
-    unit: Literal["µs", "msg/s", "req/s", "MB"]
+    unit: Literal["µs", "msg/s", "req/s", "MB", "fps"]
     median: float
     p99: float | None
     rate: float

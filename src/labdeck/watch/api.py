@@ -392,7 +392,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         }
     },
     "/api/agents": {
-        "get": _ok(_OBJ, "Every remote agent: {agents: [{name, connected, watches, last_seen, last_seq}]}", 403)
+        "get": _ok(_OBJ, "Every remote agent: {agents: [{name, connected, watches, last_seen, last_seq, "
+                   "last_file, backlog}]}", 403)
     },
     "/api/agents/{agent}/fetch": {
         "post": {

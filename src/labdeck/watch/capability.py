@@ -50,7 +50,7 @@ class WatchCapability(Capability):
     static = Path(__file__).parent / "static"
     commands = (*COMMANDS, AGENT_COMMAND)
     panels = (
-        Panel("incoming", "Incoming", "incoming.js", order=46, css="incoming.css"),
+        Panel("incoming", "Incoming", "incoming.js", order=46, css="incoming.css", summary="agents-summary.js"),
         Panel("stations", "Stations", "stations.js", order=47, css="stations.css", summary="stations-summary.js"),
     )
 

@@ -34,7 +34,7 @@ from typing import Any
 from labdeck.compat.rtcloud.data import DataInterface
 from labdeck.compat.rtcloud.errors import RequestError, ValidationError
 
-__all__ = ["BidsIncremental", "BidsInterface", "MissingMetadataError"]
+__all__ = ["BidsIncremental", "BidsInterface", "MissingMetadataError", "dicom_metadata", "dicom_to_nifti"]
 
 ENTITIES = ("subject", "session", "task", "acquisition", "run", "echo", "suffix", "datatype")
 _ABBREVIATIONS = {"subject": "sub", "session": "ses", "task": "task", "acquisition": "acq", "run": "run",

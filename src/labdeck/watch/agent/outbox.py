@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-__all__ = ["drop_through", "identity", "put", "seen", "take"]
+__all__ = ["drop_through", "identity", "put", "seen", "take", "waiting"]
 
 
 def identity(db: sqlite3.Connection) -> str:
@@ -61,6 +61,11 @@ def take(db: sqlite3.Connection, after: int, limit: int) -> list[dict[str, Any]]
         "SELECT seq, watch, body FROM agent_outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
     ).fetchall()
     return [{"seq": r[0], "watch": r[1], "body": json.loads(r[2])} for r in rows]
+
+
+def waiting(db: sqlite3.Connection, after: int) -> int:
+    """How many entries come after ``after``: the backlog once those up to it are sent."""
+    return int(db.execute("SELECT COUNT(*) FROM agent_outbox WHERE seq > ?", (after,)).fetchone()[0])
 
 
 def drop_through(db: sqlite3.Connection, seq: int) -> int:

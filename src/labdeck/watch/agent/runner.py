@@ -278,7 +278,8 @@ class Agent:
         while client.connection_number == number:
             rows = await self.store.run(partial(outbox.take, after=last, limit=BATCH))
             if rows:
-                reply = await client.call(["agents", "events"], self.name, queue, rows)
+                backlog = await self.store.run(partial(outbox.waiting, after=rows[-1]["seq"]))
+                reply = await client.call(["agents", "events"], self.name, queue, rows, backlog)
                 last = int(reply["last_seq"])
                 self.sent += len(rows)
                 await self.store.run(partial(outbox.drop_through, seq=last))

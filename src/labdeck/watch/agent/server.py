@@ -8,7 +8,8 @@ stored one, in the same transaction as the file events), publishes its file even
 an agent is named ``<agent>.<watch>`` everywhere (REST, the report).
 
 An agent counts as connected while it calls within :data:`CONNECTED_FOR` seconds (it
-beats every :data:`BEAT` seconds). :meth:`AgentsObject.fetch` asks one for a file's
+beats every :data:`BEAT` seconds). With each batch it says how many entries its queue
+still holds (its backlog); a beat means the queue was empty. :meth:`AgentsObject.fetch` asks one for a file's
 contents on ``agents/<agent>``; it answers in chunks (:meth:`AgentsObject.chunk`) with
 the SHA-256 of the whole, or refuses (outside its roots, not a file, too large).
 
@@ -106,6 +107,7 @@ class AgentsObject:
     def __init__(self, store: Callable[[], Store], publish: Publish, pipeline: DicomPipeline) -> None:
         self._store, self._publish, self._pipeline = store, publish, pipeline
         self._beats: dict[str, float] = {}
+        self._backlogs: dict[str, int] = {}
         self._watches: dict[str, dict[str, str]] = {}
         self._fetches: dict[int, _Fetch] = {}
         self._ids = itertools.count(1)
@@ -126,12 +128,14 @@ class AgentsObject:
         kinds = {_name(k, "a watch's name"): v for k, v in watches.items()}
         last = await self._store().run(lambda db: _hello(db, name, outbox, kinds))
         self._beats[name], self._watches[name] = time.monotonic(), kinds
+        self._backlogs.pop(name, None)  # not known until its first batch or beat
         return {"last_seq": last, "channel": agent_channel(name), "beat": BEAT}
 
     async def beat(self, name: str) -> bool:
         """The agent is still there."""
         self._known(name)
         self._beats[name] = time.monotonic()
+        self._backlogs[name] = 0
         return True
 
     async def bye(self, name: str) -> bool:
@@ -140,14 +144,23 @@ class AgentsObject:
         self._beats.pop(name, None)
         return True
 
-    async def events(self, name: str, outbox: str, rows: list[dict[str, Any]]) -> dict[str, int]:
-        """Take the queue entries not taken yet: ``{"last_seq"}``, the newest taken."""
+    async def events(
+        self, name: str, outbox: str, rows: list[dict[str, Any]], backlog: int | None = None
+    ) -> dict[str, int]:
+        """Take the queue entries not taken yet: ``{"last_seq"}``, the newest taken.
+
+        ``backlog`` is how many entries the agent's queue holds after these (optional).
+        """
         watches = self._known(name)
         if not isinstance(rows, list) or len(rows) > MAX_BATCH:
             raise InvalidArguments(f"rows must be a list of at most {MAX_BATCH} entries")
+        if backlog is not None and (type(backlog) is not int or backlog < 0):
+            raise InvalidArguments("backlog must be a count of queue entries")
         entries = [self._entry(row, watches) for row in rows]
         taken, last = await self._store().run(lambda db: _take(db, name, outbox, entries))
         self._beats[name] = time.monotonic()
+        if backlog is not None:
+            self._backlogs[name] = backlog
         # taken is committed: deliver all of it even if this call is cancelled (a timeout)
         await asyncio.shield(self._deliver_all(name, watches, taken))
         return {"last_seq": last}
@@ -234,7 +247,9 @@ class AgentsObject:
         return beat is not None and time.monotonic() - beat < CONNECTED_FOR
 
     async def overview(self) -> list[dict[str, Any]]:
-        """Every agent ever seen: name, connected, watches, last_seen, last_seq."""
+        """Every agent ever seen: name, connected, watches, last_seen, last_seq, last_file
+        (``{"watch", "path", "t"}`` of the newest file it sent, or ``None``) and backlog
+        (entries still in its queue, ``None`` until it says)."""
         rows = await self._store().query("SELECT name, watches, last_seen, last_seq FROM agents ORDER BY name")
         return [
             {
@@ -243,9 +258,21 @@ class AgentsObject:
                 "watches": json.loads(r[1]),
                 "last_seen": r[2],
                 "last_seq": r[3],
+                "last_file": await self._last_file(r[0], json.loads(r[1])),
+                "backlog": self._backlogs.get(r[0]) if self.connected(r[0]) else None,
             }
             for r in rows
         ]
+
+    async def _last_file(self, name: str, watches: dict[str, str]) -> dict[str, Any] | None:
+        names = [f"{name}.{w}" for w in watches]
+        if not names:
+            return None
+        marks = ", ".join("?" for _ in names)
+        rows = await self._store().query(
+            f"SELECT watch, path, t FROM file_events WHERE watch IN ({marks}) ORDER BY id DESC LIMIT 1", names
+        )
+        return {"watch": rows[0][0], "path": rows[0][1], "t": rows[0][2]} if rows else None
 
     async def watch_names(self) -> set[str]:
         """``<agent>.<watch>`` of every agent ever seen."""

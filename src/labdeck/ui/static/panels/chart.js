@@ -9,7 +9,9 @@
  *   chart.element                              // the card: data-testid "plot-chart",
  *       data-chart, data-series (names, space separated), data-points (held),
  *       data-units and data-xlabel (the axes' labels, drawn on the canvas),
- *       data-drawn (points handed to uPlot at the last draw), data-zoomed
+ *       data-drawn (points handed to uPlot at the last draw), data-draws (how many
+ *       draws so far: never more than the animation frames since the chart was made),
+ *       data-zoomed
  *
  * Drawing: at most once per animation frame, however many points came. A series longer
  * than about four points per pixel column is reduced to the first, lowest, highest and
@@ -183,6 +185,8 @@ export class Chart {
     this.element.dataset.series = "";
     this.element.dataset.points = "0";
     this.element.dataset.drawn = "0";
+    this.draws = 0;
+    this.element.dataset.draws = "0";
     this.element.dataset.zoomed = "false";
     const header = el("header");
     const heading = el("h2", "mono", title);
@@ -372,6 +376,7 @@ export class Chart {
     const views = [...this.series.values()].map((s) => s.view(x0, x1, columns));
     const data = views.length === 1 ? [views[0][0], views[0][1]] : uPlot.join(views.map(([xs, ys]) => [xs, ys]));
     this.element.dataset.drawn = String(views.reduce((sum, [xs]) => sum + xs.length, 0));
+    this.element.dataset.draws = String(++this.draws);
     this.plot.setData(data, !this.zoomed);
   }
 

@@ -5,7 +5,7 @@
  *
  * Cards: "run", "plots", "log", and "panel:<id>" for each panel whose announcement names a
  * `summary` module (its default export's mount(card, ctx) fills the card and may return
- * a cleanup). The Cards menu chooses which are shown; the choice is the user's preference
+ * a cleanup; its `title`, if any, names the card instead of the panel's title). The Cards menu chooses which are shown; the choice is the user's preference
  * `overview.cards` (a list of hidden card ids, so a card that arrives later is shown).
  *
  * Layout: a grid that gives the plots and the log a column each on a wide screen and
@@ -94,7 +94,7 @@ async function mount(root, ctx) {
       }
     }
     for (const [id, info] of wanted) {
-      if (!mountedCards.has(id)) mountedCards.set(id, summaryCard(id, info, ctx));
+      if (!mountedCards.has(id)) mountedCards.set(id, summaryCard(id, info, ctx, paintMenu));
       summaries.append(mountedCards.get(id).section); // in announcement order
     }
     paintMenu();
@@ -159,8 +159,9 @@ async function mount(root, ctx) {
   };
 }
 
-/** A capability's card: titled with its panel, linking to it, filled by its summary module. */
-function summaryCard(id, info, ctx) {
+/** A capability's card: titled with its panel (or its module's title), linking to it,
+ * filled by its summary module; `onTitle()` hears when the module renamed it. */
+function summaryCard(id, info, ctx, onTitle) {
   const section = el("section", "card overview-card overview-summary");
   section.dataset.card = id;
   section.dataset.testid = "overview-summary";
@@ -179,6 +180,11 @@ function summaryCard(id, info, ctx) {
     try {
       if (info.css) ctx.kit.loadCss(info.css);
       const module = await import(ctx.kit.apiUrl(info.summary).href);
+      if (typeof module.default.title === "string") {
+        card.title = link.textContent = module.default.title;
+        section.setAttribute("aria-label", card.title);
+        onTitle();
+      }
       const result = await module.default.mount(body, { ...ctx, id: info.id, title: card.title });
       card.cleanup = typeof result === "function" ? result : result?.cleanup?.bind(result) ?? null;
     } catch (err) {
