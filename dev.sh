@@ -7,7 +7,7 @@
 #   ./dev.sh bench [labdeck bench args]       the benchmarks against their baselines
 #   ./dev.sh build                            the sdist and wheel, dashboard assets built in, into dist/
 #   ./dev.sh screenshots                      the docs' screenshots of every panel (docs/images/)
-#   ./dev.sh setup                            only the set-up: .venv, dashboard build, test tools
+#   ./dev.sh setup                            only the set-up the tests need: .venv, dashboard, Chromium, Redis
 #
 # Set-up steps are idempotent and skip work already done: the virtualenv in .venv (rebuilt
 # when pyproject.toml changes), the dashboard's npm packages (from ui/package-lock.json) and
@@ -124,7 +124,7 @@ cmd=${1:-help}
 [ $# -gt 0 ] && shift
 case "$cmd" in
     setup)
-        setup_python; setup_ui ;;
+        setup_python; setup_ui; setup_chromium; setup_redis; setup_dicompare ;;
     demo)
         setup_python runtime; setup_ui runtime
         exec $VENV/bin/labdeck demo "$@" ;;
