@@ -276,6 +276,7 @@ class Agent:
     async def _send_rows(self, client: Client, number: int, last: int) -> None:
         queue = await self.store.run(outbox.identity)
         while client.connection_number == number:
+            self._queued.clear()  # before the take: a file queued during it is seen next turn
             rows = await self.store.run(partial(outbox.take, after=last, limit=BATCH))
             if rows:
                 backlog = await self.store.run(partial(outbox.waiting, after=rows[-1]["seq"]))
@@ -284,7 +285,6 @@ class Agent:
                 self.sent += len(rows)
                 await self.store.run(partial(outbox.drop_through, seq=last))
                 continue
-            self._queued.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queued.wait(), self._beat)
             if not self._queued.is_set() and client.connection_number == number:
