@@ -246,3 +246,28 @@ async def test_a_public_page_knows_who_is_logged_in(make_deck: Callable[..., Dec
         assert '<p id="me">wall</p>' in body and 'href="/stimulus/"' in body
     finally:
         await deck.stop()
+
+
+async def head(deck: Deck, path: str, **kwargs: object) -> tuple[int, dict[str, str], bytes]:
+    async with aiohttp.ClientSession() as http, http.head(deck.url + path, allow_redirects=False, **kwargs) as r:
+        return r.status, dict(r.headers), await r.read()
+
+
+async def test_head_answers_as_get_does_without_the_body(make_deck: Callable[..., Deck], tmp_path: Path) -> None:
+    """Link checkers and monitoring probes send HEAD: a page answers it with GET's status and
+    headers, and the same role rule."""
+    deck = make_deck(write_pages(tmp_path / "lab", '\n[auth]\nmode = "login"\n'))
+    await deck.start()
+    try:
+        assert deck.gate is not None
+        status, headers, body = await head(deck, "welcome/")
+        assert (status, body) == (200, b"") and headers["Content-Type"].startswith("text/html")
+        assert int(headers["Content-Length"]) == len("<p>welcome</p>")
+        assert (await head(deck, "stimulus/style.css"))[0] == 401  # the same login rule as GET
+        viewer = {"Authorization": f"Bearer {await deck.gate.tokens.add('wall', 'viewer')}"}
+        status, headers, body = await head(deck, "stimulus/style.css", headers=viewer)
+        assert (status, headers["Content-Type"], body) == (200, "text/css", b"")
+        assert (await head(deck, "console/", headers=viewer))[0] == 403
+        assert (await head(deck, "stimulus/no-such-file", headers=viewer))[0] == 404
+    finally:
+        await deck.stop()

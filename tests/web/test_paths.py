@@ -89,3 +89,12 @@ async def test_over_long_paths_are_refused_not_failed(deck: Deck) -> None:
             status, _ = await fetch(http, deck.url + root + "a" * 5000)
             assert status in (400, 404, 414), (root, status)
         assert (await fetch(http, f"{deck.url}static/cap/shelf/panel.js"))[0] == 200
+
+
+async def test_the_dashboards_files_are_revalidated_so_an_upgrade_is_seen(deck: Deck) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{deck.url}static/app.js") as first:
+            assert first.status == 200 and first.headers["Cache-Control"] == "no-cache"
+            etag = first.headers["ETag"]
+        async with http.get(f"{deck.url}static/app.js", headers={"If-None-Match": etag}) as again:
+            assert again.status == 304  # unchanged: nothing sent again

@@ -63,6 +63,7 @@ def add_pages(app: web.Application, config: Config) -> list[Site]:
         rule = access.PUBLIC if site.config.role == "public" else site.config.role
         access.add(app, "GET", site.route, site.redirect_home, rule)
         access.add(app, "GET", site.route + "/{tail:.*}", site.handle, rule)
+        app.router.add_route("HEAD", site.route + "/{tail:.*}", site.handle)  # GET's rule, without the body
         if site.classes.classes:
             access.add(app, "POST", site.route + "/{tail:.*}", site.handle, rule)
         gate.pages.append(site.route)
@@ -127,8 +128,8 @@ class Site:
         if page_class is not None:
             ratelimit.charge(request)
             return await self.classes.serve(request, page_class, client)
-        if request.method != "GET":
-            raise web.HTTPMethodNotAllowed(request.method, ["GET"])
+        if request.method not in ("GET", "HEAD"):
+            raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
         try:
             return await self._serve(request, tail)
         except NotFound:

@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, hdrs, web
 
 from labdeck import __version__
 from labdeck.capability import Capability, Handler, Panel, Route
@@ -141,14 +141,22 @@ def make_app(deck: Deck) -> web.Application:
     for extend in deck.routes:
         extend(inner)
     if not base:
-        inner.on_response_prepare.append(add_security_headers)
+        inner.on_response_prepare.extend((add_security_headers, _revalidate_static))
         return inner
     outer = web.Application(middlewares=outermost)
-    outer.on_response_prepare.append(add_security_headers)
+    outer.on_response_prepare.extend((add_security_headers, _revalidate_static))
     outer[DECK_KEY] = deck
     outer.router.add_get(base, _redirect_to(base + "/"))
     outer.add_subapp(base, inner)
     return outer
+
+
+async def _revalidate_static(request: web.Request, response: web.StreamResponse) -> None:
+    """The dashboard's own files carry no version in their names: a browser asks again
+    (a 304 when unchanged, by ETag) rather than keep yesterday's script after an upgrade."""
+    resource = request.match_info.route.resource
+    if isinstance(resource, web.StaticResource):
+        response.headers.setdefault(hdrs.CACHE_CONTROL, "no-cache")
 
 
 def _redirect_to(location: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
