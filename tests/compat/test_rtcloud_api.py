@@ -78,3 +78,40 @@ def test_results_queue_for_a_presentation_script_in_the_same_process() -> None:
         {"score": 3, "onsetTimeDelayMs": 0, "name": "run1_TR6"}]
     with pytest.raises(queue.Empty):
         subj.dequeueResult()
+
+
+def test_the_parts_take_the_arguments_rtcloud_makes_them_with(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A script that builds the parts itself, as rt-cloud's own modules do, keeps working."""
+    from labdeck.compat.rtcloud import (
+        DataInterface,
+        RequestError,
+        SubjectInterface,
+        ValidationError,
+        WebDisplayInterface,
+    )
+
+    web = WebDisplayInterface(ioLoopInst=None)
+    web.setDebugError("TR 7 came late")
+    web.sendUploadStatus("run1/values.txt")
+    web.sendConfig({"subject": "s01"}, "s01.toml")
+    web.sendPreviousDataPoints()
+    shown = capsys.readouterr()
+    assert "DebugError: TR 7 came late" in shown.err.splitlines()
+    assert shown.out.splitlines() == ["UploadStatus: run1/values.txt", "sendConfig: s01.toml",
+                                      "sendPreviousDataPoints: [[]]"]
+    assert SubjectInterface(subjectRemote=False).message == ""
+    with pytest.raises(RequestError, match="no remote subject mode"):
+        SubjectInterface(subjectRemote=True)
+    with pytest.raises(RequestError, match="no remote data mode"):
+        DataInterface(dataremote=True)
+    data = DataInterface(dataremote=False, allowedDirs=[str(tmp_path)], allowedFileTypes=["txt"])
+    assert data.getAllowedFileTypes() == [".txt"]  # rt-cloud puts the dot in front
+    data.putFile(str(tmp_path / "a.txt"), "0.5")
+    assert data.getFile(str(tmp_path / "a.txt")) == b"0.5"
+    for name in ("atxt", "a.dat"):
+        with pytest.raises(ValidationError):
+            data.putFile(str(tmp_path / name), "x")
+    nothing = DataInterface(allowedDirs=[str(tmp_path)], allowedFileTypes=[""])  # an empty type allows no file
+    with pytest.raises(ValidationError):
+        nothing.getFile(str(tmp_path / "a.txt"))

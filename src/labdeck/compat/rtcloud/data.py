@@ -42,29 +42,34 @@ def _pattern_regex(rest: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+def _dotted(file_type: str) -> str:
+    """A file type as an ending with its dot: ``"dcm"`` is ``".dcm"``; ``"*"`` stays."""
+    return file_type if file_type == "*" or file_type.startswith(".") else "." + file_type
+
+
 class DataInterface:
     """rt-cloud's ``DataInterface`` in local mode, under labdeck's path rules.
 
     Args:
         dataRemote: accepted for rt-cloud's signature; labdeck has no remote data mode
-            (``True`` is refused).
+            (``True`` is refused). ``dataremote``, its earlier spelling, too.
         allowedDirs: folders that may be used, everything under them included; ``["*"]``
             allows any (rt-cloud's local mode, what a script run by hand gets).
-        allowedFileTypes: endings of file names that may be used (``".dcm"``); ``["*"]``
-            allows any.
+        allowedFileTypes: endings of file names that may be used (``".dcm"``; ``"dcm"`` is
+            taken as ``".dcm"``, as rt-cloud does); ``["*"]`` allows any.
 
     Raises:
         RequestError: ``dataRemote`` is true.
     """
 
     def __init__(self, dataRemote: bool = False, allowedDirs: Sequence[str | os.PathLike[str]] | None = None,
-                 allowedFileTypes: Sequence[str] | None = None) -> None:
-        if dataRemote:
+                 allowedFileTypes: Sequence[str] | None = None, *, dataremote: bool = False) -> None:
+        if dataRemote or dataremote:
             raise RequestError("labdeck has no remote data mode: the script reads the files where it runs")
         dirs = [str(d) for d in allowedDirs or ()]
         self._any_dir = "*" in dirs
         self._roots = tuple(Path(os.path.realpath(os.path.expanduser(d))) for d in dirs if d != "*")
-        self.allowedFileTypes = list(allowedFileTypes or ())
+        self.allowedFileTypes = [_dotted(t) for t in allowedFileTypes or ()]
         self._watch: tuple[Path, str, int, float] | None = None
         self._last_found = 0.0
         self._stream: dict[str, Any] | None = None

@@ -14,7 +14,7 @@ import queue
 import time
 from typing import Any
 
-from labdeck.compat.rtcloud.errors import ValidationError
+from labdeck.compat.rtcloud.errors import RequestError, ValidationError
 from labdeck.exceptions import NotSerializable
 from labdeck.protocol.link import MAX_NOTICE, Feedback, Notice, encode_message
 from labdeck.runner import script
@@ -25,7 +25,16 @@ __all__ = ["SubjectInterface", "plain"]
 class SubjectInterface:
     """rt-cloud's ``SubjectInterface``, as a script sees it."""
 
-    def __init__(self) -> None:
+    def __init__(self, subjectRemote: bool = False) -> None:
+        """Args:
+            subjectRemote: accepted for rt-cloud's signature; the participant's display is a
+                page of this server, so there is no remote stand-in (``True`` is refused).
+
+        Raises:
+            RequestError: ``subjectRemote`` is true.
+        """
+        if subjectRemote:
+            raise RequestError("labdeck has no remote subject mode: the feedback page is one of the server's pages")
         self.msgQueue: queue.Queue[dict[str, Any]] = queue.Queue()
         self.message = ""
 

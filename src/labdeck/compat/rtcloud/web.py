@@ -5,6 +5,11 @@ keeps it; started by labdeck, it also tells the runner (:mod:`labdeck.protocol.l
 ``plotDataPoint`` plots on ``run/data`` in series ``"run <runId>"`` (a TR plotted again
 replaces its point, in the dashboard and in the stored run, as rt-cloud does), the clears go on
 ``run/clear``, the log calls and ``setUserError``/``sendRunStatus`` on ``run/notice``.
+
+The names are rt-cloud's ``rtCommon/webDisplayInterface.py``, both its earlier
+``debugError`` and its later ``setDebugError``. ``sendConfig`` and ``sendPreviousDataPoints``
+have nothing to send on labdeck (the runner shows the configuration it passed, and the
+dashboard replays the stored points itself): they print, as rt-cloud does without a page.
 """
 
 from __future__ import annotations
@@ -30,7 +35,11 @@ def series_of(runId: int) -> str:
 class WebDisplayInterface:
     """rt-cloud's ``WebDisplayInterface``, as a script sees it."""
 
-    def __init__(self) -> None:
+    def __init__(self, ioLoopInst: Any = None) -> None:
+        """Args:
+            ioLoopInst: accepted for rt-cloud's signature (its web server's event loop);
+                labdeck's runner carries the messages.
+        """
         self.dataPoints: list[list[dict[str, Any]]] = [[]]
 
     def userLog(self, logStr: str) -> None:
@@ -49,6 +58,10 @@ class WebDisplayInterface:
         """A debugging error, on stderr."""
         self._notice("debug", "DebugError", errStr, error=True)
 
+    def setDebugError(self, errStr: str) -> None:
+        """A debugging error, on stderr (rt-cloud's later name for :meth:`debugError`)."""
+        self.debugError(errStr)
+
     def setUserError(self, errStr: str) -> None:
         """An error the operator must see, on stderr (the run's last error)."""
         self._notice("error", "UserError", errStr, error=True)
@@ -56,6 +69,18 @@ class WebDisplayInterface:
     def sendRunStatus(self, statusStr: str) -> None:
         """The run's status in words."""
         self._notice("status", "RunStatus", statusStr)
+
+    def sendUploadStatus(self, fileStr: str) -> None:
+        """A line of the session's log naming a file uploaded."""
+        self._notice("session", "UploadStatus", fileStr)
+
+    def sendConfig(self, config: Any, filename: str = "") -> None:
+        """Printed only: the dashboard shows the configuration the runner passed to the run."""
+        print(f"sendConfig: {filename}", flush=True)
+
+    def sendPreviousDataPoints(self) -> None:
+        """Printed only: the dashboard replays the points stored with the run by itself."""
+        print(f"sendPreviousDataPoints: {self.dataPoints}", flush=True)
 
     def plotDataPoint(self, runId: int, trId: float, value: float | None) -> None:
         """Plot ``value`` at ``trId`` in run ``runId``'s plot (a number from 1).
