@@ -17,6 +17,7 @@ import re
 import shlex
 import tomllib
 import typing
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "RunConfig",
     "ScriptConfig",
     "ServerConfig",
+    "StoreConfig",
     "UploadDir",
     "check_listen",
     "command_words",
@@ -106,6 +108,14 @@ class BrokerConfig(_Section):
     frees itself: the one-run lock, the ownership of watches and rigs."""
 
 
+class StoreConfig(_Section):
+    """``[store]``: absent ``url`` means SQLite, ``labdeck.sqlite`` in the data folder."""
+
+    url: str | None = None
+    """``postgresql://user@host:5432/name``: a PostgreSQL database that several servers
+    (on one host or several) share (needs ``pip install 'labdeck[postgres]'``)."""
+
+
 class ScriptConfig(_Section):
     """A ``[scripts]`` entry in table form."""
 
@@ -156,6 +166,7 @@ class Config(_Section):
 
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     broker: BrokerConfig = msgspec.field(default_factory=BrokerConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     scripts: dict[str, str | ScriptConfig] = msgspec.field(default_factory=dict)
     run: RunConfig = msgspec.field(default_factory=RunConfig)
     objects: dict[str, str] = msgspec.field(default_factory=dict)
@@ -188,6 +199,7 @@ _ENV: dict[str, tuple[str, str]] = {
     "LABDECK_DEBUG": ("server", "debug"),
     "LABDECK_BROKER_URL": ("broker", "url"),
     "LABDECK_BROKER_PREFIX": ("broker", "prefix"),
+    "LABDECK_STORE_URL": ("store", "url"),
 }
 
 
@@ -421,6 +433,7 @@ def _check(config: Config, where: str) -> None:
     if s.channel_idle < 0:
         raise ConfigError(f"{where}: `server.channel_idle` must not be negative")
     _check_workers(config, where)
+    _check_store(config.store, where)
     if s.rate_limit < 0:
         raise ConfigError(f"{where}: `server.rate_limit` must not be negative")
     s.hostnames = [_hostname(name, where) for name in s.hostnames]
@@ -440,6 +453,18 @@ def _check_proxies(entries: list[str], where: str) -> None:
         except ValueError:
             raise ConfigError(f"{where}: `server.trusted_proxies`: {entry!r} is not an address or a network "
                               "(e.g. \"127.0.0.1\" or \"10.0.0.0/8\")") from None
+
+
+def _check_store(store: StoreConfig, where: str) -> None:
+    """Only a PostgreSQL URL may be given: SQLite is what an absent ``url`` means."""
+    if store.url is None:
+        return
+    parts = urllib.parse.urlsplit(store.url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        shown = store.url if parts.password is None else store.url.replace(parts.password, "***")
+        raise ConfigError(f"{where}: `store.url`: {shown!r} is not a PostgreSQL URL (e.g. "
+                          "\"postgresql://labdeck@db.example.org:5432/labdeck\"); leave it out for SQLite "
+                          "in the data folder")
 
 
 def _check_workers(config: Config, where: str) -> None:

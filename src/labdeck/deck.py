@@ -43,7 +43,7 @@ from labdeck.hub.inbox import ThreadInbox
 from labdeck.objects import Objects, Policy
 from labdeck.owner import Owned
 from labdeck.protocol.wire import encode_data
-from labdeck.store import Store
+from labdeck.store import Store, store_target
 from labdeck.web.auth import Gate
 from labdeck.web.stats import access_logger
 
@@ -263,7 +263,7 @@ class Deck:
         self.started_at = time.time()
         data = self.config.data_dir
         check_listen(self.config)  # also for a Config made in Python, without load_config
-        self.store = await asyncio.to_thread(Store, data / "labdeck.sqlite")
+        self.store = await asyncio.to_thread(Store, store_target(self.config))
         self.gate = Gate(self.config, self.store, self._shared_throttle())
         self.gate.connections = lambda: self.hub.connections
         self.admin = Admin(self.config, self.store, self.gate.sweep, self._set_debug)

@@ -203,17 +203,20 @@ class RequestStats:
         transaction; returns how many rows were written. Runs on the store's thread."""
         names = ", ".join(FIELDS)
         marks = ", ".join("?" * len(FIELDS))
-        adds = ", ".join(f"{f} = {f} + excluded.{f}" for f in FIELDS)
+        def adds(table: str) -> str:  # qualified: PostgreSQL finds a bare name ambiguous here
+            return ", ".join(f"{f} = {table}.{f} + excluded.{f}" for f in FIELDS)
+
         try:
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 f"INSERT INTO request_days (day, method, status_class, route_group, {names}) "
                 f"VALUES (?, ?, ?, ?, {marks}) "
-                f"ON CONFLICT (day, method, status_class, route_group) DO UPDATE SET {adds}",
+                f"ON CONFLICT (day, method, status_class, route_group) DO UPDATE SET {adds('request_days')}",
                 [(*key, *_ints(counts)) for key, counts in pending.items()])
             db.executemany(
                 f"INSERT INTO request_totals (method, status_class, route_group, {names}) "
-                f"VALUES (?, ?, ?, {marks}) ON CONFLICT (method, status_class, route_group) DO UPDATE SET {adds}",
+                f"VALUES (?, ?, ?, {marks}) ON CONFLICT (method, status_class, route_group) "
+                f"DO UPDATE SET {adds('request_totals')}",
                 [(*key[1:], *_ints(counts)) for key, counts in pending.items()])
             oldest = time.strftime("%Y-%m-%d", time.gmtime(now - keep_days * _DAY))
             db.execute("DELETE FROM request_days WHERE day <= ?", (oldest,))

@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.command == "cert":
         return _cert(args, config.data_dir)
-    from labdeck.store import Store
+    from labdeck.store import Store, store_target
 
-    store = Store(config.data_dir / "labdeck.sqlite")
+    store = Store(store_target(config))
     try:
         handler: _Handler = args.auth_handler
         return asyncio.run(handler(store, args))

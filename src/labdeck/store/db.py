@@ -1,15 +1,20 @@
-"""The SQLite store: one file in WAL mode, migrated forward on open.
+"""The store: a SQLite file in WAL mode (the default), or a PostgreSQL database, migrated
+forward on open.
 
 Migrations are the numbered files ``migrations/NNNN_name.sql``, applied in order inside
-one transaction each; the schema version is SQLite's ``user_version``, the number of the
-last migration applied. Numbers only grow; one may be missing while the work it is
+one transaction each, on either database (PostgreSQL reads them through
+:mod:`labdeck.store.dialect`). Each one applied is recorded in the ledger table
+``labdeck_migrations``; on SQLite the schema version is also the file's ``user_version``,
+the number of the last migration applied. Numbers only grow; one may be missing while the work it is
 reserved for lands elsewhere (a database is migrated past a missing number, so the
 migrations of a release must be complete before it ships). A database whose
 version is newer than the newest migration this labdeck has was written by a newer
 labdeck: opening it is refused (:class:`StoreError`) rather than risking corruption.
 
 All queries run on one worker thread owned by the store, so the event loop never
-blocks on disk and SQLite sees a single writer.
+blocks on disk and SQLite sees a single writer. A query is a function of the connection
+(``store.run(lambda db: db.execute(...))``), written against the part of
+:class:`sqlite3.Connection` that :class:`labdeck.store.postgres.Connection` also offers.
 """
 
 from __future__ import annotations
@@ -19,13 +24,18 @@ import contextlib
 import itertools
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from labdeck.exceptions import StoreError
+
+if TYPE_CHECKING:
+    from labdeck.config import Config
+    from labdeck.store.postgres import Connection as PostgresConnection
 
 fcntl: Any
 try:
@@ -33,10 +43,28 @@ try:
 except ImportError:  # pragma: no cover - Windows: one server process per data folder there
     fcntl = None
 
-__all__ = ["Store", "latest_schema", "migrations"]
+__all__ = ["LEDGER", "Store", "is_postgres", "latest_schema", "migrations", "store_target"]
 
 T = TypeVar("T")
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_POSTGRES = ("postgresql://", "postgres://")
+
+LEDGER = """CREATE TABLE IF NOT EXISTS labdeck_migrations (
+    version INTEGER PRIMARY KEY,  -- a migration's number
+    name    TEXT NOT NULL,        -- its file name
+    applied REAL NOT NULL         -- when (Unix time)
+)"""
+"""The ledger of applied migrations, on both databases."""
+
+
+def is_postgres(target: str | Path) -> bool:
+    """Whether ``target`` is a PostgreSQL URL rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(_POSTGRES)
+
+
+def store_target(config: Config) -> str | Path:
+    """Where ``config``'s store lives: ``[store] url``, or ``labdeck.sqlite`` in the data folder."""
+    return config.store.url or config.data_dir / "labdeck.sqlite"
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -65,23 +93,47 @@ class Store:
     """An open labdeck database.
 
     Args:
-        path: the database file; its folder is created if missing.
+        target: the SQLite file (its folder is created if missing), or a
+            ``postgresql://`` URL (see :func:`store_target`).
 
     Raises:
-        StoreError: the file is not a database, or was written by a newer labdeck.
+        StoreError: the file is not a database; the PostgreSQL server cannot be reached
+            or refuses; the database was written by a newer labdeck.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, target: str | Path) -> None:
+        self.url: str | None = str(target) if is_postgres(target) else None
+        self.path = Path(target) if self.url is None else None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="labdeck-store")
         self._db: sqlite3.Connection | None = None
+        self._pg: PostgresConnection | None = None
         try:
-            self._pool.submit(self._open).result()
+            self._pool.submit(self._open if self.url is None else self._open_postgres).result()
         except BaseException:
             self._pool.shutdown(wait=True)
             raise
 
+    @property
+    def where(self) -> str:
+        """The database, as error messages name it (a URL without its password)."""
+        if self.url is None:
+            return str(self.path)
+        from labdeck.store.postgres import redact
+
+        return redact(self.url)
+
+    def _open_postgres(self) -> None:
+        assert self.url is not None
+        try:
+            from labdeck.store import postgres
+        except ImportError:
+            raise StoreError(f"{self.where}: PostgreSQL needs its driver: pip install 'labdeck[postgres]'") from None
+        self._pg = postgres.open_database(self.url, migrations(), LEDGER)
+        # Callers' functions take the sqlite3 interface, which this connection offers in part.
+        self._db = cast(sqlite3.Connection, self._pg)
+
     def _open(self) -> None:
+        assert self.path is not None
         db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +160,7 @@ class Store:
     def _migration_lock(self) -> Iterator[None]:
         """Hold an exclusive lock on ``<file>.lock`` (server processes of one host that
         start together must not apply the same migration twice)."""
-        if fcntl is None:  # pragma: no cover
+        if fcntl is None or self.path is None:  # pragma: no cover
             yield
             return
         lock = self.path.with_name(self.path.name + ".lock").open("a")
@@ -129,23 +181,41 @@ class Store:
         return current
 
     def _migrate(self, db: sqlite3.Connection, current: int) -> None:
-        for version, name, sql in (step for step in migrations() if step[0] > current):
-            try:
-                db.executescript(f"BEGIN IMMEDIATE;\n{sql}\n;PRAGMA user_version = {version};\nCOMMIT;")
-            except sqlite3.Error as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise StoreError(f"{self.path}: migration {name} failed: {exc}") from None
+        steps = migrations()
+        known = [(version, name) for version, name, _ in steps if version <= current]
+        if current and not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'labdeck_migrations'").fetchone():
+            self._script(db, "ledger", "".join(  # a file from before the ledger: record what it has
+                f"INSERT OR IGNORE INTO labdeck_migrations VALUES ({v}, '{n}', {time.time()});\n" for v, n in known))
+        for version, name, sql in (step for step in steps if step[0] > current):
+            self._script(db, name, f"{sql}\n;INSERT INTO labdeck_migrations VALUES ({version}, '{name}', "
+                                   f"{time.time()});\nPRAGMA user_version = {version};")
+
+    def _script(self, db: sqlite3.Connection, name: str, sql: str) -> None:
+        """Run ``sql`` (file names and numbers only, no input) in one transaction with the ledger."""
+        try:
+            db.executescript(f"BEGIN IMMEDIATE;\n{LEDGER};\n{sql}\nCOMMIT;")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: migration {name} failed: {exc}") from None
 
     @property
     def schema(self) -> int:
+        """The number of the last migration applied."""
+        pg = self._pg
+        if pg is not None:
+            from labdeck.store.postgres import applied
+
+            return self.run_sync(lambda db: applied(pg))
         return int(self.query_sync("PRAGMA user_version")[0][0])
 
     # -- queries --------------------------------------------------------------------
 
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:
-            raise StoreError(f"{self.path}: store is closed")
+            raise StoreError(f"{self.where}: store is closed")
+        if self._pg is not None and self._pg.broken:  # the server restarted: connect again
+            self._pg.reconnect()
         return fn(self._db)
 
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -172,6 +242,6 @@ class Store:
 
         if self._db is not None:
             self.run_sync(_close)
-            self._db = None
+            self._db = self._pg = None
         self._pool.shutdown(wait=True)
 

@@ -71,10 +71,10 @@ def _configure(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from labdeck.config import load_config
-    from labdeck.store import Store
+    from labdeck.store import Store, store_target
 
     config = load_config(args.config)
-    store = Store(config.data_dir / "labdeck.sqlite")
+    store = Store(store_target(config))
     try:
         if args.dicom_command == "refs":
             return _refs(args, config, store)

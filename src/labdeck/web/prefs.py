@@ -133,7 +133,7 @@ async def _value(request: web.Request) -> Any:
 
 def _save(db: sqlite3.Connection, owner: str, key: str, text: str) -> None:
     with db:
-        known = db.execute("SELECT count(*), sum(key = ?), "
+        known = db.execute("SELECT count(*), sum(CASE WHEN key = ? THEN 1 ELSE 0 END), "
                            "coalesce(sum(CASE WHEN key = ? THEN 0 ELSE length(CAST(value AS BLOB)) END), 0) "
                            "FROM prefs WHERE owner = ?", (key, key, owner)).fetchone()
         if known[0] >= MAX_KEYS and not known[1]:

@@ -40,7 +40,7 @@ def count_series(db: sqlite3.Connection, project: str, sequence: str, series_uid
         db.execute(
             "INSERT INTO dicom_history (project, sequence, key, params, count, last) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (project, sequence, key) DO UPDATE SET params = excluded.params,"
-            " count = count + ?, last = excluded.last",
+            " count = dicom_history.count + ?, last = excluded.last",
             (project, sequence, key, json.dumps(merged), int(new), time.time(), int(new)),
         )
     except BaseException:

@@ -28,7 +28,8 @@ def build(db: sqlite3.Connection, project: str | None = None, session: str | Non
     where, args = _where(project, session)
     projects: dict[str, dict[str, Any]] = {}
     for row in db.execute(
-        "SELECT project, sequence, COUNT(*), SUM(conforms = 1), SUM(conforms = 0), SUM(conforms IS NULL)"
+        "SELECT project, sequence, COUNT(*), SUM(CASE WHEN conforms = 1 THEN 1 ELSE 0 END),"
+        " SUM(CASE WHEN conforms = 0 THEN 1 ELSE 0 END), SUM(CASE WHEN conforms IS NULL THEN 1 ELSE 0 END)"
         f" FROM dicom_findings {where} GROUP BY project, sequence ORDER BY project, sequence",
         args,
     ):
@@ -44,7 +45,8 @@ def build(db: sqlite3.Connection, project: str | None = None, session: str | Non
             }
         )
     for row in db.execute(
-        "SELECT project, session, MIN(station), MIN(t), MAX(t), COUNT(*), SUM(conforms = 1),"
+        "SELECT project, session, MIN(station), MIN(t), MAX(t), COUNT(*),"
+        " SUM(CASE WHEN conforms = 1 THEN 1 ELSE 0 END),"
         f" COUNT(DISTINCT series) FROM dicom_findings {where} GROUP BY project, session ORDER BY MIN(t)",
         args,
     ):
