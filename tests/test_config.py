@@ -249,3 +249,14 @@ def test_a_hostname_that_is_not_a_name_is_refused(tmp_path: Path, name: str) -> 
     path = write(tmp_path, f'[server]\nhostnames = ["{name}"]\n')
     message = error(path, env={})
     assert message.startswith(f"{path}: `server.hostnames`: {name!r} is not a host name"), message
+
+
+@pytest.mark.parametrize("url", ["mysql://lab:s3cret@db/labdeck", "POSTGRESQL://lab:s3cret@db/labdeck"])
+def test_a_store_url_the_store_would_not_open_as_postgresql_is_refused_without_its_password(
+        tmp_path: Path, url: str) -> None:
+    """An upper-case scheme was once accepted here and then opened as a SQLite file of that name."""
+    path = write(tmp_path, f'[store]\nurl = "{url}"\n')
+    shown = url.replace("s3cret", "***")
+    assert error(path, env={}) == (f"{path}: `store.url`: {shown!r} is not a PostgreSQL URL (e.g. "
+                                   '"postgresql://labdeck@db.example.org:5432/labdeck"); leave it out for SQLite '
+                                   "in the data folder")

@@ -17,7 +17,6 @@ import re
 import shlex
 import tomllib
 import typing
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -457,12 +456,10 @@ def _check_proxies(entries: list[str], where: str) -> None:
 
 def _check_store(store: StoreConfig, where: str) -> None:
     """Only a PostgreSQL URL may be given: SQLite is what an absent ``url`` means."""
-    if store.url is None:
-        return
-    parts = urllib.parse.urlsplit(store.url)
-    if parts.scheme not in ("postgresql", "postgres"):
-        shown = store.url if parts.password is None else store.url.replace(parts.password, "***")
-        raise ConfigError(f"{where}: `store.url`: {shown!r} is not a PostgreSQL URL (e.g. "
+    from labdeck.store.db import is_postgres, redact
+
+    if store.url is not None and not is_postgres(store.url):
+        raise ConfigError(f"{where}: `store.url`: {redact(store.url)!r} is not a PostgreSQL URL (e.g. "
                           "\"postgresql://labdeck@db.example.org:5432/labdeck\"); leave it out for SQLite "
                           "in the data folder")
 

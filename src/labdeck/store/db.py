@@ -25,6 +25,7 @@ import itertools
 import re
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -43,7 +44,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: one server process per data folder there
     fcntl = None
 
-__all__ = ["LEDGER", "Store", "is_postgres", "latest_schema", "migrations", "store_target"]
+__all__ = ["LEDGER", "Store", "is_postgres", "latest_schema", "migrations", "redact", "store_target"]
 
 T = TypeVar("T")
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -60,6 +61,16 @@ LEDGER = """CREATE TABLE IF NOT EXISTS labdeck_migrations (
 def is_postgres(target: str | Path) -> bool:
     """Whether ``target`` is a PostgreSQL URL rather than a SQLite file."""
     return isinstance(target, str) and target.startswith(_POSTGRES)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, fit for a log line or an error message."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]  # as written, still percent-encoded
+    return url.replace(parts.netloc, f"{user}:***@{host}", 1)
 
 
 def store_target(config: Config) -> str | Path:
@@ -116,11 +127,7 @@ class Store:
     @property
     def where(self) -> str:
         """The database, as error messages name it (a URL without its password)."""
-        if self.url is None:
-            return str(self.path)
-        from labdeck.store.postgres import redact
-
-        return redact(self.url)
+        return str(self.path) if self.url is None else redact(self.url)
 
     def _open_postgres(self) -> None:
         assert self.url is not None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
@@ -27,6 +26,7 @@ from psycopg.pq import TransactionStatus
 
 from labdeck.exceptions import StoreError
 from labdeck.store import dialect
+from labdeck.store.db import redact
 
 __all__ = ["Connection", "Row", "connect", "redact"]
 
@@ -34,16 +34,6 @@ CONNECT_TIMEOUT = 10
 """Seconds a start-up waits for the server before saying it cannot reach it."""
 
 _INSERT = re.compile(r"^\s*INSERT\s+(?:OR\s+\w+\s+)?INTO\s+(\w+)", re.I)
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, fit for a log line or an error message."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = urllib.parse.quote(parts.username or "", safe="")
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 class Row(tuple[Any, ...]):
@@ -69,19 +59,18 @@ class Cursor:
     """What :meth:`Connection.execute` returns: rows to fetch, ``lastrowid``, ``rowcount``."""
 
     def __init__(self, rows: list[Row], rowcount: int, lastrowid: int | None) -> None:
-        self._rows = rows
+        self._rows = iter(rows)
         self.rowcount = rowcount
         self.lastrowid = lastrowid
 
     def fetchone(self) -> Row | None:
-        return self._rows.pop(0) if self._rows else None
+        return next(self._rows, None)
 
     def fetchall(self) -> list[Row]:
-        rows, self._rows = self._rows, []
-        return rows
+        return list(self._rows)
 
     def __iter__(self) -> Iterator[Row]:
-        return iter(self.fetchall())
+        return self._rows
 
 
 class Connection:
@@ -132,7 +121,7 @@ class Connection:
             text = f"{text} RETURNING {key}"
         with _sqlite_errors():
             cur = self.raw.execute(text, tuple(params))
-            rows = [_row(cur, values) for values in cur.fetchall()] if cur.description else []
+            rows = _rows(cur) if cur.description else []
         lastrowid = int(rows[0][0]) if key is not None and rows else None
         return Cursor([] if key is not None else rows, cur.rowcount, lastrowid)
 
@@ -197,9 +186,10 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _row(cur: Any, values: Sequence[Any]) -> Row:
+def _rows(cur: Any) -> list[Row]:
+    """The cursor's rows, sharing one name map (the first column of a repeated name wins, as in sqlite3)."""
     names = {col.name: i for i, col in reversed(list(enumerate(cur.description)))}
-    return Row(names, values)
+    return [Row(names, values) for values in cur.fetchall()]
 
 
 class _NumberLoader(psycopg.adapt.Loader):
