@@ -7,6 +7,7 @@ import base64
 import os
 import socket
 import struct
+from collections.abc import Callable
 
 from labdeck.conformance.raw import text_frame
 from tests.helpers import scaled
@@ -50,9 +51,18 @@ async def read_until_close(sock: socket.socket) -> tuple[int, list[bytes]]:
     Raises:
         ConnectionError: the connection ended without a close frame (what a client sees as 1006).
     """
+    texts: list[bytes] = []
+    code = await read_frames(sock, texts)
+    assert code is not None
+    return code, texts
+
+
+async def read_frames(sock: socket.socket, texts: list[bytes], enough: Callable[[list[bytes]], bool] | None = None,
+                      ) -> int | None:
+    """Read server frames into ``texts`` (the TEXT payloads) until a CLOSE frame, whose code
+    is returned, or until ``enough(texts)`` holds (``None``)."""
     loop = asyncio.get_running_loop()
     buf = b""
-    texts: list[bytes] = []
 
     async def more() -> None:
         nonlocal buf
@@ -76,6 +86,8 @@ async def read_until_close(sock: socket.socket) -> tuple[int, list[bytes]]:
             await more()
         payload, buf = buf[head : head + n], buf[head + n :]
         if opcode == 0x8:
-            return struct.unpack("!H", payload[:2])[0], texts
+            return int(struct.unpack("!H", payload[:2])[0])
         if opcode == 0x1:
             texts.append(payload)
+            if enough is not None and enough(texts):
+                return None

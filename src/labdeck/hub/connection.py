@@ -191,6 +191,18 @@ class Connection:
         self.held_bytes -= sum(len(msg.data) for msg in held)
         return held
 
+    def forget(self, ch: str) -> None:
+        """End the subscription to ``ch`` here: what of it waits unqueued (the rest of its
+        replay, live messages held back behind it) is dropped, so that a later ``sub``
+        replays from its own ``since`` rather than after the old replay's remains."""
+        self.subs.pop(ch, None)
+        self.release(ch)
+        backlog = self._backlog
+        if backlog:
+            kept = [item for item in backlog if (item if isinstance(item, str) else item.ch) != ch]
+            backlog.clear()
+            backlog.extend(kept)
+
     def replay(self, ch: str, messages: list[Message]) -> None:
         """Queue ``messages`` of ``ch`` at the sender's pace, then its held live messages."""
         if self._backlog is None:

@@ -340,7 +340,7 @@ class Hub:
         return _REPLIED
 
     def _unsubscribe(self, conn: Connection, ch: str) -> None:
-        conn.subs.pop(ch, None)
+        conn.forget(ch)
         subs = self.subscribers.get(ch)
         if subs is not None:
             subs.discard(conn)
