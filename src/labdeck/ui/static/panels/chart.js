@@ -262,6 +262,19 @@ export class Chart {
     this.schedule();
   }
 
+  /** [xs, ys] of the points of series `name` whose x is past `x`. */
+  after(name, x) {
+    const s = this.series.get(name);
+    const xs = [];
+    const ys = [];
+    if (s) {
+      for (let i = 0; i < s.xs.length; i++) {
+        if (s.xs[i] > x) { xs.push(s.xs[i]); ys.push(s.ys[i]); }
+      }
+    }
+    return [xs, ys];
+  }
+
   lastX(name) {
     const xs = this.series.get(name)?.xs ?? [];
     return xs.length ? xs[xs.length - 1] : -Infinity;
@@ -529,7 +542,14 @@ export function liveCharts({ deck, feed, toast, getJson, grid, height, clearable
     const held = resyncing.filter((data) => data.run === feed.run);
     resyncing = null;
     if (feed.run === runId) {
-      for (const [name, s] of Object.entries(series)) chartFor(name, s).replace(name, s.x, s.y, s);
+      for (const [name, s] of Object.entries(series)) {
+        // The server's copy can be behind the channel (its store writes in the background):
+        // the points this chart already has past the copy's last x stay, after the copy.
+        const chart = chartFor(name, s);
+        const [xs, ys] = chart.after(name, s.x.length ? s.x[s.x.length - 1] : -Infinity);
+        chart.replace(name, s.x, s.y, s);
+        if (xs.length) chart.add(name, xs, ys, s);
+      }
     }
     for (const data of held) {
       const chart = chartFor(data.series, data);
