@@ -28,7 +28,7 @@ from labdeck.exceptions import StoreError
 from labdeck.store import dialect
 from labdeck.store.db import redact
 
-__all__ = ["Connection", "Row", "connect", "redact"]
+__all__ = ["Connection", "Cursor", "Row", "applied", "connect", "open_database", "redact"]
 
 CONNECT_TIMEOUT = 10
 """Seconds a start-up waits for the server before saying it cannot reach it."""
