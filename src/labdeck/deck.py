@@ -269,6 +269,8 @@ class Deck:
         self.admin = Admin(self.config, self.store, self.gate.sweep, self._set_debug)
         await self.admin.load()
         await self.hub.start()
+        if self.shared:  # one @exclusive call at a time in the whole deployment, not per process
+            self.objects.share_locks(self.broker.leases, self.config.broker.lease_ttl)
         # Held messages go out before any later publish: _inbox is set only once they are
         # published, under the lock a publishing thread takes while _inbox is unset.
         with self._early_lock:
