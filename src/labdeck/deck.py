@@ -249,6 +249,21 @@ class Deck:
             raise ConfigError(f"{self.config.path or 'config'}: `tls`: cannot use {cert} and {key}: {exc}") from None
         return context
 
+    async def _listen_for_revocations(self, gate: Gate) -> None:
+        from labdeck.auth.revocation import ControlListener, Notice, announce
+
+        client, prefix = getattr(self.broker, "client", None), self.config.broker.prefix
+        if client is None:
+            return
+
+        async def tell(notice: Notice) -> None:
+            await announce(client(), prefix, notice)
+
+        gate.announce = tell
+        listener = ControlListener(client, prefix, gate.revoked)
+        await listener.start()
+        self._started.append(listener)
+
     def add_service(self, service: Service) -> None:
         """Start ``service`` with the server; services are added before it starts."""
         if self._runner is not None:
@@ -294,6 +309,8 @@ class Deck:
         loop = asyncio.get_running_loop()
         await self.gate.start()
         self._started.append(_Started(self.gate))
+        if self.shared:  # a session ended or a token revoked elsewhere closes its websockets here too
+            await self._listen_for_revocations(self.gate)
         await self.admin.start()
         self._started.append(_Started(self.admin))
         for cap in self.capabilities.values():

@@ -24,6 +24,7 @@ from labdeck.admin import stats as stats_mod
 from labdeck.admin.service import Admin
 from labdeck.auth.passwords import MAX_LENGTH as MAX_PASSWORD
 from labdeck.auth.passwords import MIN_LENGTH as MIN_PASSWORD
+from labdeck.auth.revocation import Notice
 from labdeck.auth.users import UserInfo
 from labdeck.exceptions import BadRequest, LabdeckError, NotFound
 from labdeck.types import ROLES
@@ -202,6 +203,7 @@ async def reset_password(request: web.Request) -> web.StreamResponse:
     await gate.users.set_password(name, password)
     await admin.audit.record(client_of(request), "user.password", name=name)
     closed = gate.close_user(name, SESSION_ENDED_CLOSE_CODE, "the password was changed: log in again")
+    await gate.tell_others(Notice("session"))
     return _reply({"user": _user_json(await gate.users.get(name)), "websockets_closed": closed})
 
 
@@ -215,6 +217,7 @@ async def delete_user(request: web.Request) -> web.StreamResponse:
     await gate.sessions.end_user(name)  # where sessions are not kept beside the users
     await admin.audit.record(client_of(request), "user.delete", name=name)
     closed = gate.close_user(name, SESSION_ENDED_CLOSE_CODE, "the user was deleted")
+    await gate.tell_others(Notice("session"))
     return _reply({"deleted": name, "sessions_ended": ended, "websockets_closed": closed})
 
 
@@ -234,6 +237,7 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
         if conn.client.via == "token" and conn.client.user == name:
             await conn.close(SESSION_ENDED_CLOSE_CODE, "the API token was revoked")
             closed += 1
+    await gate.tell_others(Notice("token", name))
     return _reply({"revoked": name, "websockets_closed": closed})
 
 
