@@ -15,7 +15,7 @@ from pathlib import Path
 
 from labdeck.runner.orphans import ORPHAN_ERROR
 from tests.helpers import WireClient, scaled, until
-from tests.scaleout.conftest import Server, Servers
+from tests.scaleout.conftest import RedisServer, Server, Servers
 from tests.scaleout.test_runner import call, project, run_when_free, states
 
 
@@ -74,3 +74,20 @@ async def until_idle(client: WireClient) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the stalled process still shows the run as its own")
+
+
+async def test_a_run_is_stopped_when_redis_stays_away_past_the_lease(
+    servers: Servers, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    servers.redis_url = redis_server.url
+    (a,) = await servers.start(1, config=project(tmp_path))
+    async with WireClient(a.ws) as watcher:
+        await watcher.request("sub", ch="run/status")
+        run = await call(watcher, "run", "slow")
+        await until(lambda: states(watcher, run)[-1:] == ["running"], 20, "the run running")
+        redis_server.stop()
+        try:
+            await asyncio.sleep(scaled(2.5))  # the 1 s lease cannot be renewed meanwhile
+        finally:
+            redis_server.start()
+        await until(lambda: states(watcher, run)[-1:] == ["stopped"], 20, "the script stopped")
