@@ -16,7 +16,7 @@ import aiohttp
 
 from labdeck import Deck, load_config
 from tests.conftest import ws_url
-from tests.helpers import scaled
+from tests.helpers import free_port, scaled
 from tests.scaleout.conftest import Server, Servers
 
 REVOKED = 1008
@@ -143,3 +143,18 @@ async def test_without_a_shared_broker_the_sweep_closes_a_revoked_tokens_websock
             await other.close()
     finally:
         await deck.stop()
+
+
+def test_labdeck_token_revoke_revokes_even_when_redis_is_away(tmp_path: Path) -> None:
+    env = {**os.environ, "LABDECK_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0", "LABDECK_DATA": str(tmp_path),
+           "LABDECK_CONFIG": ""}
+
+    def labdeck_here(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "labdeck", *args], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=scaled(30))
+
+    assert labdeck_here("token", "add", "scanner", "--role", "operator").returncode == 0
+    done = labdeck_here("token", "revoke", "scanner")
+    assert done.returncode == 0 and "revoked" in done.stdout
+    assert "the running servers were not told" in done.stderr  # they close its websockets at their sweep
+    assert "scanner" not in labdeck_here("token", "list").stdout
