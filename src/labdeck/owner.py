@@ -51,9 +51,10 @@ class Owned:
         return repr(self.cap)
 
     async def start(self, deck: object = None) -> None:
-        """Start at once if the lease is free, else stand by in the background."""
-        if not await self._try():
-            self._task = asyncio.get_running_loop().create_task(self._wait())
+        """Start at once if the lease is free, else stand by; either way, keep watching
+        the lease in the background (a lost one stops the capability here)."""
+        await self._try()
+        self._task = asyncio.get_running_loop().create_task(self._wait())
 
     async def _try(self) -> bool:
         holder = f"{socket.gethostname()} (pid {os.getpid()})"
@@ -74,7 +75,7 @@ class Owned:
 
     async def _wait(self) -> None:
         while True:
-            while not await self._try():
+            while self.lease is None and not await self._try():
                 await asyncio.sleep(self.ttl / 3)
             while self.lease is not None and not self.lease.lost:
                 await asyncio.sleep(self.ttl / 3)
