@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from labdeck import Deck, load_config
 from labdeck.broker import fences
 from labdeck.exceptions import Fenced
 from labdeck.runner import history
 from labdeck.store import Store
+from tests.helpers import runner_of
 from tests.store.conftest import pg_database, pg_url, store_at
 
 __all__ = ["pg_database", "pg_url", "store_at"]  # the store's backends, as fixtures here too
@@ -56,3 +58,21 @@ def test_a_write_that_fails_leaves_the_fence_where_it_was(store_at: Callable[[],
         assert store.run_sync(lambda db: fences.stored(db, "runner")) == 3
     finally:
         store.close()
+
+
+async def test_a_restarted_server_runs_scripts_though_its_in_process_fences_count_from_one(tmp_path: Path) -> None:
+    (tmp_path / "quick.py").write_text("print('done')\n")
+    toml = tmp_path / "labdeck.toml"
+    toml.write_text('[server]\nport = 0\ndata = "data"\n\n[scripts]\nquick = "quick.py"\n')
+    for _ in range(2):  # the second server's leases start again at fence 1; the store remembers more
+        deck = Deck(load_config(toml, env={}))
+        await deck.start()
+        try:
+            for _ in range(2):
+                await runner_of(deck).run("quick")
+                assert (await runner_of(deck).wait())["state"] == "finished"
+            assert deck.store is not None
+            seen = await deck.store.run(lambda db: fences.stored(db, "runner"))
+        finally:
+            await deck.stop()
+    assert seen >= 4  # every run (and each start's sweep) wrote under a larger fence than the last
