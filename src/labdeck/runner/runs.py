@@ -297,9 +297,11 @@ class Runner:
         try:
             run_id = await self._record(
                 placeholder, lambda db: history.create_run(db, name, command.argv, user, cfg, state.value))
-        except BaseException:
+        except BaseException as exc:
             self._run = current
             await self._let_go()
+            if isinstance(exc, Fenced):  # Fenced is no wire error: to the caller it is a taken runner
+                raise Busy("another server process took the one-run lock meanwhile; try again") from None
             raise
         run = placeholder
         run.id = run_id
