@@ -20,6 +20,7 @@ from tests.helpers import free_port, scaled
 from tests.scaleout.conftest import Server, Servers
 
 REVOKED = 1008
+ROLE_CHANGED = 1012
 
 
 def labdeck(servers: Servers, data: Path, *args: str) -> str:
@@ -99,23 +100,38 @@ async def test_a_forged_notice_closes_nothing_still_valid(servers: Servers, tmp_
         assert reply.type is aiohttp.WSMsgType.TEXT and '"ok":true' in reply.data.replace(" ", "")
 
 
-async def test_a_session_ended_on_one_process_closes_its_websockets_on_all(servers: Servers, tmp_path: Path) -> None:
+PASSWORD = "a long enough password"
+
+
+def add_user(data: Path, name: str, role: str) -> None:
+    env = {**os.environ, "LABDECK_DATA": str(data), "LABDECK_CONFIG": ""}
+    subprocess.run([sys.executable, "-m", "labdeck", "user", "add", name, "--role", role, "--password-stdin"],
+                   input=PASSWORD + "\n", env=env, text=True, check=True, capture_output=True, timeout=scaled(30))
+
+
+async def log_in(http: aiohttp.ClientSession, server: Server, name: str) -> None:
+    base = f"http://127.0.0.1:{server.port}"
+    async with http.get(f"{base}/login") as page:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert csrf is not None
+    form = {"username": name, "password": PASSWORD, "csrf": csrf[1], "next": "/"}
+    async with http.post(f"{base}/login", data=form, allow_redirects=False, headers={"Origin": base}) as resp:
+        assert resp.status == 303, await resp.text()
+
+
+async def login_deployment(servers: Servers, tmp_path: Path) -> tuple[Server, Server, str]:
+    """Two processes in login mode on one data folder, a user ``otto`` and an admin token."""
     data, config = tmp_path / "shared-data", tmp_path / "labdeck.toml"
     config.write_text('[auth]\nmode = "login"\n')
     a, b = await servers.start(2, data=data, config=config)
-    admin = new_token(servers, data, "ops", "admin")
-    env = {**os.environ, "LABDECK_DATA": str(data), "LABDECK_CONFIG": ""}
-    subprocess.run([sys.executable, "-m", "labdeck", "user", "add", "otto", "--role", "operator",
-                    "--password-stdin"], input="a long enough password\n", env=env, text=True, check=True,
-                   capture_output=True, timeout=scaled(30))
-    base = f"http://127.0.0.1:{a.port}"
+    add_user(data, "otto", "operator")
+    return a, b, new_token(servers, data, "ops", "admin")
+
+
+async def test_a_session_ended_on_one_process_closes_its_websockets_on_all(servers: Servers, tmp_path: Path) -> None:
+    a, b, admin = await login_deployment(servers, tmp_path)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as otto:
-        async with otto.get(f"{base}/login") as page:
-            csrf = re.search(r'name="csrf" value="([^"]+)"', await page.text())
-        assert csrf is not None
-        form = {"username": "otto", "password": "a long enough password", "csrf": csrf[1], "next": "/"}
-        async with otto.post(f"{base}/login", data=form, allow_redirects=False, headers={"Origin": base}) as resp:
-            assert resp.status == 303, await resp.text()
+        await log_in(otto, a, "otto")
         on_a, on_b = await otto.ws_connect(a.ws), await otto.ws_connect(b.ws)
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as ops:
             async with ops.get(f"http://127.0.0.1:{b.port}/api/sessions") as resp:
@@ -123,6 +139,24 @@ async def test_a_session_ended_on_one_process_closes_its_websockets_on_all(serve
             async with ops.delete(f"http://127.0.0.1:{b.port}/api/sessions/{session['handle']}") as resp:
                 assert resp.status == 200, await resp.text()  # on b: a hears of it
         assert list(await asyncio.gather(close_code(on_a), close_code(on_b))) == [REVOKED, REVOKED]
+
+
+async def test_a_role_changed_on_one_process_reconnects_its_websockets_on_all(
+    servers: Servers, tmp_path: Path
+) -> None:
+    a, b, admin = await login_deployment(servers, tmp_path)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as otto:
+        await log_in(otto, a, "otto")
+        on_a, on_b = await otto.ws_connect(a.ws), await otto.ws_connect(b.ws)
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {admin}"}) as ops, ops.patch(
+                f"http://127.0.0.1:{a.port}/api/admin/users/otto", json={"role": "viewer"}) as resp:
+            assert resp.status == 200, await resp.text()
+        assert list(await asyncio.gather(close_code(on_a), close_code(on_b))) == [ROLE_CHANGED, ROLE_CHANGED]
+        again = await otto.ws_connect(b.ws)  # the session still holds, with the new role
+        await again.send_str('{"id": 1, "op": "call", "path": ["runner", "stop"], "args": [], "kwargs": {}}')
+        reply = await again.receive(timeout=scaled(10))
+        assert "AccessDenied" in reply.data  # a viewer may not stop runs
+        await again.close()
 
 
 async def test_without_a_shared_broker_the_sweep_closes_a_revoked_tokens_websockets(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from labdeck.auth.users import UserInfo
 from labdeck.exceptions import BadRequest, LabdeckError, NotFound
 from labdeck.types import ROLES
 from labdeck.web import access
-from labdeck.web.auth import GATE_KEY, SESSION_ENDED_CLOSE_CODE, client_of
+from labdeck.web.auth import GATE_KEY, ROLE_CHANGED_CLOSE_CODE, SESSION_ENDED_CLOSE_CODE, client_of
 from labdeck.web.openapi import add_openapi_paths, error_response, error_responses, query_int
 
 __all__ = [
@@ -65,9 +65,6 @@ MAX_MESSAGE = 2000
 STATIC = Path(str(resources.files("labdeck.ui").joinpath("static")))
 _TOKEN = "/api/admin/tokens/{name:[a-z][a-z0-9._-]{0,63}}"
 _USER = "/api/admin/users/{name:[a-z][a-z0-9._-]{0,63}}"
-ROLE_CHANGED_CLOSE_CODE = 1012
-"""Websockets of a user whose role changed close with this ("service restart"): the
-dashboard reconnects at once and gets the new role."""
 _JOB = "/api/admin/jobs/{name:[a-z]{1,32}}/run"
 
 
@@ -191,6 +188,7 @@ async def change_role(request: web.Request) -> web.StreamResponse:
     if old != user.role:
         await admin.audit.record(client_of(request), "user.role", name=name, old=old, new=user.role)
         gate.close_user(name, ROLE_CHANGED_CLOSE_CODE, "your role changed: connect again")
+        await gate.tell_others(Notice("session"))
     return _reply({"user": _user_json(user)})
 
 

@@ -74,6 +74,9 @@ SWEEP_EVERY = 60.0
 """Seconds between two sweeps: websockets of ended sessions are closed, sessions with an
 open websocket count as active, expired sessions and stale throttle counts are removed."""
 SESSION_ENDED_CLOSE_CODE = 1008
+ROLE_CHANGED_CLOSE_CODE = 1012
+"""Websockets of a user whose role changed close with this ("service restart"): the
+dashboard reconnects at once and gets the new role."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -158,7 +161,8 @@ class Gate:
         return f"{ended} expired sessions removed, {closed} websockets of ended sessions closed"
 
     async def revalidate(self) -> int:
-        """Close the websockets whose login session has ended; returns how many.
+        """Close the websockets whose login session has ended (1008), or whose user's role
+        is no longer the one they were opened with (1012, to reconnect with it); how many.
 
         A session with an open websocket counts as active (a dashboard left open on scan
         day is in use even when it makes no HTTP request), so this also touches it.
@@ -166,9 +170,16 @@ class Gate:
         closed = 0
         for conn in list(self.connections()):
             session = conn.client.session
-            if session is not None and await self.sessions.lookup(session) is None:
+            if session is None:
+                continue
+            found = await self.sessions.lookup(session)
+            if found is None:
                 self._close_soon(conn, SESSION_ENDED_CLOSE_CODE, "the login session ended")
-                closed += 1
+            elif found.role != conn.client.role:
+                self._close_soon(conn, ROLE_CHANGED_CLOSE_CODE, "your role changed: connect again")
+            else:
+                continue
+            closed += 1
         return closed
 
     async def revalidate_tokens(self) -> int:
