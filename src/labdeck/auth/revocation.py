@@ -1,13 +1,14 @@
 """Revocation that reaches every server process of a deployment at once.
 
-Ending a login session or revoking an API token closes that identity's websockets on
-the process that did it; the others hear of it through a notice on the Redis pub/sub
-channel ``<prefix>:control`` and close theirs too, instead of at their next periodic
-sweep. ``labdeck token revoke`` sends the same notice when ``[broker] url`` names Redis.
+Ending a login session, revoking an API token or changing a user's role closes that
+identity's websockets on the process that did it; the others hear of it through a notice
+on the Redis pub/sub channel ``<prefix>:control`` and close theirs too, instead of at
+their next periodic sweep. ``labdeck token revoke``, ``labdeck user del`` and ``labdeck
+user passwd`` send the same notice when ``[broker] url`` names Redis.
 
 A notice carries no authority: it only makes each process look again, in the shared
-store, at what its websockets stand for (sessions that still exist, tokens that still
-exist and have not expired). Anyone able to publish on Redis can therefore make the
+store, at what its websockets stand for (sessions that still exist, with the role they
+were opened with; tokens that still exist and have not expired). Anyone able to publish on Redis can therefore make the
 processes re-check, never close a websocket whose session or token is still good. A
 notice that is not one (too long, not the JSON below) is logged and ignored.
 
