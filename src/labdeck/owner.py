@@ -5,8 +5,9 @@ with several server processes sharing a broker, a capability whose class sets
 ``single = True`` runs only in the process holding its lease ``capability/<name>``. The
 others stand by, say so on ``/healthz`` (``{"standby": "run by ..."}``), and try again
 every third of ``[broker] lease_ttl``: when the owner dies, even by SIGKILL, its lease
-expires and one of them takes over. An owner whose lease was lost (Redis away for longer
-than the ttl, and another took over) stops the capability and stands by again.
+expires and one of them takes over. An owner whose lease was lost (it stalled, or could
+not reach Redis, for longer than the ttl: another may have taken over) stops the
+capability and stands by again, starting it anew once it holds the lease again.
 
 With the in-process broker there is nobody to share with: the capability starts at once.
 """
