@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["MAX_NOTICE", "ControlListener", "Notice", "announce", "control_channel"]
+__all__ = ["MAX_NOTICE", "ControlListener", "Notice", "announce", "control_channel", "parse"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ _decode = msgspec.json.Decoder(Notice).decode
 
 
 def control_channel(prefix: str) -> str:
+    """The Redis pub/sub channel of a deployment's notices."""
     return f"{prefix}:control"
 
 
