@@ -6,7 +6,10 @@ name, so that work done under an older lease can be told from work under a newer
 (a holder that stalled past its expiry and came back holds a smaller fence than the one
 that took over). The holder renews the lease in the background; a process that dies,
 SIGKILL included, stops renewing, and the lease expires ``ttl`` seconds later at most:
-a dead process holds nothing for long.
+a dead process holds nothing for long. A holder whose renewal finds the lease gone (it
+stalled past the expiry, or could not reach the broker for ``ttl``) hears of it through
+:attr:`Lease.on_lost`; what it wrote under the lease meanwhile is told apart by the
+fence, which the store checks (:mod:`labdeck.broker.fences`).
 
 Another process may *signal* the holder (:meth:`Leases.signal`, e.g. ``"stop"`` for the
 runner's lease): the word waits beside the lease and reaches the holder's ``on_signal``
