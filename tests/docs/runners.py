@@ -1,0 +1,342 @@
+"""How a block of the docs runs for real: each runner takes the block, its table entry and
+a :class:`Where` (a scratch folder, and the shared :class:`Lab` server when it needs one).
+
+The lab is one labdeck server on a loopback port for the whole module, in open mode (as a
+lab machine runs it), with one script per ``Run("script")`` block, the protocol page's
+``sample`` object and an admin API token for the blocks that send ``$TOKEN``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+
+from labdeck import Deck, load_config
+from labdeck.auth.tokens import Tokens
+from labdeck.client import SyncClient
+from labdeck.store import Store
+from tests.docs.blocks import Block, Run
+from tests.helpers import free_port, scaled
+from tests.objects.samples import Sample
+
+LAB_PLACE = re.compile(r"(https?|wss?)://[\w.-]+:8888")
+"""Where the docs' examples find a server; the lab's address takes its place."""
+T = TypeVar("T")
+ENDED = {"finished", "failed", "stopped", "interrupted"}
+
+
+@dataclass
+class Lab:
+    deck: Deck
+    token: str
+    folder: Path
+
+    @property
+    def url(self) -> str:
+        return self.deck.url
+
+    def at_lab(self, code: str) -> str:
+        """``code`` with the docs' server address replaced by the lab's."""
+        host = self.url.split("://", 1)[1].rstrip("/")
+        return LAB_PLACE.sub(lambda m: f"{m[1].replace('https', 'http').replace('wss', 'ws')}://{host}", code)
+
+
+@dataclass
+class Where:
+    folder: Path
+    fixture: Callable[[str], Any]
+    """The test's ``request.getfixturevalue``: the module's ``lab`` and ``chromium``."""
+    blocks: dict[str, Block]
+
+    def lab(self) -> Lab:
+        lab: Lab = self.fixture("lab")
+        return lab
+
+    def lay_out(self, entry: Run, folder: Path) -> None:
+        for name, text in entry.files.items():
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.blocks[text].code if text in self.blocks else text, encoding="utf-8")
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)`` on a thread of its own: Playwright's sync API (the ``chromium``
+    fixture) keeps an event loop running on this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def script_name(block: Block) -> str:
+    return "doc_" + re.sub(r"\W", "_", block.name.removesuffix(".md").replace(".md#", "_"))
+
+
+def start_lab(folder: Path, scripts: dict[str, str], objects: dict[str, tuple[Any, Any]]) -> Lab:
+    """The shared server, serving from a background thread; ``scripts`` by name, ``objects``
+    exposed by name with their policy, beside the protocol page's ``sample``."""
+    lines = ["[server]", 'data = "data"', "", "[scripts]"]
+    for name, code in scripts.items():
+        (folder / "scripts").mkdir(exist_ok=True)
+        (folder / "scripts" / f"{name}.py").write_text(code, encoding="utf-8")
+        lines.append(f'{name} = "scripts/{name}.py"')
+    (folder / "labdeck.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "data").mkdir()
+    token = run_async(_admin_token(folder / "data" / "labdeck.sqlite"))
+    deck = Deck(load_config(folder / "labdeck.toml", env={}, overrides={"server.port": 0}))
+    deck.expose("sample", Sample())
+    for name, (obj, policy) in objects.items():
+        deck.expose(name, obj, policy)
+    deck.run_in_thread(timeout=scaled(30))
+    return Lab(deck, token, folder)
+
+
+async def _admin_token(database: Path) -> str:
+    store = Store(database)
+    try:
+        return await Tokens(store).add("docs", "admin")
+    finally:
+        store.close()
+
+
+def stop_lab(lab: Lab) -> None:
+    lab.deck.shutdown()
+    lab.deck.join(scaled(30))
+
+
+def env(**extra: str) -> dict[str, str]:
+    """This environment without labdeck's own variables, with the source tree importable."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LABDECK_")}
+    base.update(PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"), **extra)
+    return base
+
+
+# -- the runners --------------------------------------------------------------------------
+
+def run_python(block: Block, entry: Run, where: Where) -> None:
+    """Execute the block (after ``entry.setup``) as a module of its own, in this process."""
+    exec(compile(entry.setup + block.code, block.where, "exec"), {"__name__": "doc_block"})
+
+
+def run_script(block: Block, entry: Run, where: Where) -> None:
+    """Run the block as a script of the lab's project, through the runner, to its end."""
+    lab = where.lab()
+    with SyncClient(lab.url.replace("http", "ws", 1) + "ws", token=lab.token) as deck:
+        run = deck.call(["runner", "run"], script_name(block), entry.config)
+        deadline = time.monotonic() + scaled(30)
+        status = deck.call(["runner", "status"])
+        while not (status["run"] == run and status["state"] in ENDED):
+            assert time.monotonic() < deadline, f"{block.where}: run {run} still {status['state']}"
+            time.sleep(0.05)
+            status = deck.call(["runner", "status"])
+    log = _get_json(lab, f"api/runs/{run}/log")
+    text = "\n".join(str(line.get("text", line)) for line in log.get("lines", []))
+    assert status["state"] == "finished", f"{block.where}: the run {status['state']}: {status['error']}\n{text}"
+
+
+def _get_json(lab: Lab, path: str) -> Any:
+    request = urllib.request.Request(lab.url + path, headers={"Authorization": f"Bearer {lab.token}"})
+    with urllib.request.urlopen(request, timeout=scaled(10)) as reply:
+        return json.load(reply)
+
+
+def run_config(block: Block, entry: Run, where: Where) -> None:
+    """Load the block as ``labdeck.toml`` into a Deck, start it on loopback, ask ``/healthz``.
+    Modules among ``entry.files`` import from the project folder, as the docs say to start
+    such a server (``PYTHONPATH=. labdeck serve``)."""
+
+    async def serve(deck: Deck) -> None:
+        await deck.start()
+        try:
+            async with aiohttp.ClientSession() as http, http.get(deck.url + "healthz") as reply:
+                assert reply.status == 200, f"{block.where}: /healthz answered {reply.status}"
+        finally:
+            await deck.stop()
+
+    project = where.folder / "project"
+    packages = {Path(name).parts[0].removesuffix(".py") for name in entry.files if name.endswith(".py")}
+    sys.path.insert(0, str(project))
+    try:
+        run_async(serve(_deck_of(block, entry, where)))
+    finally:
+        sys.path.remove(str(project))
+        for name in [m for m in sys.modules if m.split(".")[0] in packages]:
+            del sys.modules[name]
+
+
+def load_config_only(block: Block, entry: Run, where: Where) -> None:
+    """Load the block into a Deck (every key checked) without starting it: for a config that
+    names the lab's own hosts, which a test cannot reach."""
+    _deck_of(block, entry, where)
+
+
+def _deck_of(block: Block, entry: Run, where: Where) -> Deck:
+    project = where.folder / "project"
+    project.mkdir()
+    where.lay_out(entry, project)
+    (project / "labdeck.toml").write_text(block.code, encoding="utf-8")
+    overrides = {"server.port": 0, "server.host": "127.0.0.1", "server.data": str(where.folder / "data")}
+    return Deck(load_config(project / "labdeck.toml", env={}, overrides=overrides))
+
+
+def run_program(block: Block, entry: Run, where: Where) -> None:
+    """Run the block as ``program.py`` beside ``entry.files``; it must serve until Ctrl-C."""
+    where.lay_out(entry, where.folder)
+    (where.folder / "program.py").write_text(block.code, encoding="utf-8")
+    serve_until_ctrl_c(block, [sys.executable, "program.py"], where.folder)
+
+
+def run_tutorial_serve(block: Block, entry: Run, where: Where) -> None:
+    """``cd myexp`` then ``labdeck serve``, in the project step 2 lays out."""
+    from tests.test_docs_blocks import tutorial_project
+
+    project = tutorial_project(where.folder)
+    assert block.code.split() == ["cd", "myexp", "labdeck", "serve"], f"{block.where}: not the commands run here"
+    serve_until_ctrl_c(block, [sys.executable, "-m", "labdeck", "serve"], project)
+
+
+def serve_until_ctrl_c(block: Block, argv: list[str], cwd: Path) -> None:
+    """Start ``argv``, wait for ``/healthz`` on its port, then Ctrl-C it: it must exit 0."""
+    port = free_port()
+    out = (cwd / "output.txt").open("w+", encoding="utf-8")
+    proc = subprocess.Popen(argv, cwd=cwd, env=env(LABDECK_PORT=str(port)), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + scaled(30)
+        while not _healthy(port):
+            assert proc.poll() is None, f"{block.where}: exited {proc.returncode} before serving"
+            assert time.monotonic() < deadline, f"{block.where}: no /healthz on port {port}"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=scaled(20)) == 0, f"{block.where}: Ctrl-C exited {proc.returncode}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        out.seek(0)
+        output = out.read()
+        out.close()
+        print(output)
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=scaled(2)) as reply:
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+CURL = 'curl() { command curl -sS --fail-with-body "$@"; echo; }\n'
+SAME_HEADERS = ' -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" '
+
+
+def run_curl(block: Block, entry: Run, where: Where) -> None:
+    """Issue the block's ``curl`` commands against the lab, ``$TOKEN`` an admin token; a
+    ``...`` stands for the headers of the command above."""
+    lab = where.lab()
+    code = lab.at_lab(block.code).replace(" ... ", SAME_HEADERS)
+    done = subprocess.run(["bash", "-euc", CURL + code], env=env(TOKEN=lab.token), capture_output=True, text=True,
+                          timeout=scaled(30))
+    assert done.returncode == 0, f"{block.where}: {done.stdout}{done.stderr}"
+
+
+def run_shell(block: Block, entry: Run, where: Where) -> None:
+    """Run the block in bash in a project folder (``labdeck.toml`` with its data beside it),
+    ``labdeck`` being this source tree's, every line required to succeed."""
+    bin_dir = where.folder / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "labdeck").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m labdeck "$@"\n', encoding="utf-8")
+    (bin_dir / "labdeck").chmod(0o755)
+    project = where.folder / "project"
+    project.mkdir()
+    (project / "labdeck.toml").write_text('[server]\ndata = "data"\n', encoding="utf-8")
+    where.lay_out(entry, project)
+    variables = env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PASSWORD="a password for the docs")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=project, env=variables, input=entry.stdin,
+                          capture_output=True, text=True, timeout=scaled(60), start_new_session=True)
+    assert done.returncode == 0, f"{block.where}: exit {done.returncode}\n{done.stdout}{done.stderr}"
+
+
+def run_wire(block: Block, entry: Run, where: Where) -> None:
+    """Send each request of the block (a line with an ``op``) to the lab's ``/ws``; each must
+    be answered ``ok`` under its ``id``."""
+    lab = where.lab()
+    requests = [json.loads(line) for line in block.code.splitlines() if '"op"' in line]
+    assert requests, f"{block.where}: no request in the block"
+
+    async def exchange() -> None:
+        async with aiohttp.ClientSession() as http, http.ws_connect(lab.url + "ws") as ws:
+            for request in requests:
+                await ws.send_str(json.dumps(request))
+                reply = await asyncio.wait_for(_reply(ws, request["id"]), scaled(10))
+                assert reply["ok"], f"{block.where}: {request} answered {reply}"
+
+    run_async(exchange())
+
+
+async def _reply(ws: aiohttp.ClientWebSocketResponse, rid: Any) -> dict[str, Any]:
+    async for msg in ws:
+        frame = json.loads(msg.data)
+        if frame.get("id") == rid and "ok" in frame:
+            return dict(frame)
+    raise AssertionError(f"the connection closed before the reply to {rid}")
+
+
+def run_in_chromium(block: Block, entry: Run, where: Where) -> None:
+    """Run the block in a page of the lab in Chromium (a module script's body, its import of
+    ``./static/deck.js`` made dynamic); the page must raise nothing and log ``entry.expect``."""
+    lab = where.lab()
+    code = block.code
+    if block.lang == "html":
+        inline = re.search(r'<script type="module">\n(.*?)</script>', code, re.S)
+        assert inline is not None, f"{block.where}: no module script"
+        code = inline[1]
+    code = re.sub(r'^ *import \{ (\w+) \} from "\./static/deck\.js";',
+                  r'const { \1 } = await import(new URL("static/deck.js", document.baseURI).href);', code, flags=re.M)
+    page = where.fixture("chromium").new_page()
+    try:
+        page.set_default_timeout(scaled(10) * 1000)
+        errors: list[str] = []
+        logged: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: logged.append(msg.text))
+        page.goto(lab.url + "robots.txt")
+        page.evaluate(f"async () => {{\n{entry.setup}{code}\n}}")
+        deadline = time.monotonic() + scaled(10)
+        while entry.expect not in "\n".join(logged) and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+    finally:
+        page.close()
+    assert not errors, f"{block.where}: {errors}"
+    assert entry.expect in "\n".join(logged), f"{block.where}: logged {logged}, not {entry.expect!r}"
+
+
+RUNNERS: dict[str, Callable[[Block, Run, Where], None]] = {
+    "python": run_python,
+    "script": run_script,
+    "config": run_config,
+    "load": load_config_only,
+    "program": run_program,
+    "tutorial-serve": run_tutorial_serve,
+    "curl": run_curl,
+    "sh": run_shell,
+    "wire": run_wire,
+    "chromium": run_in_chromium,
+}
+LANGS = {"python": {"python"}, "script": {"python"}, "config": {"toml"}, "load": {"toml"}, "program": {"python"},
+         "tutorial-serve": {"sh"}, "curl": {"", "sh"}, "sh": {"sh"}, "wire": {"json"},
+         "chromium": {"js", "html"}}
+"""The block languages each runner takes: a table entry gone stale names another block."""
