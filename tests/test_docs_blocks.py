@@ -92,8 +92,8 @@ EXERCISE: dict[str, Entry] = {
     "docs/howto/deploy.md#6": Covered(CONTAINER),
     "docs/howto/deploy.md#7": Run("config"),
     "docs/howto/drive-rigs.md#0": Run("load"),
-    "docs/howto/drive-rigs.md#1": Covered(
-        "tests/rigs/test_capability.py::test_labdeck_rig_serve_runs_a_rig_until_interrupted"),
+    "docs/howto/drive-rigs.md#1": Run("rig-serve", files={"myrig.py": "docs/howto/drive-rigs.md#2"},
+                                      expect="{'fps': 60}"),
     "docs/howto/drive-rigs.md#2": Run("python"),
     "docs/howto/drive-rigs.md#3": Covered(REMOTE_RIGS),
     "docs/howto/drive-rigs.md#4": Covered(
@@ -104,7 +104,7 @@ EXERCISE: dict[str, Entry] = {
     "docs/howto/expose-objects.md#0": Covered(
         "tests/objects/test_docs_example.py::test_the_example_works_as_described"),
     "docs/howto/expose-objects.md#1": Run("config", files=MYLAB),
-    "docs/howto/expose-objects.md#2": Run("chromium", expect="InvalidArguments laser.test_sum(a: float"),
+    "docs/howto/expose-objects.md#2": Run("chromium", expect=r"InvalidArguments laser\.test_sum\(a: float, .*"),
     "docs/howto/expose-objects.md#3": Covered(
         "tests/objects/test_docs_example.py::test_the_example_works_as_described"),
     "docs/howto/migrate-awe.md#0": Run("python"),
@@ -139,7 +139,7 @@ EXERCISE: dict[str, Entry] = {
         "tests/watch/test_agent.py::test_an_agent_connects_over_wss_trusting_the_labs_own_certificate"),
     "docs/howto/run-scripts.md#0": Run("config", files={"scripts/init.py": "", "scripts/main.py": "",
                                                         "scripts/finalize.py": "", "rig/acq": ""}),
-    "docs/howto/run-scripts.md#1": Run("script"),
+    "docs/howto/run-scripts.md#1": Run("script", expect="subject None"),
     "docs/howto/run-scripts.md#2": Run("script", setup="from labdeck import script\ntr, dx, dy = 3, 0.25, -0.5\n"),
     "docs/howto/run-scripts.md#3": Covered(
         "tests/protocol/test_link.py::test_every_message_round_trips_through_exact_bytes"),
@@ -223,7 +223,7 @@ EXERCISE: dict[str, Entry] = {
     "docs/tutorial.md#1": Covered(*TUTORIAL_TESTS),
     "docs/tutorial.md#2": Covered(*TUTORIAL_TESTS),
     "docs/tutorial.md#3": Covered(*TUTORIAL_TESTS),
-    "docs/tutorial.md#4": Run("script", config={"trials": 3, "isi": 0.01}),
+    "docs/tutorial.md#4": Run("script", config={"trials": 3, "isi": 0.01}, expect="starting 3 trials"),
     "docs/tutorial.md#5": Run("tutorial-serve"),
     "docs/tutorial.md#6": Covered(TUTORIAL_TESTS[1]),
     "docs/tutorial.md#7": Covered(TUTORIAL_TESTS[1]),

@@ -45,7 +45,8 @@ class Run:
     """A script's run configuration (``None``: the project's default)."""
     stdin: str = ""
     expect: str = ""
-    """What the block prints (in a browser: logs to the console), in part."""
+    """What the block prints: for a script, lines its log has; in a browser, a regular
+    expression a whole console line matches; for a rig, the ``repr`` of its answer."""
 
 
 @dataclass(frozen=True)

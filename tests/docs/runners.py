@@ -145,6 +145,11 @@ def run_script(block: Block, entry: Run, where: Where) -> None:
     log = _get_json(lab, f"api/runs/{run}/log")
     text = "\n".join(str(line.get("text", line)) for line in log.get("lines", []))
     assert status["state"] == "finished", f"{block.where}: the run {status['state']}: {status['error']}\n{text}"
+    if "script.plot(" in block.code:
+        series = _get_json(lab, f"api/runs/{run}/data")["series"]
+        assert series and all(s["x"] for s in series.values()), f"{block.where}: no points were stored: {series}"
+    for line in entry.expect.splitlines():
+        assert line in text, f"{block.where}: the log has no {line!r}:\n{text}"
 
 
 def _get_json(lab: Lab, path: str) -> Any:
@@ -256,18 +261,51 @@ def run_curl(block: Block, entry: Run, where: Where) -> None:
 def run_shell(block: Block, entry: Run, where: Where) -> None:
     """Run the block in bash in a project folder (``labdeck.toml`` with its data beside it),
     ``labdeck`` being this source tree's, every line required to succeed."""
+    project, variables = _shell_project(entry, where)
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=project, env=variables, input=entry.stdin,
+                          capture_output=True, text=True, timeout=scaled(60), start_new_session=True)
+    assert done.returncode == 0, f"{block.where}: exit {done.returncode}\n{done.stdout}{done.stderr}"
+
+
+def _shell_project(entry: Run, where: Where) -> tuple[Path, dict[str, str]]:
+    """A project folder with ``entry.files``, and an environment whose ``labdeck`` is this
+    source tree's and, like the installed command, does not import from the current folder
+    (``python -P``)."""
     bin_dir = where.folder / "bin"
     bin_dir.mkdir()
-    (bin_dir / "labdeck").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m labdeck "$@"\n', encoding="utf-8")
+    (bin_dir / "labdeck").write_text(f'#!/bin/sh\nexec "{sys.executable}" -P -m labdeck "$@"\n', encoding="utf-8")
     (bin_dir / "labdeck").chmod(0o755)
     project = where.folder / "project"
     project.mkdir()
     (project / "labdeck.toml").write_text('[server]\ndata = "data"\n', encoding="utf-8")
     where.lay_out(entry, project)
-    variables = env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PASSWORD="a password for the docs")
-    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block.code], cwd=project, env=variables, input=entry.stdin,
-                          capture_output=True, text=True, timeout=scaled(60), start_new_session=True)
-    assert done.returncode == 0, f"{block.where}: exit {done.returncode}\n{done.stdout}{done.stderr}"
+    return project, env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", PASSWORD="a password for the docs")
+
+
+def run_rig_serve(block: Block, entry: Run, where: Where) -> None:
+    """Run the block's ``labdeck rig serve`` on a loopback port instead of the lab's address,
+    ask the rig ``init`` and check ``entry.expect`` is its answer, then Ctrl-C it."""
+    from labdeck.rigs import Rig
+
+    project, variables = _shell_project(entry, where)
+    code = re.sub(r"\b0\.0\.0\.0:\d+", "127.0.0.1:0", block.code)
+    with subprocess.Popen(["bash", "-euc", code], cwd=project, env=variables, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            words = proc.stdout.readline().split()
+            assert len(words) > 2, f"{block.where}: {proc.stderr.read() if proc.wait(scaled(20)) else words}"
+
+            async def init() -> Any:
+                async with Rig(words[2], "docs", timeout=scaled(5)) as rig:
+                    return await rig.init()
+
+            assert repr(run_async(init())) == entry.expect, f"{block.where}: init answered otherwise"
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)  # bash and the server it started
+            code_ = proc.wait(scaled(20))
+    assert code_ == 0, f"{block.where}: Ctrl-C exited {code_}"
 
 
 def run_wire(block: Block, entry: Run, where: Where) -> None:
@@ -316,12 +354,18 @@ def run_in_chromium(block: Block, entry: Run, where: Where) -> None:
         page.goto(lab.url + "robots.txt")
         page.evaluate(f"async () => {{\n{entry.setup}{code}\n}}")
         deadline = time.monotonic() + scaled(10)
-        while entry.expect not in "\n".join(logged) and time.monotonic() < deadline:
+        while not _logged(entry.expect, logged) and time.monotonic() < deadline:
             page.wait_for_timeout(50)
     finally:
         page.close()
     assert not errors, f"{block.where}: {errors}"
-    assert entry.expect in "\n".join(logged), f"{block.where}: logged {logged}, not {entry.expect!r}"
+    assert _logged(entry.expect, logged), f"{block.where}: logged {logged}, no line {entry.expect!r}"
+
+
+def _logged(expect: str, lines: list[str]) -> bool:
+    """Whether a line of ``lines`` is all of the regular expression ``expect`` (none needed
+    when it is empty)."""
+    return not expect or any(re.fullmatch(expect, line) for line in lines)
 
 
 RUNNERS: dict[str, Callable[[Block, Run, Where], None]] = {
@@ -333,10 +377,11 @@ RUNNERS: dict[str, Callable[[Block, Run, Where], None]] = {
     "tutorial-serve": run_tutorial_serve,
     "curl": run_curl,
     "sh": run_shell,
+    "rig-serve": run_rig_serve,
     "wire": run_wire,
     "chromium": run_in_chromium,
 }
 LANGS = {"python": {"python"}, "script": {"python"}, "config": {"toml"}, "load": {"toml"}, "program": {"python"},
-         "tutorial-serve": {"sh"}, "curl": {"", "sh"}, "sh": {"sh"}, "wire": {"json"},
+         "tutorial-serve": {"sh"}, "curl": {"", "sh"}, "sh": {"sh"}, "rig-serve": {"sh"}, "wire": {"json"},
          "chromium": {"js", "html"}}
 """The block languages each runner takes: a table entry gone stale names another block."""
