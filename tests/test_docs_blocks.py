@@ -40,6 +40,7 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.docs.blocks import ROOT, Covered, Entry, Run, Skip, all_blocks, missing_test
 from tests.docs.runners import LANGS, RUNNERS, Lab, Where, script_name, start_lab, stop_lab
 from tests.helpers import scaled
+from tests.test_capabilities import forget_installed, howto_files, install
 
 CORE_SECTIONS = {"server", "scripts", "run", "objects", "broker", "store", "auth", "tls", "pages", "watch", "rigs"}
 
@@ -168,8 +169,8 @@ EXERCISE: dict[str, Entry] = {
     "docs/howto/write-a-capability.md#0": Covered(STAGE),
     "docs/howto/write-a-capability.md#1": Covered(STAGE),
     "docs/howto/write-a-capability.md#2": Covered(STAGE),
-    "docs/howto/write-a-capability.md#3": Covered(STAGE),
-    "docs/howto/write-a-capability.md#4": Covered(STAGE),
+    "docs/howto/write-a-capability.md#3": Run("panel", setup="#stage", expect="position: 10.00 mm"),
+    "docs/howto/write-a-capability.md#4": Run("panel", setup="#overview", expect=r"\d+\.\d mm"),
     "docs/howto/write-a-capability.md#5": Covered(
         "tests/test_capabilities.py::test_labdeck_serve_finds_it_as_installed"),
     "docs/howto/write-a-capability.md#6": Covered(
@@ -268,17 +269,24 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             scripts[script_name(BLOCKS[name])] = entry.setup + BLOCKS[name].code
     example = types.ModuleType("expose_objects_example")  # its objects, for its JavaScript
     sys.modules[example.__name__] = example
+    site = tmp_path_factory.mktemp("site")  # the capability how-to's package, installed, for its panel
+    stage = howto_files()
+    install(site, stage, tomllib.loads(stage["pyproject.toml"])["project"])
+    sys.path.insert(0, str(site))
+    forget_installed()
     try:
         exec(compile(BLOCKS["docs/howto/expose-objects.md#0"].code, "expose-objects.md", "exec"), example.__dict__)
         objects = {"stimulus": (example.Stimulus(), None),
                    "laser": (example.Laser(), labdeck.Policy(read_only=["serial_number"]))}
-        shared = start_lab(tmp_path_factory.mktemp("lab"), scripts, objects)
+        shared = start_lab(tmp_path_factory.mktemp("lab"), scripts, objects, stage["labdeck.toml"])
         try:
             yield shared
         finally:
             stop_lab(shared)
     finally:
         del sys.modules[example.__name__]
+        sys.path.remove(str(site))
+        forget_installed()
 
 
 @pytest.fixture(scope="module")

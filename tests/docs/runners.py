@@ -85,10 +85,11 @@ def script_name(block: Block) -> str:
     return "doc_" + re.sub(r"\W", "_", block.name.removesuffix(".md").replace(".md#", "_"))
 
 
-def start_lab(folder: Path, scripts: dict[str, str], objects: dict[str, tuple[Any, Any]]) -> Lab:
+def start_lab(folder: Path, scripts: dict[str, str], objects: dict[str, tuple[Any, Any]], more: str = "") -> Lab:
     """The shared server, serving from a background thread; ``scripts`` by name, ``objects``
-    exposed by name with their policy, beside the protocol page's ``sample``."""
-    lines = ["[server]", 'data = "data"', "", "[scripts]"]
+    exposed by name with their policy, beside the protocol page's ``sample``; ``more`` is
+    more of its ``labdeck.toml``."""
+    lines = [more, "[server]", 'data = "data"', "", "[scripts]"]
     for name, code in scripts.items():
         (folder / "scripts").mkdir(exist_ok=True)
         (folder / "scripts" / f"{name}.py").write_text(code, encoding="utf-8")
@@ -362,6 +363,29 @@ def run_in_chromium(block: Block, entry: Run, where: Where) -> None:
     assert _logged(entry.expect, logged), f"{block.where}: logged {logged}, no line {entry.expect!r}"
 
 
+def run_panel(block: Block, entry: Run, where: Where) -> None:
+    """Open the lab's dashboard at ``entry.setup`` (a route, ``#stage``) in Chromium, where
+    the block is a panel or summary module of the lab's capability; press its button when it
+    has one; the element of the block's ``data-testid`` must then read ``entry.expect`` (a
+    regular expression)."""
+    from playwright.sync_api import expect
+
+    testid = re.search(r'dataset\.testid = "([\w-]+)"', block.code)
+    assert testid is not None, f"{block.where}: the module marks no element with a data-testid"
+    button = re.search(r'\.textContent = "(\w+)";\n.*addEventListener\("click"', block.code, re.S)
+    page = where.fixture("chromium").new_page()
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(where.lab().url + entry.setup)
+        if button is not None:
+            page.get_by_role("button", name=button[1], exact=True).click(timeout=scaled(10) * 1000)
+        expect(page.get_by_test_id(testid[1])).to_have_text(re.compile(entry.expect), timeout=scaled(10) * 1000)
+    finally:
+        page.close()
+    assert not errors, f"{block.where}: {errors}"
+
+
 def _logged(expect: str, lines: list[str]) -> bool:
     """Whether a line of ``lines`` is all of the regular expression ``expect`` (none needed
     when it is empty)."""
@@ -380,8 +404,9 @@ RUNNERS: dict[str, Callable[[Block, Run, Where], None]] = {
     "rig-serve": run_rig_serve,
     "wire": run_wire,
     "chromium": run_in_chromium,
+    "panel": run_panel,
 }
 LANGS = {"python": {"python"}, "script": {"python"}, "config": {"toml"}, "load": {"toml"}, "program": {"python"},
          "tutorial-serve": {"sh"}, "curl": {"", "sh"}, "sh": {"sh"}, "rig-serve": {"sh"}, "wire": {"json"},
-         "chromium": {"js", "html"}}
+         "chromium": {"js", "html"}, "panel": {"js"}}
 """The block languages each runner takes: a table entry gone stale names another block."""
