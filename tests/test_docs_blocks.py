@@ -38,7 +38,7 @@ from labdeck.config import load_config
 from labdeck.exceptions import ConfigError
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.docs.blocks import ROOT, Covered, Entry, Run, Skip, all_blocks, missing_test
-from tests.docs.runners import LANGS, RUNNERS, Lab, Where, script_name, start_lab, stop_lab
+from tests.docs.runners import LANGS, RUNNERS, Lab, Where, link_script, script_name, start_lab, stop_lab
 from tests.helpers import scaled
 from tests.test_capabilities import forget_installed, howto_files, install
 
@@ -77,7 +77,7 @@ EXERCISE: dict[str, Entry] = {
     "docs/howto/administer.md#0": Run("curl"),
     "docs/howto/administer.md#1": Run("curl"),
     "docs/howto/administer.md#2": Run("curl"),
-    "docs/howto/administer.md#3": Covered("tests/web/test_maintenance.py::test_the_file_s_first_line_names_the_end"),
+    "docs/howto/administer.md#3": Run("maintenance"),
     "docs/howto/build-a-stimulus-page.md#0": Covered(STIMULUS_PAGE),
     "docs/howto/build-a-stimulus-page.md#1": Covered(STIMULUS_PAGE),
     "docs/howto/build-a-stimulus-page.md#2": Run("script"),
@@ -142,8 +142,7 @@ EXERCISE: dict[str, Entry] = {
                                                         "scripts/finalize.py": "", "rig/acq": ""}),
     "docs/howto/run-scripts.md#1": Run("script", expect="subject None"),
     "docs/howto/run-scripts.md#2": Run("script", setup="from labdeck import script\ntr, dx, dy = 3, 0.25, -0.5\n"),
-    "docs/howto/run-scripts.md#3": Covered(
-        "tests/protocol/test_link.py::test_every_message_round_trips_through_exact_bytes"),
+    "docs/howto/run-scripts.md#3": Run("link"),
     "docs/howto/run-scripts.md#4": Run("curl"),
     "docs/howto/scale-out.md#0": Run("config"),
     "docs/howto/scale-out.md#1": Covered(
@@ -203,8 +202,8 @@ EXERCISE: dict[str, Entry] = {
     "docs/reference/python-client.md#1": Covered("tests/client/test_docs_examples.py::test_the_reference_examples"),
     "docs/reference/python-client.md#2": Covered("tests/client/test_docs_examples.py::test_the_reference_examples"),
     "docs/topics/architecture.md#0": Skip(DIAGRAM),
-    "docs/topics/protocol.md#0": Covered(CONFORMANCE),
-    "docs/topics/protocol.md#1": Covered(CONFORMANCE),
+    "docs/topics/protocol.md#0": Run("reply", setup='{"id": 1, "op": "channels"}'),
+    "docs/topics/protocol.md#1": Run("reply", setup='{"id": 1, "op": "pub", "ch": "run/log", "data": "hello"}'),
     "docs/topics/protocol.md#2": Run("wire"),
     "docs/topics/protocol.md#3": Run("wire"),
     "docs/topics/protocol.md#4": Run("wire"),
@@ -267,6 +266,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     for name, entry in entries(Run):
         if isinstance(entry, Run) and entry.how == "script":
             scripts[script_name(BLOCKS[name])] = entry.setup + BLOCKS[name].code
+        elif isinstance(entry, Run) and entry.how == "link":
+            scripts[script_name(BLOCKS[name])] = link_script(BLOCKS[name])
     example = types.ModuleType("expose_objects_example")  # its objects, for its JavaScript
     sys.modules[example.__name__] = example
     site = tmp_path_factory.mktemp("site")  # the capability how-to's package, installed, for its panel

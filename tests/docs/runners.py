@@ -132,8 +132,9 @@ def run_python(block: Block, entry: Run, where: Where) -> None:
     exec(compile(entry.setup + block.code, block.where, "exec"), {"__name__": "doc_block"})
 
 
-def run_script(block: Block, entry: Run, where: Where) -> None:
-    """Run the block as a script of the lab's project, through the runner, to its end."""
+def run_script(block: Block, entry: Run, where: Where) -> int:
+    """Run the block as a script of the lab's project, through the runner, to its end; the
+    run's id."""
     lab = where.lab()
     with SyncClient(lab.url.replace("http", "ws", 1) + "ws", token=lab.token) as deck:
         run = deck.call(["runner", "run"], script_name(block), entry.config)
@@ -151,6 +152,55 @@ def run_script(block: Block, entry: Run, where: Where) -> None:
         assert series and all(s["x"] for s in series.values()), f"{block.where}: no points were stored: {series}"
     for line in entry.expect.splitlines():
         assert line in text, f"{block.where}: the log has no {line!r}:\n{text}"
+    return int(run)
+
+
+LINK_SCRIPT = """import json, os, socket
+lines = json.loads({lines!r})
+address = os.environ["LABDECK_RUN_URL"].removeprefix("tcp://").rsplit(":", 1)
+with socket.create_connection((address[0], int(address[1]))) as link:
+    hello = dict(lines[0], token=os.environ["LABDECK_RUN_TOKEN"])
+    for message in [hello, *lines[1:]]:
+        link.sendall(json.dumps(message).encode() + b"\\n")
+"""
+
+
+def link_script(block: Block) -> str:
+    """A script that writes the block's messages to its run's link, its own token in the hello."""
+    lines = [json.loads(line) for line in block.code.splitlines() if line.strip()]
+    return LINK_SCRIPT.format(lines=json.dumps(lines))
+
+
+def run_link(block: Block, entry: Run, where: Where) -> None:
+    """Run :func:`link_script` of the block through the runner; the run must have stored the
+    points and results the messages carry."""
+    run = run_script(block, entry, where)
+    lab = where.lab()
+    stored = _get_json(lab, f"api/runs/{run}")
+    series = _get_json(lab, f"api/runs/{run}/data")["series"]
+    for message in map(json.loads, block.code.splitlines()):
+        if message["op"] == "plot":
+            got = series.get(message["series"], {})
+            assert (got.get("x"), got.get("y")) == (message["x"], message["y"]), f"{block.where}: stored {got}"
+        elif message["op"] == "result":
+            assert stored["results"][message["key"]] == message["value"], f"{block.where}: stored {stored}"
+
+
+def run_reply(block: Block, entry: Run, where: Where) -> None:
+    """Send the request ``entry.setup`` to the lab: its reply must be the block, a ``<...>``
+    in it standing for any value."""
+    lab = where.lab()
+    request = json.loads(entry.setup)
+    want = json.loads(re.sub(r"<[^<>\n]+>", '"<any>"', block.code))
+
+    async def exchange() -> dict[str, Any]:
+        async with aiohttp.ClientSession() as http, http.ws_connect(lab.url + "ws") as ws:
+            await ws.send_str(json.dumps(request))
+            return await asyncio.wait_for(_reply(ws, request["id"]), scaled(10))
+
+    got = run_async(exchange())
+    assert got.keys() == want.keys() and all(want[k] in ("<any>", got[k]) for k in want), (
+        f"{block.where}: {request} is answered {got}")
 
 
 def _get_json(lab: Lab, path: str) -> Any:
@@ -181,6 +231,28 @@ def run_config(block: Block, entry: Run, where: Where) -> None:
         sys.path.remove(str(project))
         for name in [m for m in sys.modules if m.split(".")[0] in packages]:
             del sys.modules[name]
+
+
+def run_maintenance(block: Block, entry: Run, where: Where) -> None:
+    """Put the block in a new server's data folder as its ``maintenance`` file: the API must
+    answer 503 with ``Retry-After`` and the block's message."""
+    data = where.folder / "data"
+    data.mkdir()
+    (data / "maintenance").write_text(block.code, encoding="utf-8")
+    deck = Deck(load_config(None, env={}, overrides={"server.port": 0, "server.data": str(data)}))
+    message = block.code.splitlines()[-1]
+
+    async def ask() -> None:
+        await deck.start()
+        try:
+            async with aiohttp.ClientSession() as http, http.get(deck.url + "api/runs") as reply:
+                body = await reply.text()
+                assert reply.status == 503 and "Retry-After" in reply.headers, f"{block.where}: {reply.status}"
+                assert message in body, f"{block.where}: the answer does not say {message!r}: {body}"
+        finally:
+            await deck.stop()
+
+    run_async(ask())
 
 
 def load_config_only(block: Block, entry: Run, where: Where) -> None:
@@ -392,21 +464,28 @@ def _logged(expect: str, lines: list[str]) -> bool:
     return not expect or any(re.fullmatch(expect, line) for line in lines)
 
 
-RUNNERS: dict[str, Callable[[Block, Run, Where], None]] = {
+RUNNERS: dict[str, Callable[[Block, Run, Where], object]] = {
     "python": run_python,
     "script": run_script,
     "config": run_config,
     "load": load_config_only,
+    "maintenance": run_maintenance,
     "program": run_program,
     "tutorial-serve": run_tutorial_serve,
     "curl": run_curl,
     "sh": run_shell,
     "rig-serve": run_rig_serve,
     "wire": run_wire,
+    "reply": run_reply,
+    "link": run_link,
     "chromium": run_in_chromium,
     "panel": run_panel,
 }
-LANGS = {"python": {"python"}, "script": {"python"}, "config": {"toml"}, "load": {"toml"}, "program": {"python"},
-         "tutorial-serve": {"sh"}, "curl": {"", "sh"}, "sh": {"sh"}, "rig-serve": {"sh"}, "wire": {"json"},
-         "chromium": {"js", "html"}, "panel": {"js"}}
+LANGS = {
+    "python": {"python"}, "script": {"python"}, "program": {"python"},
+    "config": {"toml"}, "load": {"toml"},
+    "tutorial-serve": {"sh"}, "sh": {"sh"}, "rig-serve": {"sh"}, "curl": {"", "sh"}, "link": {""}, "maintenance": {""},
+    "wire": {"json"}, "reply": {"json"},
+    "chromium": {"js", "html"}, "panel": {"js"},
+}
 """The block languages each runner takes: a table entry gone stale names another block."""
