@@ -470,3 +470,19 @@ def test_the_tutorial_reaches_labdeck_where_dev_sh_installs_it() -> None:
     text = TUTORIAL.read_text(encoding="utf-8")
     for path in (f"source {venv[1]}/bin/activate", f"{venv[1]}/bin/labdeck", f"{venv[1]}/bin/python"):
         assert path in text, f"the tutorial does not say {path}"
+
+
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.png)\)")
+
+
+def test_every_panel_screenshot_is_shown_and_every_image_shown_exists() -> None:
+    shown: set[Path] = set()
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for link in IMAGE.findall(page.read_text(encoding="utf-8")):
+            image = (page.parent / link).resolve()
+            assert image.is_file(), f"{page.relative_to(ROOT)} shows {link}, which is not there"
+            shown.add(image)
+    wide = sorted((ROOT / "docs" / "images").glob("*-wide.png"))
+    assert wide, "no panel screenshots in docs/images (./dev.sh screenshots takes them)"
+    unshown = [p.name for p in wide if p.resolve() not in shown]
+    assert not unshown, f"panel screenshots no page shows: {unshown}"
