@@ -92,7 +92,7 @@ EXERCISE: dict[str, Entry] = {
         "tests/conformance/test_conformance.py::test_over_tls_with_the_servers_certificate_trusted"),
     "docs/howto/deploy.md#6": Covered(CONTAINER),
     "docs/howto/deploy.md#7": Run("config"),
-    "docs/howto/drive-rigs.md#0": Run("load"),
+    "docs/howto/drive-rigs.md#0": Run("load"),  # its rigs are the lab's; tests stay on loopback
     "docs/howto/drive-rigs.md#1": Run("rig-serve", files={"myrig.py": "docs/howto/drive-rigs.md#2"},
                                       expect="{'fps': 60}"),
     "docs/howto/drive-rigs.md#2": Run("python"),
