@@ -56,13 +56,18 @@ from labdeck.runner.scripts import script_command
 from labdeck.store import Store
 from labdeck.types import current_client
 
-__all__ = ["BYTES_PER_MESSAGE", "LINES_PER_MESSAGE", "MAX_UNSAVED", "RUNNER_LEASE", "RUNNER_METHODS", "Runner"]
+__all__ = ["BYTES_PER_MESSAGE", "LINES_PER_MESSAGE", "MAX_UNSAVED", "POINTS_PER_MESSAGE", "RUNNER_LEASE",
+           "RUNNER_METHODS", "Runner"]
 
 log = logging.getLogger(__name__)
 
 LINES_PER_MESSAGE = 1000
 BYTES_PER_MESSAGE = 128 * 1024
 MAX_UNSAVED = 20_000
+POINTS_PER_MESSAGE = 10_000
+"""Most points of one ``run/data`` push (~200 KB). A script's batch grows while the server
+is busy (its writer keeps adding to what waits); such a batch goes out as several pushes,
+so that no push outgrows a browser's send queue (``[server] send_queue_bytes``)."""
 MAX_PROBLEMS = 20
 """Notes about bad messages from one script, after which they are only counted."""
 SHUTDOWN_GRACE = 2.0
@@ -607,20 +612,23 @@ class Runner:
     def _plot(self, run: _Run, msg: Plot) -> None:
         series, xs, ys = msg.series, msg.x, msg.y
         pts = list(zip([series] * len(xs), xs, ys, strict=True))
-        data: dict[str, Any] = {"run": run.id, "series": series, "x": xs, "y": ys}
         if msg.replace:
             self._edit(run, history.ReplacePoints(pts))
-            data["replace"] = True
         else:
             run.unsaved_points.extend(pts)
         labels = {"unit": msg.unit, "xlabel": msg.xlabel, "chart": msg.chart}
-        if any(labels.values()):
-            data.update(labels)
-            if run.labels.get(series) != labels:
-                run.labels[series] = labels
-                run.unsaved_labels[series] = labels
+        if any(labels.values()) and run.labels.get(series) != labels:
+            run.labels[series] = labels
+            run.unsaved_labels[series] = labels
         run.wake.set()
-        self._publish("run/data", data)
+        for start in range(0, max(len(xs), 1), POINTS_PER_MESSAGE):
+            end = start + POINTS_PER_MESSAGE
+            data: dict[str, Any] = {"run": run.id, "series": series, "x": xs[start:end], "y": ys[start:end]}
+            if msg.replace:
+                data["replace"] = True
+            if any(labels.values()):
+                data.update(labels)
+            self._publish("run/data", data)
 
     @staticmethod
     def _edit(run: _Run, edit: Edit) -> None:
