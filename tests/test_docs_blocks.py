@@ -106,8 +106,7 @@ EXERCISE: dict[str, Entry] = {
         "tests/objects/test_docs_example.py::test_the_example_works_as_described"),
     "docs/howto/expose-objects.md#1": Run("config", files=MYLAB),
     "docs/howto/expose-objects.md#2": Run("chromium", expect=r"InvalidArguments laser\.test_sum\(a: float, .*"),
-    "docs/howto/expose-objects.md#3": Covered(
-        "tests/objects/test_docs_example.py::test_the_example_works_as_described"),
+    "docs/howto/expose-objects.md#3": Run("dir"),
     "docs/howto/migrate-awe.md#0": Run("python"),
     "docs/howto/migrate-awe.md#1": Covered(AWE),
     "docs/howto/migrate-awe.md#2": Covered(AWE),

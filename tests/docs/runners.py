@@ -203,6 +203,44 @@ def run_reply(block: Block, entry: Run, where: Where) -> None:
         f"{block.where}: {request} is answered {got}")
 
 
+def run_dir(block: Block, entry: Run, where: Where) -> None:
+    """Ask the lab ``dir`` of the block's ``path`` (an object the lab exposes from the same
+    page): every member and field the block shows must be in the answer, as shown."""
+    lab = where.lab()
+    shown = json.loads(block.code)
+    with SyncClient(lab.url.replace("http", "ws", 1) + "ws") as deck:
+        answer = deck.dir(shown["path"])
+    problem = _unlike(shown, answer, "dir")
+    assert problem is None, f"{block.where}: {problem}\nthe server answers {json.dumps(answer, ensure_ascii=False)}"
+
+
+def _unlike(shown: Any, real: Any, where: str) -> str | None:
+    """Where ``real`` differs from what the docs show: ``"..."`` stands for anything and
+    ``"text ..."`` for a text that begins so; a list of named members is matched by name;
+    a dotted type name is matched by its last part (the docs' module is not the test's)."""
+    if isinstance(shown, dict) and isinstance(real, dict):
+        for key, value in shown.items():
+            if key not in real:
+                return f"{where}: no {key!r}"
+            if (problem := _unlike(value, real[key], f"{where}.{key}")) is not None:
+                return problem
+        return None
+    if isinstance(shown, list) and shown and all(isinstance(m, dict) and "name" in m for m in shown):
+        named = {m.get("name"): m for m in real if isinstance(m, dict)} if isinstance(real, list) else {}
+        for member in shown:
+            if member["name"] not in named:
+                return f"{where}: no member {member['name']!r}"
+            if (problem := _unlike(member, named[member["name"]], f"{where}[{member['name']}]")) is not None:
+                return problem
+        return None
+    if isinstance(shown, str) and isinstance(real, str):
+        if shown == "..." or (shown.endswith(" ...") and real.startswith(shown[:-4])):
+            return None
+        if "." in shown and not shown.endswith("...") and real.rsplit(".", 1)[-1] == shown.rsplit(".", 1)[-1]:
+            return None
+    return None if shown == real else f"{where}: shown {shown!r}, is {real!r}"
+
+
 def _get_json(lab: Lab, path: str) -> Any:
     request = urllib.request.Request(lab.url + path, headers={"Authorization": f"Bearer {lab.token}"})
     with urllib.request.urlopen(request, timeout=scaled(10)) as reply:
@@ -477,6 +515,7 @@ RUNNERS: dict[str, Callable[[Block, Run, Where], object]] = {
     "rig-serve": run_rig_serve,
     "wire": run_wire,
     "reply": run_reply,
+    "dir": run_dir,
     "link": run_link,
     "chromium": run_in_chromium,
     "panel": run_panel,
@@ -485,7 +524,7 @@ LANGS = {
     "python": {"python"}, "script": {"python"}, "program": {"python"},
     "config": {"toml"}, "load": {"toml"},
     "tutorial-serve": {"sh"}, "sh": {"sh"}, "rig-serve": {"sh"}, "curl": {"", "sh"}, "link": {""}, "maintenance": {""},
-    "wire": {"json"}, "reply": {"json"},
+    "wire": {"json"}, "reply": {"json"}, "dir": {"json"},
     "chromium": {"js", "html"}, "panel": {"js"},
 }
 """The block languages each runner takes: a table entry gone stale names another block."""
