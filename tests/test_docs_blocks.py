@@ -300,7 +300,14 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.mark.parametrize(("name", "entry"), entries(Run), ids=[name for name, _ in entries(Run)])
+IN_CHROMIUM = {"chromium", "panel"}
+"""Runners that drive the browser: marked ``browser`` like the browser suite."""
+
+
+@pytest.mark.parametrize(("name", "entry"), [
+    pytest.param(name, entry, id=name, marks=[pytest.mark.browser] if entry.how in IN_CHROMIUM else [])
+    for name, entry in EXERCISE.items() if isinstance(entry, Run)
+])
 def test_a_block_runs(name: str, entry: Run, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     RUNNERS[entry.how](BLOCKS[name], entry, Where(tmp_path, request.getfixturevalue, BLOCKS))
 
