@@ -15,6 +15,7 @@ import ipaddress
 import os
 import re
 import shlex
+import sys
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -41,6 +42,7 @@ __all__ = [
     "check_listen",
     "command_words",
     "config_from_mapping",
+    "import_from",
     "is_loopback",
     "load_config",
 ]
@@ -593,3 +595,13 @@ def _check_run(config: Config, where: str) -> None:
                 raise ConfigError(f"{where}: `run.upload_dirs.{name}.max_bytes` must be at least 1")
         else:
             inside(f"run.upload_dirs.{name}", folder)
+
+
+def import_from(folder: str | os.PathLike[str]) -> None:
+    """Let the modules a config names (``[objects]``, ``[pages.<name>] classes``,
+    ``--handlers``) sit in ``folder``, as ``python script.py`` finds those beside it. The
+    folder comes after the installed packages on ``sys.path``: a file there never shadows
+    one of them (a stray ``json.py`` beside the config is not the standard library's)."""
+    entry = str(Path(folder).resolve())
+    if entry not in sys.path:
+        sys.path.append(entry)

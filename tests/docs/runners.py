@@ -249,8 +249,8 @@ def _get_json(lab: Lab, path: str) -> Any:
 
 def run_config(block: Block, entry: Run, where: Where) -> None:
     """Load the block as ``labdeck.toml`` into a Deck, start it on loopback, ask ``/healthz``.
-    Modules among ``entry.files`` import from the project folder, as the docs say to start
-    such a server (``PYTHONPATH=. labdeck serve``)."""
+    Modules among ``entry.files`` import from the project folder, as ``labdeck serve``
+    imports them from the config's folder."""
 
     async def serve(deck: Deck) -> None:
         await deck.start()
@@ -380,8 +380,8 @@ def run_shell(block: Block, entry: Run, where: Where) -> None:
 
 def _shell_project(entry: Run, where: Where) -> tuple[Path, dict[str, str]]:
     """A project folder with ``entry.files``, and an environment whose ``labdeck`` is this
-    source tree's and, like the installed command, does not import from the current folder
-    (``python -P``)."""
+    source tree's and, like the installed command, puts no folder on ``sys.path`` by itself
+    (``python -P``): what a block's command imports beside it, labdeck finds on its own."""
     bin_dir = where.folder / "bin"
     bin_dir.mkdir()
     (bin_dir / "labdeck").write_text(f'#!/bin/sh\nexec "{sys.executable}" -P -m labdeck "$@"\n', encoding="utf-8")
