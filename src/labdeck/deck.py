@@ -100,7 +100,8 @@ class Deck:
         **overrides: Any,
     ) -> None:
         if not isinstance(config, Config):
-            config = load_config(config, overrides={k.replace("_", ".", 1): v for k, v in overrides.items()})
+            config = load_config(config, overrides={k.replace("_", ".", 1): v for k, v in overrides.items()},
+                                 capabilities=capabilities)
         elif overrides:
             raise TypeError("overrides go with a config path, not with a Config object")
         self.config = config
@@ -135,7 +136,8 @@ class Deck:
         self._listeners: list[tuple[str, Listener]] = []
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
-        for cls in [*registry.resolve(config.sections), *capabilities]:
+        given = {cls.name for cls in capabilities}
+        for cls in [*registry.resolve(name for name in config.sections if name not in given), *capabilities]:
             if cls.name in self.capabilities:
                 raise ValueError(f"capability {cls.name!r} is added twice")
             self._add_capability(cls)

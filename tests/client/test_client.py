@@ -5,7 +5,6 @@ blocking wrapper."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from labdeck import Deck
 from labdeck.client import Client, DeckError, Push, SyncClient, aio
 from labdeck.protocol import wire
 from tests.conftest import ws_url
-from tests.helpers import scaled, until
+from tests.helpers import TcpRelay, scaled, until
 
 
 class Lab:
@@ -176,57 +175,8 @@ def test_a_blocking_client_that_cannot_connect_raises_and_leaves_no_thread() -> 
     assert threading.active_count() == before
 
 
-class CuttableProxy:
-    """A TCP relay on loopback whose connections can be cut at once, with no close frame
-    and no FIN from the server: what a client sees when the network between them drops."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.server: asyncio.Server | None = None
-        self.links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
-        self.accepted = 0
-        self.frozen = asyncio.Event()
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._link, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self.links.append((writer, up_writer))
-
-        frozen = self.frozen
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while chunk := await src.read(65536):
-                    if not frozen.is_set():  # frozen: what is sent is lost, nothing says so
-                        dst.write(chunk)
-                        await dst.drain()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
-
-    def freeze(self) -> None:
-        """From now on the open connections carry nothing, either way; new ones work."""
-        self.frozen.set()
-        self.frozen = asyncio.Event()
-
-    def cut(self) -> None:
-        for down, up in self.links:
-            for w in (down, up):
-                w.transport.abort()  # a reset, not a close
-        self.links.clear()
-
-    async def close(self) -> None:
-        self.cut()
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-
-
 async def test_after_the_network_drops_mid_stream_the_client_resumes_every_seq_once(deck: Deck) -> None:
-    proxy = CuttableProxy(deck.port or 0)
+    proxy = TcpRelay(deck.port or 0)
     port = await proxy.start()
     try:
         async with Client(f"ws://127.0.0.1:{port}/ws") as reader:
@@ -249,7 +199,7 @@ async def test_after_the_network_drops_mid_stream_the_client_resumes_every_seq_o
 async def test_a_connection_that_died_silently_is_noticed_by_its_pings_and_replaced(
         deck: Deck, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aio, "HEARTBEAT", 0.5)  # 30 s in use
-    proxy = CuttableProxy(deck.port or 0)
+    proxy = TcpRelay(deck.port or 0)
     port = await proxy.start()
     try:
         async with Client(f"ws://127.0.0.1:{port}/ws") as reader:
