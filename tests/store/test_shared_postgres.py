@@ -116,6 +116,7 @@ async def test_healthz_says_when_postgresql_is_away_and_the_server_recovers_by_i
             body = await health()
             assert body["status"] == "degraded"
             assert body["checks"]["store"]["ok"] is False and body["checks"]["store"]["error"]
+            assert str(port) not in body["checks"]["store"]["error"]  # public: not where the database is
             async with http.get(f"{deck.url}") as page:  # the dashboard is still served
                 assert page.status == 200
             await relay.start(port)

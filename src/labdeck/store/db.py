@@ -258,7 +258,8 @@ class Store:
             return {"ok": False, "backend": backend, "error": f"no answer within {timeout:g} s"}
         except (sqlite3.Error, StoreError, OSError) as exc:
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            return {"ok": False, "backend": backend, "error": why}
+            # /healthz is public: say what is wrong, not where the database is
+            return {"ok": False, "backend": backend, "error": why.removeprefix(f"{self.where}: ")}
         return {} if self.url is None else {"ok": True, "backend": backend}
 
     def close(self) -> None:
