@@ -142,15 +142,14 @@ async def _value(request: web.Request) -> Any:
 
 def _save(db: sqlite3.Connection, owner: str, key: str, text: str) -> None:
     with db:
-        known = db.execute("SELECT count(*), sum(CASE WHEN key = ? THEN 1 ELSE 0 END), "
-                           "coalesce(sum(CASE WHEN key = ? THEN 0 ELSE length(CAST(value AS BLOB)) END), 0) "
-                           "FROM prefs WHERE owner = ?", (key, key, owner)).fetchone()
-        if known[0] >= MAX_KEYS and not known[1]:
+        held = dict(db.execute("SELECT key, value FROM prefs WHERE owner = ?", (owner,)).fetchall())
+        if len(held) >= MAX_KEYS and key not in held:
             raise Busy(f"at most {MAX_KEYS} preferences are kept; delete one first")
-        if known[2] + len(text.encode()) > MAX_BYTES:
+        others = sum(len(value.encode()) for k, value in held.items() if k != key)  # bytes, on any backend
+        if others + len(text.encode()) > MAX_BYTES:
             raise TooLarge(f"all preferences together hold at most {MAX_BYTES} bytes of JSON; delete one first")
         now = time.time()
-        if not known[0] and owner.startswith("browser:"):
+        if not held and owner.startswith("browser:"):
             _make_room_for_a_browser(db, now)
         db.execute("INSERT INTO prefs (owner, key, value, updated) VALUES (?, ?, ?, ?) "
                    "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
