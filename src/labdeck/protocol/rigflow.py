@@ -216,19 +216,34 @@ class Inbox:
         self._next_sweep = float("-inf")
 
     def receive(self, peer: Hashable, rid: int, now: float) -> tuple[Seen, bytes | None]:
-        """Classify request ``rid`` from ``peer``; with :attr:`Seen.ANSWERED`, its cached answer."""
-        if len(self._seen) >= self.limit:
-            self._seen.popitem(last=False)  # the oldest: at the limit, one in, one out
+        """Classify request ``rid`` from ``peer`` (:meth:`check`); a new one is recorded as
+        running (:meth:`running`)."""
+        seen = self.check(peer, rid, now)
+        if seen[0] is _NEW:
+            self.running(peer, rid, now)
+        return seen
+
+    def check(self, peer: Hashable, rid: int, now: float) -> tuple[Seen, bytes | None]:
+        """Classify request ``rid`` from ``peer`` without recording it; with
+        :attr:`Seen.ANSWERED`, its cached answer.
+
+        With :attr:`Seen.NEW` the caller must record the request before anything else can
+        arrive: :meth:`running` before its handler starts, or :meth:`answered` when the
+        handler has answered without yielding (the cheaper way: one entry written, after
+        the reply has left).
+        """
         if now >= self._next_sweep:
             self._forget(now)
-        key = peer, rid
-        known = self._seen.get(key)
+        known = self._seen.get((peer, rid))
         if known is None:
-            self._seen[key] = (now, None)
             return _NEW, None
         if known[1] is None:
             return _RUNNING, None
         return _ANSWERED, known[1]
+
+    def running(self, peer: Hashable, rid: int, now: float) -> None:
+        """Record ``rid`` from ``peer`` as being handled: a repeat is :attr:`Seen.RUNNING`."""
+        self._add((peer, rid), (now, None))
 
     def is_answered(self, peer: Hashable, rid: int) -> bool:
         """Whether ``rid`` from ``peer`` has its answer cached (an ack for it would be redundant)."""
@@ -238,8 +253,17 @@ class Inbox:
     def answered(self, peer: Hashable, rid: int, payload: bytes, now: float) -> None:
         """Cache the answer to ``rid`` for repeats of the request."""
         key = peer, rid
-        self._seen[key] = (now, payload)
-        self._seen.move_to_end(key)
+        seen = self._seen
+        if key in seen:
+            seen[key] = (now, payload)
+            seen.move_to_end(key)
+        else:
+            self._add(key, (now, payload))
+
+    def _add(self, key: tuple[Hashable, int], entry: tuple[float, bytes | None]) -> None:
+        if len(self._seen) >= self.limit:
+            self._seen.popitem(last=False)  # the oldest: at the limit, one in, one out
+        self._seen[key] = entry
 
     def _forget(self, now: float) -> None:
         # A sweep a second at most: an id is remembered at least ``keep`` seconds, a

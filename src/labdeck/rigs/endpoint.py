@@ -28,7 +28,7 @@ from labdeck.protocol.rig import Ack, Event, Reply, Request
 from labdeck.protocol.rigflow import Inbox, RecentMessages, Seen
 from labdeck.rigs import tcp
 from labdeck.rigs.address import Mode, parse_uri
-from labdeck.rigs.handlers import Done, SimulatedRig, follow, handler_lookup, is_answer, start_handler
+from labdeck.rigs.handlers import PLAIN_ANSWERS, Done, SimulatedRig, follow, handler_lookup, is_answer, start_handler
 from labdeck.rigs.udp import open_udp
 
 __all__ = ["RigEndpoint", "answer_args"]
@@ -146,7 +146,8 @@ class RigEndpoint:
         if type(msg) is not Request:
             return  # acks and replies are for controllers
         now = time.monotonic()
-        seen, cached = self.inbox.receive(peer, msg.id, now)
+        inbox = self.inbox
+        seen, cached = inbox.check(peer, msg.id, now)
         if seen is not _NEW:
             if seen is _ANSWERED:
                 self._send(cached, peer)
@@ -159,17 +160,20 @@ class RigEndpoint:
         if fn is not None and call_options(fn).inline:
             # The common trivial handler, answered right here: no task, no thread, no
             # callback object, and its reply is the acknowledgement.
+            # The inbox records it with its answer, after the reply has left.
             self.handled += 1
             try:
                 result = fn(*args)
             except Exception as exc:
                 self._answer(msg, peer, None, exc, now)
                 return
-            if is_answer(result):
+            if type(result) in PLAIN_ANSWERS or is_answer(result):
                 self._answer(msg, peer, result, None, now)
                 return
+            inbox.running(peer, msg.id, now)
             answered = self._track(follow(result, partial(self._answer, msg, peer)))
         else:
+            inbox.running(peer, msg.id, now)
             answered = self._start(msg.ev, args, partial(self._answer, msg, peer), peer)
         if not answered:
             # The ack goes out on this same loop turn, after a task's first step: a
