@@ -29,7 +29,8 @@ from typing import Any
 from labdeck.exceptions import ConfigError
 from labdeck.objects.markers import call_options, inline
 
-__all__ = ["Done", "Lookup", "SimulatedRig", "follow", "handler_lookup", "is_answer", "load_handlers", "start_handler"]
+__all__ = ["PLAIN_ANSWERS", "Done", "Lookup", "SimulatedRig", "follow", "handler_lookup", "is_answer", "load_handlers",
+           "start_handler"]
 
 Done = Callable[[Any, "Exception | None"], None]
 """Told how a handler ended: ``done(answer, None)``, or ``done(None, error)``."""
@@ -38,8 +39,9 @@ Lookup = Callable[[str, None], "Callable[..., Any] | None"]
 """Finds an event's handler: ``lookup(event, None)``, ``None`` for a missing one."""
 
 _EAGER = sys.version_info >= (3, 12)
-_PLAIN = frozenset({str, int, float, bool, dict, list, tuple, type(None)})
+PLAIN_ANSWERS = frozenset({str, int, float, bool, dict, list, tuple, type(None)})
 """Answers known not to be awaitable without asking (``inspect.isawaitable`` is not free)."""
+_PLAIN = PLAIN_ANSWERS
 
 
 def handler_lookup(handlers: object) -> Lookup:
