@@ -26,7 +26,8 @@ RUN SETUPTOOLS_SCM_PRETEND_VERSION=${LABDECK_VERSION} python -m build --wheel --
 # -- 3: the runtime: a slim Python, labdeck, a non-root user, data in a volume -------------------
 FROM python:3.11-slim-bookworm
 COPY --from=wheel /dist/*.whl /tmp/
-RUN pip install --no-cache-dir /tmp/*.whl uvloop && rm /tmp/*.whl \
+# With the drivers of a scale-out (Redis broker, PostgreSQL store) and uvloop.
+RUN pip install --no-cache-dir "$(echo /tmp/*.whl)[redis,postgres,fast]" && rm /tmp/*.whl \
     && useradd --system --home-dir /data --create-home --uid 10001 labdeck
 COPY deploy/labdeck.toml /etc/labdeck/labdeck.toml
 USER labdeck

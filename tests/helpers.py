@@ -154,3 +154,55 @@ def runner_of(deck: Deck) -> Runner:
     """The deck's script runner, reached through its capability."""
     runner: Runner = deck.capabilities["runner"].runner  # type: ignore[attr-defined]
     return runner
+
+
+class TcpRelay:
+    """A TCP relay on loopback whose connections can be cut at once, with no close frame
+    and no FIN from the server: what a client sees when the network between them drops."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = port
+        self.server: asyncio.Server | None = None
+        self.links: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self.accepted = 0
+        self.frozen = asyncio.Event()
+
+    async def start(self, port: int = 0) -> int:
+        """Listen on loopback (``port``, or any free one: the same again after a :meth:`close`)."""
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", port)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        self.links.append((writer, up_writer))
+
+        frozen = self.frozen
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while chunk := await src.read(65536):
+                    if not frozen.is_set():  # frozen: what is sent is lost, nothing says so
+                        dst.write(chunk)
+                        await dst.drain()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+
+    def freeze(self) -> None:
+        """From now on the open connections carry nothing, either way; new ones work."""
+        self.frozen.set()
+        self.frozen = asyncio.Event()
+
+    def cut(self) -> None:
+        for down, up in self.links:
+            for w in (down, up):
+                w.transport.abort()  # a reset, not a close
+        self.links.clear()
+
+    async def close(self) -> None:
+        """Cut every connection and stop listening: what a server that went away looks like."""
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()

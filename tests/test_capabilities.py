@@ -284,3 +284,29 @@ def test_labdeck_serve_finds_it_as_installed(stage_project: Path, site: Path, tm
         proc.wait(scaled(10))
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+async def test_a_class_given_to_the_deck_reads_its_section_without_being_installed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deck(path, capabilities=[Stage]): the class's own section is its config, as an
+    installed capability's would be (embedding, trying a capability before packaging it)."""
+    folder = tmp_path / "code"
+    for name, body in howto_files().items():
+        if name.startswith("labdeck_"):
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(body, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(folder))
+    forget_installed()
+    from labdeck_stage import Stage  # type: ignore[import-not-found]
+
+    path = tmp_path / "labdeck.toml"
+    path.write_text(f'[server]\nport = 0\ndata = "{tmp_path / "data"}"\n[stage]\nspeed_mm_s = 7.5\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown key `stage`"):
+        Deck(path)  # neither installed nor given
+    deck = Deck(path, capabilities=[Stage])
+    await deck.start()
+    try:
+        assert deck.capabilities["stage"].ctx.config.speed_mm_s == 7.5
+    finally:
+        await deck.stop()
+        sys.modules.pop("labdeck_stage", None)

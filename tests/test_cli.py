@@ -221,6 +221,45 @@ def test_labdeck_serve_answers_healthz_and_exits_cleanly_on_sigint(tmp_path: Pat
                 stream.close()
 
 
+def serve_until_listening(command: list[str], cwd: Path) -> tuple[subprocess.Popen[str], str]:
+    """Start ``command`` (a ``labdeck serve``) in ``cwd``; the process and the URL it serves."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABDECK_") and k != "PYTHONPATH"}
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lines, deadline = [], time.monotonic() + scaled(30)
+    while time.monotonic() < deadline:  # bounded: the process logs or exits
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if m := re.search(r"labdeck serving (http://\S+)", line):
+            return proc, m[1]
+    proc.kill()
+    proc.wait()
+    raise AssertionError("".join(lines))
+
+
+def test_serve_imports_the_modules_its_config_names_from_the_configs_folder(tmp_path: Path) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "mylab.py").write_text("class Lab:\n    level = 3\n\nlab = Lab()\n", encoding="utf-8")
+    # A stray module beside the config must not shadow the standard library's.
+    (project / "json.py").write_text("raise SystemExit('the project folder shadowed json')\n", encoding="utf-8")
+    (project / "labdeck.toml").write_text('[server]\nport = 0\ndata = "data"\n[objects]\nlab = "mylab:lab"\n',
+                                          encoding="utf-8")
+    command = [str(LABDECK)] if LABDECK.exists() else [sys.executable, "-m", "labdeck"]
+    proc, url = serve_until_listening([*command, "serve", "--config", str(project / "labdeck.toml")], elsewhere)
+    try:
+        with urllib.request.urlopen(url + "healthz", timeout=scaled(10)) as resp:
+            assert resp.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=scaled(20))
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
 def test_serve_with_workers_needs_redis_and_says_so(capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)

@@ -112,3 +112,23 @@ def test_the_image_builds_runs_unprivileged_and_turns_healthy(tmp_path: Path) ->
     finally:
         run(tool, "rm", "-f", name)
         run(tool, "volume", "rm", "-f", volume)
+
+
+def test_the_compose_files_labdeck_services_are_configured_as_labdeck_reads_it() -> None:
+    """Without an engine to run it, what deploy/compose.yaml hands each labdeck process
+    still loads: every LABDECK_ variable is one labdeck reads, Redis and PostgreSQL both."""
+    import yaml
+
+    from labdeck.config import load_config
+
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text(encoding="utf-8"))
+    servers = {name: s for name, s in compose["services"].items() if s.get("build")}
+    assert len(servers) >= 2
+    for name, service in servers.items():
+        env = {k: str(v).replace("${LABDECK_DB_PASSWORD}", "secret") for k, v in service["environment"].items()}
+        assert set(env) == {"LABDECK_BROKER_URL", "LABDECK_STORE_URL"}, name
+        config = load_config(None, env={**env, "LABDECK_CONFIG": str(ROOT / "deploy" / "labdeck.toml")})
+        assert config.broker.url == "redis://redis:6379/0"
+        assert config.store.url == "postgresql://labdeck:secret@postgres:5432/labdeck"
+        assert set(service["depends_on"]) == {"redis", "postgres"}
+    assert "postgres" in compose["services"] and "redis" in compose["services"]

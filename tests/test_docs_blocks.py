@@ -1,10 +1,16 @@
 """Every code block of the README and the docs, as a reader would use it.
 
-Each fenced block is checked by its language: Python compiles (and the tutorial's programs
-run, below), TOML parses and a labdeck config in it loads (an unknown key fails), JSON
-parses, JavaScript passes ``node --check``, and each ``labdeck ...`` or ``./dev.sh ...``
-line of a shell block is a command the CLI or dev.sh takes. The tutorial's step 2 script
-and step 3 program run for real against a project laid out as the tutorial says.
+``EXERCISE`` below names every fenced block (``page#n``, the page's n-th block from 0) and
+says how it is exercised: run for real here (``Run``, by a runner of
+``tests/docs/runners.py`` against real servers on loopback), run by another test
+(``Covered``, whose node ids must exist), or not at all, for a reason (``Skip``). A block
+without an entry fails ``test_every_block_is_exercised`` with the line to add.
+
+Beside that, each block is checked by its language: Python compiles, TOML parses and a
+labdeck config in it loads (an unknown key fails), JSON parses, JavaScript passes ``node
+--check``, and each ``labdeck ...`` or ``./dev.sh ...`` line of a shell block is a command
+the CLI or dev.sh takes. The tutorial's step 2 script and step 3 program run for real
+against a project laid out as the tutorial says.
 """
 
 from __future__ import annotations
@@ -18,33 +24,297 @@ import signal
 import subprocess
 import sys
 import tomllib
+import types
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
+import labdeck
 from labdeck.cli import build_parser
 from labdeck.config import load_config
 from labdeck.exceptions import ConfigError
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.docs.blocks import ROOT, Covered, Entry, Run, Skip, all_blocks, missing_test
+from tests.docs.runners import LANGS, RUNNERS, Lab, Where, link_script, script_name, start_lab, stop_lab
 from tests.helpers import scaled
+from tests.test_capabilities import forget_installed, howto_files, install
 
-ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-FENCE = re.compile(r"^( *)```(\w*)[^\n]*\n(.*?)^\1```", re.S | re.M)
 CORE_SECTIONS = {"server", "scripts", "run", "objects", "broker", "store", "auth", "tls", "pages", "watch", "rigs"}
+
+TUTORIAL_TESTS = ("tests/test_docs_blocks.py::test_the_tutorials_script_runs_by_hand",
+                  "tests/test_docs_blocks.py::test_the_tutorials_program_keeps_serving_until_ctrl_c")
+STAGE = "tests/test_capabilities.py::test_it_appears_in_objects_rest_api_openapi_and_panels"
+STIMULUS_PAGE = "tests/browser/test_pages_howtos.py::test_the_stimulus_control_page"
+FEEDBACK_PAGE = "tests/browser/test_pages_howtos.py::test_the_participant_feedback_display"
+WISPY = "tests/browser/test_wispy_project.py::test_proxies_get_set_call_delete_and_channels"
+RTCLOUD = "tests/compat/test_rtcloud_project.py::test_the_sample_runs_under_the_runner_while_the_scanner_writes"
+IBLUTIL = "tests/compat/test_iblutil_project.py::test_the_project_with_only_its_import_changed_gives_the_same_answers"
+AWE = "tests/compat/test_awe_project.py::test_the_page_class_serves_its_defaults_and_escapes_a_hostile_argument"
+CONTAINER = "tests/test_container.py::test_the_image_builds_runs_unprivileged_and_turns_healthy"
+CONFORMANCE = "tests/conformance/test_conformance.py::test_labdeck_passes_every_check"
+REMOTE_RIGS = "tests/rigs/test_remote.py::test_rigs_named_with_rig_are_driven_and_all_answering_exits_0"
+MYLAB = {"mylab/__init__.py": "", "mylab/stimulus.py": "settings = {'contrast': 0.5}\n"}
+SCRIPTS = {"scripts/init.py": "", "scripts/main.py": "", "scripts/finalize.py": ""}
+DIAGRAM = "a drawing, not code"
+DICOM_GUIDE = ("tests/compat/test_dicom_broadcaster_guide.py::"
+               "test_the_guides_section_flags_a_tr_changed_halfway_and_knows_the_file_names")
+
+EXERCISE: dict[str, Entry] = {
+    "README.md#0": Skip("dev.sh's chores make a virtualenv and install packages (`test` is the whole suite); "
+                        "their names are checked against dev.sh by test_shell_blocks_name_real_commands"),
+    "README.md#1": Covered(
+        "tests/browser/test_installed_wheel.py::test_the_installed_wheel_serves_a_dashboard_that_plots"),
+    "README.md#2": Skip("pipx installs into the user's own folders; the same wheel in a virtualenv is README.md#1"),
+    "README.md#3": Covered(CONTAINER),
+    "README.md#4": Covered("tests/test_cli.py::test_the_demo_keeps_its_data_in_one_folder_and_fresh_starts_clean",
+                           "tests/test_cli.py::test_labdeck_serve_answers_healthz_and_exits_cleanly_on_sigint",
+                           "tests/test_cli.py::test_version"),
+    "README.md#5": Run("config", files=SCRIPTS),
+    "README.md#6": Run("program", files={"labdeck.toml": "README.md#5", **SCRIPTS}),
+    "docs/howto/administer.md#0": Run("curl"),
+    "docs/howto/administer.md#1": Run("curl"),
+    "docs/howto/administer.md#2": Run("curl"),
+    "docs/howto/administer.md#3": Run("maintenance"),
+    "docs/howto/build-a-stimulus-page.md#0": Covered(STIMULUS_PAGE),
+    "docs/howto/build-a-stimulus-page.md#1": Covered(STIMULUS_PAGE),
+    "docs/howto/build-a-stimulus-page.md#2": Run("script"),
+    "docs/howto/build-a-stimulus-page.md#3": Covered(STIMULUS_PAGE),
+    "docs/howto/build-a-stimulus-page.md#4": Covered(FEEDBACK_PAGE),  # its page loads them so
+    "docs/howto/deploy.md#0": Run("config"),
+    "docs/howto/deploy.md#1": Run("sh", stdin="a first password\na first password\n"),
+    "docs/howto/deploy.md#2": Run("sh"),
+    "docs/howto/deploy.md#3": Run("curl"),
+    "docs/howto/deploy.md#4": Run("sh"),
+    "docs/howto/deploy.md#5": Covered(
+        "tests/conformance/test_conformance.py::test_over_tls_with_the_servers_certificate_trusted"),
+    "docs/howto/deploy.md#6": Covered(CONTAINER),
+    "docs/howto/deploy.md#7": Run("config"),
+    "docs/howto/drive-rigs.md#0": Run("load"),  # its rigs are the lab's; tests stay on loopback
+    "docs/howto/drive-rigs.md#1": Run("rig-serve", files={"myrig.py": "docs/howto/drive-rigs.md#2"},
+                                      expect="{'fps': 60}"),
+    "docs/howto/drive-rigs.md#2": Run("python"),
+    "docs/howto/drive-rigs.md#3": Covered(REMOTE_RIGS),
+    "docs/howto/drive-rigs.md#4": Covered(
+        "tests/runner/test_script_rigs.py::test_a_main_script_drives_the_project_rigs"),
+    "docs/howto/drive-rigs.md#5": Covered("tests/rigs/test_tls.py::test_labdeck_rig_serve_tls_serves_its_certificate"),
+    "docs/howto/drive-rigs.md#6": Covered(
+        "tests/rigs/test_tls.py::test_a_group_reaches_a_tls_rig_whose_certificate_it_trusts"),
+    "docs/howto/expose-objects.md#0": Covered(
+        "tests/objects/test_docs_example.py::test_the_example_works_as_described"),
+    "docs/howto/expose-objects.md#1": Run("config", files=MYLAB),
+    "docs/howto/expose-objects.md#2": Run("chromium", expect=r"InvalidArguments laser\.test_sum\(a: float, .*"),
+    "docs/howto/expose-objects.md#3": Run("dir"),
+    "docs/howto/migrate-awe.md#0": Run("python"),
+    "docs/howto/migrate-awe.md#1": Covered(AWE),
+    "docs/howto/migrate-awe.md#2": Covered(AWE),
+    "docs/howto/migrate-dicom-broadcaster.md#0": Covered(
+        DICOM_GUIDE),
+    "docs/howto/migrate-dicom-broadcaster.md#1": Covered(
+        "tests/watch/test_stations.py::test_dicom_import_learns_references_and_resumes",
+        "tests/test_cli.py::test_labdeck_serve_answers_healthz_and_exits_cleanly_on_sigint"),
+    "docs/howto/migrate-iblutil.md#0": Run("python"),
+    "docs/howto/migrate-iblutil.md#1": Covered(IBLUTIL),
+    "docs/howto/migrate-iblutil.md#2": Covered(IBLUTIL),
+    "docs/howto/migrate-rtcloud.md#0": Run("python"),
+    "docs/howto/migrate-rtcloud.md#1": Covered(RTCLOUD),
+    "docs/howto/migrate-rtcloud.md#2": Covered(RTCLOUD),
+    "docs/howto/migrate-rtcloud.md#3": Covered(RTCLOUD),
+    "docs/howto/migrate-rtcloud.md#4": Covered(
+        "tests/browser/test_rtcloud_feedback.py::test_the_participant_sees_each_result_of_the_sample"),
+    "docs/howto/migrate-wispy.md#0": Run("python"),
+    "docs/howto/migrate-wispy.md#1": Covered(WISPY),
+    "docs/howto/migrate-wispy.md#2": Covered(
+        WISPY, "tests/compat/test_wispy_config.py::"
+               "test_the_migration_guide_shows_the_project_that_the_browser_tests_run"),
+    "docs/howto/migrate-wispy.md#3": Covered(WISPY),
+    "docs/howto/migrate-wispy.md#4": Covered(WISPY),
+    "docs/howto/participant-feedback.md#0": Run("script"),
+    "docs/howto/participant-feedback.md#1": Covered(FEEDBACK_PAGE),
+    "docs/howto/participant-feedback.md#2": Covered(FEEDBACK_PAGE),
+    "docs/howto/remote-agent.md#0": Run("sh"),
+    "docs/howto/remote-agent.md#1": Covered(
+        "tests/watch/test_agent.py::test_an_agent_connects_over_wss_trusting_the_labs_own_certificate"),
+    "docs/howto/run-scripts.md#0": Run("config", files={"scripts/init.py": "", "scripts/main.py": "",
+                                                        "scripts/finalize.py": "", "rig/acq": ""}),
+    "docs/howto/run-scripts.md#1": Run("script", expect="subject None"),
+    "docs/howto/run-scripts.md#2": Run("script", setup="from labdeck import script\ntr, dx, dy = 3, 0.25, -0.5\n"),
+    "docs/howto/run-scripts.md#3": Run("link"),
+    "docs/howto/run-scripts.md#4": Run("curl"),
+    "docs/howto/scale-out.md#0": Run("config"),
+    "docs/howto/scale-out.md#1": Covered(
+        "tests/scaleout/test_processes.py::test_workers_share_one_port_and_their_channels"),
+    "docs/howto/scale-out.md#2": Skip("a systemd unit: systemd runs it on the lab's server"),
+    "docs/howto/scale-out.md#3": Skip("nginx's own configuration, for nginx in front of the servers"),
+    "docs/howto/scale-out.md#4": Run("config"),
+    "docs/howto/scale-out.md#5": Skip(
+        "docker compose with Redis, two servers and nginx; the image alone is README.md#3"),
+    "docs/howto/scale-out.md#6": Run("load"),
+    "docs/howto/watch-folders.md#0": Run("config", files={"data/rig/.keep": ""}),
+    "docs/howto/watch-folders.md#1": Run("config"),
+    "docs/howto/watch-folders.md#2": Covered(
+        DICOM_GUIDE),
+    "docs/howto/watch-folders.md#3": Covered(
+        "tests/watch/test_stations.py::test_dicom_import_learns_references_and_resumes"),
+    "docs/howto/watch-folders.md#4": Covered(
+        "tests/watch/test_sessions_reports.py::test_refs_import_and_export_on_the_command_line"),
+    "docs/howto/watch-folders.md#5": Covered(
+        "tests/watch/test_sessions_reports.py::test_refs_import_and_export_on_the_command_line"),
+    "docs/howto/watch-folders.md#6": Run("config"),
+    "docs/howto/watch-folders.md#7": Run("sh"),
+    "docs/howto/write-a-capability.md#0": Covered(STAGE),
+    "docs/howto/write-a-capability.md#1": Covered(STAGE),
+    "docs/howto/write-a-capability.md#2": Covered(STAGE),
+    "docs/howto/write-a-capability.md#3": Run("panel", setup="#stage", expect="position: 10.00 mm"),
+    "docs/howto/write-a-capability.md#4": Run("panel", setup="#overview", expect=r"\d+\.\d mm"),
+    "docs/howto/write-a-capability.md#5": Covered(
+        "tests/test_capabilities.py::test_labdeck_serve_finds_it_as_installed"),
+    "docs/howto/write-a-capability.md#6": Covered(
+        "tests/test_capabilities.py::test_its_section_is_decoded_with_its_type"),
+    "docs/howto/write-a-capability.md#7": Run("python", setup="from labdeck.capability import Capability\n"),
+    "docs/reference/cli.md#0": Covered(REMOTE_RIGS),
+    "docs/reference/components.md#0": Covered(STIMULUS_PAGE),
+    "docs/reference/components.md#1": Covered(
+        "tests/browser/test_components.py::test_a_page_of_components_drives_exposed_objects"),
+    "docs/reference/config.md#0": Covered("tests/test_cli.py::test_serve_with_an_unknown_key_exits_2_with_one_line"),
+    "docs/reference/config.md#1": Run(
+        "config", files={"scripts/init.py": "", "scripts/main.py": "", "rig/acquire": ""}),
+    "docs/reference/config.md#2": Run("config", files={"stimuli/.keep": ""}),
+    "docs/reference/config.md#3": Run("config", files={"pages/stimulus/index.html": "<p>${title}</p>\n",
+                                                       "data/raw/run1.csv": "x,y\n"}),
+    "docs/reference/config.md#4": Run("config", files=MYLAB),
+    "docs/reference/config.md#5": Run("config"),
+    "docs/reference/javascript-client.md#0": Run("chromium", expect="9"),
+    "docs/reference/javascript-client.md#1": Run(
+        "chromium", setup='const { connect } = await import("/static/deck.js");\nconst deck = connect();\n'),
+    "docs/reference/panels.md#0": Run("python", setup="from pathlib import Path\n"
+                                                      "from labdeck.capability import Capability, Panel\n"
+                                                      "__file__ = 'stage.py'\n"),
+    "docs/reference/panels.md#1": Covered(STAGE),
+    "docs/reference/panels.md#2": Covered("tests/browser/test_shell.py::test_shown_and_hidden_hooks_follow_the_route"),
+    "docs/reference/panels.md#3": Run("python", setup="from labdeck.capability import Panel\n"),
+    "docs/reference/panels.md#4": Covered(
+        "tests/browser/test_prefs.py::test_choices_follow_the_user_to_another_browser_and_not_to_another_user"),
+    "docs/reference/python-client.md#0": Covered("tests/client/test_docs_examples.py::test_the_reference_examples"),
+    "docs/reference/python-client.md#1": Covered("tests/client/test_docs_examples.py::test_the_reference_examples"),
+    "docs/reference/python-client.md#2": Covered("tests/client/test_docs_examples.py::test_the_reference_examples"),
+    "docs/topics/architecture.md#0": Skip(DIAGRAM),
+    "docs/topics/protocol.md#0": Run("reply", setup='{"id": 1, "op": "channels"}'),
+    "docs/topics/protocol.md#1": Run("reply", setup='{"id": 1, "op": "pub", "ch": "run/log", "data": "hello"}'),
+    "docs/topics/protocol.md#2": Run("wire"),
+    "docs/topics/protocol.md#3": Run("wire"),
+    "docs/topics/protocol.md#4": Run("wire"),
+    "docs/topics/protocol.md#5": Run("wire"),
+    "docs/topics/protocol.md#6": Run("wire"),
+    "docs/topics/protocol.md#7": Run("wire"),
+    "docs/topics/protocol.md#8": Covered(CONFORMANCE),
+    "docs/topics/protocol.md#9": Covered(CONFORMANCE),
+    "docs/topics/protocol.md#10": Covered(CONFORMANCE),
+    "docs/topics/protocol.md#11": Covered(CONFORMANCE),
+    "docs/topics/protocol.md#12": Covered("tests/client/test_docs_examples.py::test_the_protocol_pages_examples"),
+    "docs/topics/protocol.md#13": Covered("tests/client/test_docs_examples.py::test_the_protocol_pages_examples"),
+    "docs/topics/rig-protocol.md#0": Skip(DIAGRAM),
+    "docs/topics/security.md#0": Covered("tests/auth/test_docs_example.py::test_the_security_pages_example_runs"),
+    "docs/tutorial.md#0": Covered(
+        "tests/test_cli.py::test_the_demo_keeps_its_data_in_one_folder_and_fresh_starts_clean"),
+    "docs/tutorial.md#1": Covered(*TUTORIAL_TESTS),
+    "docs/tutorial.md#2": Covered(*TUTORIAL_TESTS),
+    "docs/tutorial.md#3": Covered(*TUTORIAL_TESTS),
+    "docs/tutorial.md#4": Run("script", config={"trials": 3, "isi": 0.01}, expect="starting 3 trials"),
+    "docs/tutorial.md#5": Run("tutorial-serve"),
+    "docs/tutorial.md#6": Covered(TUTORIAL_TESTS[1]),
+    "docs/tutorial.md#7": Covered(TUTORIAL_TESTS[1]),
+}
+"""How each block of the docs is exercised, by name (see ``tests/docs/blocks.py``)."""
+BLOCKS = all_blocks()
+
+
+def entries(kind: type[Entry]) -> list[tuple[str, Entry]]:
+    return [(name, entry) for name, entry in EXERCISE.items() if isinstance(entry, kind)]
+
+
+def test_every_block_is_exercised() -> None:
+    missing = [name for name in BLOCKS if name not in EXERCISE]
+    assert not missing, (
+        "blocks of the docs that no test exercises; add each to EXERCISE in tests/test_docs_blocks.py as\n"
+        '  "page#n": Run("<runner>") (one of tests/docs/runners.py RUNNERS), Covered("tests/...::test_x") '
+        'or Skip("why no test can run it"):\n' + "\n".join(f"  {name} ({BLOCKS[name].where})" for name in missing))
+
+
+def test_every_entry_names_a_block_of_its_runners_language() -> None:
+    gone = [name for name in EXERCISE if name not in BLOCKS]
+    assert not gone, f"EXERCISE names blocks the docs no longer have (renumber after a block moved): {gone}"
+    for name, entry in entries(Run):
+        assert isinstance(entry, Run) and entry.how in RUNNERS, f"{name}: no runner {entry}"
+        assert BLOCKS[name].lang in LANGS[entry.how], f"{name} is {BLOCKS[name].lang!r}, not for {entry.how}"
+
+
+@pytest.mark.parametrize(("name", "entry"), entries(Covered), ids=[name for name, _ in entries(Covered)])
+def test_a_covered_block_names_tests_that_exist(name: str, entry: Covered) -> None:
+    assert entry.tests
+    for node_id in entry.tests:
+        problem = missing_test(node_id)
+        assert problem is None, f"{name}: {problem}"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    scripts = {}
+    for name, entry in entries(Run):
+        if isinstance(entry, Run) and entry.how == "script":
+            scripts[script_name(BLOCKS[name])] = entry.setup + BLOCKS[name].code
+        elif isinstance(entry, Run) and entry.how == "link":
+            scripts[script_name(BLOCKS[name])] = link_script(BLOCKS[name])
+    example = types.ModuleType("expose_objects_example")  # its objects, for its JavaScript
+    sys.modules[example.__name__] = example
+    site = tmp_path_factory.mktemp("site")  # the capability how-to's package, installed, for its panel
+    stage = howto_files()
+    install(site, stage, tomllib.loads(stage["pyproject.toml"])["project"])
+    sys.path.insert(0, str(site))
+    forget_installed()
+    try:
+        exec(compile(BLOCKS["docs/howto/expose-objects.md#0"].code, "expose-objects.md", "exec"), example.__dict__)
+        objects = {"stimulus": (example.Stimulus(), None),
+                   "laser": (example.Laser(), labdeck.Policy(read_only=["serial_number"]))}
+        shared = start_lab(tmp_path_factory.mktemp("lab"), scripts, objects, stage["labdeck.toml"])
+        try:
+            yield shared
+        finally:
+            stop_lab(shared)
+    finally:
+        del sys.modules[example.__name__]
+        sys.path.remove(str(site))
+        forget_installed()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """The system's Chromium, as the browser tests drive it, for the blocks that run in a page."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+IN_CHROMIUM = {"chromium", "panel"}
+"""Runners that drive the browser: marked ``browser`` like the browser suite."""
+
+
+@pytest.mark.parametrize(("name", "entry"), [
+    pytest.param(name, entry, id=name, marks=[pytest.mark.browser] if entry.how in IN_CHROMIUM else [])
+    for name, entry in EXERCISE.items() if isinstance(entry, Run)
+])
+def test_a_block_runs(name: str, entry: Run, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    RUNNERS[entry.how](BLOCKS[name], entry, Where(tmp_path, request.getfixturevalue, BLOCKS))
 
 
 def blocks(lang: str) -> list[tuple[str, str]]:
     """``(where, code)`` of every block in ``lang`` on every page."""
-    found = []
-    for page in PAGES:
-        text = page.read_text(encoding="utf-8")
-        for m in FENCE.finditer(text):
-            if m[2] == lang:
-                line = text[: m.start()].count("\n") + 1
-                code = "\n".join(row[len(m[1]):] for row in m[3].splitlines())
-                found.append((f"{page.relative_to(ROOT)}:{line}", code))
-    return found
+    return [(block.where, block.code) for block in BLOCKS.values() if block.lang == lang]
 
 
 def ids(items: list[tuple[str, str]]) -> list[str]:
@@ -121,6 +391,8 @@ def test_shell_blocks_name_real_commands(where: str, code: str) -> None:
         if not line or line.startswith("#"):
             continue
         words = shlex.split(line)
+        while len(words) > 1 and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # PYTHONPATH=. labdeck ...
+            words = words[1:]
         for stop in (">", ">>", "<", "|", "&&", ";", "2>"):  # the command, not its redirections
             if stop in words:
                 words = words[: words.index(stop)]
@@ -192,3 +464,31 @@ def test_the_tutorials_program_keeps_serving_until_ctrl_c(tmp_path: Path) -> Non
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_the_tutorial_reaches_labdeck_where_dev_sh_installs_it() -> None:
+    """From a clone, the tutorial's commands need the virtualenv ``./dev.sh demo`` makes:
+    the folder it names must be the one dev.sh creates and installs the command into."""
+    dev = (ROOT / "dev.sh").read_text(encoding="utf-8")
+    venv = re.search(r"^VENV=(\S+)$", dev, re.M)
+    assert venv is not None and "exec $VENV/bin/labdeck demo" in dev
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]["labdeck"]
+    text = TUTORIAL.read_text(encoding="utf-8")
+    for path in (f"source {venv[1]}/bin/activate", f"{venv[1]}/bin/labdeck", f"{venv[1]}/bin/python"):
+        assert path in text, f"the tutorial does not say {path}"
+
+
+IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.png)\)")
+
+
+def test_every_panel_screenshot_is_shown_and_every_image_shown_exists() -> None:
+    shown: set[Path] = set()
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for link in IMAGE.findall(page.read_text(encoding="utf-8")):
+            image = (page.parent / link).resolve()
+            assert image.is_file(), f"{page.relative_to(ROOT)} shows {link}, which is not there"
+            shown.add(image)
+    wide = sorted((ROOT / "docs" / "images").glob("*-wide.png"))
+    assert wide, "no panel screenshots in docs/images (./dev.sh screenshots takes them)"
+    unshown = [p.name for p in wide if p.resolve() not in shown]
+    assert not unshown, f"panel screenshots no page shows: {unshown}"

@@ -125,12 +125,14 @@ def _os_error(exc: OSError, args: argparse.Namespace) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from labdeck.config import load_config
+    from labdeck.config import import_from, load_config
     from labdeck.deck import Deck
     from labdeck.workers import Supervisor, is_worker
 
     overrides = {"server.host": args.host, "server.port": args.port, "server.workers": args.workers}
     config = load_config(args.config, overrides=overrides)
+    if config.path is not None:
+        import_from(config.base_dir)
     if config.path is None and not is_worker():
         print(f"labdeck: no labdeck.toml here and no --config: serving the defaults, data in {config.data_dir} "
               "(set [server] data, or LABDECK_DATA, to keep it elsewhere)", file=sys.stderr, flush=True)

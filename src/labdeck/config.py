@@ -15,11 +15,12 @@ import ipaddress
 import os
 import re
 import shlex
+import sys
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -29,6 +30,9 @@ from labdeck.auth.config import AuthConfig, TlsConfig
 from labdeck.auth.config import check as check_auth
 from labdeck.exceptions import ConfigError
 from labdeck.pages.config import PageSite, check_pages
+
+if TYPE_CHECKING:
+    from labdeck.capability import Capability
 
 __all__ = [
     "BrokerConfig",
@@ -41,6 +45,7 @@ __all__ = [
     "check_listen",
     "command_words",
     "config_from_mapping",
+    "import_from",
     "is_loopback",
     "load_config",
 ]
@@ -207,6 +212,7 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    capabilities: Sequence[type[Capability]] = (),
 ) -> Config:
     """Read, merge and validate the configuration.
 
@@ -216,6 +222,8 @@ def load_config(
         env: environment to read overrides from (``os.environ`` by default).
         overrides: ``{"server.port": 9000, ...}`` from the command line; ``None`` values
             are ignored.
+        capabilities: capability classes given to the :class:`~labdeck.Deck` itself (not
+            installed): their sections are theirs to read, as an installed one's are.
 
     Raises:
         ConfigError: the file is missing or unreadable, is not TOML, or has an unknown
@@ -254,7 +262,7 @@ def load_config(
             section, key = dotted.split(".", 1)
             raw.setdefault(section, {})[key] = value
             sources[dotted] = f"command line: --{key.replace('_', '-')}"
-    return _decode(raw, where, sources)
+    return _decode(raw, where, sources, capabilities)
 
 
 def config_from_mapping(raw: Mapping[str, Any], *, base_dir: str | os.PathLike[str], where: str) -> Config:
@@ -277,14 +285,15 @@ def config_from_mapping(raw: Mapping[str, Any], *, base_dir: str | os.PathLike[s
     return _decode(tables, where, {})
 
 
-def _decode(raw: dict[str, Any], where: str, sources: dict[str, str]) -> Config:
+def _decode(raw: dict[str, Any], where: str, sources: dict[str, str],
+            given: Sequence[type[Capability]] = ()) -> Config:
     raw_sections = {k: raw.pop(k) for k in list(raw) if k not in _CORE}
     try:
         config = msgspec.convert(raw, Config, strict=True)
     except msgspec.ValidationError as exc:
         why = _explain_table(raw, [("pages", dict[str, PageSite])]) or _explain(exc)
         raise ConfigError(_blame(f"{where}: {why}", where, sources)) from None
-    config.sections = _capability_sections(raw_sections, where)
+    config.sections = _capability_sections(raw_sections, where, given)
     try:
         _check(config, where)
     except ConfigError as exc:
@@ -309,7 +318,7 @@ _RESERVED = ("path", "base_dir", "sections")
 _CORE = frozenset(f.name for f in msgspec.structs.fields(Config)) - {"sections"}
 
 
-def _capability_sections(raw: dict[str, Any], where: str) -> dict[str, Any]:
+def _capability_sections(raw: dict[str, Any], where: str, given: Sequence[type[Capability]] = ()) -> dict[str, Any]:
     """Decode each top-level section no core key claims with its capability's type.
 
     Raises:
@@ -321,13 +330,16 @@ def _capability_sections(raw: dict[str, Any], where: str) -> dict[str, Any]:
     if not raw:
         return {}
     fields: list[tuple[str, Any]] = []
+    own = {c.name: c for c in given}
     for name in raw:
-        if name not in capabilities.installed() and name not in {c.name for c in capabilities.builtin()}:
-            raise ConfigError(f"{where}: unknown key `{name}`")  # no installed capability claims it
-        try:
-            cls = capabilities.load(name)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: `{name}`: {exc.message}") from None
+        cls = own.get(name)
+        if cls is None:
+            if name not in capabilities.installed() and name not in {c.name for c in capabilities.builtin()}:
+                raise ConfigError(f"{where}: unknown key `{name}`")  # no installed capability claims it
+            try:
+                cls = capabilities.load(name)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: `{name}`: {exc.message}") from None
         if cls.config_type is None:
             if raw[name] not in ({}, None):
                 raise ConfigError(f"{where}: `{name}`: capability {name!r} takes no settings")
@@ -593,3 +605,13 @@ def _check_run(config: Config, where: str) -> None:
                 raise ConfigError(f"{where}: `run.upload_dirs.{name}.max_bytes` must be at least 1")
         else:
             inside(f"run.upload_dirs.{name}", folder)
+
+
+def import_from(folder: str | os.PathLike[str]) -> None:
+    """Let the modules a config names (``[objects]``, ``[pages.<name>] classes``,
+    ``--handlers``) sit in ``folder``, as ``python script.py`` finds those beside it. The
+    folder comes after the installed packages on ``sys.path``: a file there never shadows
+    one of them (a stray ``json.py`` beside the config is not the standard library's)."""
+    entry = str(Path(folder).resolve())
+    if entry not in sys.path:
+        sys.path.append(entry)

@@ -100,7 +100,8 @@ class Deck:
         **overrides: Any,
     ) -> None:
         if not isinstance(config, Config):
-            config = load_config(config, overrides={k.replace("_", ".", 1): v for k, v in overrides.items()})
+            config = load_config(config, overrides={k.replace("_", ".", 1): v for k, v in overrides.items()},
+                                 capabilities=capabilities)
         elif overrides:
             raise TypeError("overrides go with a config path, not with a Config object")
         self.config = config
@@ -135,7 +136,8 @@ class Deck:
         self._listeners: list[tuple[str, Listener]] = []
         self._thread: threading.Thread | None = None
         self._stop_event: asyncio.Event | None = None
-        for cls in [*registry.resolve(config.sections), *capabilities]:
+        given = {cls.name for cls in capabilities}
+        for cls in [*registry.resolve(name for name in config.sections if name not in given), *capabilities]:
             if cls.name in self.capabilities:
                 raise ValueError(f"capability {cls.name!r} is added twice")
             self._add_capability(cls)
@@ -249,6 +251,21 @@ class Deck:
             raise ConfigError(f"{self.config.path or 'config'}: `tls`: cannot use {cert} and {key}: {exc}") from None
         return context
 
+    async def _listen_for_revocations(self, gate: Gate) -> None:
+        from labdeck.auth.revocation import ControlListener, Notice, announce
+
+        client, prefix = getattr(self.broker, "client", None), self.config.broker.prefix
+        if client is None:
+            return
+
+        async def tell(notice: Notice) -> None:
+            await announce(client(), prefix, notice)
+
+        gate.announce = tell
+        listener = ControlListener(client, prefix, gate.revoked)
+        await listener.start()
+        self._started.append(listener)
+
     def add_service(self, service: Service) -> None:
         """Start ``service`` with the server; services are added before it starts."""
         if self._runner is not None:
@@ -269,6 +286,8 @@ class Deck:
         self.admin = Admin(self.config, self.store, self.gate.sweep, self._set_debug)
         await self.admin.load()
         await self.hub.start()
+        if self.shared:  # one @exclusive call at a time in the whole deployment, not per process
+            self.objects.share_locks(self.broker.leases, self.config.broker.lease_ttl)
         # Held messages go out before any later publish: _inbox is set only once they are
         # published, under the lock a publishing thread takes while _inbox is unset.
         with self._early_lock:
@@ -292,6 +311,8 @@ class Deck:
         loop = asyncio.get_running_loop()
         await self.gate.start()
         self._started.append(_Started(self.gate))
+        if self.shared:  # a session ended or a token revoked elsewhere closes its websockets here too
+            await self._listen_for_revocations(self.gate)
         await self.admin.start()
         self._started.append(_Started(self.admin))
         for cap in self.capabilities.values():

@@ -22,6 +22,7 @@
         ├── Busy                    the resource is taken (a running script, an exclusive call)
         ├── OverBudget              the server's channel or retained-bytes budget is full
         ├── BrokerUnavailable       the shared broker (Redis) is unreachable
+        ├── Fenced                  a lease holder's write refused: a newer holder took over
         ├── IllegalTransition       a state machine was asked for a step its table does not allow
         ├── Timeout                 the operation did not finish in time
         ├── NotSerializable         a value JSON cannot carry
@@ -47,6 +48,7 @@ __all__ = [
     "CallFailed",
     "ConfigError",
     "DuplicateId",
+    "Fenced",
     "FrameTooLarge",
     "IllegalTransition",
     "InternalError",
@@ -201,6 +203,13 @@ class BrokerUnavailable(LocalError):
     outage buffer lasts; the message names the address (never its password)."""
 
     http_status = 503
+
+
+class Fenced(LocalError):
+    """A write made under a lease was refused: the lease has passed to a newer holder
+    (a larger fence), so this process no longer speaks for what the lease guards."""
+
+    http_status = 409
 
 
 class IllegalTransition(LocalError):

@@ -5,8 +5,9 @@ with several server processes sharing a broker, a capability whose class sets
 ``single = True`` runs only in the process holding its lease ``capability/<name>``. The
 others stand by, say so on ``/healthz`` (``{"standby": "run by ..."}``), and try again
 every third of ``[broker] lease_ttl``: when the owner dies, even by SIGKILL, its lease
-expires and one of them takes over. An owner whose lease was lost (Redis away for longer
-than the ttl, and another took over) stops the capability and stands by again.
+expires and one of them takes over. An owner whose lease was lost (it stalled, or could
+not reach Redis, for longer than the ttl: another may have taken over) stops the
+capability and stands by again, starting it anew once it holds the lease again.
 
 With the in-process broker there is nobody to share with: the capability starts at once.
 """
@@ -51,9 +52,10 @@ class Owned:
         return repr(self.cap)
 
     async def start(self, deck: object = None) -> None:
-        """Start at once if the lease is free, else stand by in the background."""
-        if not await self._try():
-            self._task = asyncio.get_running_loop().create_task(self._wait())
+        """Start at once if the lease is free, else stand by; either way, keep watching
+        the lease in the background (a lost one stops the capability here)."""
+        await self._try()
+        self._task = asyncio.get_running_loop().create_task(self._wait())
 
     async def _try(self) -> bool:
         holder = f"{socket.gethostname()} (pid {os.getpid()})"
@@ -74,7 +76,7 @@ class Owned:
 
     async def _wait(self) -> None:
         while True:
-            while not await self._try():
+            while self.lease is None and not await self._try():
                 await asyncio.sleep(self.ttl / 3)
             while self.lease is not None and not self.lease.lost:
                 await asyncio.sleep(self.ttl / 3)

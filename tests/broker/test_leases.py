@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from tests.broker.conftest import MakeBroker, kind_of
 
@@ -60,3 +61,37 @@ async def test_a_signal_reaches_the_holder_and_nobody_else(make_broker: MakeBrok
     await asyncio.sleep(0.6)
     assert heard == ["stop"]
     await lease.release()
+
+
+async def test_a_holder_that_stalled_past_its_ttl_is_told_it_lost_the_lease(make_broker: MakeBroker) -> None:
+    a = await make_broker()
+    b = await make_broker() if kind_of(a) == "redis" else a
+    stalled = await a.leases.acquire("runner", "stalled", ttl=0.3)
+    assert stalled is not None
+    told: list[str] = []
+    stalled.on_lost = lambda: told.append("lost")
+    time.sleep(0.5)  # the whole event loop stalls, as a process under SIGSTOP: nobody renews
+    taken = await b.leases.acquire("runner", "successor", ttl=5)
+    assert taken is not None and taken.fence > stalled.fence
+    for _ in range(100):
+        if told:
+            break
+        await asyncio.sleep(0.02)
+    assert told == ["lost"] and stalled.lost
+    assert await b.leases.holder("runner") == "successor"
+    await taken.release()
+
+
+async def test_a_raised_fence_makes_the_next_grant_larger(make_broker: MakeBroker) -> None:
+    a = await make_broker()
+    first = await a.leases.acquire("runner", "one")
+    assert first is not None
+    await first.release()
+    await a.leases.raise_fence("runner", first.fence + 40)  # the store had seen fences this counter forgot
+    second = await a.leases.acquire("runner", "two")
+    assert second is not None and second.fence == first.fence + 41
+    await second.release()
+    await a.leases.raise_fence("runner", 1)  # never lowers it
+    third = await a.leases.acquire("runner", "three")
+    assert third is not None and third.fence == second.fence + 1
+    await third.release()

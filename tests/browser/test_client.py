@@ -226,3 +226,23 @@ def test_late_handler_with_since_joins_mid_stream_without_loss_or_duplicates(cli
     wait_until(client_page, "window.first.includes(200) && window.late.includes(200)", scaled(20))
     assert client_page.evaluate("window.first") == list(range(1, 201))
     assert client_page.evaluate("window.late") == list(range(1, 201))
+
+
+def test_a_drop_while_a_late_handler_replays_resumes_it_where_it_was(client_page: Page, server: Deck) -> None:
+    """The first handler has seen every push when the connection drops a moment into the
+    late one's replay: on reconnect each resumes after its own last push, not the channel's."""
+    for i in range(1, 201):
+        server.publish("lab/counter", i)
+    client_page.evaluate("""async () => {
+        window.first = [];
+        window.late = [];
+        await window.client.subscribe("lab/counter", (data, push) => window.first.push(push.seq), { since: 0 }).ready;
+    }""")
+    wait_until(client_page, "window.first.includes(200)", scaled(10))
+    client_page.evaluate("""() => window.client.subscribe("lab/counter", (data, push) => {
+        window.late.push(push.seq);
+        if (push.seq === 3) window.client._ws.close();  // three pushes into its replay
+    }, { since: 0 })""")
+    wait_until(client_page, "window.states.includes('reconnecting') && window.late.includes(200)", scaled(20))
+    assert client_page.evaluate("window.late") == list(range(1, 201))
+    assert client_page.evaluate("window.first") == list(range(1, 201))

@@ -17,6 +17,7 @@ from labdeck import Deck
 from labdeck.rigs import RigEndpoint, SimulatedRig
 from tests.browser.conftest import ServerFactory, open_dashboard, screenshot
 from tests.browser.test_login import PASSWORD, log_in, on_loop
+from tests.browser.test_scan_day import AXE
 from tests.helpers import runner_of, scaled
 
 pytestmark = pytest.mark.browser
@@ -179,6 +180,14 @@ def test_a_viewer_sees_the_states_but_cannot_drive_the_rigs(page: Page, login_be
     expect(row(page, "behaviour").get_by_test_id("rig-state")).to_have_text("initialised")
     expect(row(page, "camera").get_by_test_id("rig-state")).to_have_text("initialised")
     both_sizes(page, "rigs-viewer")
+    # The viewer's note and the states read in the dark theme too (scan rooms are dim).
+    page.emulate_media(color_scheme="dark")
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    found = page.evaluate("""async () => (await axe.run(document.getElementById("panel-rigs"),
+        {runOnly: ["color-contrast"], resultTypes: ["violations"]}))
+        .violations.map(v => v.nodes.map(n => n.target.join(" ")))""")
+    assert not found, found
+    page.emulate_media(color_scheme="light")
 
     # Past the disabled button, straight at the server: refused, with the role it needs.
     answer = page.evaluate("""async () => {

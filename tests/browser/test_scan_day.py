@@ -7,37 +7,30 @@ an accessibility check (axe-core) of every panel in the light and the dark theme
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import re
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from labdeck import Deck
 from labdeck.demo import build_demo
+from tests.browser.busy_lab import AGENT, LONG_FILE, LONG_PATH, LONG_SEQUENCE, LONG_UPLOAD, LONG_WORD, busy_lab, on_loop
 from tests.browser.conftest import open_dashboard, screenshot, wait_until
 from tests.helpers import runner_of, scaled
 
 pytestmark = pytest.mark.browser
 
-T = TypeVar("T")
 AXE = Path(__file__).resolve().parents[2] / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 WIDE = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery"
-
-
-def on_loop(deck: Deck, work: Coroutine[Any, Any, T]) -> T:
-    """Run ``work`` on the deck's event loop (it serves from another thread) and wait for it."""
-    assert deck._loop is not None
-    return asyncio.run_coroutine_threadsafe(work, deck._loop).result(scaled(20))
 
 
 def start_demo(data: Path, **overrides: Any) -> Deck:
@@ -117,28 +110,149 @@ def test_the_overview_shows_a_live_runs_plot_and_log_together(page: Page, demo: 
     assert run == 1
 
 
-def test_no_panel_is_wider_than_the_screen(page: Page, demo: Deck) -> None:
-    run_main(demo, trs=200)
-    for size, name in ((WIDE, "wide"), (PHONE, "phone")):
-        page.set_viewport_size(size)
-        open_dashboard(page, demo)
-        for panel in panels_of(page):
-            show(page, panel)
-            page.wait_for_timeout(300)  # charts and lists fill in
-            wide = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-            assert wide <= 0, f"{panel} at {size['width']} px is {wide} px too wide"
-            # A wide table scrolls inside its own box, never the page.
-            for table in page.get_by_test_id(f"panel-{panel}").locator("table").all():
-                if table.is_visible():
-                    scroller = table.evaluate("t => getComputedStyle(t.parentElement).overflowX")
-                    box = table.evaluate("t => t.parentElement.getBoundingClientRect().right")
-                    assert scroller in ("auto", "scroll") or box <= size["width"], (panel, scroller)
-            if name == "phone":
-                # The navigation scrolls and shows the panel that is open.
-                link = page.get_by_test_id(f"nav-{panel}").bounding_box()
-                assert link and link["x"] >= 0 and link["x"] + link["width"] <= size["width"] + 1, panel
-        show(page, "overview")
-        screenshot(page, f"overview-narrow-check-{name}.png")
+EVERY_PANEL = {"overview", "run", "log", "plots", "settings", "files", "incoming", "stations", "history", "objects",
+               "rigs", "channels", "admin"}
+"""The demo's panels, for an admin (open mode): each must be checked, not only those that load."""
+
+
+def show_filled(page: Page, panel: str) -> None:
+    """Show ``panel`` once the busy lab's widest content is in it."""
+    show(page, panel)
+    root = page.get_by_test_id(f"panel-{panel}")
+    if panel in ("log", "overview"):
+        expect(root.locator(".log-line", has_text=LONG_WORD[:40]).first).to_be_attached()
+        expect(root.locator(".log-line", has_text=LONG_PATH).first).to_be_attached()
+    elif panel == "rigs":
+        expect(root.get_by_test_id("rig-state")).to_have_text(["running", "running"])
+    elif panel == "files":
+        expect(root).to_contain_text(LONG_UPLOAD)
+    elif panel == "incoming":
+        expect(root.get_by_test_id("incoming-scanner")).to_contain_text(LONG_FILE)
+        expect(root.get_by_test_id(f"incoming-{AGENT}.scans")).to_contain_text(LONG_FILE)
+    elif panel == "stations":
+        expect(root.get_by_test_id("station-PRISMA-EAST")).to_contain_text(LONG_SEQUENCE)
+    elif panel == "admin":
+        expect(root.get_by_test_id("users")).to_contain_text("maria-fernanda.gonzalez-rodriguez")
+        expect(root.get_by_test_id("tokens")).to_contain_text(AGENT)
+    page.wait_for_timeout(300)  # charts and lists settle
+
+
+def too_wide(page: Page) -> int:
+    """How many pixels the page is wider than the screen (0 or less: it fits)."""
+    wide: int = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    return wide
+
+
+STICKING_OUT = """() => {
+  const edge = document.documentElement.clientWidth + 0.5;
+  const name = (e) => e.tagName.toLowerCase() + (e.dataset.testid ? `[${e.dataset.testid}]` : "")
+    + (typeof e.className === "string" && e.className ? "." + e.className.trim().split(/\\s+/).join(".") : "");
+  const out = (e) => e.getBoundingClientRect().right > edge;
+  const clipped = (e) => {  // inside a box that scrolls or clips and itself fits
+    for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX !== "visible" && !out(a)) return true;
+    }
+    return false;
+  };
+  return [...document.querySelectorAll("body *")]
+    .filter((e) => out(e) && !out(e.parentElement) && !clipped(e))
+    .slice(0, 5).map((e) => `${name(e)} in ${name(e.parentElement)}`);
+}"""
+"""The outermost elements that reach past the screen's right edge, to say what widens a page."""
+
+
+def assert_fits(page: Page, what: str) -> None:
+    assert too_wide(page) <= 0, f"{what} is {too_wide(page)} px too wide: {page.evaluate(STICKING_OUT)}"
+
+
+def assert_tables_scroll_inside(page: Page, root: Locator, width: int) -> None:
+    """A wide table scrolls inside its own box, never the page."""
+    for table in root.locator("table").all():
+        if table.is_visible():
+            scroller = table.evaluate("t => getComputedStyle(t.parentElement).overflowX")
+            right = table.evaluate("t => t.parentElement.getBoundingClientRect().right")
+            assert scroller in ("auto", "scroll") or right <= width, scroller
+
+
+def assert_side_by_side_within(width: int, *controls: Locator) -> None:
+    """Each control wholly on the screen, and no two overlapping."""
+    boxes = [c.bounding_box() for c in controls]
+    for control, box in zip(controls, boxes, strict=True):
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (control, box)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a and b
+            apart = (a["x"] + a["width"] <= b["x"] + 0.5 or b["x"] + b["width"] <= a["x"] + 0.5
+                     or a["y"] + a["height"] <= b["y"] + 0.5 or b["y"] + b["height"] <= a["y"] + 0.5)
+            assert apart, (a, b)
+
+
+def assert_shows_its_choice(select: Locator) -> None:
+    """The picker is wide enough to show the name chosen in it, beside its arrow."""
+    fits = select.evaluate("""s => {
+        const style = getComputedStyle(s), pen = document.createElement("canvas").getContext("2d");
+        pen.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+        return {text: pen.measureText(s.options[s.selectedIndex]?.text ?? "").width,
+                room: s.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 20};
+    }""")
+    assert fits["text"] <= fits["room"], fits
+
+
+def assert_long_lines_wrap(root: Locator) -> None:
+    """The 300-character word and the long path wrap inside the log: their text is no wider
+    than the log's view, and nothing in it scrolls sideways."""
+    view = root.locator(".log-view")
+    inside = view.evaluate("v => v.clientWidth")
+    for text in (LONG_WORD[:40], LONG_PATH):
+        line = root.locator(".log-line", has_text=text).last
+        line.scroll_into_view_if_needed()
+        sizes = line.locator(".lx").evaluate("x => ({width: x.getBoundingClientRect().width, "
+                                              "scroll: x.scrollWidth, client: x.clientWidth})")
+        assert sizes["width"] <= inside and sizes["scroll"] <= sizes["client"] + 1, (text[:20], sizes, inside)
+    assert view.evaluate("v => v.scrollWidth - v.clientWidth") <= 0
+
+
+def test_no_panel_is_wider_than_the_screen(page: Page, demo: Deck, tmp_path: Path) -> None:
+    with busy_lab(demo, tmp_path / "lab"):
+        for size, name in ((WIDE, "wide"), (PHONE, "phone")):
+            width = size["width"]
+            page.set_viewport_size(size)
+            open_dashboard(page, demo)
+            panels = panels_of(page)
+            assert set(panels) >= EVERY_PANEL, EVERY_PANEL - set(panels)
+            for panel in panels:
+                show_filled(page, panel)
+                assert_fits(page, f"{panel} at {width} px")
+                assert_tables_scroll_inside(page, page.get_by_test_id(f"panel-{panel}"), width)
+                if name == "phone":
+                    # The navigation scrolls and shows the panel that is open.
+                    link = page.get_by_test_id(f"nav-{panel}").bounding_box()
+                    assert link and link["x"] >= 0 and link["x"] + link["width"] <= width + 1, panel
+            for panel in ("log", "overview"):
+                show(page, panel)
+                assert_long_lines_wrap(page.get_by_test_id(f"panel-{panel}"))
+            # A long file name gets most of its row, not one letter per line.
+            show(page, "files")
+            name_cell = page.get_by_test_id("panel-files").locator(".files-name", has_text=LONG_UPLOAD[:24])
+            share = name_cell.evaluate("td => td.offsetWidth / td.closest('table').offsetWidth")
+            assert share >= 0.4, f"the file's name has {share:.0%} of its row at {width} px"
+            # The script picker and the run buttons fit beside or under each other.
+            for panel, prefix in (("overview", "overview-run"), ("run", "run")):
+                show(page, panel)
+                root = page.get_by_test_id(f"panel-{panel}")
+                assert_side_by_side_within(width, *(root.get_by_test_id(f"{prefix}-{part}")
+                                                    for part in ("script", "start", "stop")))
+                assert_shows_its_choice(root.get_by_test_id(f"{prefix}-script"))
+            show(page, "overview")
+            screenshot(page, f"overview-narrow-check-{name}.png")
+            # The admin page on its own.
+            page.goto(demo.url + "admin")
+            expect(page.get_by_test_id("users")).to_contain_text("maria-fernanda.gonzalez-rodriguez")
+            expect(page.get_by_test_id("stats-chart").locator("canvas")).to_be_attached()
+            page.wait_for_timeout(300)
+            assert_fits(page, f"the admin page at {width} px")
+            assert_tables_scroll_inside(page, page.get_by_test_id("panel-admin"), width)
+            screenshot(page, f"admin-page-{name}.png")
 
 
 def test_objects_lay_out_attributes_in_rows_on_a_phone(page: Page, demo: Deck) -> None:
@@ -146,7 +260,7 @@ def test_objects_lay_out_attributes_in_rows_on_a_phone(page: Page, demo: Deck) -
     open_dashboard(page, demo, "#objects")
     objects = page.get_by_test_id("panel-objects")
     # The lab's own objects counted apart from labdeck's runner, stations and rigs.
-    expect(objects.get_by_test_id("objects-count")).to_have_text(re.compile(r"^\d+ of the lab's own · 3 built in$"))
+    expect(objects.get_by_test_id("objects-count")).to_have_text(re.compile(r"^\d+ of the lab's own · 4 built in$"))
     row = objects.get_by_test_id("input-stimulus.contrast")
     expect(row).to_be_visible()
     box = row.bounding_box()
@@ -415,26 +529,117 @@ def test_the_keyboard_reaches_every_panel_and_the_run_controls(page: Page, demo:
     on_loop(demo, runner_of(demo).stop())
 
 
-def test_every_panel_passes_the_accessibility_check(browser: Browser, demo: Deck) -> None:
+AXE_RUN = """async () => (await axe.run(document, {resultTypes: ["violations"]}))
+    .violations.map(v => `${v.id}: ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")}`)"""
+
+
+# The light theme on a desktop, the dark one on a phone and on a desktop (scan rooms are dim).
+@pytest.mark.parametrize(("size", "scheme"), [(WIDE, "light"), (PHONE, "dark"), (WIDE, "dark")],
+                         ids=["wide-light", "phone-dark", "wide-dark"])
+def test_every_panel_passes_the_accessibility_check(browser: Browser, demo: Deck, tmp_path: Path,
+                                                    size: dict[str, int], scheme: str) -> None:
     if not AXE.is_file():
         pytest.fail("axe-core is not installed: run `npm --prefix ui ci`", pytrace=False)
-    run_main(demo, trs=30, tr=0.01)
-    on_loop(demo, runner_of(demo).wait())
-    # The light theme on a desktop, the dark one on a phone: every panel in each.
-    for size, name, scheme in ((WIDE, "wide", "light"), (PHONE, "phone", "dark")):
+    axe = AXE.read_text(encoding="utf-8")
+    # Every panel and the admin page, with a busy day's content.
+    with busy_lab(demo, tmp_path / "lab"):
         context = browser.new_context(viewport=size, color_scheme=scheme)  # type: ignore[arg-type]
         try:
             page = context.new_page()
             open_dashboard(page, demo)
-            page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated, not a script tag: the CSP forbids those
+            page.evaluate(axe)  # evaluated, not a script tag: the CSP forbids those
             for panel in panels_of(page):
-                show(page, panel)
-                page.wait_for_timeout(300)
-                found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ["violations"]}))
-                    .violations.map(v => `${v.id}: ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")}`)""")
+                show_filled(page, panel)
+                found = page.evaluate(AXE_RUN)
                 assert not found, f"{panel} at {size['width']} px, {scheme}: {found}"
             if scheme == "dark":
                 show(page, "overview")
-                screenshot(page, f"overview-dark-{name}.png")
+                screenshot(page, f"overview-dark-{size['width']}.png")
+            page.goto(demo.url + "admin")
+            expect(page.get_by_test_id("tokens")).to_contain_text(AGENT)
+            expect(page.get_by_test_id("stats-chart").locator("canvas")).to_be_attached()
+            page.evaluate(axe)
+            found = page.evaluate(AXE_RUN)
+            assert not found, f"the admin page at {size['width']} px, {scheme}: {found}"
+        finally:
+            context.close()
+
+
+# What a reader of a chart sees on its canvas, where the accessibility check cannot look:
+# the contrast against the card of the axes' text (the darkest or brightest pixel beside
+# and under the plot area, past the tick marks) and of the grid (pixel columns of the plot area that are one colour
+# from top to bottom, other than the card's).
+CHART_CONTRAST = r"""box => {
+  const canvas = box.querySelector("canvas"), over = box.querySelector(".u-over");
+  const luminance = ([r, g, b]) => [r, g, b].map(c => c / 255)
+    .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const contrast = (a, b) => { const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+                               return (x + 0.05) / (y + 0.05); };
+  let node = canvas, bg = null;
+  while (node && !bg) {
+    const c = getComputedStyle(node).backgroundColor.match(/[\d.]+/g).map(Number);
+    if (c.length === 3 || c[3] > 0) bg = c.slice(0, 3);
+    node = node.parentElement;
+  }
+  const scale = canvas.width / canvas.getBoundingClientRect().width;
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const at = (x, y) => { const i = 4 * (y * canvas.width + x), a = pixels[i + 3] / 255;
+                         return [0, 1, 2].map(k => Math.round(a * pixels[i + k] + (1 - a) * bg[k])); };
+  const c0 = canvas.getBoundingClientRect(), o = over.getBoundingClientRect();
+  const left = Math.round((o.left - c0.left) * scale), top = Math.round((o.top - c0.top) * scale);
+  const right = Math.round((o.right - c0.left) * scale), bottom = Math.round((o.bottom - c0.top) * scale);
+  // The axes' text: left of the plot area and under it, past the tick marks (10 px).
+  const ticks = Math.round(12 * scale);
+  let axes = 1;
+  for (let y = 0; y < canvas.height; y++) {
+    for (let x = 0; x < canvas.width; x++) {
+      const text = (x < left - ticks && y < bottom) || (y >= bottom + ticks && x >= left);
+      if (text) axes = Math.max(axes, contrast(at(x, y), bg));
+    }
+  }
+  const grid = [];
+  for (let x = left + 2; x < right - 2; x++) {
+    const first = at(x, top + 1);
+    if (contrast(first, bg) < 1.01) continue;
+    let same = 0;
+    for (let y = top; y < bottom; y++) if (contrast(at(x, y), first) < 1.02) same++;
+    if (same >= 0.8 * (bottom - top)) grid.push(contrast(first, bg));
+  }
+  grid.sort((a, b) => a - b);
+  return { axes, grid: grid.length ? grid[grid.length >> 1] : 1, columns: grid.length };
+}"""
+
+
+def assert_chart_reads(chart: Locator, where: str) -> None:
+    seen = chart.evaluate(CHART_CONTRAST)
+    assert seen["axes"] >= 4.5, f"{where}: the axes' text has a contrast of {seen['axes']:.2f}"
+    assert seen["columns"] and 1.08 <= seen["grid"] < seen["axes"], f"{where}: the grid: {seen}"
+
+
+def test_charts_axes_and_grid_read_in_both_themes(browser: Browser, demo: Deck) -> None:
+    run_main(demo, trs=40, tr=0.01)
+    on_loop(demo, runner_of(demo).wait())
+    for scheme in ("light", "dark"):
+        context = browser.new_context(viewport=WIDE, color_scheme=scheme)  # type: ignore[arg-type]
+        try:
+            page = context.new_page()
+            open_dashboard(page, demo, "#plots")
+            chart = page.get_by_test_id("panel-plots").locator('[data-testid="plot-chart"][data-series="motion"]')
+            expect(chart).to_have_attribute("data-points", "40")
+            page.wait_for_timeout(300)  # drawn on the next frame
+            assert_chart_reads(chart.locator(".plot-body"), f"Plots, {scheme}")
+            # The system switching theme while the page is open: the charts follow.
+            other = "dark" if scheme == "light" else "light"
+            page.emulate_media(color_scheme=other)  # type: ignore[arg-type]
+            page.wait_for_timeout(300)
+            assert_chart_reads(chart.locator(".plot-body"), f"Plots, switched from {scheme} to {other}")
+            page.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+            page.goto(demo.url + "admin")
+            stats = page.get_by_test_id("stats-chart")
+            expect(stats.locator("canvas")).to_be_attached()
+            page.wait_for_timeout(300)
+            assert_chart_reads(stats, f"the admin page's requests, {scheme}")
+            screenshot(page, f"admin-page-{scheme}.png")
         finally:
             context.close()

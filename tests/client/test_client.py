@@ -13,10 +13,10 @@ import aiohttp
 import pytest
 
 from labdeck import Deck
-from labdeck.client import Client, DeckError, Push, SyncClient
+from labdeck.client import Client, DeckError, Push, SyncClient, aio
 from labdeck.protocol import wire
 from tests.conftest import ws_url
-from tests.helpers import scaled, until
+from tests.helpers import TcpRelay, scaled, until
 
 
 class Lab:
@@ -173,3 +173,46 @@ def test_a_blocking_client_that_cannot_connect_raises_and_leaves_no_thread() -> 
     with pytest.raises((aiohttp.ClientError, OSError)):
         SyncClient(f"ws://127.0.0.1:{port}/ws", timeout=scaled(2))
     assert threading.active_count() == before
+
+
+async def test_after_the_network_drops_mid_stream_the_client_resumes_every_seq_once(deck: Deck) -> None:
+    proxy = TcpRelay(deck.port or 0)
+    port = await proxy.start()
+    try:
+        async with Client(f"ws://127.0.0.1:{port}/ws") as reader:
+            sub = await reader.subscribe("lab/feed", since=0)
+            for i in range(50):
+                deck.publish("lab/feed", i)
+            got = [await sub.get(scaled(5)) for _ in range(20)]
+            proxy.cut()
+            for i in range(50, 100):
+                deck.publish("lab/feed", i)
+            while len([m for m in got if isinstance(m, Push)]) < 100:
+                got.append(await sub.get(scaled(10)))
+            assert [m.seq for m in got if isinstance(m, Push)] == list(range(1, 101))
+            assert [m.data for m in got if isinstance(m, Push)] == list(range(100))
+            assert proxy.accepted == 2  # it came back by itself, once
+    finally:
+        await proxy.close()
+
+
+async def test_a_connection_that_died_silently_is_noticed_by_its_pings_and_replaced(
+        deck: Deck, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aio, "HEARTBEAT", 0.5)  # 30 s in use
+    proxy = TcpRelay(deck.port or 0)
+    port = await proxy.start()
+    try:
+        async with Client(f"ws://127.0.0.1:{port}/ws") as reader:
+            sub = await reader.subscribe("lab/feed", since=0)
+            for i in range(10):
+                deck.publish("lab/feed", i)
+            got = [await sub.get(scaled(5)) for _ in range(10)]
+            proxy.freeze()  # no reset, no close: the packets just stop
+            for i in range(10, 20):
+                deck.publish("lab/feed", i)
+            while len([m for m in got if isinstance(m, Push)]) < 20:
+                got.append(await sub.get(scaled(10)))
+            assert [m.seq for m in got if isinstance(m, Push)] == list(range(1, 21))
+            assert proxy.accepted == 2
+    finally:
+        await proxy.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from labdeck.store import Store
+from tests.conftest import READS_THE_SQLITE_FILE
 from tests.helpers import http_session, runner_of, until
 from tests.runner.conftest import Project, connect, log_lines
 
@@ -131,6 +132,7 @@ async def test_deleting_and_pruning_runs(project: Project, start_deck: Callable[
             await runner_of(deck).wait()
 
 
+@READS_THE_SQLITE_FILE
 async def test_a_run_left_running_becomes_interrupted_on_restart(project: Project, start_deck: Callable[..., Any],
                                                                  tmp_path: Path) -> None:
     db_path = tmp_path / "data" / "labdeck.sqlite"
@@ -151,6 +153,7 @@ async def test_a_run_left_running_becomes_interrupted_on_restart(project: Projec
         assert db.execute("SELECT COUNT(*) FROM runs WHERE state = 'interrupted'").fetchone()[0] == 2
 
 
+@READS_THE_SQLITE_FILE
 async def test_server_shutdown_mid_run_records_interrupted(project: Project, start_deck: Callable[..., Any],
                                                            tmp_path: Path) -> None:
     toml = project(scripts={"slow": "import time\nprint('up', flush=True)\ntime.sleep(60)"})

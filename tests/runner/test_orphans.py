@@ -23,6 +23,7 @@ import pytest
 from labdeck.runner import proc
 from labdeck.runner.orphans import ORPHAN_ERROR
 from labdeck.store import Store
+from tests.conftest import READS_THE_SQLITE_FILE
 from tests.helpers import RequestFailed, WireClient, runner_of, scaled, until
 from tests.runner.conftest import Project, connect, log_lines
 
@@ -163,6 +164,7 @@ def sleeper() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
 
 
+@READS_THE_SQLITE_FILE
 async def test_a_recorded_group_still_running_is_reported_and_killed(
         project: Project, start_deck: Callable[..., Any], tmp_path: Path) -> None:
     left = sleeper()
@@ -183,6 +185,7 @@ async def test_a_recorded_group_still_running_is_reported_and_killed(
         left.wait()
 
 
+@READS_THE_SQLITE_FILE
 async def test_a_reused_pid_is_left_alone(project: Project, start_deck: Callable[..., Any], tmp_path: Path) -> None:
     other = sleeper()  # holds the recorded number, but is not the process the run had
     try:
@@ -203,6 +206,7 @@ async def test_a_reused_pid_is_left_alone(project: Project, start_deck: Callable
         other.wait()
 
 
+@READS_THE_SQLITE_FILE
 async def test_a_live_run_records_its_process_and_clears_it_at_the_end(
         project: Project, start_deck: Callable[..., Any], tmp_path: Path) -> None:
     toml = project(scripts={"quiet": QUIET})
@@ -251,6 +255,7 @@ def test_stat_of_a_process_whose_name_holds_spaces_and_parentheses(tmp_path: Pat
     assert proc.read_stat(child.pid) is None and proc.start_mark(child.pid) is None
 
 
+@READS_THE_SQLITE_FILE
 async def test_a_server_stopped_while_killing_leaves_the_record_for_the_next(
         project: Project, start_deck: Callable[..., Any], tmp_path: Path) -> None:
     stubborn = subprocess.Popen([sys.executable, "-c", "import signal, sys, time; "

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from labdeck.runner.runs import POINTS_PER_MESSAGE
 from tests.helpers import runner_of, scaled, until
 from tests.runner.conftest import Project, connect
 
@@ -184,3 +185,23 @@ script.log("done", 3)
                            cwd=tmp_path.parent, env=env, capture_output=True, text=True, timeout=scaled(30),
                            check=True)
     assert alone.stdout == "{}\n"
+
+
+async def test_a_large_plot_goes_out_as_pushes_a_browser_can_take(project: Project,
+                                                                  start_deck: Callable[..., Any]) -> None:
+    """One call with 25,000 points (or a batch that grew while the server was busy) becomes
+    pushes of at most POINTS_PER_MESSAGE, with every point once, in order, labels on each."""
+    toml = project(scripts={"main": """
+        from labdeck import script
+        script.plot(range(25_000), [x / 2 for x in range(25_000)], series="big", unit="V")
+        """})
+    async with start_deck(toml) as deck:
+        client = await connect(deck, "run/data")
+        await runner_of(deck).run("main")
+        assert (await runner_of(deck).wait())["state"] == "finished"
+        await until(lambda: sum(len(p["data"]["x"]) for p in client.pushes["run/data"]) >= 25_000)
+        data = [p["data"] for p in client.pushes["run/data"]]
+        assert max(len(d["x"]) for d in data) <= POINTS_PER_MESSAGE < 25_000
+        assert [x for d in data for x in d["x"]] == list(range(25_000))
+        assert all(d["unit"] == "V" and d["series"] == "big" for d in data)
+        await client.close()

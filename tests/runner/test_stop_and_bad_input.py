@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from labdeck.runner.process import CONTINUED, MAX_LINE
+from tests.conftest import SUITE_STORE
 from tests.helpers import runner_of, scaled, until
 from tests.runner.conftest import Project, connect, log_lines
 
@@ -99,7 +100,8 @@ async def test_binary_garbage_is_decoded_with_replacement(project: Project, star
         assert (await runner_of(deck).wait())["state"] == "finished"
         lines = await _stored_lines(deck, run)
         out = [line["text"] for line in lines if line["stream"] == "stdout"]
-        assert out[0] == "ok \ufffd\ufffd\x00 bytes"
+        # PostgreSQL's text cannot hold NUL: it is kept there as U+FFFD (SQLite keeps it)
+        assert out[0] == ("ok \ufffd\ufffd\ufffd bytes" if SUITE_STORE else "ok \ufffd\ufffd\x00 bytes")
         assert out[-1] == "café"
         assert "\ufffd" in out[1] or len(out) > 3  # bytes 128-255 replaced (byte 10 splits a line)
         await client.close()

@@ -4,6 +4,8 @@ process is SIGKILLed another takes the watch over."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +60,37 @@ async def test_one_process_watches_and_another_takes_over_when_it_is_killed(serv
         survivor = on_a if spare is a else on_b
         await until(lambda: files(survivor)[-1:] == ["two.dat"], 10, "the second file")
         assert files(survivor) == ["one.dat", "two.dat"]  # each once, none again after the takeover
+
+
+async def test_an_owner_that_stalled_past_its_lease_stands_by_when_it_comes_back(
+    servers: Servers, tmp_path: Path
+) -> None:
+    config = project(tmp_path)
+    a, b = await servers.start(2, config=config, data=tmp_path / "shared-data")
+    for _ in range(200):
+        if await standby(a) or await standby(b):
+            break
+        await asyncio.sleep(0.05)
+    spare = a if await standby(a) else b
+    owner = b if spare is a else a
+    os.kill(owner.proc.pid, signal.SIGSTOP)
+    try:
+        for _ in range(200):  # the spare takes the watch over while the owner is frozen
+            if await standby(spare) is None:
+                break
+            await asyncio.sleep(0.05)
+        assert await standby(spare) is None, "the spare never took the watch over"
+    finally:
+        os.kill(owner.proc.pid, signal.SIGCONT)
+    for _ in range(200):  # back, the old owner finds its lease lost and stops watching
+        if await standby(owner):
+            break
+        await asyncio.sleep(0.05)
+    found = await standby(owner)
+    assert found is not None and "pid" in found, "the stalled owner still runs the watch"
+    async with WireClient(owner.ws) as client:
+        await client.request("sub", ch=CH)
+        (tmp_path / "scans" / "late.dat").write_bytes(b"3")
+        await until(lambda: files(client) == ["late.dat"], 10, "the file")
+        await asyncio.sleep(0.5)  # a second watcher would have reported it by now
+        assert files(client) == ["late.dat"]  # once: only the new owner watches

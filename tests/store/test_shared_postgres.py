@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from labdeck import Deck, load_config
 from labdeck.runner import history
+from tests.helpers import TcpRelay
 
 
 @pytest.fixture
@@ -84,3 +88,44 @@ def test_a_bad_or_unreachable_database_is_one_clear_line_at_start_up(tmp_path: P
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("labdeck: ") and says in lines[0], done.stderr
     assert "s3cret" not in done.stderr
+
+
+async def test_healthz_says_when_postgresql_is_away_and_the_server_recovers_by_itself(
+        pg_url: str, tmp_path: Path) -> None:
+    """The database behind a relay that goes away (as a restarted or unreachable server
+    does): /healthz turns degraded naming the store, the server keeps serving, and once the
+    database answers again the next request reconnects and all is well."""
+    target = urllib.parse.urlsplit(pg_url)
+    relay = TcpRelay(target.port or 5432, target.hostname or "127.0.0.1")
+    port = await relay.start()
+    url = target._replace(netloc=f"{target.username}@127.0.0.1:{port}").geturl()
+    deck = Deck(load_config(None, env={}, overrides={"server.port": 0, "server.data": str(tmp_path / "data"),
+                                                    "store.url": url}))
+    await deck.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def health() -> dict[str, Any]:
+                async with http.get(f"{deck.url}healthz") as reply:
+                    assert reply.status == 200
+                    body: dict[str, Any] = await reply.json()
+                    return body
+
+            body = await health()
+            assert body["status"] == "ok" and body["checks"]["store"] == {"ok": True, "backend": "postgresql"}
+            await relay.close()
+            body = await health()
+            assert body["status"] == "degraded"
+            assert body["checks"]["store"]["ok"] is False and body["checks"]["store"]["error"]
+            assert str(port) not in body["checks"]["store"]["error"]  # public: not where the database is
+            async with http.get(f"{deck.url}") as page:  # the dashboard is still served
+                assert page.status == 200
+            await relay.start(port)
+            for _ in range(50):  # bounded: the store connects again on its next query
+                body = await health()
+                if body["status"] == "ok":
+                    break
+                await asyncio.sleep(0.1)
+            assert body["checks"]["store"] == {"ok": True, "backend": "postgresql"}
+    finally:
+        await deck.stop()
+        await relay.close()

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from labdeck import Deck
+from labdeck.web import prefs
 from labdeck.web.prefs import BROWSER_COOKIE, MAX_BYTES, MAX_KEYS, MAX_VALUE
 from tests.web.test_login import PASSWORD, browser, log_in, origin
 
@@ -112,3 +113,29 @@ async def test_one_owners_preferences_are_bounded_in_bytes_altogether(deck: Deck
         assert (await put(http, deck, "one.more", value)).status == 200
         async with browser() as other:  # another owner has room of their own
             assert (await put(other, deck, "big0", value)).status == 200
+
+
+async def test_open_mode_keeps_a_bounded_number_of_browsers_the_least_recent_going_first(
+        deck: Deck, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Browser ids cost a client nothing (drop the cookie, get another): they must not fill the disk."""
+    monkeypatch.setattr(prefs, "MAX_BROWSERS", 3)
+    sessions = [browser() for _ in range(5)]
+    try:
+        for n, http in enumerate(sessions[:3]):
+            assert (await put(http, deck, "log.follow", json.dumps(n))).status == 200
+        # The first browser was last seen over a year ago; the second saves again, so it is recent.
+        assert deck.store is not None
+        await deck.store.execute("UPDATE prefs SET updated = updated - 400 * 86400 WHERE value = '0'")
+        assert (await put(sessions[1], deck, "log.search", '"scan"')).status == 200
+        assert (await put(sessions[3], deck, "log.follow", "3")).status == 200  # takes the idle one's place
+        assert (await get_prefs(sessions[0], deck))["prefs"] == {}
+        assert (await get_prefs(sessions[1], deck))["prefs"] == {"log.follow": 1, "log.search": "scan"}
+        assert (await put(sessions[4], deck, "log.follow", "4")).status == 200  # the least recently saved goes
+        assert (await get_prefs(sessions[2], deck))["prefs"] == {}
+        for http, n in ((sessions[1], 1), (sessions[3], 3), (sessions[4], 4)):
+            assert (await get_prefs(http, deck))["prefs"]["log.follow"] == n
+        owners = await deck.store.query("SELECT count(DISTINCT owner) FROM prefs")
+        assert owners[0][0] == 3
+    finally:
+        for http in sessions:
+            await http.close()

@@ -25,6 +25,7 @@ from labdeck.auth.roles import ROLES
 from labdeck.exceptions import InvalidArguments
 
 if TYPE_CHECKING:
+    from labdeck.auth.revocation import Notice
     from labdeck.auth.tokens import Tokens
     from labdeck.auth.users import Users
     from labdeck.store import Store
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from labdeck.store import Store, store_target
 
     store = Store(store_target(config))
+    args.broker_url, args.broker_prefix = config.broker.url, config.broker.prefix
     try:
         handler: _Handler = args.auth_handler
         return asyncio.run(handler(store, args))
@@ -143,6 +145,7 @@ async def _user_del(store: Store, args: argparse.Namespace) -> int:
     await _users(store).delete(args.name)
     await _audit(store, "user.delete", user=args.name)
     print(f"user {args.name!r} deleted")
+    await _sessions_ended(args)
     return 0
 
 
@@ -156,7 +159,14 @@ async def _user_passwd(store: Store, args: argparse.Namespace) -> int:
     await _users(store).set_password(args.name, _read_password(args))
     await _audit(store, "user.password", user=args.name)
     print(f"password of {args.name!r} changed; their sessions have ended")
+    await _sessions_ended(args)
     return 0
+
+
+async def _sessions_ended(args: argparse.Namespace) -> None:
+    from labdeck.auth.revocation import Notice
+
+    await _tell_servers(args, Notice("session"))
 
 
 def _read_password(args: argparse.Namespace) -> str:
@@ -205,7 +215,31 @@ async def _token_revoke(store: Store, args: argparse.Namespace) -> int:
     await _tokens(store).revoke(args.name)
     await _audit(store, "token.revoke", token=args.name)
     print(f"token {args.name!r} revoked")
+    from labdeck.auth.revocation import Notice
+
+    await _tell_servers(args, Notice("token", args.name))
     return 0
+
+
+async def _tell_servers(args: argparse.Namespace, notice: Notice) -> None:
+    """With ``[broker] url`` naming Redis, have every running server close the websockets
+    of what was revoked now (see :mod:`labdeck.auth.revocation`); a warning if it cannot."""
+    url = getattr(args, "broker_url", None)
+    if not url or url == "memory://":
+        return
+    import redis.asyncio as aioredis
+
+    from labdeck.auth.revocation import announce
+
+    try:
+        redis = aioredis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+        try:
+            await announce(redis, args.broker_prefix, notice)
+        finally:
+            await redis.aclose()
+    except Exception as exc:
+        print(f"warning: the running servers were not told ({exc}); they close the websockets at their "
+              "next session sweep", file=sys.stderr)
 
 
 # -- certificates -----------------------------------------------------------------------

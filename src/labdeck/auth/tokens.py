@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from labdeck.auth.identity import Identity
@@ -104,6 +104,16 @@ class Tokens:
         """Every token (never its secret), by name."""
         rows = await self.store.query("SELECT name, role, created, expires, last_used FROM tokens ORDER BY name")
         return [TokenInfo(r["name"], r["role"], r["created"], r["expires"], r["last_used"]) for r in rows]
+
+    async def active(self, names: Iterable[str]) -> set[str]:
+        """Those of ``names`` that are tokens still usable now (not revoked, not expired)."""
+        wanted = sorted(set(names))
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        rows = await self.store.query(f"SELECT name FROM tokens WHERE name IN ({marks}) "
+                                      f"AND (expires IS NULL OR expires > ?)", (*wanted, self.clock()))
+        return {r["name"] for r in rows}
 
     async def revoke(self, name: str) -> None:
         """Make a token unusable at once.

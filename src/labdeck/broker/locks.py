@@ -6,7 +6,10 @@ name, so that work done under an older lease can be told from work under a newer
 (a holder that stalled past its expiry and came back holds a smaller fence than the one
 that took over). The holder renews the lease in the background; a process that dies,
 SIGKILL included, stops renewing, and the lease expires ``ttl`` seconds later at most:
-a dead process holds nothing for long.
+a dead process holds nothing for long. A holder whose renewal finds the lease gone (it
+stalled past the expiry, or could not reach the broker for ``ttl``) hears of it through
+:attr:`Lease.on_lost`; what it wrote under the lease meanwhile is told apart by the
+fence, which the store checks (:mod:`labdeck.broker.fences`).
 
 Another process may *signal* the holder (:meth:`Leases.signal`, e.g. ``"stop"`` for the
 runner's lease): the word waits beside the lease and reaches the holder's ``on_signal``
@@ -47,6 +50,9 @@ class Lease:
         self.lost = False
         self.on_signal: Callable[[str], None] = lambda word: None
         """Called with what another process signalled (:meth:`Leases.signal`)."""
+        self.on_lost: Callable[[], None] = lambda: None
+        """Called once when renewing found the lease gone (or could not reach the broker
+        for ``ttl``): whatever the holder does under it must stop."""
         self._renewer: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -58,18 +64,22 @@ class Lease:
             self._renewer = asyncio.get_running_loop().create_task(self._renew())
 
     async def _renew(self) -> None:
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(min(self.ttl / 3, 1.0))
             try:
                 held, word = await self.leases._renew(self)
             except Exception as exc:  # Redis away: keep trying until the lease would have expired
                 log.warning("renewing lease %r failed: %s", self.name, exc)
-                held, word = True, None
+                held, word = time.monotonic() - renewed < self.ttl, None
+            else:
+                renewed = time.monotonic()
             if word is not None:
                 self.on_signal(word)
             if not held:
                 self.lost = True
                 log.error("lease %r (fence %d) expired and may be held elsewhere", self.name, self.fence)
+                self.on_lost()
                 return
 
     async def release(self) -> None:
@@ -98,6 +108,11 @@ class Leases(abc.ABC):
     @abc.abstractmethod
     async def signal(self, name: str, word: str) -> bool:
         """Leave ``word`` for the holder of ``name``; ``False`` when nobody holds it."""
+
+    @abc.abstractmethod
+    async def raise_fence(self, name: str, at_least: int) -> None:
+        """Make the next grant of ``name`` carry a fence above ``at_least`` (see
+        :mod:`labdeck.broker.fences`: the store remembers fences the counter forgot)."""
 
     @abc.abstractmethod
     async def _renew(self, lease: Lease) -> tuple[bool, str | None]:
@@ -141,6 +156,9 @@ class LocalLeases(Leases):
             return False
         self._words[name] = word
         return True
+
+    async def raise_fence(self, name: str, at_least: int) -> None:
+        self._fences[name] = max(self._fences.get(name, 0), at_least)
 
     async def _renew(self, lease: Lease) -> tuple[bool, str | None]:
         held = self._current(lease.name)
@@ -186,6 +204,14 @@ return 1
 """
 
 
+# KEYS: fence key; ARGV: the least value it may hold.
+_RAISE = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+
+
 class RedisLeases(Leases):
     """Leases in Redis under ``<prefix>:lease:<name>``, fences under ``<prefix>:fence:<name>``.
 
@@ -218,6 +244,9 @@ class RedisLeases(Leases):
     async def signal(self, name: str, word: str) -> bool:
         key = self._key(name)
         return bool(await self._redis.eval(_SIGNAL, 2, key, key + ":signal", word, 60_000))
+
+    async def raise_fence(self, name: str, at_least: int) -> None:
+        await self._redis.eval(_RAISE, 1, f"{self._prefix}:fence:{name}", at_least)
 
     async def _renew(self, lease: Lease) -> tuple[bool, str | None]:
         key = self._key(lease.name)

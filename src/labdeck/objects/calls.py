@@ -9,7 +9,13 @@
   the server's other uses of threads), unless marked ``@inline``: those run on the event
   loop, saving the two thread hand-overs, and must return at once.
 * An ``@exclusive`` method runs one call at a time across all clients; the others wait
-  in arrival order up to ``max_wait`` seconds and then get ``Busy``.
+  in arrival order up to ``max_wait`` seconds and then get ``Busy``. With a shared broker
+  (:meth:`Caller.share`) the lock spans every server process of the deployment: after
+  the process's own lock, a call takes the lease ``exclusive/<lock>``, trying every
+  :data:`SHARED_POLL` seconds until ``max_wait`` is spent (between processes, first come
+  is not guaranteed first served). The lease is renewed while the method runs and
+  released when it returns; a process that dies holding it, SIGKILL included, frees it
+  within ``[broker] lease_ttl``.
 * A call running past its timeout gets ``Timeout``. An ``async`` method is cancelled; a
   thread cannot be stopped, so a plain method runs on to its end, still holding its
   exclusive lock, and its late result is logged and dropped.
@@ -25,7 +31,9 @@ import dataclasses
 import inspect
 import logging
 import math
+import os
 import queue
+import socket
 import threading
 import typing
 from collections import deque
@@ -34,13 +42,14 @@ from typing import Any
 
 import msgspec
 
-from labdeck.exceptions import Busy, CallFailed, InvalidArguments, LabdeckError, Timeout
+from labdeck.broker.locks import Lease, Leases
+from labdeck.exceptions import BrokerUnavailable, Busy, CallFailed, InvalidArguments, LabdeckError, Timeout
 from labdeck.hub.rpc import Later
 from labdeck.objects.convert import from_wire
 from labdeck.objects.markers import CallOptions
 from labdeck.objects.policy import is_private
 
-__all__ = ["Caller", "Deadlines", "Signature", "Workers", "bind", "signature_of", "usable_annotation"]
+__all__ = ["SHARED_POLL", "Caller", "Deadlines", "Signature", "Workers", "bind", "signature_of", "usable_annotation"]
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +202,10 @@ def _convert(info: Signature, label: str, name: str, value: Any, annotation: Any
         raise InvalidArguments(f"{label}{info.shown}: argument {name!r}: {exc}") from None
 
 
+SHARED_POLL = 0.05
+"""Seconds between two tries for an exclusive lock another server process holds."""
+
+
 class Caller:
     """Runs calls: owns the worker threads and the exclusive locks.
 
@@ -205,6 +218,14 @@ class Caller:
         self._pool: Workers | None = None
         self._deadlines: Deadlines | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._leases: Leases | None = None
+        self._ttl = 15.0
+        self._releasing: set[asyncio.Task[None]] = set()
+
+    def share(self, leases: Leases, ttl: float) -> None:
+        """Make exclusive locks hold across every server process sharing ``leases``, each
+        as a lease of ``ttl`` seconds (see the module doc)."""
+        self._leases, self._ttl = leases, ttl
 
     def close(self) -> None:
         """Drop calls still queued for a thread; those already running finish on their own.
@@ -298,12 +319,52 @@ class Caller:
         key = options.exclusive if isinstance(options.exclusive, str) else lock_key
         lock = self._locks.setdefault(key, asyncio.Lock())
         wait = options.max_wait if options.max_wait is not None else max_wait
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
         try:
             async with asyncio.timeout(wait):
                 await lock.acquire()
         except TimeoutError:
             raise Busy(f"{label} is exclusive and still busy with another call after {wait:g} s") from None
-        return await self._run(fn, bound, label, options, timeout, lock)
+        if self._leases is None:
+            return await self._run(fn, bound, label, options, timeout, lock.release)
+        try:
+            lease = await self._shared_lock(self._leases, key, label, deadline, wait)
+        except BaseException:
+            lock.release()
+            raise
+        return await self._run(fn, bound, label, options, timeout, lambda: self._let_go_soon(lock, lease))
+
+    async def _shared_lock(self, leases: Leases, key: str, label: str, deadline: float, wait: float) -> Lease:
+        """The lease ``exclusive/<key>``, tried until ``deadline`` (loop time).
+
+        Raises:
+            Busy: another process held it all along; the message names it.
+            BrokerUnavailable: the shared broker does not answer.
+        """
+        name, loop = f"exclusive/{key}", asyncio.get_running_loop()
+        holder = f"{label} on {socket.gethostname()} (pid {os.getpid()})"
+        while True:
+            try:
+                lease = await leases.acquire(name, holder, self._ttl)
+                if lease is not None:
+                    return lease
+                left = deadline - loop.time()
+                if left <= 0:
+                    who = await leases.holder(name) or "another server process"
+                    raise Busy(f"{label} is exclusive and still busy with another call after {wait:g} s: {who}")
+            except LabdeckError:
+                raise
+            except Exception as exc:
+                raise BrokerUnavailable(f"{label} is exclusive across server processes, and the shared broker "
+                                        f"holding its lock does not answer: {exc}") from None
+            await asyncio.sleep(min(SHARED_POLL, left))
+
+    def _let_go_soon(self, lock: asyncio.Lock, lease: Lease) -> None:
+        """Release both locks of an exclusive call; on the loop, from sync code too."""
+        task = asyncio.get_running_loop().create_task(_let_go(lock, lease))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     async def _run(
         self,
@@ -312,9 +373,8 @@ class Caller:
         label: str,
         options: CallOptions,
         timeout: float | None,
-        lock: asyncio.Lock | None,
+        release: Callable[[], None] | None,
     ) -> Any:
-        release = lock.release if lock is not None else None
         try:
             async with asyncio.timeout(timeout):
                 if signature_of(fn).is_async:
@@ -342,6 +402,14 @@ class Caller:
 
 def _same(value: Any) -> Any:
     return value
+
+
+async def _let_go(lock: asyncio.Lock, lease: Lease) -> None:
+    """The lease first: the next call of this process, waiting for ``lock``, then finds it free."""
+    try:
+        await lease.release()
+    finally:
+        lock.release()
 
 
 class _Pending(Later):

@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from labdeck.broker.locks import Leases
 from labdeck.exceptions import (
     AccessDenied,
     BadRequest,
@@ -87,6 +88,10 @@ class Objects:
         self._watching: IdentityMap[set[str]] = IdentityMap()
         self._hints: dict[type, dict[str, Any]] = {}
         self._plans: dict[tuple[str, ...], CallPlan] = {}  # see labdeck.objects.plans
+
+    def share_locks(self, leases: Leases, ttl: float) -> None:
+        """Hold ``@exclusive`` locks across every server process sharing ``leases``."""
+        self._caller.share(leases, ttl)
 
     # -- exposing -------------------------------------------------------------------
 

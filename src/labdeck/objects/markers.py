@@ -114,7 +114,10 @@ def exclusive(*, lock: str | None = ..., max_wait: float | None = ...) -> Callab
 def exclusive(fn: Any = None, /, *, lock: str | None = None, max_wait: float | None = None) -> Any:
     """One call at a time across all clients; others queue up to ``max_wait``, then ``Busy``.
 
-    ``lock`` names a lock shared with other methods marked with the same name.
+    ``lock`` names a lock shared with other methods marked with the same name. With
+    ``[broker] url`` set, the lock holds across every server process of the deployment
+    (a lease with an expiry: a process that dies holding it frees it within
+    ``[broker] lease_ttl``).
     """
     if fn is not None:
         return _mark(fn, exclusive=True)

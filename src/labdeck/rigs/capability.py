@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from labdeck.capability import Capability, Command, Context, Exposed, Panel, Route, capability_of
+from labdeck.config import import_from
 from labdeck.exceptions import ConfigError, NotFound
 from labdeck.objects import Policy, reads
 from labdeck.protocol.rig import Event
@@ -111,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def serve_rig(args: argparse.Namespace) -> int:
     """``labdeck rig serve``: run one rig endpoint until interrupted."""
+    if args.handlers:
+        import_from(os.getcwd())  # --handlers myrig:Camera with myrig.py here
     handlers = load_handlers(args.handlers) if args.handlers else SimulatedRig()
     endpoint = RigEndpoint(args.uri, handlers, mode=args.mode, key=args.key.encode() if args.key else None,
                            ssl_context=_serving_context(args))

@@ -40,11 +40,12 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+from labdeck.broker import fences
 from labdeck.broker.locks import Lease, Leases, LocalLeases
 from labdeck.config import Config
-from labdeck.exceptions import BrokerUnavailable, Busy, InvalidArguments, LabdeckError, NotFound, StoreError
+from labdeck.exceptions import BrokerUnavailable, Busy, Fenced, InvalidArguments, LabdeckError, NotFound, StoreError
 from labdeck.objects.markers import inline, reads
 from labdeck.protocol.lifecycle import END_STATES, RunEvent, RunState, next_state
 from labdeck.protocol.link import Clear, Feedback, Notice, Plot, Progress, RigReport, ScriptMessage
@@ -56,13 +57,18 @@ from labdeck.runner.scripts import script_command
 from labdeck.store import Store
 from labdeck.types import current_client
 
-__all__ = ["BYTES_PER_MESSAGE", "LINES_PER_MESSAGE", "MAX_UNSAVED", "RUNNER_LEASE", "RUNNER_METHODS", "Runner"]
+__all__ = ["BYTES_PER_MESSAGE", "LINES_PER_MESSAGE", "MAX_UNSAVED", "POINTS_PER_MESSAGE", "RUNNER_LEASE",
+           "RUNNER_METHODS", "Runner"]
 
 log = logging.getLogger(__name__)
 
 LINES_PER_MESSAGE = 1000
 BYTES_PER_MESSAGE = 128 * 1024
 MAX_UNSAVED = 20_000
+POINTS_PER_MESSAGE = 10_000
+"""Most points of one ``run/data`` push (~200 KB). A script's batch grows while the server
+is busy (its writer keeps adding to what waits); such a batch goes out as several pushes,
+so that no push outgrows a browser's send queue (``[server] send_queue_bytes``)."""
 MAX_PROBLEMS = 20
 """Notes about bad messages from one script, after which they are only counted."""
 SHUTDOWN_GRACE = 2.0
@@ -73,6 +79,7 @@ RUNNER_METHODS = ("run", "stop", "status", "history", "scripts", "default_config
 """What a browser may call on ``runner``."""
 
 Publish = Callable[[str, Any], None]
+T = TypeVar("T")
 
 RUNNER_LEASE = "runner"
 """The lease a server process holds while it runs a script: one run at a time in a deployment."""
@@ -85,6 +92,10 @@ class _Run:
     user: str | None
     started: float
     state: RunState = RunState.STARTING
+    fence: int = 0
+    """The ``runner`` lease's fence this run was started under: its state writes carry it."""
+    superseded: bool = False
+    """Another server process took the runner over: this one records and announces nothing more."""
     process: ScriptProcess | None = None
     link: ScriptLink | None = None
     ended: float | None = None
@@ -153,7 +164,7 @@ class Runner:
         if leases is not None:
             self._leases = leases
         try:
-            sweep = await self._leases.acquire(RUNNER_LEASE, self._holder("start-up"), self.config.broker.lease_ttl)
+            sweep = await self._take("start-up")
         except Exception as exc:  # the shared broker is away: the next run's claim sweeps instead
             log.warning("cannot take the runner's lease at start (%s); left-over runs are looked for later", exc)
             return
@@ -168,6 +179,43 @@ class Runner:
 
     def _holder(self, what: str) -> str:
         return f"{what} on {socket.gethostname()} (pid {os.getpid()})"
+
+    async def _take(self, what: str) -> Lease | None:
+        """The ``runner`` lease with its fence claimed in the store; ``None`` if another holds it.
+
+        A fence the store has already seen (the lease store's counter went back: a
+        restart of the in-process leases, a Redis that lost its data) is raised past
+        what the store remembers, and the lease taken again.
+        """
+        ttl = self.config.broker.lease_ttl
+        seen = await self.store.run(lambda db: fences.stored(db, RUNNER_LEASE))
+        lease = await self._leases.acquire(RUNNER_LEASE, self._holder(what), ttl)
+        if lease is None:
+            return None
+        if lease.fence <= seen:
+            await lease.release()
+            await self._leases.raise_fence(RUNNER_LEASE, seen)
+            lease = await self._leases.acquire(RUNNER_LEASE, self._holder(what), ttl)
+            if lease is None:
+                return None
+        fence = lease.fence
+        try:
+            await self.store.run(lambda db: fences.fenced(db, RUNNER_LEASE, fence, lambda db: None))
+        except BaseException as exc:
+            await lease.release()
+            if isinstance(exc, Fenced):  # an even newer holder claimed it meanwhile
+                return None
+            raise
+        return lease
+
+    async def _record(self, run: _Run, write: Callable[[sqlite3.Connection], T]) -> T:
+        """Write the run's state, under its fence.
+
+        Raises:
+            Fenced: another server process took the runner over since; nothing was written.
+        """
+        fence = run.fence
+        return await self.store.run(lambda db: fences.fenced(db, RUNNER_LEASE, fence, write))
 
     async def _let_go(self) -> None:
         lease, self._lease = self._lease, None
@@ -247,16 +295,18 @@ class Runner:
         placeholder = _Run(0, name, user, started, state)
         self._run = placeholder  # claimed before the first await: a second call is Busy
         try:
-            await self._claim(name)
+            placeholder.fence = await self._claim(name)
         except BaseException:
             self._run = current
             raise
         try:
-            run_id = await self.store.run(
-                lambda db: history.create_run(db, name, command.argv, user, cfg, state.value))
-        except BaseException:
+            run_id = await self._record(
+                placeholder, lambda db: history.create_run(db, name, command.argv, user, cfg, state.value))
+        except BaseException as exc:
             self._run = current
             await self._let_go()
+            if isinstance(exc, Fenced):  # Fenced is no wire error: to the caller it is a taken runner
+                raise Busy("another server process took the one-run lock meanwhile; try again") from None
             raise
         run = placeholder
         run.id = run_id
@@ -271,17 +321,17 @@ class Runner:
             await self._end(run, RunEvent.SPAWN_FAILED, None)
         return run_id
 
-    async def _claim(self, name: str) -> None:
+    async def _claim(self, name: str) -> int:
         """Take the ``runner`` lease for a run of ``name``, first sweeping what a server
-        process that died while running left unfinished.
+        process that died (or stalled past the lease's expiry) while running left
+        unfinished; the lease's fence.
 
         Raises:
             Busy: another server process runs a script, or its leftovers are being killed.
             BrokerUnavailable: the shared broker holding the lock does not answer.
         """
         try:
-            lease = await self._leases.acquire(RUNNER_LEASE, self._holder(f"script {name!r}"),
-                                               self.config.broker.lease_ttl)
+            lease = await self._take(f"script {name!r}")
         except LabdeckError:
             raise
         except Exception as exc:
@@ -291,9 +341,34 @@ class Runner:
             raise Busy(f"a script is running elsewhere: {holder}; stop it there first")
         self._lease = lease
         lease.on_signal = self._signalled
+        lease.on_lost = self._lease_lost
         await self._sweep()
         if self._reaping:
             raise Busy("a script the previous server left running is being killed; try again in a moment")
+        return lease.fence
+
+    def _lease_lost(self) -> None:
+        """The ``runner`` lease expired under the live run: another process may run scripts
+        now, so this one stops its own (whether it may still record the end, the fence decides)."""
+        run = self._run
+        if run is None or run.state in END_STATES or isinstance(self._leases, LocalLeases):
+            return  # in-process leases: a stall past the ttl hands the run to nobody
+        self._line(run, "labdeck", "this server process lost the one-run lock (it stalled, or could not reach "
+                                   "the broker, for longer than [broker] lease_ttl): stopping the script")
+        if run.state in (RunState.STARTING, RunState.RUNNING):
+            self._move(run, RunEvent.STOP)
+        if run.process is not None and run.stopper is None:
+            self._begin_stop(run)
+
+    def _superseded(self, run: _Run) -> None:
+        """A write of ``run`` was fenced off: stop its script, announce nothing more about it."""
+        if run.superseded:
+            return
+        run.superseded = True
+        log.error("run %d: another server process took the one-run lock over (a newer fence than %d); "
+                  "this process no longer records or announces the run", run.id, run.fence)
+        if run.process is not None and not run.process.exited and run.stopper is None:
+            self._begin_stop(run)
 
     def _signalled(self, word: str) -> None:
         """Another server process asked for ``word`` (``"stop"``) through the runner's lease."""
@@ -440,7 +515,9 @@ class Runner:
         pid, mark = run.process.pid, run.process.start_mark
         assert pid is not None
         try:  # recorded before anything else happens, so a crash from here on leaves a trace
-            await self.store.run(lambda db: history.set_process(db, run.id, pid, pid, mark))
+            await self._record(run, lambda db: history.set_process(db, run.id, pid, pid, mark))
+        except Fenced:
+            self._superseded(run)
         except Exception:  # the process exists: it must be supervised whatever the store says
             log.exception("run %d: its process could not be recorded; a crash would leave it unnoticed", run.id)
         self._move(run, RunEvent.SPAWNED)
@@ -482,19 +559,36 @@ class Runner:
         run.ended = time.time()
         run.state = next_state(run.state, event)
         ended, state, error = run.ended, run.state.value, run.error
-        await self.store.run(lambda db: history.finish_run(db, run.id, state, ended, code, error))
+        try:
+            await self._record(run, lambda db: history.finish_run(db, run.id, state, ended, code, error))
+        except Fenced:
+            self._superseded(run)
         await self._let_go()
+        if run.superseded:
+            if self._run is run:
+                self._run = None
+            return
         self._publish_status()
 
     def _move(self, run: _Run, event: RunEvent) -> None:
+        """Step ``run`` by ``event``; ``run/status`` follows once the store has it."""
         run.state = next_state(run.state, event)
-        state = run.state.value
-        if self._store is not None and run.id:
-            write = self.store.run(lambda db: history.set_state(db, run.id, state))
-            task = asyncio.get_running_loop().create_task(write)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        self._publish_status()
+        if self._store is None or not run.id:
+            self._publish_status()
+            return
+        task = asyncio.get_running_loop().create_task(self._record_state(run, run.state.value, self.status()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _record_state(self, run: _Run, state: str, status: dict[str, Any]) -> None:
+        try:
+            await self._record(run, lambda db: history.set_state(db, run.id, state))
+        except Fenced:
+            self._superseded(run)
+        except Exception:
+            log.exception("run %d: its state %s could not be stored", run.id, state)
+        if not run.superseded:
+            self._publish("run/status", status)
 
     def _begin_stop(self, run: _Run) -> None:
         assert run.process is not None
@@ -607,20 +701,23 @@ class Runner:
     def _plot(self, run: _Run, msg: Plot) -> None:
         series, xs, ys = msg.series, msg.x, msg.y
         pts = list(zip([series] * len(xs), xs, ys, strict=True))
-        data: dict[str, Any] = {"run": run.id, "series": series, "x": xs, "y": ys}
         if msg.replace:
             self._edit(run, history.ReplacePoints(pts))
-            data["replace"] = True
         else:
             run.unsaved_points.extend(pts)
         labels = {"unit": msg.unit, "xlabel": msg.xlabel, "chart": msg.chart}
-        if any(labels.values()):
-            data.update(labels)
-            if run.labels.get(series) != labels:
-                run.labels[series] = labels
-                run.unsaved_labels[series] = labels
+        if any(labels.values()) and run.labels.get(series) != labels:
+            run.labels[series] = labels
+            run.unsaved_labels[series] = labels
         run.wake.set()
-        self._publish("run/data", data)
+        for start in range(0, max(len(xs), 1), POINTS_PER_MESSAGE):
+            end = start + POINTS_PER_MESSAGE
+            data: dict[str, Any] = {"run": run.id, "series": series, "x": xs[start:end], "y": ys[start:end]}
+            if msg.replace:
+                data["replace"] = True
+            if any(labels.values()):
+                data.update(labels)
+            self._publish("run/data", data)
 
     @staticmethod
     def _edit(run: _Run, edit: Edit) -> None:

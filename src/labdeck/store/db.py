@@ -49,6 +49,8 @@ __all__ = ["LEDGER", "Store", "is_postgres", "latest_schema", "migrations", "red
 T = TypeVar("T")
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _POSTGRES = ("postgresql://", "postgres://")
+HEALTH_TIMEOUT = 2.0
+"""Seconds ``/healthz`` waits for the database to answer before it says it does not."""
 
 LEDGER = """CREATE TABLE IF NOT EXISTS labdeck_migrations (
     version INTEGER PRIMARY KEY,  -- a migration's number
@@ -242,6 +244,23 @@ class Store:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the last row id."""
         return await self.run(lambda db: db.execute(sql, params).lastrowid or 0)
+
+    async def health(self, timeout: float = HEALTH_TIMEOUT) -> dict[str, object]:
+        """What ``/healthz`` says of the database: ``{}`` for a SQLite file that answers;
+        for PostgreSQL ``{"ok": True, "backend": "postgresql"}`` while it answers a trivial
+        query within ``timeout`` seconds; ``"ok": False`` with the reason when it does not
+        (the server is down or unreachable; the store connects again by itself)."""
+        backend = "sqlite" if self.url is None else "postgresql"
+        try:
+            async with asyncio.timeout(timeout):
+                await self.query("SELECT 1")
+        except TimeoutError:
+            return {"ok": False, "backend": backend, "error": f"no answer within {timeout:g} s"}
+        except (sqlite3.Error, StoreError, OSError) as exc:
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            # /healthz is public: say what is wrong, not where the database is
+            return {"ok": False, "backend": backend, "error": why.removeprefix(f"{self.where}: ")}
+        return {} if self.url is None else {"ok": True, "backend": backend}
 
     def close(self) -> None:
         def _close(db: sqlite3.Connection) -> None:

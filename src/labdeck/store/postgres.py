@@ -120,7 +120,7 @@ class Connection:
         if key is not None and "RETURNING" not in text.upper():
             text = f"{text} RETURNING {key}"
         with _sqlite_errors():
-            cur = self.raw.execute(text, tuple(params))
+            cur = self.raw.execute(text, _text_safe(params))
             rows = _rows(cur) if cur.description else []
         lastrowid = int(rows[0][0]) if key is not None and rows else None
         return Cursor([] if key is not None else rows, cur.rowcount, lastrowid)
@@ -128,7 +128,7 @@ class Connection:
     def executemany(self, sql: str, seq: Sequence[Sequence[Any]] | Any) -> Cursor:
         text = self._translate(sql)
         with _sqlite_errors(), self.raw.cursor() as cur:
-            cur.executemany(text, [tuple(p) for p in seq])
+            cur.executemany(text, [_text_safe(p) for p in seq])
             return Cursor([], cur.rowcount, None)
 
     def executescript(self, script: str) -> None:
@@ -160,6 +160,12 @@ class Connection:
         """
         self.raw.close()
         self.raw = _connect_raw(self.url)
+
+
+def _text_safe(params: Sequence[Any]) -> tuple[Any, ...]:
+    """``params`` with NUL in strings as U+FFFD: PostgreSQL's text cannot hold NUL, which
+    SQLite keeps (a script's binary output, decoded with replacement, may carry one)."""
+    return tuple(p.replace("\x00", "\ufffd") if isinstance(p, str) and "\x00" in p else p for p in params)
 
 
 def connect(url: str) -> Connection:

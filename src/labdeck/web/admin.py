@@ -24,11 +24,12 @@ from labdeck.admin import stats as stats_mod
 from labdeck.admin.service import Admin
 from labdeck.auth.passwords import MAX_LENGTH as MAX_PASSWORD
 from labdeck.auth.passwords import MIN_LENGTH as MIN_PASSWORD
+from labdeck.auth.revocation import Notice
 from labdeck.auth.users import UserInfo
 from labdeck.exceptions import BadRequest, LabdeckError, NotFound
 from labdeck.types import ROLES
 from labdeck.web import access
-from labdeck.web.auth import GATE_KEY, SESSION_ENDED_CLOSE_CODE, client_of
+from labdeck.web.auth import GATE_KEY, ROLE_CHANGED_CLOSE_CODE, SESSION_ENDED_CLOSE_CODE, client_of
 from labdeck.web.openapi import add_openapi_paths, error_response, error_responses, query_int
 
 __all__ = [
@@ -64,9 +65,6 @@ MAX_MESSAGE = 2000
 STATIC = Path(str(resources.files("labdeck.ui").joinpath("static")))
 _TOKEN = "/api/admin/tokens/{name:[a-z][a-z0-9._-]{0,63}}"
 _USER = "/api/admin/users/{name:[a-z][a-z0-9._-]{0,63}}"
-ROLE_CHANGED_CLOSE_CODE = 1012
-"""Websockets of a user whose role changed close with this ("service restart"): the
-dashboard reconnects at once and gets the new role."""
 _JOB = "/api/admin/jobs/{name:[a-z]{1,32}}/run"
 
 
@@ -190,6 +188,7 @@ async def change_role(request: web.Request) -> web.StreamResponse:
     if old != user.role:
         await admin.audit.record(client_of(request), "user.role", name=name, old=old, new=user.role)
         gate.close_user(name, ROLE_CHANGED_CLOSE_CODE, "your role changed: connect again")
+        await gate.tell_others(Notice("session"))
     return _reply({"user": _user_json(user)})
 
 
@@ -202,6 +201,7 @@ async def reset_password(request: web.Request) -> web.StreamResponse:
     await gate.users.set_password(name, password)
     await admin.audit.record(client_of(request), "user.password", name=name)
     closed = gate.close_user(name, SESSION_ENDED_CLOSE_CODE, "the password was changed: log in again")
+    await gate.tell_others(Notice("session"))
     return _reply({"user": _user_json(await gate.users.get(name)), "websockets_closed": closed})
 
 
@@ -215,6 +215,7 @@ async def delete_user(request: web.Request) -> web.StreamResponse:
     await gate.sessions.end_user(name)  # where sessions are not kept beside the users
     await admin.audit.record(client_of(request), "user.delete", name=name)
     closed = gate.close_user(name, SESSION_ENDED_CLOSE_CODE, "the user was deleted")
+    await gate.tell_others(Notice("session"))
     return _reply({"deleted": name, "sessions_ended": ended, "websockets_closed": closed})
 
 
@@ -234,6 +235,7 @@ async def revoke_token(request: web.Request) -> web.StreamResponse:
         if conn.client.via == "token" and conn.client.user == name:
             await conn.close(SESSION_ENDED_CLOSE_CODE, "the API token was revoked")
             closed += 1
+    await gate.tell_others(Notice("token", name))
     return _reply({"revoked": name, "websockets_closed": closed})
 
 

@@ -232,6 +232,8 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     checks = {name: dict(found) for name, cap in deck.capabilities.items() if (found := cap.health())}
     if broker := deck.broker.health():
         checks["broker"] = broker
+    if deck.store is not None and (store := await deck.store.health()):
+        checks["store"] = store
     for name, owned in deck.owned.items():
         if owned.standby is not None:
             checks[name] = {"standby": f"run by {owned.standby}"}

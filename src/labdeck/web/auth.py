@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from labdeck.admin.audit import Audit
+from labdeck.auth.revocation import Notice
 from labdeck.auth.sessions import CookieSigner, Sessions, load_secret
 from labdeck.auth.shared_throttle import SharedThrottle
 from labdeck.auth.throttle import LoginThrottle, Verdict
@@ -73,6 +74,9 @@ SWEEP_EVERY = 60.0
 """Seconds between two sweeps: websockets of ended sessions are closed, sessions with an
 open websocket count as active, expired sessions and stale throttle counts are removed."""
 SESSION_ENDED_CLOSE_CODE = 1008
+ROLE_CHANGED_CLOSE_CODE = 1012
+"""Websockets of a user whose role changed close with this ("service restart"): the
+dashboard reconnects at once and gets the new role."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -117,6 +121,8 @@ class Gate:
         """Routes of the pages anyone may see (``role = "public"``)."""
         self.connections: Callable[[], Iterable[Connection]] = tuple
         """The server's websocket connections, for :meth:`revalidate` (set by the deck)."""
+        self.announce: Callable[[Notice], Awaitable[None]] | None = None
+        """Tells the deployment's other processes of a revocation (set by the deck when shared)."""
 
     async def throttle_check(self, user: str, peer: str, now: float) -> Verdict:
         """Whether a login may be tried now, counting every process of the deployment."""
@@ -147,7 +153,7 @@ class Gate:
 
     async def sweep(self) -> str:
         """The periodic sweep (every :data:`SWEEP_EVERY` seconds); says what it did."""
-        closed = await self.revalidate()
+        closed = await self.revalidate() + await self.revalidate_tokens()
         ended = await self.sessions.cleanup()
         self.throttle.prune(time.time())
         if ended:
@@ -155,7 +161,8 @@ class Gate:
         return f"{ended} expired sessions removed, {closed} websockets of ended sessions closed"
 
     async def revalidate(self) -> int:
-        """Close the websockets whose login session has ended; returns how many.
+        """Close the websockets whose login session has ended (1008), or whose user's role
+        is no longer the one they were opened with (1012, to reconnect with it); how many.
 
         A session with an open websocket counts as active (a dashboard left open on scan
         day is in use even when it makes no HTTP request), so this also touches it.
@@ -163,10 +170,40 @@ class Gate:
         closed = 0
         for conn in list(self.connections()):
             session = conn.client.session
-            if session is not None and await self.sessions.lookup(session) is None:
+            if session is None:
+                continue
+            found = await self.sessions.lookup(session)
+            if found is None:
                 self._close_soon(conn, SESSION_ENDED_CLOSE_CODE, "the login session ended")
-                closed += 1
+            elif found.role != conn.client.role:
+                self._close_soon(conn, ROLE_CHANGED_CLOSE_CODE, "your role changed: connect again")
+            else:
+                continue
+            closed += 1
         return closed
+
+    async def revalidate_tokens(self) -> int:
+        """Close the websockets opened with a token that is revoked or expired now; how many."""
+        conns = [conn for conn in self.connections() if conn.client.via == "token" and conn.client.user]
+        good = await self.tokens.active(conn.client.user or "" for conn in conns)
+        gone = [conn for conn in conns if conn.client.user not in good]
+        for conn in gone:
+            self._close_soon(conn, SESSION_ENDED_CLOSE_CODE, "the API token was revoked")
+        return len(gone)
+
+    async def revoked(self, notice: Notice) -> int:
+        """Another process ended a session or revoked a token: close what no longer holds here."""
+        return await (self.revalidate() if notice.kind == "session" else self.revalidate_tokens())
+
+    async def tell_others(self, notice: Notice) -> None:
+        """Announce a revocation to the deployment's other processes; never fails the caller
+        (Redis away: they close at their next sweep)."""
+        if self.announce is None:
+            return
+        try:
+            await self.announce(notice)
+        except Exception as exc:
+            log.warning("could not tell the other server processes of %r: %s", notice, exc)
 
     def close_user(self, user: str, code: int, reason: str) -> int:
         """Close the websockets ``user`` opened through a login session; returns how many."""
@@ -364,6 +401,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if session_id is not None:
         await gate.sessions.end(session_id)
         await gate.revalidate()
+        await gate.tell_others(Notice("session"))
     response = _see_other(f"{gate.base}/login")
     response.del_cookie(SESSION_COOKIE, path=gate.base or "/")
     return response
@@ -396,6 +434,7 @@ async def end_session(request: web.Request) -> web.StreamResponse:
         await audit.record(client_of(request), "session.end", handle=handle, user=ended.user, peer=ended.peer)
     await gate.sessions.end_handle(handle)
     closed = await gate.revalidate()
+    await gate.tell_others(Notice("session"))
     return web.json_response({"ended": handle, "websockets_closed": closed})
 
 

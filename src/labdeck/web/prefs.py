@@ -13,6 +13,12 @@ random id of its ``labdeck-browser`` cookie (HttpOnly, set on first use). A pref
 a JSON value of at most :data:`MAX_VALUE` bytes under a key like ``overview.cards``; an
 owner has at most :data:`MAX_KEYS` of them, of :data:`MAX_BYTES` together. Values are stored and handed back as given:
 the dashboard checks what it reads, as it would any other input.
+
+Browser ids cost nothing to make (a client that drops its cookies gets a new one), so in
+open mode the server keeps at most :data:`MAX_BROWSERS` browsers' preferences: when a new
+browser saves its first one, those of browsers that saved nothing for a year (the cookie's
+lifetime) are forgotten, then, while there are still too many, those of the browser that
+saved least recently. A user's preferences are never pruned.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from labdeck.web.openapi import add_openapi_paths, error_response, error_respons
 if TYPE_CHECKING:
     from labdeck.store import Store
 
-__all__ = ["BROWSER_COOKIE", "KEY_PATTERN", "MAX_BYTES", "MAX_KEYS", "MAX_VALUE", "add_routes", "owner_of"]
+__all__ = ["BROWSER_COOKIE", "KEY_PATTERN", "MAX_BROWSERS", "MAX_BYTES", "MAX_KEYS", "MAX_VALUE", "add_routes",
+           "owner_of"]
 
 BROWSER_COOKIE = "labdeck-browser"
 MAX_VALUE = 16 * 1024
@@ -44,6 +51,8 @@ MAX_KEYS = 100
 """Most preferences one owner keeps."""
 MAX_BYTES = 128 * 1024
 """Most bytes of JSON all of one owner's preferences hold together."""
+MAX_BROWSERS = 1000
+"""Most browsers (open mode) whose preferences are kept; the least recently saved go first."""
 KEY_PATTERN = r"[a-z][a-z0-9_.-]{0,63}"
 _KEY = re.compile(KEY_PATTERN)
 _BROWSER_ID = re.compile(r"[A-Za-z0-9_-]{24}")
@@ -133,16 +142,34 @@ async def _value(request: web.Request) -> Any:
 
 def _save(db: sqlite3.Connection, owner: str, key: str, text: str) -> None:
     with db:
-        known = db.execute("SELECT count(*), sum(CASE WHEN key = ? THEN 1 ELSE 0 END), "
-                           "coalesce(sum(CASE WHEN key = ? THEN 0 ELSE length(CAST(value AS BLOB)) END), 0) "
-                           "FROM prefs WHERE owner = ?", (key, key, owner)).fetchone()
-        if known[0] >= MAX_KEYS and not known[1]:
+        held = dict(db.execute("SELECT key, value FROM prefs WHERE owner = ?", (owner,)).fetchall())
+        if len(held) >= MAX_KEYS and key not in held:
             raise Busy(f"at most {MAX_KEYS} preferences are kept; delete one first")
-        if known[2] + len(text.encode()) > MAX_BYTES:
+        others = sum(len(value.encode()) for k, value in held.items() if k != key)  # bytes, on any backend
+        if others + len(text.encode()) > MAX_BYTES:
             raise TooLarge(f"all preferences together hold at most {MAX_BYTES} bytes of JSON; delete one first")
+        now = time.time()
+        if not held and owner.startswith("browser:"):
+            _make_room_for_a_browser(db, now)
         db.execute("INSERT INTO prefs (owner, key, value, updated) VALUES (?, ?, ?, ?) "
                    "ON CONFLICT (owner, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-                   (owner, key, text, time.time()))
+                   (owner, key, text, now))
+
+
+_BROWSERS = "owner >= 'browser:' AND owner < 'browser;'"  # the primary key's range of browser owners
+
+
+def _make_room_for_a_browser(db: sqlite3.Connection, now: float) -> None:
+    """Forget browsers idle past their cookie's lifetime, then the least recently saved
+    ones until a new browser fits under :data:`MAX_BROWSERS`."""
+    idle = [row[0] for row in db.execute(
+        f"SELECT owner FROM prefs WHERE {_BROWSERS} GROUP BY owner HAVING max(updated) < ?", (now - _YEAR,))]
+    count = db.execute(f"SELECT count(DISTINCT owner) FROM prefs WHERE {_BROWSERS}").fetchone()[0] - len(idle)
+    if count >= MAX_BROWSERS:
+        idle += [row[0] for row in db.execute(
+            f"SELECT owner FROM prefs WHERE {_BROWSERS} GROUP BY owner HAVING max(updated) >= ? "
+            "ORDER BY max(updated), owner LIMIT ?", (now - _YEAR, count - MAX_BROWSERS + 1))]
+    db.executemany("DELETE FROM prefs WHERE owner = ?", [(owner,) for owner in idle])
 
 
 _KEY_PARAM = {"name": "key", "in": "path", "required": True,

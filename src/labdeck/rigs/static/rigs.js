@@ -21,9 +21,9 @@ function mount(root, { deck, toast }) {
     <div class="card">
       <header><h2>Rigs</h2><span class="muted" data-testid="rigs-count"></span></header>
       <div class="toolbar rigs-controls">
-        <label class="muted">Experiment <input data-testid="rigs-exp-ref" size="14"
+        <label class="muted">Experiment <input type="text" data-testid="rigs-exp-ref" size="14"
           title="yyyy-mm-dd_n_subject: the date, the session number of the day, the subject"></label>
-        <label class="muted">Subject <input data-testid="rigs-subject" size="12" placeholder="subject"></label>
+        <label class="muted">Subject <input type="text" data-testid="rigs-subject" size="12" placeholder="subject"></label>
         <span class="muted rigs-ref" data-testid="rigs-ref-preview"></span>
         <span class="spacer"></span>
         <span class="rig-actions rigs-all"><span class="muted">All rigs:</span>${buttons("all")}</span>

@@ -225,6 +225,11 @@ export class Deck {
     }
     if (this.state !== "open") return;
     let since = channel.epoch === null ? channel.since : channel.lastSeq;
+    // Each handler resumes after the last push it was given: pushes the channel saw while
+    // a handler waited for its rewind (or had not reached yet in its replay) are not its.
+    for (const sub of channel.subs) {
+      if (sub.last !== null && (since === undefined || sub.last < since)) since = sub.last;
+    }
     const rewind = channel.rewind;
     if (rewind !== undefined) since = since === undefined ? rewind : Math.min(since, rewind);
     const fields = { ch: channel.ch };

@@ -60,7 +60,7 @@ function agentsCard(agents, ctx) {
   const card = node("article", "card incoming-agents");
   card.dataset.testid = "incoming-agents";
   const list = node("ul", "incoming-agent-list");
-  card.append(node("h3", "", "Agents"), list);
+  card.append(node("h2", "", "Agents"), list); // a card heading, as the watches' are
   const draw = (all) => list.replaceChildren(...all.map((a) => {
     const row = node("li");
     row.dataset.testid = `agent-${a.name}`;

@@ -10,6 +10,7 @@
  */
 
 import uPlot from "../vendor/uPlot.esm.js";
+import { axisStyle, onThemeChange, seriesColors } from "../theme.js";
 
 const REFRESH_MS = 10_000;
 const DAYS = 30;
@@ -82,6 +83,7 @@ function mount(root, { kit, toast }) {
   const $ = kit.fill(root, SECTIONS);
   const { el, formatTime } = kit;
   let chart = null;
+  let chartData = null;
   let timer = 0;
   let visible = true;
 
@@ -178,18 +180,31 @@ function mount(root, { kit, toast }) {
     const box = $("stats-chart");
     box.dataset.days = String(stats.days.length);
     box.dataset.requests = String(stats.days.reduce((n, d) => n + d.requests, 0));
-    if (!chart) {
-      kit.loadCss("static/vendor/uPlot.min.css", { first: true });
-      chart = new uPlot({
-        width: Math.max(box.clientWidth, 320), height: 200,
-        series: [{}, { label: "requests", stroke: "#2563eb", width: 1.5, points: { show: true } },
-                 { label: "invalid + not found", stroke: "#d9480f", width: 1.5, points: { show: true } }],
-        axes: [{}, { size: 60 }],
-      }, data, box);
-    } else {
-      chart.setData(data);
-    }
+    chartData = data;
+    if (!chart) drawChart();
+    else chart.setData(data);
   }
+
+  // Axes and lines in the theme's colours; the chart follows the box's width (a phone
+  // turned sideways) and is drawn again when the system switches between light and dark.
+  function drawChart() {
+    const box = $("stats-chart");
+    kit.loadCss("static/vendor/uPlot.min.css", { first: true });
+    const [requests, refused] = seriesColors();
+    chart?.destroy();
+    chart = new uPlot({
+      width: Math.max(box.clientWidth, 200), height: 200,
+      series: [{}, { label: "requests", stroke: requests, width: 1.5, points: { show: true } },
+               { label: "invalid + not found", stroke: refused, width: 1.5, points: { show: true } }],
+      axes: [axisStyle(), { ...axisStyle(), size: 60 }],
+    }, chartData, box);
+  }
+  const resizer = new ResizeObserver(() => {
+    const width = $("stats-chart").clientWidth;
+    if (chart && width && width !== chart.width) chart.setSize({ width: Math.max(width, 200), height: 200 });
+  });
+  resizer.observe($("stats-chart"));
+  const unwatchTheme = onThemeChange(() => { if (chart) drawChart(); });
 
   function showJobs(jobs) {
     $("jobs").replaceChildren(...jobs.map((j) => {
@@ -314,6 +329,12 @@ function mount(root, { kit, toast }) {
   return {
     shown() { visible = true; refresh(); },
     hidden() { visible = false; clearTimeout(timer); },
-    cleanup() { visible = false; clearTimeout(timer); chart?.destroy(); },
+    cleanup() {
+      visible = false;
+      clearTimeout(timer);
+      resizer.disconnect();
+      unwatchTheme();
+      chart?.destroy();
+    },
   };
 }

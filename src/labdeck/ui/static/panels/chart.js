@@ -19,13 +19,15 @@
  * per-block minima and maxima kept as points arrive, so a frame costs about the same
  * for 1,000,000 points as for 10,000. X values are taken to grow, as uPlot needs.
  *
- * The legend shows each series' latest value, or the value under the cursor.
+ * The legend shows each series' latest value, or the value under the cursor. Axes, grid
+ * and lines take the theme's colours (theme.js) and are drawn again when the system
+ * switches between light and dark.
  */
 
 import uPlot from "../vendor/uPlot.esm.js";
 import { downloadText, el, loadCss } from "../kit.js";
+import { axisStyle, cssVar, onThemeChange, seriesColors } from "../theme.js";
 
-const COLORS = ["#2563eb", "#d9480f", "#15803d", "#9333ea", "#0891b2", "#b45309", "#be185d", "#4d7c0f"];
 const BLOCK = 64;
 const PER_COLUMN = 4;
 
@@ -158,11 +160,6 @@ function lowerBound(xs, x) {
   return lo;
 }
 
-function cssVar(name, fallback) {
-  const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-  return value || fallback;
-}
-
 function formatValue(y, unit) {
   if (y === null || y === undefined || !Number.isFinite(y)) return "–";
   const text = Math.abs(y) >= 1e5 || (Math.abs(y) < 1e-3 && y !== 0) ? y.toExponential(3) : String(+y.toPrecision(5));
@@ -210,6 +207,11 @@ export class Chart {
     this.element.append(header, this.body, this.legend);
     this.resizer = new ResizeObserver(() => this.fit());
     this.resizer.observe(this.body);
+    this.unwatchTheme = onThemeChange(() => {
+      this.rebuild = true;
+      this.legend.replaceChildren(); // its swatches take the new colours
+      this.schedule();
+    });
   }
 
   button(text, testid, title, action) {
@@ -297,13 +299,8 @@ export class Chart {
     const xlabel = list.find((s) => s.xlabel)?.xlabel ?? "";
     this.element.dataset.units = units.join(", ");
     this.element.dataset.xlabel = xlabel;
-    const axis = {
-      stroke: cssVar("--muted", "#5f6b7a"),
-      grid: { stroke: cssVar("--grid", "#eef1f5"), width: 1 },
-      ticks: { stroke: cssVar("--border", "#d9dee6"), width: 1 },
-      font: "12px system-ui, sans-serif",
-      labelFont: "12px system-ui, sans-serif",
-    };
+    const axis = axisStyle();
+    const colors = seriesColors();
     return {
       width: Math.max(this.body.clientWidth, 200),
       height: this.height,
@@ -313,7 +310,7 @@ export class Chart {
         { ...axis, size: 64, label: units.join(", ") || undefined, labelSize: units.length ? 20 : 0 },
       ],
       series: [{ label: xlabel || "x" }, ...list.map((s, i) => ({
-        label: s.name, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
+        label: s.name, stroke: colors[i % colors.length], width: 1.5, spanGaps: false,
       }))],
       cursor: { drag: { x: true, y: false } },
       legend: { show: false },
@@ -400,12 +397,13 @@ export class Chart {
   paintLegend(idx) {
     const list = [...this.series.values()];
     if (this.legend.childElementCount !== list.length) {
+      const colors = seriesColors();
       this.legend.replaceChildren(...list.map((s, i) => {
         const item = el("span", "plot-legend-item");
         item.dataset.testid = "plot-legend-item";
         item.dataset.series = s.name;
         const swatch = el("span", "swatch");
-        swatch.style.background = COLORS[i % COLORS.length];
+        swatch.style.background = colors[i % colors.length];
         item.append(swatch, el("span", "mono", s.name), el("span", "mono plot-value"));
         return item;
       }));
@@ -467,6 +465,7 @@ export class Chart {
   destroy() {
     cancelAnimationFrame(this.frame);
     this.resizer.disconnect();
+    this.unwatchTheme();
     this.plot?.destroy();
     this.element.remove();
   }

@@ -18,7 +18,7 @@ export default { mount };
 const NUMBER_TYPES = new Set(["int", "float"]);
 
 /** Objects labdeck itself exposes; each has a panel of its own. */
-const BUILT_IN = new Set(["runner", "rigs", "stations"]);
+const BUILT_IN = new Set(["runner", "rigs", "stations", "agents"]);
 
 function mount(root, { deck, toast }) {
   const $ = fill(root, `
