@@ -238,6 +238,8 @@ class Rig:
                 cb(data, event)
             except Exception:
                 log.exception("rig %r: a callback for %s failed", self.name, event.value)
+        if self._callbacks.get(event) is not callbacks:
+            return  # a callback cleared them (and may have assigned others): that stands
         if keep:
             self._callbacks[event] = keep
         else:
