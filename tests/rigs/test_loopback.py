@@ -154,3 +154,17 @@ async def test_callbacks_hear_each_answer_and_may_clear_themselves_while_heard()
         assert await rig.status() == "connected"
         assert await rig.status() == "connected"  # no callback left: the answer still comes
     assert heard == ["connected"]
+
+
+async def test_a_signed_link_answers_its_key_only_and_the_rig_keeps_serving() -> None:
+    sim = SimulatedRig("cam")
+    async with RigEndpoint("udp://127.0.0.1:0", sim, key=b"lab secret") as rig_side:
+        async with Rig(rig_side.uri, "forger", key=b"guess", timeout=0.3) as forger:
+            with pytest.raises(Timeout, match="'forger'"):
+                await forger.init()
+        async with Rig(rig_side.uri, "plain", timeout=0.3) as unsigned:
+            with pytest.raises(Timeout, match="'plain'"):
+                await unsigned.init()
+        async with Rig(rig_side.uri, "cam", key=b"lab secret", timeout=scaled(3)) as rig:
+            assert (await rig.init())["state"] == "initialised"
+    assert sim.calls == ["init"]  # neither the forged nor the unsigned request ran
