@@ -155,6 +155,19 @@ def test_the_inbox_keeps_at_most_its_limit_forgetting_the_oldest_first() -> None
     assert inbox.receive("a", 1, 0.1) == (Seen.NEW, None)  # 1 went to make room for 3
 
 
+def test_the_inbox_checks_without_recording_and_an_answer_given_at_once_is_one_entry() -> None:
+    inbox = Inbox(keep=10.0, limit=2)
+    assert inbox.check("a", 1, 0.0) == (Seen.NEW, None)
+    assert inbox.check("a", 1, 0.0) == (Seen.NEW, None)  # a check alone records nothing
+    inbox.answered("a", 1, b"one", 0.0)  # an inline handler's answer, written once
+    assert inbox.check("a", 1, 0.1) == (Seen.ANSWERED, b"one")
+    inbox.running("a", 2, 0.1)
+    assert inbox.check("a", 2, 0.1) == (Seen.RUNNING, None)
+    inbox.answered("a", 3, b"three", 0.2)  # at the limit: the oldest (1) makes room
+    assert inbox.check("a", 1, 0.3) == (Seen.NEW, None)
+    assert inbox.check("a", 3, 0.3) == (Seen.ANSWERED, b"three")
+
+
 def test_recent_messages_drop_a_copy_within_the_window_only() -> None:
     recent = rigflow.RecentMessages(window=0.5)
     assert not recent.repeated("a", b"[1, null]", 0.0)

@@ -135,3 +135,36 @@ def test_both_sides_work_on_uvloop_as_the_server_runs(mode: Mode, scheme: str) -
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         assert runner.run(exchange()) == "initialised"
+
+
+async def test_callbacks_hear_each_answer_and_may_clear_themselves_while_heard() -> None:
+    heard: list[Any] = []
+    async with RigEndpoint("udp://127.0.0.1:0", SimulatedRig("cam")) as rig_side, \
+            Rig(rig_side.uri, "cam", timeout=scaled(3)) as rig:
+        waiting = asyncio.ensure_future(rig.on_event("status"))
+        await asyncio.sleep(0)
+        assert await rig.status() == "connected"
+        assert await waiting == "connected"  # a future hears one answer, then is gone
+
+        def once(data: Any, event: Event) -> None:
+            heard.append(data)
+            rig.clear_callbacks(event)
+
+        rig.assign_callback("status", once)
+        assert await rig.status() == "connected"
+        assert await rig.status() == "connected"  # no callback left: the answer still comes
+    assert heard == ["connected"]
+
+
+async def test_a_signed_link_answers_its_key_only_and_the_rig_keeps_serving() -> None:
+    sim = SimulatedRig("cam")
+    async with RigEndpoint("udp://127.0.0.1:0", sim, key=b"lab secret") as rig_side:
+        async with Rig(rig_side.uri, "forger", key=b"guess", timeout=0.3) as forger:
+            with pytest.raises(Timeout, match="'forger'"):
+                await forger.init()
+        async with Rig(rig_side.uri, "plain", timeout=0.3) as unsigned:
+            with pytest.raises(Timeout, match="'plain'"):
+                await unsigned.init()
+        async with Rig(rig_side.uri, "cam", key=b"lab secret", timeout=scaled(3)) as rig:
+            assert (await rig.init())["state"] == "initialised"
+    assert sim.calls == ["init"]  # neither the forged nor the unsigned request ran

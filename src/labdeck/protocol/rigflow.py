@@ -23,7 +23,8 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+
+import msgspec
 
 from labdeck.exceptions import IllegalTransition
 from labdeck.protocol.rig import Event
@@ -59,6 +60,9 @@ class SendEvent(enum.StrEnum):
 
 
 _S, _E = SendState, SendEvent
+# Members as module constants: on Python 3.11 reading ``SendEvent.ANSWER`` goes through the
+# enum metaclass's attribute hook, which costs as much as a dict operation, on every message.
+_SENT, _ACK, _ANSWER = _S.SENT, _E.ACK, _E.ANSWER
 
 # An answer straight from "sent" is normal on a lossy link: the ack was lost, the answer
 # was not. "answered" and "timed out" are final; the outbox forgets the request there.
@@ -86,9 +90,12 @@ def next_send_state(state: SendState, event: SendEvent) -> SendState:
         raise IllegalTransition(f"rig request state {state.value!r}: event {event.value!r} is not allowed") from None
 
 
-@dataclass(slots=True)
-class Pending:
-    """One request in flight: what to resend, and when it gives up."""
+class Pending(msgspec.Struct, gc=False):
+    """One request in flight: what to resend, and when it gives up.
+
+    A struct (built in C, one per request; it holds no references back, so the garbage
+    collector need not track it).
+    """
 
     id: int
     payload: bytes
@@ -126,8 +133,8 @@ class Outbox:
         """Track request ``rid``, just sent; it times out ``timeout`` seconds from ``now``."""
         if rid in self._pending:
             raise ValueError(f"rig request {rid} is already in flight")
-        never = now + timeout + 1.0
-        entry = Pending(rid, payload, now, now + timeout, now + self.first_retry if self.retransmit else never)
+        deadline = now + timeout
+        entry = Pending(rid, payload, now, deadline, now + self.first_retry if self.retransmit else deadline + 1.0)
         self._pending[rid] = entry
         return entry
 
@@ -136,16 +143,16 @@ class Outbox:
         entry = self._pending.get(rid)
         if entry is None:
             return False
-        if entry.state is SendState.SENT and self.retransmit:
+        if entry.state is _SENT and self.retransmit:
             entry.next_send = entry.sent_at + self.answer_poll
-        entry.state = next_send_state(entry.state, SendEvent.ACK)
+        entry.state = next_send_state(entry.state, _ACK)
         return True
 
     def answer(self, rid: int) -> Pending | None:
         """Record the answer and forget the request; ``None``: not pending, drop the answer."""
         entry = self._pending.pop(rid, None)
         if entry is not None:
-            entry.state = next_send_state(entry.state, SendEvent.ANSWER)
+            entry.state = next_send_state(entry.state, _ANSWER)
         return entry
 
     def due(self, now: float) -> list[Pending]:
@@ -192,6 +199,9 @@ class Seen(enum.StrEnum):
     """Answered already: send the cached answer again, never run the handler twice."""
 
 
+_NEW, _RUNNING, _ANSWERED = Seen.NEW, Seen.RUNNING, Seen.ANSWERED
+
+
 class Inbox:
     """The receiver's side: request ids seen per peer, with their answers.
 
@@ -206,18 +216,34 @@ class Inbox:
         self._next_sweep = float("-inf")
 
     def receive(self, peer: Hashable, rid: int, now: float) -> tuple[Seen, bytes | None]:
-        """Classify request ``rid`` from ``peer``; with :attr:`Seen.ANSWERED`, its cached answer."""
-        if len(self._seen) >= self.limit:
-            self._seen.popitem(last=False)  # the oldest: at the limit, one in, one out
+        """Classify request ``rid`` from ``peer`` (:meth:`check`); a new one is recorded as
+        running (:meth:`running`)."""
+        seen = self.check(peer, rid, now)
+        if seen[0] is _NEW:
+            self.running(peer, rid, now)
+        return seen
+
+    def check(self, peer: Hashable, rid: int, now: float) -> tuple[Seen, bytes | None]:
+        """Classify request ``rid`` from ``peer`` without recording it; with
+        :attr:`Seen.ANSWERED`, its cached answer.
+
+        With :attr:`Seen.NEW` the caller must record the request before anything else can
+        arrive: :meth:`running` before its handler starts, or :meth:`answered` when the
+        handler has answered without yielding (the cheaper way: one entry written, after
+        the reply has left).
+        """
         if now >= self._next_sweep:
             self._forget(now)
         known = self._seen.get((peer, rid))
         if known is None:
-            self._seen[peer, rid] = (now, None)
-            return Seen.NEW, None
+            return _NEW, None
         if known[1] is None:
-            return Seen.RUNNING, None
-        return Seen.ANSWERED, known[1]
+            return _RUNNING, None
+        return _ANSWERED, known[1]
+
+    def running(self, peer: Hashable, rid: int, now: float) -> None:
+        """Record ``rid`` from ``peer`` as being handled: a repeat is :attr:`Seen.RUNNING`."""
+        self._add((peer, rid), (now, None))
 
     def is_answered(self, peer: Hashable, rid: int) -> bool:
         """Whether ``rid`` from ``peer`` has its answer cached (an ack for it would be redundant)."""
@@ -226,8 +252,18 @@ class Inbox:
 
     def answered(self, peer: Hashable, rid: int, payload: bytes, now: float) -> None:
         """Cache the answer to ``rid`` for repeats of the request."""
-        self._seen[peer, rid] = (now, payload)
-        self._seen.move_to_end((peer, rid))
+        key = peer, rid
+        seen = self._seen
+        if key in seen:
+            seen[key] = (now, payload)
+            seen.move_to_end(key)
+        else:
+            self._add(key, (now, payload))
+
+    def _add(self, key: tuple[Hashable, int], entry: tuple[float, bytes | None]) -> None:
+        if len(self._seen) >= self.limit:
+            self._seen.popitem(last=False)  # the oldest: at the limit, one in, one out
+        self._seen[key] = entry
 
     def _forget(self, now: float) -> None:
         # A sweep a second at most: an id is remembered at least ``keep`` seconds, a

@@ -22,17 +22,20 @@ from functools import partial
 from typing import Any
 
 from labdeck.exceptions import BadRequest, NotSerializable
+from labdeck.objects.markers import call_options
 from labdeck.protocol import rig, rigibl
 from labdeck.protocol.rig import Ack, Event, Reply, Request
 from labdeck.protocol.rigflow import Inbox, RecentMessages, Seen
 from labdeck.rigs import tcp
 from labdeck.rigs.address import Mode, parse_uri
-from labdeck.rigs.handlers import Done, SimulatedRig, handler_lookup, start_handler
+from labdeck.rigs.handlers import PLAIN_ANSWERS, Done, SimulatedRig, follow, handler_lookup, is_answer, start_handler
 from labdeck.rigs.udp import open_udp
 
 __all__ = ["RigEndpoint", "answer_args"]
 
 log = logging.getLogger(__name__)
+
+_NEW, _ANSWERED = Seen.NEW, Seen.ANSWERED  # read on every request; see labdeck.protocol.rigflow
 
 _STREAM_GAP = 0.005
 """iblutil mode over ws: the least seconds between an echo and the answer after it.
@@ -72,6 +75,8 @@ class RigEndpoint:
         self._send: Any = None
         self._running: set[asyncio.Future[Any]] = set()
         self._awaiting_echo: dict[tuple[Hashable, bytes], float] = {}
+        # A subclass that answers otherwise (through _handle) gets every request there
+        self._direct = type(self)._handle is RigEndpoint._handle
 
     @property
     def port(self) -> int:
@@ -114,7 +119,10 @@ class RigEndpoint:
     def _start(self, event: Event, args: list[Any], done: Done, peer: Hashable) -> bool:
         """Run the handler for ``event``; ``True`` when it has answered already."""
         self.handled += 1
-        running = self._handle(event, args, done, peer)
+        return self._track(self._handle(event, args, done, peer))
+
+    def _track(self, running: asyncio.Future[Any] | None) -> bool:
+        """Keep a handler still ``running`` for :meth:`close`; ``True`` when there is none."""
         if running is None:
             return True
         self._running.add(running)
@@ -124,28 +132,50 @@ class RigEndpoint:
     def _handle(self, event: Event, args: list[Any], done: Done, peer: Hashable) -> asyncio.Future[Any] | None:
         """Start answering ``event`` from ``peer`` (see :func:`~labdeck.rigs.handlers.start_handler`);
         a subclass that answers otherwise (iblutil's callbacks) overrides this."""
-        return start_handler(self._handler(event), args, done)
+        return start_handler(self._handler(event, None), args, done)
 
     # -- labdeck mode --------------------------------------------------------------
 
     def _received_labdeck(self, data: bytes, peer: Hashable) -> None:
+        key = self.key
         try:
-            msg = rig.decode(data, self.key, now=time.time() if self.key is not None else None)
+            msg = rig.decode(data) if key is None else rig.decode(data, key, now=time.time())
         except BadRequest as exc:
             log.warning("rig %s: dropped a message: %s", self.uri, exc.message)
             return
         if type(msg) is not Request:
             return  # acks and replies are for controllers
-        seen, cached = self.inbox.receive(peer, msg.id, time.monotonic())
-        if seen is Seen.ANSWERED:
-            self._send(cached, peer)
-            return
-        if seen is Seen.RUNNING:
-            self._ack(msg.id, peer)
+        now = time.monotonic()
+        inbox = self.inbox
+        seen, cached = inbox.check(peer, msg.id, now)
+        if seen is not _NEW:
+            if seen is _ANSWERED:
+                self._send(cached, peer)
+            else:
+                self._ack(msg.id, peer)  # its handler is still running
             return
         given = msg.data
         args = given if type(given) is list else [] if given is None else [given]
-        if not self._start(msg.ev, args, partial(self._answer, msg, peer), peer):
+        fn = self._handler(msg.ev, None) if self._direct else None
+        if fn is not None and call_options(fn).inline:
+            # The common trivial handler, answered right here: no task, no thread, no
+            # callback object, and its reply is the acknowledgement.
+            # The inbox records it with its answer, after the reply has left.
+            self.handled += 1
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                self._answer(msg, peer, None, exc, now)
+                return
+            if type(result) in PLAIN_ANSWERS or is_answer(result):
+                self._answer(msg, peer, result, None, now)
+                return
+            inbox.running(peer, msg.id, now)
+            answered = self._track(follow(result, partial(self._answer, msg, peer)))
+        else:
+            inbox.running(peer, msg.id, now)
+            answered = self._start(msg.ev, args, partial(self._answer, msg, peer), peer)
+        if not answered:
             # The ack goes out on this same loop turn, after a task's first step: a
             # handler that answers at once has then sent its reply, which is the better
             # acknowledgement, and the ack is skipped (one datagram fewer each way; and on a
@@ -156,7 +186,10 @@ class RigEndpoint:
         if not self.inbox.is_answered(peer, rid):
             self._send(rig.encode(Ack(rid), self.key), peer)
 
-    def _answer(self, msg: Request, peer: Hashable, result: Any, error: Exception | None) -> None:
+    def _answer(self, msg: Request, peer: Hashable, result: Any, error: Exception | None,
+                now: float | None = None) -> None:
+        """Reply to ``msg`` (a :data:`~labdeck.rigs.handlers.Done`, with ``msg`` and ``peer``
+        bound); ``now``: the clock already read for this request, if any."""
         if error is None:
             try:
                 payload = rig.encode(Reply(msg.id, ok=True, data=result), self.key)
@@ -165,8 +198,8 @@ class RigEndpoint:
         if error is not None:
             self._failed(msg.ev, error)
             payload = rig.encode(Reply(msg.id, ok=False, error=_describe(error)), self.key)
-        self.inbox.answered(peer, msg.id, payload, time.monotonic())
-        self._send(payload, peer)
+        self._send(payload, peer)  # first: the cache below is not on the way to the controller
+        self.inbox.answered(peer, msg.id, payload, time.monotonic() if now is None else now)
 
     def _failed(self, event: Event, error: Exception) -> None:
         log.error("rig %s: the %s handler failed", self.uri, event.value, exc_info=error)

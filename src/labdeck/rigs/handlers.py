@@ -23,28 +23,47 @@ import inspect
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from labdeck.exceptions import ConfigError
 from labdeck.objects.markers import call_options, inline
-from labdeck.protocol.rig import Event
 
-__all__ = ["Done", "SimulatedRig", "handler_lookup", "load_handlers", "start_handler"]
+__all__ = ["PLAIN_ANSWERS", "Done", "Lookup", "SimulatedRig", "follow", "handler_lookup", "is_answer", "load_handlers",
+           "start_handler"]
 
 Done = Callable[[Any, "Exception | None"], None]
 """Told how a handler ended: ``done(answer, None)``, or ``done(None, error)``."""
 
+Lookup = Callable[[str, None], "Callable[..., Any] | None"]
+"""Finds an event's handler: ``lookup(event, None)``, ``None`` for a missing one."""
+
 _EAGER = sys.version_info >= (3, 12)
-_PLAIN = frozenset({str, int, float, bool, dict, list, tuple, type(None)})
+PLAIN_ANSWERS = frozenset({str, int, float, bool, dict, list, tuple, type(None)})
 """Answers known not to be awaitable without asking (``inspect.isawaitable`` is not free)."""
+_PLAIN = PLAIN_ANSWERS
 
 
-def handler_lookup(handlers: object) -> Callable[[Event], Callable[..., Any] | None]:
+def handler_lookup(handlers: object) -> Lookup:
     """How to find an event's handler in ``handlers``: a mapping's entry or an object's
-    attribute, by the event's name; the lookup answers ``None`` for a missing one."""
+    attribute, by the event's name (an :class:`Event` is the str of its name).
+
+    The caller passes the default itself, ``lookup(event, None)``: so both kinds are one
+    call in C (``Mapping.get``, ``getattr``) with no Python frame per request.
+    """
     if isinstance(handlers, Mapping):
         return handlers.get
-    return lambda event: getattr(handlers, event, None)  # an Event is the str of its name
+    return partial(getattr, handlers)
+
+
+def is_answer(result: Any) -> bool:
+    """Whether a handler's return value is its answer, not an awaitable of it."""
+    return type(result) in _PLAIN or not inspect.isawaitable(result)
+
+
+def follow(answer: Awaitable[Any], done: Done) -> asyncio.Future[Any] | None:
+    """Await the answer a plain handler handed back (see :func:`start_handler`'s Returns)."""
+    return _task(answer, done)
 
 
 def start_handler(fn: Callable[..., Any] | None, args: Sequence[Any], done: Done) -> asyncio.Future[Any] | None:
@@ -76,10 +95,10 @@ def start_handler(fn: Callable[..., Any] | None, args: Sequence[Any], done: Done
 
 def _finish(result: Any, done: Done) -> asyncio.Future[Any] | None:
     """A plain handler returned ``result``: the answer, or an awaitable of it."""
-    if type(result) not in _PLAIN and inspect.isawaitable(result):
-        return _task(result, done)
-    done(result, None)
-    return None
+    if is_answer(result):
+        done(result, None)
+        return None
+    return _task(result, done)
 
 
 def _task(answer: Awaitable[Any], done: Done) -> asyncio.Future[Any] | None:

@@ -21,7 +21,6 @@ import ssl
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable
-from functools import partial
 from typing import Any
 
 from labdeck.exceptions import BadRequest, RigFailed, Timeout
@@ -154,21 +153,27 @@ class Rig:
             result = await self._request_ibl(IblEvent.of(event), args, timeout, confirmed)
             return result if as_args or len(result) != 1 else result[0]
         # labdeck mode, here rather than in a coroutine of its own: one frame fewer a request
-        loop = asyncio.get_running_loop()
         rid = next(self._ids)
         payload = rig.encode(Request(rid, event, time.time(), args), self.key)
+        self._send(payload)
+        # The bookkeeping after the send overlaps the rig's work: nothing is read from the
+        # socket before this coroutine awaits, so the answer cannot come before it is ready.
+        loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._waiting[rid] = (event, fut)
         if confirmed is not None:
             self._confirming[rid] = confirmed
         entry = self.outbox.add(rid, payload, loop.time(), timeout)
         try:
-            self._send(payload)
-            self._wake_at(min(entry.next_send, entry.deadline))
+            wake, timer = min(entry.next_send, entry.deadline), self._timer
+            if timer is None or timer.when() > wake:  # else the timer set stays: _tick sets the next
+                self._wake_at(wake)
             return await fut
+        except BaseException:
+            self.outbox.cancel(rid)  # an answer has taken it off already, a timeout too
+            raise
         finally:
             del self._waiting[rid]
-            self.outbox.cancel(rid)
             if confirmed is not None:
                 del self._confirming[rid]
 
@@ -192,7 +197,7 @@ class Rig:
                 self._send = self._wire.write
             else:
                 self._wire = await open_udp(receive, remote=(a.host, a.port))
-                self._send = partial(self._wire.send, peer=None)
+                self._send = self._wire.write
 
     async def close(self) -> None:
         """Close the socket; requests still waiting end with :class:`Timeout`."""
@@ -233,13 +238,19 @@ class Rig:
                 cb(data, event)
             except Exception:
                 log.exception("rig %r: a callback for %s failed", self.name, event.value)
-        self._callbacks[event] = keep
+        if self._callbacks.get(event) is not callbacks:
+            return  # a callback cleared them (and may have assigned others): that stands
+        if keep:
+            self._callbacks[event] = keep
+        else:
+            del self._callbacks[event]  # none left: the next answer skips this call
 
     # -- labdeck mode ------------------------------------------------------------------
 
     def _received_labdeck(self, data: bytes, peer: Hashable) -> None:
+        key = self.key
         try:
-            msg = rig.decode(data, self.key, now=time.time() if self.key is not None else None)
+            msg = rig.decode(data) if key is None else rig.decode(data, key, now=time.time())
         except BadRequest as exc:
             log.warning("rig %r: dropped a message: %s", self.name, exc.message)
             return
@@ -255,7 +266,8 @@ class Rig:
                 return
             if msg.ok:
                 fut.set_result(msg.data)
-                self._notify(event, msg.data)
+                if self._callbacks:
+                    self._notify(event, msg.data)
             else:
                 fut.set_exception(RigFailed(f"rig {self.name!r}: {event.value} failed: {msg.error}"))
         elif kind is Ack:

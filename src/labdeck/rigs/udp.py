@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Hashable
 from typing import cast
 
@@ -30,6 +31,11 @@ class UdpWire(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not subclasses of asyncio's: a cast, not an isinstance check
         self.transport = cast(asyncio.DatagramTransport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family == socket.AF_INET:
+            # An IPv4 address is (host, port) already: the loop may call the receiver
+            # itself, one Python call fewer on every datagram.
+            self.datagram_received = self.receive  # type: ignore[method-assign,assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.receive(data, addr[:2])
@@ -45,8 +51,16 @@ class UdpWire(asyncio.DatagramProtocol):
 
     def send(self, data: bytes, peer: Hashable) -> None:
         """Send one datagram to ``peer`` (an address, or ``None`` on a connected socket)."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(data, peer if peer is not None else None)  # type: ignore[arg-type]
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(data, peer)  # type: ignore[arg-type]
+
+    def write(self, data: bytes) -> None:
+        """Send one datagram on a connected socket (what :meth:`send` does with no peer,
+        without the call in between: the controller's path for every request)."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.sendto(data)
 
     @property
     def is_open(self) -> bool:
