@@ -30,13 +30,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 import labdeck
 from labdeck.cli import build_parser
 from labdeck.config import load_config
 from labdeck.exceptions import ConfigError
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.conftest import launch_chromium
 from tests.docs.blocks import ROOT, Covered, Entry, Run, Skip, all_blocks, missing_test
 from tests.docs.runners import LANGS, RUNNERS, Lab, Where, link_script, script_name, start_lab, stop_lab
 from tests.helpers import scaled
@@ -292,12 +292,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     """The system's Chromium, as the browser tests drive it, for the blocks that run in a page."""
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        yield browser
 
 
 IN_CHROMIUM = {"chromium", "panel"}

@@ -8,6 +8,7 @@ skips them).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +33,8 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 VENDOR_FILES = ("uPlot.esm.js", "uPlot.min.css")
+AXE = Path(__file__).resolve().parents[2] / "ui" / "node_modules" / "axe-core" / "axe.min.js"
+"""axe-core, the accessibility checker (a test-only npm package of the dashboard)."""
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,13 @@ def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's `chromium` package", pytrace=False)
     expect.set_options(timeout=scaled(10) * 1000)
+    with launch_chromium() as browser:
+        yield browser
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[Browser]:
+    """The system's Chromium, headless, as every browser test drives it."""
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
@@ -134,3 +144,13 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def contrast_violations(page: Page, panel_id: str) -> list[list[str]]:
+    """The elements of ``#panel_id`` whose text fails axe-core's colour-contrast rule, in the
+    theme the page shows now (``page.emulate_media(color_scheme=...)`` picks it)."""
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    found: list[list[str]] = page.evaluate("""async (id) => (await axe.run(document.getElementById(id),
+        {runOnly: ["color-contrast"], resultTypes: ["violations"]}))
+        .violations.map(v => v.nodes.map(n => n.target.join(" ")))""", panel_id)
+    return found

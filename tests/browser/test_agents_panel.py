@@ -20,8 +20,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from labdeck import Deck
 from labdeck.demo.dicom_series import PATIENT, Protocol, SeriesWriter
-from tests.browser.conftest import ServerFactory, open_dashboard, screenshot
-from tests.browser.test_scan_day import AXE, PHONE, WIDE
+from tests.browser.conftest import AXE, ServerFactory, open_dashboard, screenshot
+from tests.browser.test_scan_day import PHONE, WIDE
 from tests.helpers import scaled
 
 pytestmark = pytest.mark.browser

@@ -15,9 +15,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from labdeck import Deck
 from labdeck.rigs import RigEndpoint, SimulatedRig
-from tests.browser.conftest import ServerFactory, open_dashboard, screenshot
+from tests.browser.conftest import ServerFactory, contrast_violations, open_dashboard, screenshot
 from tests.browser.test_login import PASSWORD, log_in, on_loop
-from tests.browser.test_scan_day import AXE
 from tests.helpers import runner_of, scaled
 
 pytestmark = pytest.mark.browser
@@ -182,10 +181,7 @@ def test_a_viewer_sees_the_states_but_cannot_drive_the_rigs(page: Page, login_be
     both_sizes(page, "rigs-viewer")
     # The viewer's note and the states read in the dark theme too (scan rooms are dim).
     page.emulate_media(color_scheme="dark")
-    page.evaluate(AXE.read_text(encoding="utf-8"))
-    found = page.evaluate("""async () => (await axe.run(document.getElementById("panel-rigs"),
-        {runOnly: ["color-contrast"], resultTypes: ["violations"]}))
-        .violations.map(v => v.nodes.map(n => n.target.join(" ")))""")
+    found = contrast_violations(page, "panel-rigs")
     assert not found, found
     page.emulate_media(color_scheme="light")
 

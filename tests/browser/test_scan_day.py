@@ -22,12 +22,11 @@ from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from labdeck import Deck
 from labdeck.demo import build_demo
 from tests.browser.busy_lab import AGENT, LONG_FILE, LONG_PATH, LONG_SEQUENCE, LONG_UPLOAD, LONG_WORD, busy_lab, on_loop
-from tests.browser.conftest import open_dashboard, screenshot, wait_until
+from tests.browser.conftest import AXE, open_dashboard, screenshot, wait_until
 from tests.helpers import runner_of, scaled
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).resolve().parents[2] / "ui" / "node_modules" / "axe-core" / "axe.min.js"
 WIDE = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "correct horse battery"

@@ -11,8 +11,7 @@ from playwright.sync_api import Page, expect
 
 from labdeck import Deck
 from labdeck.demo.dicom_series import PATIENT, Protocol, SeriesWriter
-from tests.browser.conftest import ServerFactory, open_dashboard, screenshot
-from tests.browser.test_scan_day import AXE
+from tests.browser.conftest import ServerFactory, contrast_violations, open_dashboard, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -124,10 +123,7 @@ def test_an_alert_sounds_notifies_and_keeps_the_card_red_until_acknowledged(
     screenshot(page, "stations-alert-unacknowledged.png")
     # The pressed toggle and the red alert read in the dark theme too.
     page.emulate_media(color_scheme="dark")
-    page.evaluate(AXE.read_text(encoding="utf-8"))
-    found = page.evaluate("""async () => (await axe.run(document.getElementById("panel-stations"),
-        {runOnly: ["color-contrast"], resultTypes: ["violations"]}))
-        .violations.map(v => v.nodes.map(n => n.target.join(" ")))""")
+    found = contrast_violations(page, "panel-stations")
     assert not found, found
     page.emulate_media(color_scheme="light")
     card.get_by_test_id("station-ack").click()
