@@ -326,12 +326,12 @@ function hashOf(id, sub) {
 function navigate(id, sub, replace) {
   const hash = hashOf(id, sub);
   if (location.hash === hash) return;
-  if (replace) {
-    history.replaceState(history.state, "", hash);
-    route(); // replaceState fires no hashchange
-  } else {
-    location.hash = hash;
-  }
+  // Both by the History API, then routed here: neither fires hashchange. (Setting
+  // location.hash instead lets Chromium turn the new entry into a replacement of the
+  // current one, so that Back skipped the run opened before.)
+  if (replace) history.replaceState(history.state, "", hash);
+  else history.pushState(history.state, "", hash);
+  route();
 }
 
 async function showServerInfo() {
