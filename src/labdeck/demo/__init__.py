@@ -45,7 +45,9 @@ def build_demo(port: int | None = None, data: str | None = None) -> Deck:
     deck.add_service(DemoSignals())
     deck.add_service(DemoObjects())
     deck.add_service(DemoRigs(rigs))
-    deck.add_service(SimulatedScanner(folder.resolve() / "scanner"))
+    scanner = folder.resolve() / "scanner"
+    scanner.mkdir(parents=True, exist_ok=True)  # watched from the start: no "does not exist" at every start
+    deck.add_service(SimulatedScanner(scanner))
     return deck
 
 
