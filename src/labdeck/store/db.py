@@ -246,11 +246,14 @@ class Store:
         return await self.run(lambda db: db.execute(sql, params).lastrowid or 0)
 
     async def health(self, timeout: float = HEALTH_TIMEOUT) -> dict[str, object]:
-        """What ``/healthz`` says of the database: ``{}`` for a SQLite file that answers;
-        for PostgreSQL ``{"ok": True, "backend": "postgresql"}`` while it answers a trivial
-        query within ``timeout`` seconds; ``"ok": False`` with the reason when it does not
-        (the server is down or unreachable; the store connects again by itself)."""
-        backend = "sqlite" if self.url is None else "postgresql"
+        """What ``/healthz`` says of the database: for PostgreSQL ``{"ok": True, "backend":
+        "postgresql"}`` while it answers a trivial query within ``timeout`` seconds, ``"ok":
+        False`` with the reason when it does not (the server is down or unreachable; the store
+        connects again by itself). A SQLite file has no server to lose: ``{}``, and no query
+        that would wait behind a long write on the store's one thread."""
+        if self.url is None:
+            return {}
+        backend = "postgresql"
         try:
             async with asyncio.timeout(timeout):
                 await self.query("SELECT 1")
@@ -260,7 +263,7 @@ class Store:
             why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             # /healthz is public: say what is wrong, not where the database is
             return {"ok": False, "backend": backend, "error": why.removeprefix(f"{self.where}: ")}
-        return {} if self.url is None else {"ok": True, "backend": backend}
+        return {"ok": True, "backend": backend}
 
     def close(self) -> None:
         def _close(db: sqlite3.Connection) -> None:
