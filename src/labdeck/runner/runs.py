@@ -710,9 +710,10 @@ class Runner:
             run.labels[series] = labels
             run.unsaved_labels[series] = labels
         run.wake.set()
-        for start in range(0, max(len(xs), 1), POINTS_PER_MESSAGE):
-            end = start + POINTS_PER_MESSAGE
-            data: dict[str, Any] = {"run": run.id, "series": series, "x": xs[start:end], "y": ys[start:end]}
+        n = POINTS_PER_MESSAGE
+        parts = [(xs, ys)] if len(xs) <= n else [(xs[i:i + n], ys[i:i + n]) for i in range(0, len(xs), n)]
+        for part_x, part_y in parts:  # the usual batch goes as it came, without a copy
+            data: dict[str, Any] = {"run": run.id, "series": series, "x": part_x, "y": part_y}
             if msg.replace:
                 data["replace"] = True
             if any(labels.values()):
