@@ -87,6 +87,7 @@ async def test_hostile_preferences_are_refused_and_the_server_keeps_serving(deck
             assert reply.status in (400, 404), key
         assert (await put(http, deck, "ok", "{not json")).status == 400
         assert (await put(http, deck, "ok", b'"\xff\xfe"')).status == 400
+        assert (await put(http, deck, "ok", "[" * 5000 + "]" * 5000)).status == 400  # deep, yet small
         big = json.dumps("x" * MAX_VALUE)
         assert (await put(http, deck, "ok", big)).status == 413
         async with http.put(f"{deck.url}api/prefs/ok", data="1", headers={"Origin": "http://evil.example"}) as reply:

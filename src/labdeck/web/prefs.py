@@ -138,6 +138,8 @@ async def _value(request: web.Request) -> Any:
         raise BadRequest("the body is not valid UTF-8") from None
     except ValueError as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from None
+    except RecursionError:  # thousands of nested brackets: within MAX_VALUE, past the decoder's stack
+        raise BadRequest("the body nests too deeply to be a preference") from None
 
 
 def _save(db: sqlite3.Connection, owner: str, key: str, text: str) -> None:
